@@ -1,0 +1,5 @@
+import sys
+
+from sijscan.cli.main import main
+
+sys.exit(main())

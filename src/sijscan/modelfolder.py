@@ -1,0 +1,271 @@
+"""Self-describing model folders, shared by every sijscan network (segmenter and classifier).
+
+A model folder holds::
+
+    model.json           what rebuilds and uses the network, see ``ModelCard``
+    weights.safetensors  tensors only (never a pickle)
+
+``model.json`` carries the architecture name and its init args (rebuilt through a registry, so
+no code is unpickled), label names, the preprocessing/inference recipe, the decision cut-off and
+calibration temperature (classifiers), provenance (data, seed, epochs, git commit, metrics) and the
+sha256 of the weights file, checked on load.
+
+Architectures register themselves with :func:`register_arch`. The modules that define them are
+imported lazily the first time an unknown name is looked up (see ``_PROVIDERS``), so loading a
+folder needs no import order from the caller.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib
+import json
+import logging
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Literal
+
+from sijscan import __version__
+from sijscan.errors import ModelError
+
+if TYPE_CHECKING:  # torch is imported lazily: reading a card needs no torch
+    import torch
+
+log = logging.getLogger(__name__)
+
+FORMAT_NAME = "sijscan-model"
+FORMAT_VERSION = 1
+CARD_FILE = "model.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+ModelKind = Literal["segmenter", "classifier"]
+
+_REGISTRY: dict[str, Callable[..., "torch.nn.Module"]] = {}
+# Modules that call ``register_arch`` at import time; imported on the first unknown lookup.
+_PROVIDERS: tuple[str, ...] = ("sijscan.anatomy.networks", "sijscan.classify.networks")
+
+
+def register_arch(name: str) -> Callable[[Callable[..., "torch.nn.Module"]], Callable[..., "torch.nn.Module"]]:
+    """Decorator: register a factory ``f(**init_args) -> nn.Module`` under ``name``."""
+
+    def deco(factory: Callable[..., "torch.nn.Module"]) -> Callable[..., "torch.nn.Module"]:
+        if name in _REGISTRY and _REGISTRY[name] is not factory:
+            raise ValueError(f"architecture {name!r} is registered twice")
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def known_archs() -> list[str]:
+    _import_providers()
+    return sorted(_REGISTRY)
+
+
+def _import_providers() -> None:
+    for module in _PROVIDERS:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a provider not written yet must not break the others
+            if exc.name != module:
+                raise
+            log.debug("architecture provider %s not available", module)
+
+
+def build_network(arch: str, init_args: dict[str, Any] | None = None) -> "torch.nn.Module":
+    """Build an (untrained) network from its registered name and init args."""
+    if arch not in _REGISTRY:
+        _import_providers()
+    if arch not in _REGISTRY:
+        raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(sorted(_REGISTRY)) or 'none'}")
+    try:
+        return _REGISTRY[arch](**(init_args or {}))
+    except TypeError as exc:
+        raise ModelError(f"architecture {arch!r} does not accept these init args: {exc}") from exc
+
+
+@dataclass
+class ModelCard:
+    """The parsed ``model.json`` of a model folder."""
+
+    kind: ModelKind
+    arch: str
+    init_args: dict[str, Any]
+    labels: dict[str, str]
+    recipe: dict[str, Any]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    cutoff: float | None = None
+    temperature: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    weights_file: str = WEIGHTS_FILE
+    sha256: str = ""
+    path: Path | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("path")
+        return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **d}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, path: Path | None = None) -> "ModelCard":
+        if data.get("format") != FORMAT_NAME:
+            raise ModelError(f"{path or 'model card'}: not a sijscan model card (format={data.get('format')!r})")
+        if int(data.get("format_version", 0)) > FORMAT_VERSION:
+            raise ModelError(
+                f"{path}: model format version {data['format_version']} is newer than this sijscan "
+                f"understands ({FORMAT_VERSION}); upgrade sijscan"
+            )
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "path"}
+        missing = {"kind", "arch", "init_args", "labels", "recipe"} - set(fields)
+        if missing:
+            raise ModelError(f"{path}: model card lacks {', '.join(sorted(missing))}")
+        if fields["kind"] not in ("segmenter", "classifier"):
+            raise ModelError(f"{path}: kind must be 'segmenter' or 'classifier', got {fields['kind']!r}")
+        fields["labels"] = {str(k): str(v) for k, v in fields["labels"].items()}
+        return cls(**fields, path=path)
+
+
+def sha256_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
+    """The source tree's git commit (with ``-dirty`` when modified), or None outside a checkout."""
+    where = Path(cwd) if cwd else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=where, capture_output=True, text=True, timeout=5, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def default_provenance(**extra: Any) -> dict[str, Any]:
+    """Versions, commit, machine and time; ``extra`` (data, seed, epochs, metrics...) is merged in."""
+    import torch
+
+    prov: dict[str, Any] = {
+        "sijscan_version": __version__,
+        "git_commit": git_commit(),
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+    }
+    prov.update(extra)
+    return prov
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(
+    out_dir: str | os.PathLike[str],
+    *,
+    network: "torch.nn.Module",
+    kind: ModelKind,
+    arch: str,
+    init_args: dict[str, Any],
+    labels: dict[int | str, str],
+    recipe: dict[str, Any],
+    provenance: dict[str, Any] | None = None,
+    cutoff: float | None = None,
+    temperature: float | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``network``'s weights and its card to ``out_dir`` (created); return the folder."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in network.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".weights.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"format": FORMAT_NAME, "arch": arch})
+        os.replace(tmp, out / WEIGHTS_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    card = ModelCard(
+        kind=kind, arch=arch, init_args=dict(init_args),
+        labels={str(k): str(v) for k, v in labels.items()},
+        recipe=dict(recipe), provenance=dict(provenance or default_provenance()),
+        cutoff=None if cutoff is None else float(cutoff),
+        temperature=None if temperature is None else float(temperature),
+        extra=dict(extra or {}), weights_file=WEIGHTS_FILE, sha256=sha256_file(out / WEIGHTS_FILE),
+    )
+    _atomic_write_text(out / CARD_FILE, json.dumps(card.to_json(), indent=2, sort_keys=False) + "\n")
+    log.info("saved %s model (%s) to %s", kind, arch, out)
+    return out
+
+
+def read_card(model_dir: str | os.PathLike[str]) -> ModelCard:
+    """Parse ``model.json`` of a model folder without loading any weights."""
+    folder = Path(model_dir)
+    card_path = folder / CARD_FILE
+    if not folder.is_dir():
+        raise ModelError(f"model folder not found: {folder}")
+    if not card_path.is_file():
+        raise ModelError(f"{folder} is not a sijscan model folder (no {CARD_FILE})")
+    try:
+        data = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{card_path}: unreadable model card ({exc})") from exc
+    return ModelCard.from_json(data, path=folder)
+
+
+def update_card(model_dir: str | os.PathLike[str], **changes: Any) -> ModelCard:
+    """Change card fields (e.g. ``cutoff``, ``temperature``, ``provenance``) in place; weights untouched."""
+    card = read_card(model_dir)
+    for key, value in changes.items():
+        if key not in ModelCard.__dataclass_fields__ or key in {"path", "sha256", "weights_file"}:
+            raise ValueError(f"cannot update model card field {key!r}")
+        setattr(card, key, value)
+    _atomic_write_text(Path(model_dir) / CARD_FILE, json.dumps(card.to_json(), indent=2) + "\n")
+    return card
+
+
+def load_model(
+    model_dir: str | os.PathLike[str], *, map_location: str = "cpu", verify: bool = True
+) -> tuple["torch.nn.Module", ModelCard]:
+    """Rebuild the network from its card, load its weights (tensors only) and return it in eval mode."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    card = read_card(model_dir)
+    weights = Path(model_dir) / card.weights_file
+    if not weights.is_file():
+        raise ModelError(f"{model_dir}: weights file {card.weights_file} is missing")
+    if verify and card.sha256 and sha256_file(weights) != card.sha256:
+        raise ModelError(f"{weights}: sha256 does not match model.json (file changed or corrupt)")
+    network = build_network(card.arch, card.init_args)
+    try:
+        state = load_file(str(weights), device=map_location)
+    except (SafetensorError, OSError) as exc:
+        raise ModelError(f"{weights}: unreadable weights ({exc})") from exc
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelError(f"{weights}: weights do not fit architecture {card.arch!r}: {first}") from exc
+    network.eval()
+    return network, card
