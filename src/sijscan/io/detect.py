@@ -1,0 +1,156 @@
+"""Recognise an image file by its content (never by its name) and read sizes from headers.
+
+Content decides: a PNG named ``.jpg`` is read as PNG, an HTML error page named ``.png`` is
+rejected as HTML. Sizes come from the headers so that oversized images are refused before any
+pixel is decoded.
+"""
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+from sijscan.errors import CorruptImageError
+
+HEAD_BYTES = 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+# JPEG start-of-frame markers (all except DHT C4, JPG C8, DAC CC) carry the image size.
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_EXTENSIONS = {
+    ".dcm": "dicom", ".dicom": "dicom", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
+    ".tif": "tiff", ".tiff": "tiff", ".nii": "nifti", ".gz": "nifti", ".hdr": "nifti",
+}
+
+
+def _nifti_version(head: bytes) -> int | None:
+    """1 or 2 when ``head`` starts a NIfTI-1/NIfTI-2 header (either byte order), else None."""
+    if len(head) >= 348:
+        sizeof_hdr = {struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0]}
+        if 348 in sizeof_hdr and head[344:347] in (b"n+1", b"ni1"):
+            return 1
+    if len(head) >= 8:
+        sizeof_hdr = {struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0]}
+        if 540 in sizeof_hdr and head[4:7] in (b"n+2", b"ni2"):
+            return 2
+    return None
+
+
+def _looks_like_raw_dicom(head: bytes) -> bool:
+    """A DICOM data set written without the 128-byte preamble starts with group 0002 or 0008."""
+    if len(head) < 8:
+        return False
+    group_le, element_le = struct.unpack("<HH", head[:4])
+    group_be = struct.unpack(">H", head[:2])[0]
+    return (group_le in (0x0002, 0x0008) and element_le < 0x0100) or group_be in (0x0002, 0x0008)
+
+
+def sniff_format(path: Path, head: bytes) -> str | None:
+    """``"dicom"``, ``"dicom-raw"`` (no preamble), ``"png"``, ``"jpeg"``, ``"tiff"``, ``"nifti"``,
+    ``"nifti-gz"`` or None when the content is none of these."""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if head.startswith(PNG_SIGNATURE):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in _TIFF_MAGICS:
+        return "tiff"
+    if _nifti_version(head) is not None:
+        return "nifti"
+    if head.startswith(b"\x1f\x8b"):
+        try:
+            with gzip.open(path, "rb") as f:
+                inner = f.read(HEAD_BYTES)
+        except (OSError, EOFError, zlib.error):
+            return None
+        return "nifti-gz" if _nifti_version(inner) is not None else None
+    if _looks_like_raw_dicom(head):
+        return "dicom-raw"
+    return None
+
+
+def describe_unknown(head: bytes) -> str:
+    """A short guess at what a non-image file is, for the error message."""
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip archive that does not hold a NIfTI image"
+    if head[:4] == b"PK\x03\x04":
+        return "a ZIP archive"
+    if head[:5] == b"%PDF-":
+        return "a PDF document"
+    sample = head[:512]
+    try:
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and sum(ch.isprintable() or ch in "\r\n\t" for ch in text) >= 0.95 * len(text):
+        lowered = text.lstrip().lower()
+        if lowered.startswith(("<!doctype html", "<html")) or "<html" in lowered:
+            return "an HTML page (a failed download?)"
+        return "a text file"
+    return "unrecognised binary data"
+
+
+def format_from_extension(path: Path) -> str | None:
+    return _EXTENSIONS.get(path.suffix.lower())
+
+
+def png_header(head: bytes, *, label: str) -> tuple[int, int, int, int]:
+    """(width, height, bit_depth, colour_type) from the IHDR chunk."""
+    if len(head) < 29 or head[12:16] != b"IHDR":
+        raise CorruptImageError(f"{label}: PNG header is truncated or has no IHDR chunk")
+    width, height, bit_depth, colour_type = struct.unpack(">IIBB", head[16:26])
+    return width, height, bit_depth, colour_type
+
+
+def png_significant_bits(f: BinaryIO) -> int | None:
+    """The largest colour-channel value of the PNG ``sBIT`` chunk, or None when it is absent."""
+    f.seek(len(PNG_SIGNATURE))
+    while True:
+        header = f.read(8)
+        if len(header) < 8:
+            return None
+        length, kind = struct.unpack(">I4s", header)
+        if kind in (b"IDAT", b"IEND"):
+            return None
+        if kind == b"sBIT":
+            data = f.read(min(length, 4))
+            if not data:
+                return None
+            channels = data[:3] if len(data) >= 3 else data[:1]
+            return max(channels)
+        f.seek(length + 4, 1)
+
+
+def jpeg_header(f: BinaryIO) -> tuple[int, int, int] | None:
+    """(width, height, precision) from the first start-of-frame marker, or None if none is found."""
+    f.seek(2)
+    while True:
+        byte = f.read(1)
+        if not byte:
+            return None
+        if byte != b"\xff":
+            continue
+        marker = f.read(1)
+        while marker == b"\xff":
+            marker = f.read(1)
+        if not marker:
+            return None
+        code = marker[0]
+        if code == 0x01 or 0xD0 <= code <= 0xD8 or code == 0x00:
+            continue
+        if code in (0xD9, 0xDA):
+            return None
+        length_bytes = f.read(2)
+        if len(length_bytes) < 2:
+            return None
+        length = struct.unpack(">H", length_bytes)[0]
+        if code in _JPEG_SOF:
+            data = f.read(5)
+            if len(data) < 5:
+                return None
+            precision, height, width = struct.unpack(">BHH", data)
+            return width, height, precision
+        f.seek(length - 2, 1)

@@ -1,0 +1,270 @@
+"""Read a single-frame DICOM radiograph the way a diagnostic viewer shows it.
+
+Order of operations (DICOM PS3.3 C.11 / C.7.6.3): decode (pydicom + pylibjpeg plugins) ->
+modality LUT (rescale slope/intercept) -> VOI LUT sequence, else the first window centre/width,
+else the full data range -> [0, 1] -> inversion for MONOCHROME1 (bone bright). Colour images
+(RGB, YBR_* which pydicom converts to RGB, PALETTE COLOR through its palette) become grey by
+luminance over the nominal range of Bits Stored.
+
+Everything is checked from the header before decoding: frames, rows x columns, photometric
+interpretation, presence of pixel data. Only technical tags reach ``Radiograph.metadata``.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from sijscan.errors import (
+    ConstantImageError,
+    CorruptImageError,
+    NoPixelDataError,
+    UnsupportedFormatError,
+    UnsupportedPhotometricError,
+    VolumeNotSupportedError,
+)
+from sijscan.io.radiograph import Radiograph, check_size, full_range_info, one_line, scale_to_unit, to_grey
+
+logger = logging.getLogger(__name__)
+
+MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
+SUPPORTED_PHOTOMETRIC = MONOCHROME + COLOUR
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+# Technical tags that are safe to pass on: no names, IDs, dates, times, institutions or UIDs.
+_SAFE_TAGS = (
+    "Modality", "SOPClassUID", "BodyPartExamined", "ViewPosition", "PatientOrientation",
+    "ImageLaterality", "Manufacturer", "ManufacturerModelName", "ImageType",
+    "Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored", "HighBit",
+    "PixelRepresentation", "PhotometricInterpretation", "PlanarConfiguration",
+    "RescaleSlope", "RescaleIntercept", "RescaleType", "WindowCenter", "WindowWidth",
+    "VOILUTFunction", "PresentationLUTShape", "PixelIntensityRelationship",
+    "PixelIntensityRelationshipSign", "PixelSpacing", "ImagerPixelSpacing",
+    "EstimatedRadiographicMagnificationFactor", "PixelAspectRatio", "KVP", "Exposure",
+    "ExposureTime", "DistanceSourceToDetector", "DistanceSourceToPatient", "LossyImageCompression",
+)
+
+
+@contextmanager
+def _warnings_to_log(label: str, *, level: int) -> Iterator[None]:
+    """pydicom warns about every oddity of a file; pass those on as log records naming the file."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for item in caught:
+        logger.log(level, "%s: %s", label, one_line(Warning(str(item.message))))
+
+
+def _plain(value: Any) -> Any:
+    """A pydicom value as plain JSON-friendly Python (MultiValue -> list, DSfloat -> float)."""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, (int, float, str)):
+        if isinstance(value, float) or type(value).__name__ in ("DSfloat", "DSdecimal"):
+            return float(value)
+        if isinstance(value, int):
+            return int(value)
+        return str(value)
+    return str(value)
+
+
+def _metadata(ds: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for keyword in _SAFE_TAGS:
+        if keyword in ds and ds[keyword].value not in (None, ""):
+            value = ds[keyword].value
+            if keyword == "SOPClassUID":
+                # The class UID names a kind of object (a standard constant), not a patient or study.
+                meta["SOPClass"] = getattr(value, "name", str(value))
+                continue
+            meta[keyword] = _plain(value)
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is not None:
+        meta["TransferSyntax"] = getattr(syntax, "name", str(syntax))
+    return meta
+
+
+def _spacing(ds: Any, *, label: str) -> tuple[float | None, str | None]:
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(keyword)
+        if value is None or value == "":
+            continue
+        items = list(value) if hasattr(value, "__iter__") and not isinstance(value, (str, bytes)) else [value]
+        try:
+            values = [float(v) for v in items]
+        except (TypeError, ValueError):
+            continue
+        values = [v for v in values if v > 0]
+        if not values:
+            continue
+        if len(values) >= 2 and abs(values[0] - values[1]) > 1e-6 * max(values):
+            logger.warning("%s: non-square pixels %s (row, column mm); using their mean", label, values[:2])
+        return float(np.mean(values[:2])), keyword
+    return None, None
+
+
+def _voi_to_unit(values: np.ndarray, ds: Any, *, label: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """Apply the VOI LUT / first window with pydicom and map its output range to [0, 1]."""
+    from pydicom.pixels import apply_voi_lut
+
+    lut_seq = ds.get("VOILUTSequence")
+    has_lut = bool(lut_seq) and "LUTDescriptor" in lut_seq[0] and "LUTData" in lut_seq[0]
+    has_window = ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None
+    if has_lut or has_window:
+        # Sentinels far below and above every value give the output range of the chosen function
+        # (pydicom maps a window onto the nominal range of the stored values, a LUT onto its entries).
+        if has_lut:
+            values = np.rint(values).astype(np.int64)
+            big = 2**40
+            ends_in = np.array([min(int(values.min()), -big), max(int(values.max()), big)], dtype=np.int64)
+        else:
+            values = values.astype(np.float64)
+            big = 1e12
+            ends_in = np.array([min(float(values.min()), -big), max(float(values.max()), big)])
+        try:
+            with np.errstate(over="ignore"):
+                out = np.asarray(apply_voi_lut(values, ds, index=0), dtype=np.float64)
+                ends = np.asarray(apply_voi_lut(ends_in, ds, index=0), dtype=np.float64)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            logger.warning("%s: ignoring an unusable VOI LUT/window (%s); using the full range", label, one_line(exc))
+        else:
+            if has_lut:
+                item = lut_seq[0]
+                info: dict[str, Any] = {"method": "voi_lut", "index": 0, "count": len(lut_seq)}
+                if item.get("LUTExplanation"):
+                    info["explanation"] = str(item.LUTExplanation)
+            else:
+                centers, widths = ds["WindowCenter"], ds["WindowWidth"]
+                center = float(centers.value[0] if centers.VM > 1 else centers.value)
+                width = float(widths.value[0] if widths.VM > 1 else widths.value)
+                info = {
+                    "method": "window", "center": center, "width": width, "index": 0,
+                    "count": int(max(centers.VM, 1)),
+                    "function": str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper(),
+                }
+            low_out, high_out = float(ends[0]), float(ends[1])
+            if low_out == high_out:
+                raise ConstantImageError(f"{label}: the VOI LUT maps every value to {low_out:g}")
+            try:
+                return scale_to_unit(out, low=low_out, high=high_out, label=label), info
+            except ConstantImageError as exc:
+                raise ConstantImageError(
+                    f"{label}: image is constant after applying its {info['method'].replace('_', ' ')} "
+                    f"(every pixel falls on one side of it)"
+                ) from exc
+    low, high = float(values.min()), float(values.max())
+    return scale_to_unit(values, low=low, high=high, label=label), full_range_info(low=low, high=high, source="data")
+
+
+def _header_checks(ds: Any, *, label: str, raw: bool) -> str:
+    """Everything decidable without decoding; returns the photometric interpretation."""
+    frames_value = ds.get("NumberOfFrames", 1)
+    try:
+        frames = int(frames_value or 1)
+    except (TypeError, ValueError):
+        frames = 1
+    if frames > 1:
+        modality = ds.get("Modality", "unknown")
+        raise VolumeNotSupportedError(
+            f"{label}: multi-frame DICOM ({frames} frames, modality {modality}); "
+            "sijscan reads single-frame 2-D radiographs"
+        )
+    rows, cols = ds.get("Rows"), ds.get("Columns")
+    if rows is not None and cols is not None:
+        check_size(int(rows), int(cols), label=label)
+    if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
+        if raw:
+            raise UnsupportedFormatError(f"{label}: not a DICOM, PNG, JPEG, TIFF or NIfTI image")
+        sop = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+        if not sop:  # every DICOM object names its SOP class: without it the header itself is damaged
+            raise CorruptImageError(f"{label}: damaged DICOM header (no SOP class, no pixel data; {len(ds)} elements read)")
+        kind = f" ({getattr(sop, 'name', sop)})" if sop else ""
+        raise NoPixelDataError(f"{label}: DICOM file has no pixel data{kind}; it holds no image")
+    if rows is None or cols is None:
+        raise CorruptImageError(f"{label}: DICOM pixel data without Rows/Columns")
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if not photometric and samples == 1:
+        logger.warning("%s: no Photometric Interpretation; assuming MONOCHROME2", label)
+        photometric = "MONOCHROME2"
+        ds.PhotometricInterpretation = photometric
+    if photometric not in SUPPORTED_PHOTOMETRIC:
+        raise UnsupportedPhotometricError(
+            f"{label}: photometric interpretation {photometric or '(missing)'!r} is not supported "
+            f"(supported: {', '.join(SUPPORTED_PHOTOMETRIC)})"
+        )
+    return photometric
+
+
+def read_dicom(path: Path, *, label: str, raw: bool = False) -> Radiograph:
+    """Read one DICOM file; ``raw=True`` for a data set without preamble (read with ``force``)."""
+    import pydicom
+    from pydicom.pixels import apply_color_lut, apply_modality_lut
+
+    try:
+        with _warnings_to_log(label, level=logging.DEBUG):
+            ds = pydicom.dcmread(path, force=raw, defer_size="1 MB")
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is corrupt input
+        if raw:
+            raise UnsupportedFormatError(f"{label}: not a DICOM, PNG, JPEG, TIFF or NIfTI image") from exc
+        raise CorruptImageError(f"{label}: unreadable DICOM header ({one_line(exc)})") from exc
+    photometric = _header_checks(ds, label=label, raw=raw)
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    syntax_name = getattr(syntax, "name", "unknown transfer syntax")
+    try:
+        with _warnings_to_log(label, level=logging.WARNING):
+            arr = ds.pixel_array
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types
+        raise CorruptImageError(f"{label}: cannot decode DICOM pixel data ({syntax_name}): {one_line(exc)}") from exc
+
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if (samples == 1 and arr.ndim != 2) or (samples > 1 and arr.ndim != 3):
+        raise VolumeNotSupportedError(f"{label}: decoded pixel data has shape {arr.shape}; expected one 2-D frame")
+    bits_stored = int(ds.get("BitsStored", arr.dtype.itemsize * 8) or arr.dtype.itemsize * 8)
+    inverted = False
+    if photometric in MONOCHROME:
+        if arr.size and arr.min() == arr.max():
+            raise ConstantImageError(f"{label}: every pixel has the stored value {arr.flat[0]}")
+        values = apply_modality_lut(arr, ds)
+        pixels, windowing = _voi_to_unit(np.asarray(values), ds, label=label)
+        shape = str(ds.get("PresentationLUTShape", "") or "").upper()
+        inverted = photometric == "MONOCHROME1" or shape == "INVERSE"
+        if inverted:
+            pixels = (1.0 - pixels).astype(np.float32)
+    else:
+        if photometric == "PALETTE COLOR":
+            try:
+                arr = apply_color_lut(arr, ds)
+            except Exception as exc:  # noqa: BLE001
+                raise UnsupportedPhotometricError(f"{label}: cannot apply the PALETTE COLOR lookup table ({one_line(exc)})") from exc
+            lut_bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+            high = float(2**lut_bits - 1)
+        else:
+            high = float(2**bits_stored - 1)  # pydicom has converted YBR_* to RGB
+        grey = to_grey(arr, label=label)
+        if grey.size and grey.min() == grey.max():
+            raise ConstantImageError(f"{label}: every pixel has the same colour")
+        pixels = scale_to_unit(grey, low=0.0, high=high, label=label)
+        windowing = full_range_info(low=0.0, high=high, source="bits_stored")
+    spacing, spacing_tag = _spacing(ds, label=label)
+    metadata = _metadata(ds)
+    if spacing_tag:
+        metadata["spacing_source"] = spacing_tag
+    modality = ds.get("Modality")
+    return Radiograph(
+        pixels=pixels,
+        path=path,
+        source_format="dicom",
+        bits_stored=bits_stored,
+        photometric=photometric,
+        pixel_spacing_mm=spacing,
+        modality=str(modality) if modality else None,
+        windowing={**windowing, "inverted": inverted},
+        metadata=metadata,
+    )
