@@ -1,0 +1,233 @@
+"""Reading a predictions CSV and joining it with a manifest.
+
+A predictions CSV has at least the columns ``image`` and ``probability`` (of the positive class,
+definite radiographic sacroiliitis); ``decision`` (0/1) is optional. Relative ``image`` paths are
+relative to the CSV's folder. Rows are matched to the manifest on the resolved absolute path and,
+for rows that do not match, on the file name when that name is unique on both sides.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sijscan.evaluate.errors import KeyMismatchError, PredictionsError, list_some
+from sijscan.mny import mny_positive
+
+log = logging.getLogger(__name__)
+
+
+def load_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a manifest with ``sijscan.io.manifest.read_manifest`` (image files are not checked).
+
+    The one place evaluate touches the manifest format: absolute ``image`` paths, nullable
+    ``Int64`` label/grade columns, ``df.attrs["manifest_path"]``. Its errors are ``InputError`` s.
+    """
+    from sijscan.io.manifest import read_manifest
+
+    return read_manifest(path, require=(), check_files=False)
+
+
+@dataclass
+class Predictions:
+    """One predictions file after validation."""
+
+    path: str
+    table: pd.DataFrame
+    """Columns ``image`` (as written), ``key`` (resolved absolute path), ``probability``, and
+    ``decision`` (Int64) when the file has one."""
+    has_decision: bool = False
+
+
+def _resolve(image: str, base: Path) -> str:
+    p = Path(image).expanduser()
+    return str((p if p.is_absolute() else base / p).resolve())
+
+
+def read_predictions(path: str | Path) -> Predictions:
+    """Read and validate a predictions CSV; raise :class:`PredictionsError` with a one-line reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionsError(f"predictions file not found: {path}")
+    try:
+        df = pd.read_csv(path, dtype={"image": str})
+    except pd.errors.EmptyDataError as exc:
+        raise PredictionsError(f"predictions file is empty: {path}") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise PredictionsError(f"cannot read predictions {path}: {str(exc).splitlines()[0]}") from exc
+    missing = [c for c in ("image", "probability") if c not in df.columns]
+    if missing:
+        raise PredictionsError(f"predictions {path} lack column(s) {', '.join(missing)} "
+                               f"(need image, probability; optional decision; found {', '.join(map(str, df.columns))})")
+    if len(df) == 0:
+        raise PredictionsError(f"predictions file has no rows: {path}")
+    if df["image"].isna().any():
+        rows = [str(i + 2) for i in np.flatnonzero(df["image"].isna().to_numpy())]
+        raise PredictionsError(f"predictions {path}: empty image at CSV line(s) {list_some(rows)}")
+    prob = pd.to_numeric(df["probability"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(prob) | (prob < 0) | (prob > 1)
+    if bad.any():
+        rows = [f"line {i + 2} ({df['probability'].iloc[i]!r})" for i in np.flatnonzero(bad)]
+        raise PredictionsError(f"predictions {path}: probability must be a number in [0, 1]; bad: {list_some(rows)}")
+    base = path.resolve().parent
+    out = pd.DataFrame({"image": df["image"].astype(str),
+                        "key": [_resolve(i, base) for i in df["image"].astype(str)],
+                        "probability": prob})
+    dup = out["key"].duplicated(keep=False)
+    if dup.any():
+        names = sorted(set(out.loc[dup, "image"]))
+        raise PredictionsError(f"predictions {path}: duplicate images (rows naming the same file): {list_some(names)}")
+    has_decision = "decision" in df.columns
+    if has_decision:
+        dec = pd.to_numeric(df["decision"], errors="coerce")
+        bad_dec = ~dec.isin([0, 1])
+        if bad_dec.any():
+            rows = [str(i + 2) for i in np.flatnonzero(bad_dec.to_numpy())]
+            raise PredictionsError(f"predictions {path}: decision must be 0 or 1; bad CSV line(s) {list_some(rows)}")
+        out["decision"] = dec.astype("Int64").to_numpy()
+    return Predictions(path=str(path.resolve()), table=out, has_decision=has_decision)
+
+
+@dataclass
+class Joined:
+    """Predictions joined with their manifest rows."""
+
+    table: pd.DataFrame
+    """Manifest columns plus ``probability`` (and ``decision``) for every predicted image."""
+    n_matched_by_name: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def join_predictions(predictions: Predictions, manifest: pd.DataFrame) -> Joined:
+    """Attach each prediction to its manifest row; raise :class:`KeyMismatchError` for unmatched ones."""
+    man = manifest.reset_index(drop=True).copy()
+    man_keys = [str(Path(str(p)).expanduser().resolve()) for p in man["image"].astype(str)]
+    man["_key"] = man_keys
+    if man["_key"].duplicated().any():
+        dups = sorted(set(man.loc[man["_key"].duplicated(keep=False), "image"].astype(str)))
+        raise KeyMismatchError(f"manifest lists the same image more than once: {list_some(dups)}")
+    index_of = {k: i for i, k in enumerate(man_keys)}
+    pred = predictions.table
+    rows = np.full(len(pred), -1, dtype=int)
+    for j, key in enumerate(pred["key"]):
+        rows[j] = index_of.get(key, -1)
+    unmatched = np.flatnonzero(rows < 0)
+    n_by_name = 0
+    if unmatched.size:
+        man_names = pd.Series([Path(k).name for k in man_keys])
+        pred_names = pd.Series([Path(k).name for k in pred["key"]])
+        man_unique = man_names[~man_names.duplicated(keep=False)]
+        name_to_row = dict(zip(man_unique, man_unique.index))
+        pred_name_unique = ~pred_names.duplicated(keep=False)
+        taken = set(rows[rows >= 0].tolist())
+        for j in unmatched:
+            r = name_to_row.get(pred_names[j], -1)
+            if r >= 0 and pred_name_unique[j] and r not in taken:
+                rows[j] = r
+                taken.add(r)
+                n_by_name += 1
+    still = np.flatnonzero(rows < 0)
+    if still.size:
+        names = [str(pred["image"].iloc[j]) for j in still]
+        src = manifest.attrs.get("manifest_path", "the manifest")
+        raise KeyMismatchError(f"{still.size} predicted image(s) not in {src}: {list_some(names)}")
+    table = man.iloc[rows].reset_index(drop=True).drop(columns=["_key"])
+    table["probability"] = pred["probability"].to_numpy()
+    if predictions.has_decision:
+        table["decision"] = pred["decision"].to_numpy()
+    notes = []
+    if n_by_name:
+        notes.append(f"{n_by_name} prediction(s) matched to the manifest by file name only")
+    return Joined(table=table, n_matched_by_name=n_by_name, notes=notes)
+
+
+def fill_labels(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Return rows with a usable baseline ``label`` and the number dropped for lacking one.
+
+    A missing ``label`` is derived from ``grade_left``/``grade_right`` (modified New York) when
+    both grades are present.
+    """
+    df = table.copy()
+    if "label" not in df.columns:
+        df["label"] = pd.array([pd.NA] * len(df), dtype="Int64")
+    label = df["label"].astype("Int64")
+    if {"grade_left", "grade_right"} <= set(df.columns):
+        need = label.isna() & df["grade_left"].notna() & df["grade_right"].notna()
+        for i in np.flatnonzero(need.to_numpy()):
+            label.iloc[i] = mny_positive(int(df["grade_left"].iloc[i]), int(df["grade_right"].iloc[i]))
+    bad = label.notna() & ~label.isin([0, 1])
+    if bad.any():
+        names = df.loc[bad.to_numpy(), "image"].astype(str).tolist()
+        raise PredictionsError(f"label must be 0 or 1; bad rows: {list_some(names)}")
+    df["label"] = label
+    keep = label.notna().to_numpy()
+    return df.loc[keep].reset_index(drop=True), int((~keep).sum())
+
+
+def select(table: pd.DataFrame, *, cohort: str | None = None, split: str | None = None) -> pd.DataFrame:
+    """Rows of one cohort and/or split (``None`` = no filter)."""
+    df = table
+    for col, value in (("cohort", cohort), ("split", split)):
+        if value is None:
+            continue
+        if col not in df.columns:
+            raise PredictionsError(f"--{col} {value} given but the manifest has no '{col}' column")
+        df = df[df[col].astype(str) == str(value)]
+    return df.reset_index(drop=True)
+
+
+def load_manifests(paths: list[str | Path]) -> pd.DataFrame:
+    """Read one or more manifests into one table; a missing ``cohort`` is filled with the file's stem."""
+    frames = []
+    for path in paths:
+        df = load_manifest(path).copy()
+        stem = Path(path).stem
+        if "cohort" not in df.columns:
+            df["cohort"] = stem
+        else:
+            df["cohort"] = df["cohort"].astype("object").where(df["cohort"].notna(), stem).astype(str)
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    out.attrs["manifest_path"] = ", ".join(str(Path(p).resolve()) for p in paths)
+    return out
+
+
+@dataclass
+class Dataset:
+    """Labelled predictions of one model, after joining and filtering."""
+
+    table: pd.DataFrame
+    info: dict[str, object]
+    """Where the data came from and what was left out (goes into the JSON outputs)."""
+
+
+def load_dataset(*, predictions: str | Path, manifests: list[str | Path], cohort: str | None = None,
+                 split: str | None = None, manifest_table: pd.DataFrame | None = None) -> Dataset:
+    """Read, validate, join, filter and keep rows with a label; raise on anything unusable."""
+    pred = read_predictions(predictions)
+    man = manifest_table if manifest_table is not None else load_manifests(list(manifests))
+    joined = join_predictions(pred, man)
+    chosen = select(joined.table, cohort=cohort, split=split)
+    labelled, n_no_label = fill_labels(chosen)
+    n_unpredicted = len(select(man, cohort=cohort, split=split)) - len(chosen)
+    notes = list(joined.notes)
+    if n_no_label:
+        notes.append(f"{n_no_label} predicted case(s) without a baseline label were left out")
+    if n_unpredicted:
+        notes.append(f"{n_unpredicted} manifest row(s) in the selection have no prediction")
+    if len(labelled) == 0:
+        raise PredictionsError(f"no labelled predictions left in {predictions} after filters "
+                               f"(cohort={cohort}, split={split}; {len(pred.table)} predictions read)")
+    for note in notes:
+        log.warning(note)
+    info: dict[str, object] = {
+        "predictions": pred.path, "manifests": [str(Path(p).resolve()) for p in manifests],
+        "filters": {"cohort": cohort, "split": split}, "n_predictions_read": int(len(pred.table)),
+        "n_after_filters": int(len(chosen)), "n_without_label": n_no_label,
+        "n_manifest_rows_without_prediction": int(n_unpredicted), "n_matched_by_file_name": joined.n_matched_by_name,
+        "has_decision_column": pred.has_decision, "notes": notes,
+    }
+    return Dataset(table=labelled, info=info)
