@@ -1,0 +1,46 @@
+"""CLI argument errors and file writers (no anatomy renderer needed)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sijscan.cli.main import main
+from sijscan.phantom.writers import write_labels, write_png16
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--cohort", "proof", "--size", "10"], "size must be"),
+        (["--cohort", "proof", "--n", "0"], "--n must be"),
+        (["--cohort", "proof", "--shortcut-strength", "1.5"], "--shortcut-strength"),
+        (["--cohort", "proof", "--workers", "0", "--n", "1", "--size", "64"], "workers must be"),
+        (["--cohort", "nope"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_give_one_line_errors(tmp_path, capsys, argv, message) -> None:
+    rc = main(["simulate", *argv, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err
+
+
+def test_help_lists_the_options(capsys) -> None:
+    assert main(["simulate", "--help"]) == 0
+    out = capsys.readouterr().out
+    for opt in ("--cohort", "--n", "--seed", "--out", "--size", "--format", "--followup", "--no-followup",
+                "--contact-sheet", "--workers", "--shortcut-strength"):
+        assert opt in out
+
+
+def test_png16_keeps_values_and_spacing(tmp_path) -> None:
+    img = np.linspace(0, 1, 64 * 80, dtype=np.float32).reshape(64, 80)
+    path = write_png16(tmp_path / "a.png", img, pixel_spacing_mm=0.2)
+    with Image.open(path) as im:
+        arr = np.array(im)
+        assert im.info["PixelSpacing"] == "0.200000"
+        assert im.info["dpi"][0] == pytest.approx(25.4 / 0.2, rel=1e-3)
+    assert arr.dtype == np.uint16 and np.abs(arr / 65535.0 - img).max() < 1e-4
+    labels = (np.arange(64 * 80).reshape(64, 80) % 4).astype(np.uint8)
+    with Image.open(write_labels(tmp_path / "l.png", labels)) as im:
+        assert np.array_equal(np.array(im), labels)
