@@ -44,3 +44,14 @@ def test_png16_keeps_values_and_spacing(tmp_path) -> None:
     labels = (np.arange(64 * 80).reshape(64, 80) % 4).astype(np.uint8)
     with Image.open(write_labels(tmp_path / "l.png", labels)) as im:
         assert np.array_equal(np.array(im), labels)
+
+
+def test_relative_out_dir_gives_paths_relative_to_the_manifest(tmp_path, monkeypatch):
+    """Regression: a relative --out used to leave cwd-relative paths in manifest.csv."""
+    from sijscan.cli.main import main
+    from sijscan.io.manifest import read_manifest
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", "--cohort", "proof", "--n", "2", "--seed", "1", "--out", "rel", "--size", "128", "--workers", "1"]) == 0
+    df = read_manifest(tmp_path / "rel" / "manifest.csv", check_files=True)
+    assert len(df) == 2 and all(str(p).startswith(str(tmp_path / "rel")) for p in df["image"])

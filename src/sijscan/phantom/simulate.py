@@ -197,7 +197,7 @@ def simulate_cohort(
     cohort_def, records = sample_cohort(cohort, n=n, seed=seed, followup=followup, overrides=overrides)
     for site, fields in profile_overrides.items():
         get_profile(site, fields)  # validate
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()  # manifest paths are written relative to the CSV, not the cwd
     try:
         (out / "images").mkdir(parents=True, exist_ok=True)
         (out / "masks").mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,211 @@
+"""The sijscan web app (Gradio): upload a radiograph, see the anatomy, the SIJ crop, the probability
+and decision at the cut-off, per-side grades, Grad-CAM and QC warnings. Research use only.
+
+Nothing is stored: the uploaded file (which Gradio writes into its upload cache) is deleted as soon
+as it has been read, results are sent as one HTML block with embedded images (no result files), and
+Gradio's cache lives in a private temporary folder (``GRADIO_TEMP_DIR``) that is also swept by
+``delete_cache``. Uploads over ``max_upload_mb`` are refused by Gradio at upload time and again here.
+"""
+from __future__ import annotations
+
+import atexit
+import html
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+
+log = logging.getLogger(__name__)
+
+NOTICE = ("**Research use only - not a medical device.** sijscan estimates the probability of definite "
+          "radiographic sacroiliitis (modified New York criteria) on AP pelvis radiographs. Do not use it "
+          "for diagnosis. Uploads are processed in memory and deleted at once; nothing is stored.")
+
+
+def private_temp_dir() -> Path:
+    """Point ``GRADIO_TEMP_DIR`` at a private (0700) folder unless it is set; return it."""
+    current = os.environ.get("GRADIO_TEMP_DIR")
+    if current:
+        Path(current).mkdir(parents=True, exist_ok=True)
+        return Path(current)
+    path = Path(tempfile.mkdtemp(prefix="sijscan-gradio-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(path)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+class UploadTracker:
+    """How many uploads point at each cached file.
+
+    Gradio stores an upload under the hash of its content, so two users uploading the same file
+    share one path; it may only be deleted once every request that uploaded it has been served.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, paths: list[str]) -> None:
+        with self._lock:
+            for p in paths:
+                key = os.path.realpath(p)
+                self._counts[key] = self._counts.get(key, 0) + 1
+
+    def release(self, path: str) -> None:
+        """One request is done with ``path``: delete it (and its folder) when no other one needs it."""
+        key = os.path.realpath(path)
+        with self._lock:
+            left = self._counts.get(key, 1) - 1
+            if left > 0:
+                self._counts[key] = left
+                return
+            self._counts.pop(key, None)
+            p = Path(key)
+            p.unlink(missing_ok=True)
+            cache = os.environ.get("GRADIO_TEMP_DIR")
+            if cache and Path(cache).resolve() in p.parent.parents:
+                shutil.rmtree(p.parent, ignore_errors=True)
+
+
+class UploadCounter:
+    """ASGI middleware: record the paths Gradio's ``/upload`` route returns in an ``UploadTracker``."""
+
+    def __init__(self, app: Any, tracker: UploadTracker) -> None:
+        self.app, self.tracker = app, tracker
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http" or not str(scope.get("path", "")).rstrip("/").endswith("/upload"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+
+        async def send_and_record(message: dict) -> None:
+            if message.get("type") == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    try:
+                        paths = json.loads(b"".join(chunks))
+                    except ValueError:
+                        paths = None
+                    if isinstance(paths, list):
+                        self.tracker.add([str(p) for p in paths])
+            await send(message)
+
+        await self.app(scope, receive, send_and_record)
+
+
+def _figure(uri: str | None, caption: str) -> str:
+    if not uri:
+        return ""
+    return (f"<figure style='display:inline-block;margin:4px;vertical-align:top'><img src='{uri}' "
+            f"style='max-width:420px;max-height:420px' alt='{html.escape(caption)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def render_result(pred: Any) -> tuple[str, str]:
+    """(markdown summary, HTML with the images embedded) for one ``Prediction``."""
+    from sijscan.predict.overlay import cam_overlay, data_uri, segmentation_overlay
+    from sijscan.anatomy.outputs import to_uint8
+
+    lines = []
+    if pred.probability is not None:
+        lines.append(f"**Probability of sacroiliitis: {pred.probability:.3f}** "
+                     f"(calibrated {pred.probability_calibrated:.3f}; cut-off {pred.cutoff:.3f})")
+    if pred.decision is None:
+        lines.append("**Decision: withheld** - " + "; ".join(pred.qc_reasons or ["no SIJ crop could be taken"]))
+    else:
+        lines.append(f"**Decision: {'positive' if pred.decision else 'negative'}** "
+                     f"(probability {'>=' if pred.decision else '<'} cut-off {pred.cutoff:.3f})")
+    if pred.grades:
+        lines.append(f"Per-side grades (patient left / right): {pred.grades['left']} / {pred.grades['right']}; "
+                     f"modified New York from grades: {'positive' if pred.mny else 'negative'}")
+    if pred.qc_warnings:
+        lines.append("QC warnings: " + "; ".join(pred.qc_warnings))
+    im = pred.images
+    figs = []
+    if im is not None:
+        figs.append(_figure(data_uri(segmentation_overlay(im.pixels, im.labels, box=pred.sij_box,
+                                                          side_boxes=pred.sij_boxes), longest=640),
+                            "segmentation and SIJ box"))
+        if im.crop is not None:
+            figs.append(_figure(data_uri(to_uint8(im.crop), longest=640), "SIJ crop" if pred.view == "sij" else "view"))
+        cam_crop = pred.cam_on_crop("positive")
+        if cam_crop is not None and im.crop is not None:
+            figs.append(_figure(data_uri(cam_overlay(im.crop, cam_crop), longest=640),
+                                "Grad-CAM: evidence for sacroiliitis"))
+        cam_full = pred.cam_on_radiograph("positive")
+        if cam_full is not None and pred.view == "sij":
+            figs.append(_figure(data_uri(cam_overlay(im.pixels, cam_full), longest=640), "Grad-CAM on the radiograph"))
+    return "\n\n".join(lines), "<div id='sijscan-images'>" + "".join(figs) + "</div>"
+
+
+def analyse(pipeline: Any, path: str | None, *, max_upload_mb: float,
+            tracker: UploadTracker | None = None) -> tuple[str, str]:
+    """The request handler: read, predict, render; the upload is deleted whatever happens."""
+    from sijscan.errors import SijscanError
+    from sijscan.io.radiograph import one_line
+
+    if not path:
+        return "Upload a radiograph (DICOM, PNG, JPEG, TIFF or NIfTI).", ""
+    try:
+        size = Path(path).stat().st_size
+        if size > max_upload_mb * 1024 * 1024:
+            return (f"**Error:** the file is {size / 1024 / 1024:.1f} MB; uploads are limited to "
+                    f"{max_upload_mb:g} MB.", "")
+        from sijscan.predict.pipeline import to_radiograph
+
+        radiograph = to_radiograph(path)
+    except SijscanError as exc:
+        return f"**Error:** cannot use this file: {html.escape(one_line(exc).replace(str(path), 'upload'))}", ""
+    except OSError as exc:
+        return f"**Error:** cannot read the upload ({html.escape(type(exc).__name__)})", ""
+    finally:
+        (tracker or UploadTracker()).release(path)
+    try:
+        pred = pipeline.predict(radiograph, gradcam=True, name="upload")
+    except SijscanError as exc:
+        return f"**Error:** {html.escape(one_line(exc))}", ""
+    return render_result(pred)
+
+
+def build_app(pipeline: Any, *, max_upload_mb: float = 50.0) -> Any:
+    """The Gradio ``Blocks`` of the app (launch it with :func:`launch_app`)."""
+    private_temp_dir()
+    import gradio as gr
+
+    tracker = UploadTracker()
+    with gr.Blocks(title="sijscan", delete_cache=(300, 300), analytics_enabled=False) as demo:
+        gr.Markdown("# sijscan - radiographic sacroiliitis (research use only)")
+        gr.Markdown(NOTICE, elem_id="notice")
+        upload = gr.File(label=f"Radiograph (DICOM, PNG, JPEG, TIFF, NIfTI; at most {max_upload_mb:g} MB)",
+                         type="filepath", elem_id="upload")
+        # Gradio's File.preprocess leaves an empty temporary file in its cache per request; hand over
+        # the upload's own path instead.
+        upload._process_single_file = lambda f: gr.utils.NamedString(f.path)  # type: ignore[method-assign]
+        summary = gr.Markdown(elem_id="summary")
+        images = gr.HTML(elem_id="images")
+
+        def handler(path: str | None) -> tuple[str, str]:
+            return analyse(pipeline, path, max_upload_mb=max_upload_mb, tracker=tracker)
+
+        upload.upload(handler, inputs=upload, outputs=[summary, images], api_name="analyse")
+    demo.queue(default_concurrency_limit=1, max_size=256)
+    demo.sijscan_max_upload_mb = max_upload_mb  # type: ignore[attr-defined]
+    demo.sijscan_upload_tracker = tracker  # type: ignore[attr-defined]
+    return demo
+
+
+def launch_app(demo: Any, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
+    """Launch ``demo`` (no share link, no analytics); ``block=False`` returns at once (tests)."""
+    from starlette.middleware import Middleware
+
+    mb = float(getattr(demo, "sijscan_max_upload_mb", 50.0))
+    tracker = getattr(demo, "sijscan_upload_tracker", None) or UploadTracker()
+    return demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
+                       max_file_size=f"{mb:g}mb", quiet=True, show_error=False, footer_links=[],
+                       app_kwargs={"middleware": [Middleware(UploadCounter, tracker=tracker)]})

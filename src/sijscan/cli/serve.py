@@ -1,0 +1,42 @@
+"""``sijscan serve``: the web app on 127.0.0.1 (research use only)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "serve", help="web app: upload a radiograph, see probability, decision, anatomy and Grad-CAM",
+        description="Start the Gradio web app. Binds 127.0.0.1 unless --host says otherwise. Nothing uploaded "
+                    "is stored. Research use only, not a medical device.",
+    )
+    p.add_argument("--model", required=True, help="model folder (pipeline.json or a classifier folder)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload accepted (default 50)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    if args.max_upload_mb <= 0 or not 0 < args.port < 65536:
+        print("sijscan serve: error: --max-upload-mb must be > 0 and --port in 1..65535", file=sys.stderr)
+        return 2
+    from sijscan.app.app import private_temp_dir
+
+    private_temp_dir()  # before gradio is imported
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        print("sijscan serve: error: the web app needs gradio: pip install 'sijscan[app]'", file=sys.stderr)
+        return 2
+    from sijscan.app.app import build_app, launch_app
+    from sijscan.predict.pipeline import Pipeline
+
+    pipeline = Pipeline.from_folder(args.model, device=args.device)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"sijscan serve: warning: binding {args.host}: the app is reachable from other machines",
+              file=sys.stderr)
+    launch_app(build_app(pipeline, max_upload_mb=args.max_upload_mb), host=args.host, port=args.port, block=True)
+    return 0

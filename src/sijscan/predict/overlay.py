@@ -1,0 +1,81 @@
+"""Pictures of a prediction: segmentation overlay with boxes, Grad-CAM heat maps, PNG bytes, thumbnails."""
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from sijscan.anatomy.outputs import overlay as mask_overlay
+from sijscan.anatomy.outputs import to_uint8
+
+
+def segmentation_overlay(pixels: np.ndarray, labels: np.ndarray | None, *, box: list[int] | None,
+                         side_boxes: dict[str, list[int] | None] | None = None) -> np.ndarray:
+    """BGR uint8: the radiograph with the coloured bone masks, per-side boxes and the SIJ box."""
+    lab = labels if labels is not None else np.zeros(pixels.shape, np.uint8)
+    return mask_overlay(pixels, lab, box=box, side_boxes=side_boxes)
+
+
+def cam_overlay(image: np.ndarray, cam: np.ndarray, *, alpha: float = 0.45) -> np.ndarray:
+    """BGR uint8: a grey image with a CAM in [0, 1] (same shape) blended in as a JET heat map.
+
+    Only where the CAM is above zero is colour added, so regions without evidence stay grey.
+    """
+    grey = cv2.cvtColor(to_uint8(image), cv2.COLOR_GRAY2BGR)
+    c = np.clip(np.asarray(cam, np.float32), 0, 1)
+    heat = cv2.applyColorMap((c * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    weight = (alpha * np.sqrt(c))[..., None]
+    return (grey * (1 - weight) + heat * weight).astype(np.uint8)
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:  # pragma: no cover - OpenCV fails only on unsupported dtypes/shapes
+        raise ValueError(f"cannot encode an image of shape {img.shape} and dtype {img.dtype} as PNG")
+    return buf.tobytes()
+
+
+def thumbnail(img: np.ndarray, *, longest: int = 320) -> np.ndarray:
+    h, w = img.shape[:2]
+    scale = longest / max(h, w)
+    if scale >= 1:
+        return img
+    return cv2.resize(img, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))), interpolation=cv2.INTER_AREA)
+
+
+def data_uri(img: np.ndarray, *, longest: int | None = None, jpeg_quality: int | None = None) -> str:
+    """A ``data:image/...;base64,...`` URI (self-contained HTML; nothing is written to disk).
+
+    PNG by default; ``jpeg_quality`` gives a JPEG (much smaller for report thumbnails).
+    """
+    small = thumbnail(img, longest=longest) if longest else img
+    if jpeg_quality is None:
+        return "data:image/png;base64," + base64.b64encode(encode_png(small)).decode("ascii")
+    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+    if not ok:  # pragma: no cover
+        raise ValueError(f"cannot encode an image of shape {small.shape} as JPEG")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then ``os.replace`` it into place."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_png_atomic(path: str | os.PathLike[str], img: np.ndarray) -> None:
+    write_bytes_atomic(path, encode_png(img))

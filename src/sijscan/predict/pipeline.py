@@ -1,0 +1,339 @@
+"""The end-to-end predictor: read -> QC -> segment -> locate -> crop -> classify (-> Grad-CAM).
+
+``Pipeline.from_dirs(segmenter=DIR, classifier=DIR)`` or ``Pipeline.from_folder(DIR)`` (a folder
+with ``pipeline.json`` naming both, or a classifier folder alone) loads the model folders;
+``predict(path_or_array)`` returns a :class:`Prediction`; ``predict_many`` batches the classifier.
+
+The decision is taken on the raw probability at the model's cut-off (as the card says) and is
+withheld (None) when QC fails; the reasons are in ``qc_reasons``. The SIJ-crop classifier needs a
+segmenter; the full-view classifier still runs it for QC when one is given.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence, Union
+
+import numpy as np
+
+from sijscan.errors import InputError, ModelError, SijscanError
+from sijscan.predict.qc import QCConfig, assess
+
+log = logging.getLogger(__name__)
+
+PIPELINE_FILE = "pipeline.json"
+Source = Union[str, "os.PathLike[str]", np.ndarray, Any]
+
+
+class PipelineConfigError(ModelError):
+    """A pipeline folder or the pair of model folders cannot be used together."""
+
+
+@dataclass
+class PredictionImages:
+    """The arrays behind a prediction (for overlays, the report and the app); never serialised."""
+
+    pixels: np.ndarray
+    labels: np.ndarray | None = None
+    crop: np.ndarray | None = None
+    crop_box: list[int] | None = None
+    model_input: np.ndarray | None = None
+    cams: dict[str, np.ndarray] = field(default_factory=dict)
+    """Class name -> CAM at the classifier input size, [0, 1]."""
+    mirror: bool = False
+
+
+@dataclass
+class Prediction:
+    """One radiograph's result. ``decision`` is None when QC withholds it (or on error)."""
+
+    image: str
+    probability: float | None = None
+    probability_calibrated: float | None = None
+    decision: int | None = None
+    cutoff: float | None = None
+    temperature: float | None = None
+    view: str = "sij"
+    qc_passed: bool = False
+    qc_flags: list[str] = field(default_factory=list)
+    qc_reasons: list[str] = field(default_factory=list)
+    qc_warnings: list[str] = field(default_factory=list)
+    grades: dict[str, int] | None = None
+    mny: int | None = None
+    sij_box: list[int] | None = None
+    sij_boxes: dict[str, list[int] | None] = field(default_factory=dict)
+    image_shape: list[int] = field(default_factory=list)
+    source_format: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    images: PredictionImages | None = field(default=None, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("images")
+        return d
+
+    def cam_on_radiograph(self, cls: str = "positive") -> np.ndarray | None:
+        """The CAM of ``cls`` mapped onto the whole radiograph (None without Grad-CAM)."""
+        from sijscan.predict.gradcam import cam_to_radiograph
+
+        im = self.images
+        if im is None or cls not in im.cams or im.crop_box is None:
+            return None
+        return cam_to_radiograph(im.cams[cls], crop_box=im.crop_box, image_shape=im.pixels.shape, mirror=im.mirror)
+
+    def cam_on_crop(self, cls: str = "positive") -> np.ndarray | None:
+        from sijscan.predict.gradcam import cam_to_crop
+
+        im = self.images
+        if im is None or cls not in im.cams or im.crop is None:
+            return None
+        return cam_to_crop(im.cams[cls], crop_shape=im.crop.shape, mirror=im.mirror)
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda requested but no CUDA device is available; use 'auto' or 'cpu'")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise InputError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return device
+
+
+class Pipeline:
+    """Loaded segmenter (optional for the full view) + classifier, with QC and Grad-CAM."""
+
+    def __init__(self, *, classifier: Any, segmenter: Any | None = None, qc_config: QCConfig = QCConfig(),
+                 cam_classes: Sequence[str] = ("positive",)) -> None:
+        self.classifier = classifier
+        self.segmenter = segmenter
+        self.qc_config = qc_config
+        self.cam_classes = tuple(cam_classes)
+        self.view: Literal["sij", "full"] = str(classifier.card.recipe.get("view", "sij"))  # type: ignore[assignment]
+        if self.view not in ("sij", "full"):
+            raise PipelineConfigError(f"classifier view must be 'sij' or 'full', got {self.view!r}")
+        if self.view == "sij" and segmenter is None:
+            raise PipelineConfigError("the SIJ-crop classifier needs a segmenter model folder")
+
+    # --- loading -------------------------------------------------------------------------------
+    @classmethod
+    def from_dirs(cls, *, classifier: str | os.PathLike[str], segmenter: str | os.PathLike[str] | None = None,
+                  device: str = "auto", **kwargs: Any) -> "Pipeline":
+        from sijscan.anatomy.segment import Segmenter
+        from sijscan.classify.predict import load_classifier
+
+        dev = resolve_device(device)
+        clf = load_classifier(classifier, device=dev)
+        seg = Segmenter.load(segmenter, device=dev) if segmenter is not None else None
+        return cls(classifier=clf, segmenter=seg, **kwargs)
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike[str], *, device: str = "auto", **kwargs: Any) -> "Pipeline":
+        """A folder with ``pipeline.json`` (``{"segmenter": rel, "classifier": rel}``) or a classifier folder."""
+        dirs = pipeline_dirs(folder)
+        return cls.from_dirs(classifier=dirs["classifier"], segmenter=dirs.get("segmenter"), device=device, **kwargs)
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.classifier.cutoff)
+
+    @property
+    def device(self) -> str:
+        return str(next(self.classifier.network.parameters()).device)
+
+    def describe(self) -> dict[str, Any]:
+        card = self.classifier.card
+        return {"view": self.view, "cutoff": self.cutoff, "temperature": self.classifier.temperature,
+                "classifier": card.arch, "segmenter": self.segmenter.card.arch if self.segmenter else None,
+                "grade_head": getattr(self.classifier.network, "grade_head", None) is not None}
+
+    # --- prediction ----------------------------------------------------------------------------
+    def predict(self, source: Source, *, gradcam: bool = False, name: str | None = None) -> Prediction:
+        """Predict one radiograph (path, array or ``Radiograph``); raises ``SijscanError`` on bad input."""
+        return self.predict_many([source], gradcam=gradcam, names=[name] if name else None, on_error="raise")[0]
+
+    def predict_many(self, sources: Sequence[Source], *, batch_size: int = 8, gradcam: bool = False,
+                     names: Sequence[str] | None = None,
+                     on_error: Literal["raise", "record"] = "raise") -> list[Prediction]:
+        """Predict several radiographs, the classifier in batches of ``batch_size``.
+
+        ``on_error="record"`` turns a bad input into a ``Prediction`` with ``error`` set (one line)
+        instead of raising.
+        """
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        out: list[Prediction] = []
+        for start in range(0, len(sources), batch_size):
+            chunk = sources[start:start + batch_size]
+            chunk_names = names[start:start + batch_size] if names else [None] * len(chunk)
+            prepared = [self._prepare_or_record(s, n, on_error) for s, n in zip(chunk, chunk_names)]
+            self._classify([p for p in prepared if p.error is None and p.images is not None
+                            and p.images.crop is not None], gradcam=gradcam)
+            out.extend(prepared)
+        return out
+
+    def _prepare_or_record(self, source: Source, name: str | None, on_error: str) -> Prediction:
+        try:
+            return self.prepare(source, name=name)
+        except SijscanError as exc:
+            if on_error == "raise":
+                raise
+            from sijscan.io.radiograph import one_line
+
+            return Prediction(image=name or _source_name(source), error=one_line(exc), view=self.view)
+
+    def prepare(self, source: Source, *, name: str | None = None) -> Prediction:
+        """Read, segment, locate, crop and run the QC (no classification yet)."""
+        from sijscan.anatomy.crop import scale_box
+
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        radiograph = to_radiograph(source, name=name)
+        pixels = radiograph.pixels
+        timings["read_s"] = time.perf_counter() - t0
+        pred = Prediction(image=name or radiograph.name, view=self.view, cutoff=self.cutoff,
+                          temperature=self.classifier.temperature, image_shape=[int(pixels.shape[0]), int(pixels.shape[1])],
+                          source_format=radiograph.source_format, timings=timings)
+        images = PredictionImages(pixels=pixels, mirror=bool(self.classifier.spec.mirror))
+        pred.images = images
+        location = None
+        if self.segmenter is not None:
+            from sijscan.anatomy.segment import segment_and_locate
+
+            t = time.perf_counter()
+            seg = segment_and_locate(self.segmenter, pixels)
+            timings["segment_s"] = time.perf_counter() - t
+            images.labels = seg.labels
+            location = seg.location
+            shape = seg.working_labels.shape
+            if location.box is not None:
+                pred.sij_box = scale_box(location.box, from_shape=shape, to_shape=pixels.shape)
+            pred.sij_boxes = {k: None if b is None else scale_box(b, from_shape=shape, to_shape=pixels.shape)
+                              for k, b in location.boxes.items()}
+        t = time.perf_counter()
+        qc = assess(pixels, labels=images.labels, location=location, needs_box=self.view == "sij", config=self.qc_config)
+        timings["qc_s"] = time.perf_counter() - t
+        pred.qc_passed, pred.qc_flags, pred.qc_reasons, pred.qc_warnings = qc.passed, qc.flags, qc.reasons, qc.warnings
+        if self.view == "full":
+            images.crop_box = [0, 0, int(pixels.shape[1]), int(pixels.shape[0])]
+        elif pred.sij_box is not None:
+            images.crop_box = list(pred.sij_box)
+        if images.crop_box is not None:
+            x0, y0, x1, y1 = images.crop_box
+            images.crop = pixels[y0:y1, x0:x1]
+            if min(images.crop.shape) < 2:
+                images.crop, images.crop_box = None, None
+        return pred
+
+    def _classify(self, preds: list[Prediction], *, gradcam: bool) -> None:
+        if not preds:
+            return
+        import torch
+
+        from sijscan.classify.calibration import probability
+        from sijscan.classify.networks import SIDE_ORDER
+        from sijscan.classify.preprocess import preprocess_view
+        from sijscan.mny import mny_positive
+
+        m = self.classifier
+        t0 = time.perf_counter()
+        arrays = [preprocess_view(p.images.crop, m.spec) for p in preds if p.images is not None]
+        t1 = time.perf_counter()
+        x = torch.from_numpy(np.stack(arrays))[:, None].to(self.device)
+        if gradcam:
+            from sijscan.predict.gradcam import forward_with_cam
+
+            res = forward_with_cam(m.network, x, classes=self.cam_classes)
+            logits, cum, cams = res.logits, res.grade_logits, res.cams
+        else:
+            from sijscan.predict.gradcam import _run
+
+            with torch.inference_mode():
+                logits, cum = _run(m.network, x)
+            cams = {}
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        lg = logits.float().cpu().numpy()
+        p_raw, p_cal = probability(lg), probability(lg, m.temperature)
+        grades = None
+        if cum is not None:
+            from sijscan.classify.module import grades_from_cumulative
+
+            grades = grades_from_cumulative(cum).cpu().numpy()
+        n = len(preds)
+        for i, p in enumerate(preds):
+            p.probability, p.probability_calibrated = float(p_raw[i]), float(p_cal[i])
+            p.decision = int(p_raw[i] >= m.cutoff) if p.qc_passed else None
+            if grades is not None:
+                p.grades = {side: int(grades[i, j]) for j, side in enumerate(SIDE_ORDER)}
+                p.mny = mny_positive(p.grades["left"], p.grades["right"])
+            p.images.model_input = arrays[i]
+            p.images.cams = {c: v[i] for c, v in cams.items()}
+            p.timings["preprocess_s"] = (t1 - t0) / n
+            p.timings["classify_s"] = (t2 - t1) / n
+        for p in preds:
+            p.timings = {k: round(v, 4) for k, v in p.timings.items()}
+            p.timings["total_s"] = round(sum(v for k, v in p.timings.items() if k != "total_s"), 4)
+
+
+def to_radiograph(source: Source, *, name: str | None = None) -> Any:
+    """A ``Radiograph`` from a path, an array or a ``Radiograph``."""
+    from sijscan.io import Radiograph, radiograph_from_array, read_radiograph
+
+    if isinstance(source, Radiograph):
+        return source
+    if isinstance(source, np.ndarray):
+        return radiograph_from_array(source, name=name or "array")
+    if isinstance(source, (str, os.PathLike)):
+        return read_radiograph(source)
+    raise InputError(f"cannot predict on a {type(source).__name__}; give a path, an array or a Radiograph")
+
+
+def _source_name(source: Source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).name
+    return "array"
+
+
+def pipeline_dirs(folder: str | os.PathLike[str]) -> dict[str, Path]:
+    """``{"classifier": .., "segmenter": ..}`` from ``pipeline.json`` (relative paths) or a classifier folder."""
+    from sijscan.modelfolder import read_card
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise PipelineConfigError(f"model folder not found: {root}")
+    spec_file = root / PIPELINE_FILE
+    if spec_file.is_file():
+        try:
+            spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PipelineConfigError(f"{spec_file}: unreadable ({exc})") from exc
+        if not isinstance(spec, dict) or "classifier" not in spec:
+            raise PipelineConfigError(f"{spec_file}: must name at least 'classifier' (and usually 'segmenter')")
+        dirs = {k: (root / str(spec[k])).resolve() for k in ("classifier", "segmenter") if spec.get(k)}
+        return dirs
+    card = read_card(root)
+    if card.kind != "classifier":
+        raise PipelineConfigError(f"{root} is a {card.kind} folder; give a classifier folder or one with {PIPELINE_FILE}")
+    return {"classifier": root}
+
+
+def write_pipeline_folder(folder: str | os.PathLike[str], *, classifier: str | os.PathLike[str],
+                          segmenter: str | os.PathLike[str] | None) -> Path:
+    """Write ``pipeline.json`` naming the two model folders by paths relative to ``folder``."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    spec: dict[str, str] = {"classifier": os.path.relpath(Path(classifier).resolve(), root.resolve())}
+    if segmenter is not None:
+        spec["segmenter"] = os.path.relpath(Path(segmenter).resolve(), root.resolve())
+    (root / PIPELINE_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return root
+
