@@ -89,6 +89,7 @@ def _display_curve(x: np.ndarray, profile: AcquisitionProfile) -> np.ndarray:
         t += np.float32(1.0)
         y = cv2.divide(1.0 / (hi - lo), t)  # scale / t
         y -= np.float32(lo / (hi - lo))
+        np.maximum(y, 0.0, out=y)  # below the window: the black level, not clipped below it
         return y
     y = np.clip(x, 1e-6, 1.0)
     cv2.log(y, dst=y)
@@ -120,11 +121,9 @@ def acquire(
     meta["mas"] = round(profile.mas * float(np.exp(0.35 * (float(spec.habitus) - 1.0) * 4)), 1)
     display = _process(noisy, q_med=q_med, window_mask=pick & (lead[::4, ::4] < 1.0), profile=profile, ps=ps)
     x0, y0, x1, y1 = field_box
-    if profile.black_shutter:
-        display[:y0] = 0.0
-        display[y1:] = 0.0
-        display[:, :x0] = 0.0
-        display[:, x1:] = 0.0
+    # the collimated border: black where the vendor masks it, else unexposed (flat white with a
+    # little noise: no primary, almost no scatter behind the collimator leaves); a sharp edge either way
+    _flat_border(display, field_box, value=0.0 if profile.black_shutter else profile.white_level + 0.04, rng=rng)
     if profile.burned_text:
         overlays.draw_burned_text(
             display, lines=["PHANTOM", f"ST {study_number}", f"{profile.kvp:.0f}kV {meta['mas']:.0f}mAs"],
@@ -135,6 +134,22 @@ def acquire(
     meta.update(field_box=[int(v) for v in field_box], bits_stored=profile.bits_stored,
                 photometric=profile.photometric, window_center=(max_val + 1) / 2, window_width=max_val + 1)
     return Acquired(stored=stored, display=display, meta=meta)
+
+
+def _flat_border(display: np.ndarray, field_box: tuple[int, int, int, int], *, value: float,
+                 rng: np.random.Generator) -> None:
+    """Set the collimated border (outside ``field_box``) to a flat ``value`` with faint noise, in place."""
+    h, w = display.shape
+    x0, y0, x1, y1 = field_box
+    sd = np.float32(0.0 if value <= 0.0 else 0.004)
+    for rows, cols in ((slice(0, y0), slice(0, w)), (slice(y1, h), slice(0, w)),
+                       (slice(y0, y1), slice(0, x0)), (slice(y0, y1), slice(x1, w))):
+        strip = display[rows, cols]
+        if strip.size == 0:
+            continue
+        strip[...] = np.float32(value)
+        if sd > 0:
+            strip += _gaussian_noise(rng, *strip.shape) * sd
 
 
 def _beam_objects(

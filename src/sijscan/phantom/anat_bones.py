@@ -80,9 +80,17 @@ def render_hip(
     isch = hc + np.array([-sg * 4.0, side.head_r + 26.0])
     sym = side.hip[np.argmin(np.abs(side.hip[:, 0]) + 0.01 * np.abs(side.hip[:, 1] - 65))]
 
+    br = side.brim[:: max(1, len(side.brim) // 5)]
+
     def thickness(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        # thin iliac fossa; thick along the arcuate line (pelvic brim), the acetabular roof, the
+        # posterior ilium near the joint, the ischial body/tuberosity and the pubic body
+        arcuate = np.zeros_like(X)
+        for a, b in zip(br[:-1], br[1:]):
+            np.maximum(arcuate, _tube(X, Y, a, b, 5.0), out=arcuate)
         return (
-            9.0
+            5.0
+            + 7.0 * arcuate
             + 18.0 * _gauss(X, Y, sup, 24.0, 16.0)
             + 4.0 * _gauss(X, Y, hc, 22.0)
             + 6.0 * _gauss(X, Y, jm, 14.0, 28.0)
@@ -102,7 +110,7 @@ def render_hip(
     # thick rounded margins (crest, buttresses), a thin iliac fossa: thickness falls away from the outline
     D = DL[..., 0] * np.float32(0.7) + np.float32(7.0) * np.exp(-d / np.float32(9.0)) * (1.0 - DL[..., 2])
     L = DL[..., 1]
-    t = texture_in(win, frame, tex, amplitude=0.13)
+    t = texture_in(win, frame, tex, amplitude=0.25)
     field = solid_bone(d, L=L, D=D, tc=1.6, texture=t)
     add_into(canvas, win, field, frame)
     add_lines(canvas, frame, [side.brim, side.teardrop], amp=0.30, width_mm=1.5)
@@ -133,10 +141,10 @@ def render_sacrum(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: TextureTi
         f = np.clip((y_apex - Y) / (y_apex - y_top), 0.0, 1.0)
         ala = np.clip((np.abs(X - prom[0]) - 25.0) / 30.0, 0.0, 1.0)
         s1 = np.array([prom[0], prom[1] + 18.0])  # the S1 body
-        return 12.0 + 22.0 * f * (1.0 - 0.45 * ala) + 14.0 * _gauss(X, Y, s1, 22.0, 20.0)
+        return 9.0 + 17.0 * f * (1.0 - 0.45 * ala) + 12.0 * _gauss(X, Y, s1, 22.0, 20.0)
 
     D = lowres(win, COARSE, lambda X, Y: thickness(X, Y) * (1.0 + 0.12 * lumpy(X, Y)), frame)
-    t = texture_in(win, frame, tex, amplitude=0.1)
+    t = texture_in(win, frame, tex, amplitude=0.22)
     # the alae end in the curved auricular surfaces: a wide rounded lateral edge
     lateral = lowres(win, COARSE, lambda X, Y: np.clip((np.abs(X - prom[0]) - 35.0) / 20.0, 0.0, 1.0), frame)
     L = np.minimum(0.5 * D, 11.0) + 9.0 * lateral
@@ -199,9 +207,30 @@ def render_femur(canvas: np.ndarray, frame: Frame, side: SideSkeleton, tex: Text
     L = np.where(in_head, np.float32(R), np.float32(13.0))  # the head is a sphere: a dome, not a plateau
     tc = (1.3 + 4.5 * sh).astype(np.float32)
     canc_scale = (1.0 - 0.75 * sh).astype(np.float32)
-    t = texture_in(win, frame, tex, amplitude=0.09)
+    # the greater trochanter is mostly cancellous and less dense than the neck
+    gt_c = hc + 0.55 * (side.gt_tip - hc)
+    canc_scale = canc_scale * lowres(win, COARSE, lambda X, Y: 1.0 - 0.35 * _gauss(X, Y, gt_c, 14.0), frame)
+    t = texture_in(win, frame, tex, amplitude=0.12)
     field = solid_bone(d, L=L, D=D, tc=tc, texture=t, canc_scale=canc_scale)
     add_into(canvas, win, field, frame)
+    # calcar (the dense medial cortex of the neck) and the intertrochanteric line (GT base -> LT)
+    seg = len(side.femur) // 22
+    calcar = side.femur[seg * 18 : seg * 21 + 1]
+    a, b = side.femur[seg * 4], side.femur[seg * 17]
+    mid = (a + b) / 2.0 + np.array([0.0, 4.0])
+    u = np.linspace(0.0, 1.0, 6)[:, None]
+    inter = np.concatenate([a + (mid - a) * u, mid + (b - mid) * u[1:]])
+    add_lines(canvas, frame, [calcar], amp=0.22, width_mm=2.2)
+    add_lines(canvas, frame, [inter], amp=0.10, width_mm=3.0)
+
+
+def _densify(poly: np.ndarray, *, step_mm: float) -> np.ndarray:
+    """A closed polygon with extra points every ``step_mm`` along long edges (so edges can be bent)."""
+    out = []
+    for a, b in zip(poly, np.roll(poly, -1, axis=0)):
+        n = max(1, int(np.hypot(*(b - a)) / step_mm))
+        out.append(a[None, :] + (b - a)[None, :] * (np.arange(n, dtype=np.float64)[:, None] / n))
+    return np.concatenate(out)
 
 
 def _rounded_rect(c: np.ndarray, hw: float, hh: float, r: float) -> np.ndarray:
@@ -217,21 +246,22 @@ def render_vertebrae(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: Textur
     sp = frame.spacing
     for v in sk.vertebrae:
         c, hw, hh = v["c"], v["hw"], v["hh"]
-        body = _rounded_rect(c, hw, hh, 0.28 * hh)
+        body = _densify(_rounded_rect(c, hw, hh, 0.42 * hh), step_mm=2.0)
         # the body's lateral margins are slightly concave (waist)
         rel = np.clip((body[:, 1] - c[1]) / hh, -1, 1)
-        body[:, 0] = c[0] + (body[:, 0] - c[0]) * (1.0 - 0.06 * np.cos(np.pi * rel) ** 2)
+        body[:, 0] = c[0] + (body[:, 0] - c[0]) * (1.0 - 0.14 * np.cos(0.5 * np.pi * rel) ** 2)
         tps = []
         for sg in (-1.0, 1.0):
             y0 = c[1] - 0.45 * hh + v["tp_dy"]
             tps.append(
                 np.array(
                     [
-                        [c[0] + sg * 0.85 * hw, y0 - 3.5],
-                        [c[0] + sg * v["tp"] * 0.8, y0 - 5.5 - (3.0 if v["name"] == "L4" else 0.0)],
-                        [c[0] + sg * v["tp"], y0 - 3.0],
-                        [c[0] + sg * v["tp"], y0 + 3.5],
-                        [c[0] + sg * 0.85 * hw, y0 + 5.0],
+                        [c[0] + sg * 0.85 * hw, y0 - 5.0],
+                        [c[0] + sg * v["tp"] * 0.75, y0 - 4.0 - (3.0 if v["name"] == "L4" else 0.0)],
+                        [c[0] + sg * v["tp"], y0 - 2.5 - (2.0 if v["name"] == "L4" else 0.0)],
+                        [c[0] + sg * v["tp"] * 0.97, y0 + 0.5],
+                        [c[0] + sg * v["tp"] * 0.75, y0 + 2.0],
+                        [c[0] + sg * 0.85 * hw, y0 + 6.0],
                     ]
                 )
             )
@@ -240,21 +270,23 @@ def render_vertebrae(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: Textur
         win = Window.around(np.concatenate([body_px] + [frame.to_px(t) for t in tps]), pad=PAD_MM / sp + 2)
         if win.clip(frame) is None:
             continue
-        tex_w = texture_in(win, frame, tex, amplitude=0.13)
+        tex_w = texture_in(win, frame, tex, amplitude=0.2)
         d = inside_distance_mm(fill_mask(win, [body_px]), sp)
-        field = solid_bone(d, L=12.0, D=32.0, tc=1.1, texture=tex_w)
+        # a cylinder seen side-on: a wide rounded profile (cancellous core, thin cortical walls)
+        field = solid_bone(d, L=16.0, D=24.0, tc=0.9, texture=tex_w)
         for t in tps:
             dt = inside_distance_mm(fill_mask(win, [frame.to_px(t)]), sp)
-            field += solid_bone(dt, L=4.0, D=11.0, tc=1.2)
+            field += solid_bone(dt, L=3.0, D=9.0, tc=1.0)
         X, Y = frame.mm_grid(win)
         for sg in (-1.0, 1.0):  # pedicles: cortical tubes seen end-on -> oval rings
             px, py = c[0] + sg * 0.62 * hw + 0.3 * v["rot_shift"], c[1] - 0.3 * hh
             rr = np.sqrt(((X - px) / 5.2) ** 2 + ((Y - py) / 7.5) ** 2)
-            ring = np.sqrt(np.clip(1 - rr**2, 0, 1)) - 0.72 * np.sqrt(np.clip(1 - (rr / 0.72) ** 2, 0, 1))
-            field += (0.55 * ring).astype(np.float32)
+            ring = np.sqrt(np.clip(1 - rr**2, 0, 1)) - 0.65 * np.sqrt(np.clip(1 - (rr / 0.65) ** 2, 0, 1))
+            field += (0.9 * ring).astype(np.float32)
         sx = c[0] + v["rot_shift"]  # spinous process: a teardrop over the lower body
         rr = np.sqrt(((X - sx) / 4.5) ** 2 + ((Y - (c[1] + 0.55 * hh)) / 9.0) ** 2)
-        field += (0.35 * np.sqrt(np.clip(1 - rr**2, 0, 1))).astype(np.float32)
+        tear = np.sqrt(np.clip(1 - rr**2, 0, 1)) * np.clip(1.2 - 0.5 * ((Y - c[1] - 0.55 * hh) / 9.0 + 1.0), 0.3, 1.0)
+        field += (0.6 * tear).astype(np.float32)  # a teardrop: wide above, tapering below
         lam = np.exp(-0.5 * ((Y - (c[1] + 0.15 * hh)) / 5.0) ** 2) * np.exp(-0.5 * ((X - sx) / (0.55 * hw)) ** 4)
         field += (0.12 * lam).astype(np.float32)
         add_into(canvas, win, field, frame)

@@ -106,15 +106,15 @@ def hip_outline(pose: Pose, post_d: np.ndarray, srng: np.random.Generator, sg: f
             [62, -108, -65], [80 + cdx * 0.5, -124 + 8 * fl, -45], [105 + cdx, -133 + 8 * fl, -15],
             [128 + cdx, -129 + 8 * fl, 10], [144 + cdx, -113 + 8 * fl, 30], [149 + cdx, -90 + 6 * fl, 45],
             [142 + cdx, -73 + 4 * fl, 40], [137 + cdx * 0.6, -55, 35], [128, -28, 20], [121, 0, 5],
-            [112, 28, 0], [103, 55, -10], [97, 85, -20], [93, 108, -22], [82, 125 - 6 * fl, -20],
-            [66, 126 - 6 * fl, -15],
+            [111, 25, 0], [91 + 2 * fl, 42, -10], [85 + 2 * fl, 68, -20], [87 + 2 * fl, 95 - 4 * fl, -22],
+            [81 + 2 * fl, 112 - 5 * fl, -20], [64, 116 - 5 * fl, -15],
         ],
         dtype=np.float64,
     )
     if pose.female:  # a wide pubic arch (subpubic angle > 90 degrees)
-        arch = np.array([[46, 113, 20], [29, 103, 40], [15, 91, 55], [3, sym_bottom(True), 60]], dtype=np.float64)
-    else:  # a narrow one (< 70 degrees)
-        arch = np.array([[44, 127, 20], [20, 119, 40], [8, 104, 55], [3, sym_bottom(False), 60]], dtype=np.float64)
+        arch = np.array([[48, 111, 20], [30, 101, 40], [15, 90, 55], [3, sym_bottom(True), 60]], dtype=np.float64)
+    else:  # a narrow one (< 70 degrees): slender ischiopubic rami converging on the symphysis
+        arch = np.array([[40, 118, 20], [17, 114, 40], [7, 104, 55], [3, sym_bottom(False), 60]], dtype=np.float64)
     st = sym_top(pose.female)
     upper = np.array(
         [[3, st, 60], [18, st - 4, 55], [40, st - 8, 40], [60, 30, 25], [58, 12, 5], [50, 4, -20], [43, -9, -40]],
@@ -123,8 +123,13 @@ def hip_outline(pose: Pose, post_d: np.ndarray, srng: np.random.Generator, sg: f
     hip_l = pose.scale(hip_pts) + _jitter(srng, len(hip_pts), 2.0)
     arch_l = pose.scale(arch) + _jitter(srng, len(arch), 1.0)
     upper_l = pose.scale(upper) + _jitter(srng, len(upper), 1.0)
-    arch_l[-1, 0] = upper_l[0, 0] = 2.5 * pose.s  # symphysis half-gap (4-6 mm between the pubic bones)
-    posed = [pose.project(hip_l, sg, "ilium"), pose.project(arch_l, sg, "pubis"), pose.project(upper_l, sg, "pubis")]
+    arch_l[-1, 0] = upper_l[0, 0] = 2.5 * pose.s  # symphysis half-gap (4-6 mm between the pubic bodies)
+    # the flat symphyseal face between them (no draws: keeps the seed contract), so the outline's
+    # spline does not bulge into the gap
+    fy = np.linspace(arch_l[-1, 1], upper_l[0, 1], 6)[1:-1]
+    face_l = np.stack([np.full(4, 2.5 * pose.s), fy, np.full(4, 60.0 * pose.s)], axis=1)
+    posed = [pose.project(hip_l, sg, "ilium"), pose.project(arch_l, sg, "pubis"), pose.project(face_l, sg, "pubis"),
+             pose.project(upper_l, sg, "pubis")]
     # posterior joint line bottom -> top, then round the crest ... superior ramus back to the joint
     outline = np.concatenate([post_d[::-1], open_spline(np.concatenate(posed), 10)], 0)
     return {"outline": outline, "posed": posed[0], "sym_top": st}
@@ -133,19 +138,22 @@ def hip_outline(pose: Pose, post_d: np.ndarray, srng: np.random.Generator, sg: f
 def obturator(pose: Pose, srng: np.random.Generator, sg: float) -> np.ndarray:
     """Closed outline of the obturator foramen: oval in men, more triangular in women."""
     if pose.female:
-        tri = [[28, 58, 45], [50, 51, 30], [66, 60, 10], [60, 82, 5], [44, 96, 20], [29, 84, 40]]
+        tri = [[23, 58, 45], [48, 49, 30], [69, 56, 10], [66, 81, 5], [47, 97, 20], [26, 87, 40]]
         ob = pose.scale(np.array(tri, dtype=np.float64))
         return closed_spline(pose.project(ob + _jitter(srng, len(ob), 1.0), sg, "pubis"), 10)
-    e = ellipse_pts(45.0, 76.0, 17.0, 24.0, 14.0, n=12)
+    # a large oval (about 5 x 3.5 cm on the film), long axis oblique, framed by slender rami
+    e = ellipse_pts(47.0, 77.0, 19.0, 26.0, 25.0, n=12)
     ob = pose.scale(np.hstack([e, np.where(e[:, :1] > 45.0, 5.0, 45.0)]))
     return closed_spline(pose.project(ob + _jitter(srng, len(ob), 0.8), sg, "pubis"), 6)
 
 
-FEMUR = np.array(  # proximal femur around the head centre (mm): neck, greater trochanter, shaft, lesser trochanter
+FEMUR = np.array(  # proximal femur around the head centre (mm): neck with a waist, broad greater
+    # trochanter, shaft heading down and slightly medially, lesser trochanter knob (22 rows: the
+    # number of rows is part of the seed contract)
     [
-        [10, -20], [26, 0], [34.5, 8.7], [40, 8], [44, -2], [54, -6], [63, 6], [64, 25], [60, 55], [56, 100],
-        [52, 160], [49, 215], [20, 215], [23, 160], [26, 110], [22, 98], [13, 92], [17, 82], [24, 66],
-        [22.3, 43.5], [14.5, 32.5], [3.0, 22.5],
+        [12, -12], [24, 2], [35, 8], [43, 5], [47, -4], [56, -7], [64, -1], [67, 12], [66, 32], [61, 60],
+        [57, 100], [53, 160], [50, 215], [21, 215], [24, 160], [27, 108], [15, 90], [19, 80], [24, 68],
+        [23, 50], [15, 35], [5, 24],
     ],
     dtype=np.float64,
 )

@@ -109,8 +109,11 @@ def _gas(X: np.ndarray, Y: np.ndarray, frame: Frame, step: int, spec: CaseSpec, 
     amount = float(np.clip(spec.bowel_gas, 0.0, 1.0))
     gas = np.zeros_like(X)
     white = rng.standard_normal(X.shape).astype(np.float32)
-    bub = cv2.GaussianBlur(white, (0, 0), max(0.8 / (frame.spacing * step), 0.5))
-    bubbles = np.clip((bub / (bub.std() + 1e-6) - 0.2) * 1.5, 0.0, 1.0)  # faecal mottling: a froth of small bubbles
+    bub = cv2.GaussianBlur(white, (0, 0), max(1.7 / (frame.spacing * step), 1.0))
+    # faecal mottling: a froth of small rounded bubbles of different sizes (soft threshold, no blocks)
+    bub2 = cv2.GaussianBlur(white[::-1].copy(), (0, 0), max(4.5 / (frame.spacing * step), 2.0))
+    bub = bub / (bub.std() + 1e-6) + 0.7 * bub2 / (bub2.std() + 1e-6)
+    bubbles = np.clip((bub - 0.35) * 0.8, 0.0, 1.0)
     s = float(spec.body_scale)
     for path, r, wgt in _colon_paths(s, rng):
         seg = np.cumsum(np.r_[0.0, np.hypot(*np.diff(path, axis=0).T)])
@@ -143,12 +146,14 @@ def _gas(X: np.ndarray, Y: np.ndarray, frame: Frame, step: int, spec: CaseSpec, 
             wob = 1.0 + 0.18 * np.sin(2 * th + 7.0 * mott[k]) + 0.10 * np.sin(3 * th + 11.0 * size[k])
             ex, ey = along / (rad * elong[k] * wob), across / (rad * wob)
             rr = ex * ex + ey * ey
-            # haustral folds: curved septa at irregular spacing across the pocket
-            phase = along / 11.0 + 0.012 * across**2 / rad + 0.35 * np.sin(along / 7.0 + ang[k])
-            haus = 1.0 - 0.45 * np.exp(-0.5 * ((np.sin(np.pi * phase) / 0.22) ** 2))
+            # haustral folds: a few thin curved septa, spaced about a lumen width apart, reaching in
+            # from the smooth wall (not stripes across the whole pocket)
+            phase = along / (1.3 * rad) + 0.5 * mott[k] + 0.25 * (across / rad) ** 2
+            septum = np.exp(-0.5 * ((np.sin(np.pi * phase) / 0.07) ** 2))
+            haus = 1.0 - 0.55 * septum * np.clip(np.abs(across) / rad * 1.4, 0.0, 1.0)
             depth = 2.4 * rad * np.sqrt(np.clip(1.0 - rr, 0.0, 1.0)) * haus
-            if mott[k] < 0.35:  # faecal content: bubbly mottled gas
-                depth = depth * (0.3 + 0.7 * bubbles[r0:r1, c0:c1])
+            if mott[k] < 0.5:  # faecal content: bubbly mottled gas, no folds
+                depth = 1.8 * rad * np.sqrt(np.clip(1.0 - rr, 0.0, 1.0)) * bubbles[r0:r1, c0:c1]
             np.maximum(gas[r0:r1, c0:c1], depth, out=gas[r0:r1, c0:c1])
     return gas.astype(np.float32)
 

@@ -115,9 +115,9 @@ def render_projection(spec: CaseSpec, geometry: Geometry) -> Projection:
     sk = build_skeleton(spec)
     seed = int(spec.anatomy_seed) & 0xFFFFFFFF
     trng = np.random.default_rng([seed, 21])
-    tex_gen = make_tile(trng, angle_deg=75.0, elong=1.8, grain_mm=0.5)
+    tex_gen = make_tile(trng, angle_deg=75.0, elong=1.8, grain_mm=0.8)
     lumpy = Lumps(trng)  # uneven thickness of the flat bones
-    fem_r = make_tile(trng, angle_deg=50.0, elong=2.0, grain_mm=0.5)  # along the femoral neck
+    fem_r = make_tile(trng, angle_deg=50.0, elong=2.4, grain_mm=0.7)  # along the femoral neck
     tex_fem = {"image_right": fem_r, "image_left": fem_r.mirrored()}
     k = max(1, int(round(WORK_SPACING_MM / frame.spacing)))
     full = frame

@@ -110,7 +110,7 @@ def draw_gonad_shield(
 
 
 def draw_burned_text(image: np.ndarray, *, lines: list[str], corner: str, pixel_spacing_mm: float) -> None:
-    """Write white annotation text into a display image in [0, 1] (in place)."""
+    """Write annotation text into a display image in [0, 1] (in place): white, or black on a bright border."""
     h, w = image.shape
     px = 1.0 / pixel_spacing_mm
     font_scale = max(0.25, 5.0 * px / 22.0)
@@ -131,4 +131,8 @@ def draw_burned_text(image: np.ndarray, *, lines: list[str], corner: str, pixel_
         cv2.putText(canvas, text, (x - cx0, y - cy0), cv2.FONT_HERSHEY_SIMPLEX, font_scale, 255, thickness,
                     cv2.LINE_AA)
         roi = image[cy0:cy1, cx0:cx1]
-        np.maximum(roi, canvas.astype(np.float32) * (1.0 / 255.0), out=roi)
+        ink = canvas.astype(np.float32) * (1.0 / 255.0)
+        if float(roi.mean()) > 0.6:  # on a bright (unexposed) border the vendor writes black
+            np.minimum(roi, 1.0 - ink, out=roi)
+        else:
+            np.maximum(roi, ink, out=roi)

@@ -61,13 +61,13 @@ class AcquisitionProfile:
     """Sigmoid slope (lut='sigmoid') or gamma exponent (lut='gamma')."""
     window_low_pct: float = 1.0
     window_high_pct: float = 99.5
-    lut_center: float = 0.55
+    lut_center: float = 0.7
     unsharp_amount: float = 0.6
     unsharp_sigma_mm: float = 2.5
-    black_level: float = 0.02
+    black_level: float = 0.06
     white_level: float = 0.92
     """Display values of the window's bottom and top (the densest anatomy stays below white)."""
-    drc_strength: float = 0.6
+    drc_strength: float = 0.3
     """Dynamic range compression: fraction of the very-low-frequency log signal removed."""
     drc_sigma_mm: float = 30.0
     black_shutter: bool = False
@@ -104,7 +104,7 @@ PROFILES: dict[str, AcquisitionProfile] = {
     "proof_a": AcquisitionProfile(
         name="proof_a", manufacturer_model="sijscan phantom DR-A", kvp=80.0, mas=25.0,
         quanta_per_mm2=22000.0, field_long_mm=410.0, bits_stored=12, photometric="MONOCHROME2",
-        lut="sigmoid", lut_contrast=5.5, unsharp_amount=0.7, collimation_prob=0.5, heel_effect=0.06,
+        lut="sigmoid", lut_contrast=4.5, lut_center=0.75, unsharp_amount=0.5, collimation_prob=0.5, heel_effect=0.06,
         marker_corner="top", text_corner="top_right",
     ),
     # Site B: older CR reader, MONOCHROME1, 10 bit, coarser blur, higher kV, stationary grid lines.
@@ -112,7 +112,7 @@ PROFILES: dict[str, AcquisitionProfile] = {
         name="proof_b", manufacturer_model="sijscan phantom CR-B", modality="CR", kvp=85.0,
         mas=32.0, quanta_per_mm2=12000.0, field_long_mm=430.0, focal_blur_mm=0.14,
         detector_blur_mm=0.2, electronic_noise=0.008, bits_stored=10, photometric="MONOCHROME1",
-        grid_lines=0.012, lut="gamma", lut_contrast=1.5, unsharp_amount=0.3, heel_effect=-0.1,
+        grid_lines=0.012, lut="gamma", lut_contrast=2.0, unsharp_amount=0.3, heel_effect=-0.1,
         collimation_prob=0.85, collimation_margin=(0.03, 0.10), marker_corner="bottom",
         text_corner="top_left", window_low_pct=0.5, window_high_pct=99.8,
     ),
@@ -120,7 +120,7 @@ PROFILES: dict[str, AcquisitionProfile] = {
     "gespic": AcquisitionProfile(
         name="gespic", manufacturer_model="sijscan phantom DR-G", kvp=90.0, mas=20.0,
         quanta_per_mm2=16000.0, field_long_mm=420.0, bits_stored=14, photometric="MONOCHROME2",
-        lut="sigmoid", lut_contrast=4.2, lut_center=0.58, unsharp_amount=0.45,
+        lut="sigmoid", lut_contrast=4.0, lut_center=0.76, unsharp_amount=0.45,
         collimation_prob=0.7, black_shutter=True, text_corner="bottom_left",
         tilt_sd_deg=5.5, axial_rotation_sd_deg=3.5, offset_sd=0.04,
         habitus_mean=1.12, habitus_sd=0.18, female_fraction=0.45, age_mean=34.0,
@@ -130,7 +130,7 @@ PROFILES: dict[str, AcquisitionProfile] = {
         name="optiref", manufacturer_model="sijscan phantom DR-O", kvp=75.0, mas=30.0,
         quanta_per_mm2=30000.0, field_long_mm=400.0, focal_blur_mm=0.06, detector_blur_mm=0.08,
         electronic_noise=0.003, bits_stored=16, photometric="MONOCHROME1", lut="sigmoid",
-        lut_contrast=6.5, lut_center=0.6, unsharp_amount=0.9, unsharp_sigma_mm=1.8,
+        lut_contrast=5.0, lut_center=0.74, unsharp_amount=0.7, unsharp_sigma_mm=1.8,
         collimation_prob=0.4, marker_corner="bottom", text_corner="bottom_right",
         habitus_mean=1.08, female_fraction=0.55, age_mean=31.0, age_sd=8.0,
     ),
@@ -139,7 +139,7 @@ PROFILES: dict[str, AcquisitionProfile] = {
         name="damact", manufacturer_model="sijscan phantom CR-D", modality="CR", kvp=95.0,
         mas=18.0, quanta_per_mm2=8000.0, field_long_mm=430.0, detector_blur_mm=0.22,
         electronic_noise=0.01, bits_stored=12, photometric="MONOCHROME2", grid_lines=0.008,
-        grid_line_period_mm=0.45, lut="gamma", lut_contrast=1.8, unsharp_amount=0.0,
+        grid_line_period_mm=0.45, lut="gamma", lut_contrast=2.2, unsharp_amount=0.0,
         collimation_prob=0.9, collimation_margin=(0.04, 0.12), text_corner="top_left",
         tilt_sd_deg=5.0, habitus_mean=1.15, habitus_sd=0.2, female_fraction=0.3,
         age_mean=45.0, age_sd=12.0,

@@ -33,7 +33,10 @@ def write_png16(path: Path, display: np.ndarray, *, pixel_spacing_mm: float, com
     ``PixelSpacing`` (mm). OpenCV encodes (fast); the chunks are inserted after ``IHDR``.
     """
     values = (np.clip(display, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
-    ok, buf = cv2.imencode(".png", values, [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+    # run-length strategy: string matching finds little in a noisy radiograph, so zlib's default
+    # strategy spends its time for nothing (about 1.7x slower and a slightly larger file at 2048 px)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, int(compression), cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    ok, buf = cv2.imencode(".png", values, params)
     if not ok:
         raise PhantomWriteError(f"cannot encode {path}")
     data = buf.tobytes()
