@@ -1,0 +1,212 @@
+"""Training data: manifest rows -> views (full radiograph or SIJ crop) -> cached preprocessing.
+
+The deterministic part (read, crop, CLAHE, resize of the longest side to the final width) runs
+once per image and is cached in memory, and on disk when a cache folder is given (float16
+``.npy`` keyed by the sha1 of image bytes + mask bytes + view + preprocessing spec). Each stage then
+only resizes the cached arrays to its own size (bilinear, align_corners=True) and pads; the
+resulting stage tensor (float16) is what the DataLoader serves, so epochs redo nothing.
+Random augmentation happens later, on the batch, on the training device (augment.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sijscan.classify.errors import ClassifierInputError
+from sijscan.errors import SijscanError
+from sijscan.classify.preprocess import PreprocessSpec, clahe_qiu, pad_or_crop, resize_longest
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("sij", "full")
+
+
+def read_training_manifest(path: str | Path) -> pd.DataFrame:
+    """The manifest with absolute paths (``sijscan.io.read_manifest`` when available)."""
+    try:
+        from sijscan.io import read_manifest  # type: ignore[attr-defined]
+    except ImportError:
+        read_manifest = None
+    if read_manifest is not None:
+        return read_manifest(path, require=("image", "label"))
+    p = Path(path)
+    if not p.is_file():
+        raise ClassifierInputError(f"manifest not found: {p}")
+    df = pd.read_csv(p)
+    for col in ("image", "label"):
+        if col not in df.columns:
+            raise ClassifierInputError(f"{p}: manifest lacks column {col!r}")
+    for col in ("image", "mask"):
+        if col in df.columns:
+            df[col] = [str((p.parent / v).resolve()) if isinstance(v, str) and v else v for v in df[col]]
+    return df
+
+
+def split_train_val(df: pd.DataFrame, *, seed: int, val_fraction: float = 0.15) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows with split 'train' and 'val'; without 'val' rows, an 85/15 random split of 'train' (the paper's)."""
+    if "split" in df.columns:
+        train, val = df[df["split"] == "train"], df[df["split"] == "val"]
+    else:
+        train, val = df, df.iloc[0:0]
+    if len(val) == 0:
+        rng = np.random.default_rng(seed)
+        idx = rng.permutation(len(train))
+        n_val = max(1, int(round(val_fraction * len(train))))
+        train, val = train.iloc[idx[n_val:]], train.iloc[idx[:n_val]]
+    if len(train) == 0 or len(val) == 0:
+        raise ClassifierInputError(f"need training and validation images; got {len(train)} train, {len(val)} val")
+    return train.reset_index(drop=True), val.reset_index(drop=True)
+
+
+def grade_targets(df: pd.DataFrame) -> np.ndarray | None:
+    """``(N, 2)`` int64 grades in patient (left, right) order, -1 where unknown; None without grade columns."""
+    if not {"grade_left", "grade_right"} <= set(df.columns):
+        return None
+    g = df[["grade_left", "grade_right"]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    if np.all(np.isnan(g)):
+        return None
+    return np.where(np.isnan(g), -1, g).astype(np.int64)
+
+
+def read_image(path: str) -> np.ndarray:
+    from sijscan.io.reader import read_radiograph
+
+    return np.asarray(read_radiograph(path).pixels, dtype=np.float32)
+
+
+def read_label_map(path: str) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im)
+    except (OSError, ValueError) as exc:
+        raise ClassifierInputError(f"{path}: unreadable mask ({exc})") from exc
+    return arr[..., 0] if arr.ndim == 3 else arr
+
+
+CropSource = Callable[[np.ndarray, pd.Series], np.ndarray]
+
+
+def crop_from_mask(image: np.ndarray, row: pd.Series) -> np.ndarray:
+    """SIJ crop located on the manifest's true label map (same locate_sij/crop_sij as the segmenter path)."""
+    from sijscan.anatomy.crop import crop_sij
+    from sijscan.anatomy.localize import locate_sij
+
+    mask = row.get("mask")
+    if not isinstance(mask, str) or not mask:
+        raise ClassifierInputError(f"{row['image']}: --crop-from-mask needs a 'mask' for every image")
+    labels = read_label_map(mask)
+    return crop_sij(image, locate_sij(labels), label_shape=labels.shape)
+
+
+def crop_from_segmenter(segmenter_dir: str | Path, *, device: str = "cpu") -> CropSource:
+    """A crop source that segments each radiograph with the segmenter model folder ``segmenter_dir``."""
+    from sijscan.anatomy.crop import crop_sij
+    from sijscan.anatomy.segment import Segmenter, segment_and_locate
+
+    seg = Segmenter.load(segmenter_dir, device=device)
+
+    def source(image: np.ndarray, row: pd.Series) -> np.ndarray:
+        result = segment_and_locate(seg, image, already_scaled=True)
+        return crop_sij(image, result.location, label_shape=result.working_labels.shape)
+
+    source.__name__ = f"segmenter:{Path(segmenter_dir).name}"
+    return source
+
+
+def _file_digest(path: str | None) -> str:
+    if not path:
+        return "-"
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class CachedViews:
+    arrays: list[np.ndarray]
+    """Per image: CLAHE'd view resized so its longest side is the final width (float16)."""
+    labels: np.ndarray
+    grades: np.ndarray | None
+    n_left_out: int = 0
+    """Rows dropped because no SIJ crop could be taken (view 'sij')."""
+
+    def stage_tensor(self, height: int, width: int) -> torch.Tensor:
+        """``(N, 1, height, width)`` float16: each cached array resized (longest side = width) and padded."""
+        out = torch.empty((len(self.arrays), 1, height, width), dtype=torch.float16)
+        for i, a in enumerate(self.arrays):
+            img = a.astype(np.float32)
+            if max(img.shape) != width:
+                img = resize_longest(img, width)
+            out[i, 0] = torch.from_numpy(pad_or_crop(img, height, width))
+        return out
+
+    def dataset(self, height: int, width: int) -> torch.utils.data.TensorDataset:
+        g = self.grades if self.grades is not None else np.full((len(self.labels), 2), -1, dtype=np.int64)
+        return torch.utils.data.TensorDataset(self.stage_tensor(height, width), torch.from_numpy(self.labels),
+                                              torch.from_numpy(g))
+
+
+def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_source: CropSource | None,
+                  cache_dir: Path | None = None) -> CachedViews:
+    """Read, crop (view 'sij'), CLAHE and resize every row once; disk-cached when ``cache_dir`` is set."""
+    if view not in VIEWS:
+        raise ClassifierInputError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    if view == "sij" and crop_source is None:
+        raise ClassifierInputError("view 'sij' needs --segmenter DIR or --crop-from-mask")
+    df_all = df
+    key_base = json.dumps({"view": view, "spec": spec.to_json(), "src": getattr(crop_source, "__name__", "crop")},
+                          sort_keys=True)
+    arrays: list[np.ndarray] = []
+    kept: list[int] = []
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    for pos, (_, row) in enumerate(df.iterrows()):
+        cached = None
+        if cache_dir is not None:
+            mask = row.get("mask") if view == "sij" else None
+            key = hashlib.sha1((key_base + _file_digest(row["image"]) + _file_digest(mask if isinstance(mask, str) else None)).encode()).hexdigest()
+            cached = cache_dir / f"{key}.npy"
+            if cached.is_file():
+                arrays.append(np.load(cached))
+                kept.append(pos)
+                continue
+        image = read_image(row["image"])
+        if view == "sij":
+            try:
+                image = crop_source(image, row)  # type: ignore[misc]
+            except SijscanError as exc:
+                if isinstance(exc, ClassifierInputError):
+                    raise
+                log.warning("%s: no SIJ crop, image left out (%s)", row["image"], exc)
+                continue
+        if spec.mirror:
+            image = image[:, ::-1]
+        arr = resize_longest(clahe_qiu(image, spec), spec.width).astype(np.float16)
+        if cached is not None:
+            np.save(cached, arr)
+        arrays.append(arr)
+        kept.append(pos)
+    if len(kept) < len(df):
+        log.warning("%d of %d images left out: no SIJ crop", len(df) - len(kept), len(df))
+    df = df.iloc[kept]
+    labels = pd.to_numeric(df["label"], errors="coerce")
+    if labels.isna().any() or not set(labels.unique()) <= {0, 1}:
+        raise ClassifierInputError("every training/validation image needs label 0 or 1")
+    return CachedViews(arrays=arrays, labels=labels.to_numpy(dtype=np.int64), grades=grade_targets(df),
+                       n_left_out=len(df_all) - len(df))
+
+
+def describe(df: pd.DataFrame) -> dict[str, Any]:
+    return {"n": int(len(df)), "n_positive": int(pd.to_numeric(df["label"], errors="coerce").sum())}

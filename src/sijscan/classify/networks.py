@@ -1,0 +1,124 @@
+"""Classifier architectures: the paper's 1-channel ResNet-50 with its head, plus an optional grade head.
+
+``resnet50-sij`` is a torchvision ``ResNet`` whose ``conv1`` takes one channel and whose ``fc`` is the
+paper's head ``Linear(2048, 1024) -> ReLU -> BatchNorm1d(1024) -> Dropout -> Linear(1024, 2)``, so the
+authors' Lightning keys ``model.<name>`` map 1:1 onto ours after stripping ``model.``.
+
+The optional grade head (``grade_head=True``) predicts the modified New York grade 0-4 of each side
+(order: patient-left, patient-right) as an ordinal CORAL model on the pooled 2048 features: one
+weight vector per side and 4 ordered thresholds (biases), ``P(grade > k) = sigmoid(w.x + b_k)``.
+
+``tiny-resnet`` (a ResNet-18 with the same head shape scaled down) exists only for fast tests.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+from sijscan.modelfolder import register_arch
+
+N_GRADES = 5
+N_SIDES = 2
+SIDE_ORDER = ("left", "right")
+"""Grade-head output order: the PATIENT's left then right (display orientation puts the patient's
+right on the image's left)."""
+
+
+class CoralGradeHead(nn.Module):
+    """Ordinal CORAL head: per side one projection and ``N_GRADES - 1`` thresholds."""
+
+    def __init__(self, in_features: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_features, N_SIDES, bias=False)
+        self.thresholds = nn.Parameter(torch.zeros(N_SIDES, N_GRADES - 1))
+        with torch.no_grad():
+            self.thresholds.copy_(torch.linspace(1.0, -1.0, N_GRADES - 1).expand(N_SIDES, -1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Cumulative logits ``(N, 2 sides, 4)``: logit of P(grade > k), k = 0..3."""
+        return self.proj(features).unsqueeze(-1) + self.thresholds.unsqueeze(0)
+
+
+def paper_head(in_features: int, hidden: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.BatchNorm1d(hidden),
+        nn.Dropout(dropout), nn.Linear(hidden, 2),
+    )
+
+
+class SIJResNet(ResNet):
+    """A torchvision ResNet with a 1-channel stem, the paper's head as ``fc`` and an optional grade head."""
+
+    def __init__(self, block: Any, layers: list[int], *, hidden: int, dropout: float, grade_head: bool) -> None:
+        super().__init__(block, layers)
+        self.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        n_feat = 512 * block.expansion
+        self.fc = paper_head(n_feat, hidden, dropout)
+        self.grade_head: CoralGradeHead | None = CoralGradeHead(n_feat) if grade_head else None
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Binary logits ``(N, 2)`` (softmax index 1 = definite radiographic sacroiliitis)."""
+        return self.fc(self.features(x))
+
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Binary logits and, with a grade head, cumulative grade logits ``(N, 2, 4)``."""
+        f = self.features(x)
+        return self.fc(f), (self.grade_head(f) if self.grade_head is not None else None)
+
+
+def block_groups(net: SIJResNet) -> list[tuple[str, list[nn.Parameter]]]:
+    """Top-level blocks from conv1 to the head, for discriminative learning rates."""
+    stem = list(net.conv1.parameters()) + list(net.bn1.parameters())
+    head = list(net.fc.parameters()) + (list(net.grade_head.parameters()) if net.grade_head is not None else [])
+    groups = [("stem", stem)] + [(n, list(getattr(net, n).parameters())) for n in ("layer1", "layer2", "layer3", "layer4")]
+    return groups + [("head", head)]
+
+
+def head_parameters(net: SIJResNet) -> list[nn.Parameter]:
+    return block_groups(net)[-1][1]
+
+
+def rgb_to_grey_conv(weight: torch.Tensor) -> torch.Tensor:
+    """ImageNet conv1 weights ``(64, 3, 7, 7)`` -> 1-channel ``(64, 1, 7, 7)`` by summing RGB filters."""
+    return weight.sum(dim=1, keepdim=True)
+
+
+def load_imagenet_backbone(net: SIJResNet, state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy a torchvision ImageNet ResNet state_dict into ``net`` (conv1 summed; fc skipped); return skipped keys."""
+    own = net.state_dict()
+    take: dict[str, torch.Tensor] = {}
+    skipped: list[str] = []
+    for key, value in state.items():
+        if key == "conv1.weight" and value.ndim == 4 and value.shape[1] == 3:
+            value = rgb_to_grey_conv(value)
+        if key.startswith("fc.") or key not in own or own[key].shape != value.shape:
+            skipped.append(key)
+            continue
+        take[key] = value
+    missing = [k for k in own if k not in take and not k.startswith(("fc.", "grade_head."))]
+    if missing:
+        from sijscan.classify.errors import InitWeightsError
+
+        raise InitWeightsError(f"init weights lack {len(missing)} backbone tensors (first: {missing[0]}); "
+                               "expected a torchvision resnet50 state_dict")
+    net.load_state_dict(take, strict=False)
+    return skipped
+
+
+@register_arch("resnet50-sij")
+def resnet50_sij(*, grade_head: bool = False, dropout: float = 0.5) -> SIJResNet:
+    return SIJResNet(Bottleneck, [3, 4, 6, 3], hidden=1024, dropout=float(dropout), grade_head=bool(grade_head))
+
+
+@register_arch("tiny-resnet")
+def tiny_resnet(*, grade_head: bool = False, dropout: float = 0.5) -> SIJResNet:
+    """ResNet-18 layout with a 64-unit head: the same code path as ``resnet50-sij``, for tests only."""
+    return SIJResNet(BasicBlock, [1, 1, 1, 1], hidden=64, dropout=float(dropout), grade_head=bool(grade_head))

@@ -1,0 +1,89 @@
+"""Inference: a classifier model folder applied to views (SIJ crops or full radiographs)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from sijscan.classify.calibration import probability
+from sijscan.classify.errors import ClassifierInputError
+from sijscan.classify.finalize import batch_logits
+from sijscan.classify.networks import SIDE_ORDER
+from sijscan.classify.preprocess import PreprocessSpec, preprocess_view
+from sijscan.modelfolder import ModelCard, load_model
+from sijscan.mny import mny_positive
+
+
+@dataclass
+class ClassifierModel:
+    network: torch.nn.Module
+    card: ModelCard
+    spec: PreprocessSpec
+
+    @property
+    def cutoff(self) -> float:
+        return 0.5 if self.card.cutoff is None else float(self.card.cutoff)
+
+    @property
+    def temperature(self) -> float:
+        return 1.0 if self.card.temperature is None else float(self.card.temperature)
+
+
+@dataclass
+class ViewPrediction:
+    probability: float
+    """Raw softmax probability of definite radiographic sacroiliitis (the cut-off applies to this)."""
+    probability_calibrated: float
+    """softmax(logits / temperature)."""
+    decision: int
+    cutoff: float
+    grades: dict[str, int] | None = None
+    """Per side (patient's left/right), from the grade head when the model has one."""
+    mny_from_grades: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu") -> ClassifierModel:
+    net, card = load_model(model_dir, map_location=device)
+    if card.kind != "classifier":
+        raise ClassifierInputError(f"{model_dir} is a {card.kind} model folder, not a classifier")
+    spec = PreprocessSpec.from_json(dict(card.recipe.get("preprocess", {})))
+    return ClassifierModel(network=net.to(device), card=card, spec=spec)
+
+
+def classify_views(model: ClassifierModel | str | os.PathLike[str], images: Sequence[np.ndarray], *,
+                   batch_size: int = 8) -> list[ViewPrediction]:
+    """Preprocess each 2-D view as the model's card says, run the network, return one prediction per view."""
+    from sijscan.classify.module import grades_from_cumulative
+
+    m = model if isinstance(model, ClassifierModel) else load_classifier(model)
+    if not images:
+        return []
+    device = next(m.network.parameters()).device
+    x = torch.from_numpy(np.stack([preprocess_view(img, m.spec) for img in images]))[:, None].to(device)
+    logits = batch_logits(m.network, x, batch_size=batch_size)
+    grades = None
+    if getattr(m.network, "grade_head", None) is not None:
+        with torch.no_grad():
+            cum = torch.cat([m.network.forward_all(x[i:i + batch_size])[1] for i in range(0, len(x), batch_size)])
+        grades = grades_from_cumulative(cum).cpu().numpy()
+    p_raw, p_cal = probability(logits), probability(logits, m.temperature)
+    out = []
+    for i in range(len(images)):
+        g = {side: int(grades[i, j]) for j, side in enumerate(SIDE_ORDER)} if grades is not None else None
+        out.append(ViewPrediction(
+            probability=float(p_raw[i]), probability_calibrated=float(p_cal[i]),
+            decision=int(p_raw[i] >= m.cutoff), cutoff=m.cutoff, grades=g,
+            mny_from_grades=mny_positive(g["left"], g["right"]) if g else None))
+    return out
+
+
+def predict_files(model_dir: str | Path, paths: Sequence[str | Path]) -> list[ViewPrediction]:
+    """Convenience for whole radiographs (view 'full' models): read each file and classify it."""
+    from sijscan.classify.data import read_image
+
+    return classify_views(model_dir, [read_image(str(p)) for p in paths])

@@ -1,0 +1,68 @@
+"""Import the authors' published classifier (Lightning ``classification_model.ckpt``) as a model folder.
+
+The checkpoint is loaded through sijscan's allow-list unpickler (``strict=False``: hyper-parameter
+containers and optimizer state survive as inert placeholders and are reported, nothing runs); the
+``state_dict`` keys lose their ``model.`` prefix and load 1:1 into ``resnet50-sij``. The recipe
+reproduces the authors' preprocessing: mirrored crop, CLAHE with scikit-image's semantics, longest side
+628, pad to 416 x 628, cut-off 0.59.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sijscan.classify.errors import PublishedCheckpointError
+from sijscan.classify.preprocess import PreprocessSpec
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_CUTOFF = 0.59
+ARCH = "resnet50-sij"
+
+
+def _hparams(obj: dict[str, Any]) -> dict[str, Any]:
+    hp = obj.get("hyper_parameters") or obj.get("hparams") or {}
+    return {str(k): v for k, v in hp.items() if isinstance(v, (int, float, str, bool))} if isinstance(hp, dict) else {}
+
+
+def import_published_classifier(ckpt_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
+    """Turn the authors' checkpoint into a sijscan model folder at ``out_dir``; return it."""
+    from sijscan.modelfolder import build_network, default_provenance, save_model, sha256_file
+    from sijscan.safeload import safe_torch_load
+
+    obj, refused = safe_torch_load(ckpt_path, strict=False)
+    if refused:
+        log.info("%s: refused %d object(s) (kept as inert placeholders, not needed): %s", ckpt_path, len(refused),
+                 ", ".join(sorted(set(refused))))
+    state = obj.get("state_dict") if isinstance(obj, dict) else None
+    if not isinstance(state, dict):
+        raise PublishedCheckpointError(f"{ckpt_path}: no 'state_dict' in the checkpoint")
+    weights = {k.removeprefix("model."): v for k, v in state.items()
+               if k.startswith("model.") and isinstance(v, torch.Tensor)}
+    if not weights:
+        raise PublishedCheckpointError(f"{ckpt_path}: state_dict has no 'model.' keys")
+    hp = _hparams(obj)
+    dropout = float(hp.get("dropout", 0.5)) if isinstance(hp.get("dropout", 0.5), (int, float)) else 0.5
+    init_args = {"grade_head": False, "dropout": dropout}
+    net = build_network(ARCH, init_args)
+    try:
+        net.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise PublishedCheckpointError(f"{ckpt_path}: weights do not fit the paper's ResNet-50: {first}") from exc
+    spec = PreprocessSpec(height=416, width=628, mirror=True, clahe_impl="exact")
+    recipe = {
+        "task": "binary", "view": "sij", "preprocess": spec.to_json(), "input_size_hw": [416, 628],
+        "output": "softmax over 2 logits; index 1 = definite radiographic sacroiliitis",
+        "grade_head": False, "source": "published (Dorfner et al., RMD Open 2024; Zenodo 11116990)",
+        "crop": "authors' crop (paper_variant), seen mirrored left-right",
+    }
+    return save_model(out_dir, network=net, kind="classifier", arch=ARCH, init_args=init_args,
+                      labels={0: "no definite radiographic sacroiliitis", 1: "definite radiographic sacroiliitis"},
+                      recipe=recipe, cutoff=PUBLISHED_CUTOFF, temperature=None,
+                      provenance=default_provenance(imported_from=str(ckpt_path), source_sha256=sha256_file(ckpt_path),
+                                                    refused_objects=sorted(set(refused)), hyper_parameters=hp))

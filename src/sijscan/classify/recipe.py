@@ -1,0 +1,81 @@
+"""Training recipes: the paper's progressive-resizing table and a tiny ``quick`` one (same code path)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from sijscan.classify.augment import AugmentSpec
+from sijscan.classify.errors import ClassifierInputError
+
+
+@dataclass(frozen=True)
+class Stage:
+    height: int
+    width: int
+    batch_size: int
+    head_epochs: int
+    head_lr: float
+    all_epochs: int
+    all_lr: float
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    arch: str
+    stages: tuple[Stage, ...]
+    label_smoothing: float = 0.01
+    mixup_alpha: float = 0.4
+    weight_decay: float = 1e-4
+    lr_block_factor: float = 0.9
+    """Going from the head back to conv1, each top-level block's rate is multiplied by this."""
+    dropout: float = 0.5
+    augment: AugmentSpec = field(default_factory=AugmentSpec)
+
+    @property
+    def final_size(self) -> tuple[int, int]:
+        return self.stages[-1].height, self.stages[-1].width
+
+    def phases(self) -> list[dict[str, object]]:
+        """Flat list of (stage, phase) steps in training order; phase 'head' then 'all'."""
+        out: list[dict[str, object]] = []
+        for i, st in enumerate(self.stages):
+            for phase, epochs, lr in (("head", st.head_epochs, st.head_lr), ("all", st.all_epochs, st.all_lr)):
+                if epochs > 0:
+                    out.append({"index": len(out), "stage": i, "phase": phase, "epochs": epochs, "max_lr": lr,
+                                "height": st.height, "width": st.width, "batch_size": st.batch_size})
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        d = asdict(self)
+        d["stages"] = [asdict(s) for s in self.stages]
+        d["augment"] = self.augment.to_json()
+        return d
+
+
+PAPER = Recipe(
+    name="paper", arch="resnet50-sij",
+    stages=(
+        Stage(106, 158, 64, 15, 2e-2, 10, 1e-3),
+        Stage(208, 314, 64, 15, 1e-2, 10, 1e-3),
+        Stage(312, 472, 64, 15, 1e-2, 15, 1e-3),
+        Stage(416, 628, 32, 15, 1e-2, 25, 1e-3),
+    ),
+)
+
+QUICK = Recipe(
+    name="quick", arch="resnet50-sij",
+    stages=(Stage(32, 48, 8, 1, 1e-2, 1, 1e-3), Stage(64, 96, 8, 1, 1e-2, 1, 1e-3)),
+)
+
+RECIPES = {"paper": PAPER, "quick": QUICK}
+
+
+def get_recipe(name: str, *, arch: str | None = None) -> Recipe:
+    if name not in RECIPES:
+        raise ClassifierInputError(f"unknown recipe {name!r}; use one of: {', '.join(RECIPES)}")
+    r = RECIPES[name]
+    if arch is not None and arch != r.arch:
+        from dataclasses import replace
+
+        r = replace(r, arch=arch)
+    return r

@@ -1,0 +1,187 @@
+"""``train_classifier``: progressive resizing, head-only then all layers per stage, best checkpoint forward.
+
+Layout of ``out_dir``::
+
+    model.json, weights.safetensors   the finished model folder (sijscan.modelfolder)
+    training/progress.json            finished phases: best checkpoint, best val MCC, steps, images/s
+    training/phase<i>-<stage>-<head|all>/best-*.ckpt, last.ckpt
+    training/cache/                   deterministic preprocessing (float16 .npy)
+
+Each phase is one Lightning ``Trainer.fit``; the phase's BEST validation-MCC checkpoint (a single
+``ModelCheckpoint`` with ``save_top_k=1``) is loaded before the next phase. ``resume=True`` skips the
+finished phases, loads the best checkpoint of the last one, and continues an unfinished phase from
+its ``last.ckpt`` (epoch, global step, optimizer and one-cycle state restored by Lightning).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from sijscan.classify.data import (CachedViews, crop_from_mask, crop_from_segmenter, describe, prepare_views,
+                                   read_training_manifest, split_train_val)
+from sijscan.classify.errors import ClassifierInputError
+from sijscan.classify.module import ClassifierModule
+from sijscan.classify.preprocess import PreprocessSpec
+from sijscan.classify.recipe import Recipe, get_recipe
+
+log = logging.getLogger(__name__)
+
+ACCELERATORS = ("auto", "cpu", "gpu")
+
+
+def _load_state_from_ckpt(path: str | Path) -> dict[str, torch.Tensor]:
+    from sijscan.safeload import safe_torch_load
+
+    obj, _ = safe_torch_load(path, strict=False)
+    state = obj["state_dict"]
+    return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+
+
+def _read_progress(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {"completed": []}
+
+
+def _write_progress(path: Path, progress: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(progress, indent=2))
+    os.replace(tmp, path)
+
+
+def _loaders(data: CachedViews, val: CachedViews, *, height: int, width: int, batch_size: int, world: int,
+             pin: bool) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
+    """Loaders whose GLOBAL batch is the recipe's (split over ``world`` processes), capped by the data."""
+    train_ds, val_ds = data.dataset(height, width), val.dataset(height, width)
+    bs = min(batch_size // world, len(train_ds) // world)
+    if bs < 2:
+        raise ClassifierInputError(f"need at least 2 training images per process (BatchNorm in the head); "
+                                   f"have {len(train_ds)} for {world} process(es) at batch {batch_size}")
+    train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=True, pin_memory=pin)
+    val_dl = torch.utils.data.DataLoader(val_ds, batch_size=max(bs, 2) * 2, shuffle=False, pin_memory=pin)
+    return train_dl, val_dl
+
+
+def _resolve_accelerator(accelerator: str) -> str:
+    if accelerator not in ACCELERATORS:
+        raise ClassifierInputError(f"--accelerator must be one of {', '.join(ACCELERATORS)}, got {accelerator!r}")
+    if accelerator == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise ClassifierInputError("--accelerator gpu but no CUDA device is visible")
+    return accelerator
+
+
+def train_classifier(
+    *, manifest: str | Path, view: str, out_dir: str | Path, recipe: str | Recipe = "quick",
+    segmenter: str | Path | None = None, use_mask_crops: bool = False, devices: int = 1, num_nodes: int = 1,
+    accelerator: str = "auto", init: str = "imagenet", init_weights: str | Path | None = None, seed: int = 0,
+    resume: bool = False, max_images: int | None = None, callbacks: Sequence[Any] = (),
+) -> Path:
+    """Train one classifier (view 'sij' or 'full') with a recipe; return the model folder ``out_dir``."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from sijscan.classify.finalize import finalize_model
+    from sijscan.classify.init_weights import initialise
+    from sijscan.modelfolder import build_network
+
+    rec = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    if view == "sij" and (segmenter is None) == (not use_mask_crops):
+        raise ClassifierInputError("view 'sij' needs exactly one of --segmenter DIR or --crop-from-mask")
+    if view == "full" and (segmenter is not None or use_mask_crops):
+        raise ClassifierInputError("view 'full' takes neither --segmenter nor --crop-from-mask")
+    acc = _resolve_accelerator(accelerator)
+    out, work = Path(out_dir), Path(out_dir) / "training"
+    work.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(seed, workers=True, verbose=False)
+
+    df = read_training_manifest(manifest)
+    train_df, val_df = split_train_val(df, seed=seed)
+    if max_images is not None:
+        train_df, val_df = train_df.head(max_images), val_df.head(max(2, max_images // 4))
+    seg_device = "cuda" if acc == "gpu" else "cpu"
+    source = crop_from_mask if use_mask_crops else (crop_from_segmenter(segmenter, device=seg_device) if segmenter else None)
+    spec = PreprocessSpec(height=rec.final_size[0], width=rec.final_size[1], mirror=False)
+    train_views = prepare_views(train_df, view=view, spec=spec, crop_source=source, cache_dir=work / "cache")
+    val_views = prepare_views(val_df, view=view, spec=spec, crop_source=source, cache_dir=work / "cache")
+    init_args = {"grade_head": train_views.grades is not None, "dropout": rec.dropout}
+    net = build_network(rec.arch, init_args)
+
+    progress_path = work / "progress.json"
+    if not resume and "LOCAL_RANK" not in os.environ:  # a fresh run: stale phases would confuse --resume
+        for stale in [*work.glob("phase*"), progress_path]:
+            log.info("fresh run: removing %s", stale)
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
+    progress = _read_progress(progress_path) if resume else {"completed": []}
+    done = {int(p["index"]): p for p in progress["completed"]}
+    if done:
+        init_info = {**progress.get("init", {}), "resumed": True}
+    else:
+        init_info = initialise(net, init=init, init_weights=init_weights)
+        progress["init"] = init_info
+    if done:
+        net.load_state_dict(_load_state_from_ckpt(done[max(done)]["best_ckpt"]))
+        log.info("resuming after phase %d (best val MCC %.4f)", max(done), done[max(done)]["best_val_mcc"])
+    gpu = acc == "gpu"
+    world = devices * num_nodes
+    for ph in rec.phases():
+        i = int(ph["index"])
+        if i in done:
+            continue
+        L.seed_everything(seed + i, workers=True, verbose=False)
+        phase_dir = work / f"phase{i}-{ph['stage']}-{ph['phase']}"
+        ckpt_cb = ModelCheckpoint(dirpath=phase_dir, filename="best-{epoch}-{val_mcc:.4f}", monitor="val_mcc",
+                                  mode="max", save_top_k=1, save_last=True)
+        module = ClassifierModule(net, phase=str(ph["phase"]), max_lr=float(ph["max_lr"]),
+                                  label_smoothing=rec.label_smoothing, mixup_alpha=rec.mixup_alpha,
+                                  weight_decay=rec.weight_decay, lr_block_factor=rec.lr_block_factor,
+                                  augment=rec.augment, channels_last=gpu)
+        if gpu:
+            net.to(memory_format=torch.channels_last)
+        trainer = L.Trainer(
+            max_epochs=int(ph["epochs"]), accelerator=acc, devices=devices, num_nodes=num_nodes,
+            strategy="ddp" if world > 1 else "auto", precision="bf16-mixed" if gpu else "32-true",
+            callbacks=[ckpt_cb, *callbacks], logger=False, enable_progress_bar=False, enable_model_summary=False,
+            num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(work),
+        )
+        train_dl, val_dl = _loaders(train_views, val_views, height=int(ph["height"]), width=int(ph["width"]),
+                                    batch_size=int(ph["batch_size"]), world=world, pin=gpu)
+        last = phase_dir / "last.ckpt"
+        ckpt_path = str(last) if resume and last.is_file() else None
+        if ckpt_path:
+            log.info("phase %d: continuing from %s", i, last)
+        trainer.fit(module, train_dl, val_dl, ckpt_path=ckpt_path)
+        best = ckpt_cb.best_model_path
+        if not best:
+            raise ClassifierInputError(f"phase {i}: no checkpoint was written (no validation ran?)")
+        net.load_state_dict(_load_state_from_ckpt(best))  # the BEST of this phase starts the next one
+        entry = {**ph, "best_ckpt": best, "best_val_mcc": float(ckpt_cb.best_model_score or 0.0),
+                 "global_step": int(trainer.global_step),
+                 "images_per_s": float(np.mean(module.images_per_s)) if module.images_per_s else None}
+        done[i] = entry
+        if trainer.is_global_zero:
+            progress["completed"] = [done[k] for k in sorted(done)]
+            _write_progress(progress_path, progress)
+            last.unlink(missing_ok=True)
+    if int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0:
+        return out
+    return finalize_model(
+        net=net.to(memory_format=torch.contiguous_format).cpu(), out=out, recipe=rec, spec=spec, view=view,
+        init_args=init_args, val_views=val_views, stage_log=[done[k] for k in sorted(done)],
+        provenance_extra={"data": {"manifest": str(manifest), "train": describe(train_df), "val": describe(val_df),
+                                   "left_out_no_crop": train_views.n_left_out + val_views.n_left_out},
+                          "seed": seed, "crop_source": "mask" if use_mask_crops else (str(segmenter) if segmenter else None),
+                          "devices": devices, "num_nodes": num_nodes, "accelerator": acc, **init_info},
+    )
+
+
+def quick_recipe_with(**changes: Any) -> Recipe:
+    """The ``quick`` recipe with fields replaced (tests, demos)."""
+    return replace(get_recipe("quick"), **changes)

@@ -1,0 +1,48 @@
+"""``sijscan train-classifier``: train the standard (full) or anatomy-aware (sij) classifier."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train-classifier", help="train a ResNet-50 classifier on SIJ crops or whole radiographs",
+                              description="Train with the paper's recipe (or 'quick'); writes a model folder to --out.")
+    p.add_argument("--manifest", required=True, help="manifest CSV (image, label, split, [grade_left, grade_right, mask])")
+    p.add_argument("--view", required=True, choices=["sij", "full"], help="SIJ crop (anatomy-aware) or whole radiograph")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--segmenter", metavar="DIR", help="segmenter model folder (view sij)")
+    src.add_argument("--crop-from-mask", action="store_true", help="crop with the manifest's true masks (view sij)")
+    p.add_argument("--recipe", choices=["paper", "quick"], default="paper")
+    p.add_argument("--out", required=True, metavar="DIR", help="model folder to write")
+    p.add_argument("--devices", type=int, default=1)
+    p.add_argument("--num-nodes", type=int, default=1)
+    p.add_argument("--accelerator", choices=["auto", "cpu", "gpu"], default="auto")
+    p.add_argument("--init", choices=["imagenet", "random"], default="imagenet")
+    p.add_argument("--init-weights", metavar="FILE", help="torchvision resnet50 state_dict (.pth/.safetensors)")
+    p.add_argument("--arch", default=None, help="override the recipe's architecture (e.g. tiny-resnet for demos)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the last finished phase/checkpoint in --out")
+    p.add_argument("--max-images", type=int, default=None, help="use at most N training images (N/4 validation)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sijscan.classify.errors import ClassifierInputError
+    from sijscan.classify.recipe import get_recipe
+    from sijscan.classify.train import train_classifier
+
+    if args.devices < 1 or args.num_nodes < 1:
+        raise ClassifierInputError("--devices and --num-nodes must be >= 1")
+    if args.max_images is not None and args.max_images < 2:
+        raise ClassifierInputError("--max-images must be >= 2")
+    out = train_classifier(
+        manifest=args.manifest, view=args.view, out_dir=args.out, recipe=get_recipe(args.recipe, arch=args.arch),
+        segmenter=args.segmenter, use_mask_crops=args.crop_from_mask, devices=args.devices, num_nodes=args.num_nodes,
+        accelerator=args.accelerator, init=args.init, init_weights=args.init_weights, seed=args.seed,
+        resume=args.resume, max_images=args.max_images,
+    )
+    log.info("model folder written: %s", out)
+    return 0

@@ -1,0 +1,65 @@
+"""Batch augmentation: flips swap the per-side grade targets; the affine keeps zero padding."""
+from __future__ import annotations
+
+import torch
+
+from sijscan.classify.augment import AugmentSpec, apply_affines, augment_batch, random_affines
+
+torch.set_num_threads(1)
+
+
+def _asymmetric_batch(n: int) -> torch.Tensor:
+    x = torch.zeros(n, 1, 16, 24)
+    x[:, :, 4:12, 2:6] = 1.0  # a bright block on the image's left only
+    x += torch.linspace(0, 0.1, n)[:, None, None, None]
+    return x
+
+
+def test_forced_hflip_mirrors_and_swaps_grades() -> None:
+    spec = AugmentSpec(p_hflip=1.0, p_vflip=0, p_rotation=0, p_zoom=0, p_shear=0)
+    x = _asymmetric_batch(3)
+    grades = torch.tensor([[0, 3], [4, 1], [2, 2]])  # patient (left, right)
+    out, g = augment_batch(x, grades, spec)
+    assert torch.allclose(out, x.flip(-1), atol=1e-5)
+    assert torch.equal(g, grades.flip(-1))
+
+
+def test_random_flips_swap_exactly_the_flipped_rows() -> None:
+    torch.manual_seed(3)
+    spec = AugmentSpec(p_hflip=0.5, p_vflip=0.5, p_rotation=0, p_zoom=0, p_shear=0)
+    x = _asymmetric_batch(32)
+    grades = torch.stack([torch.arange(32) % 5, torch.full((32,), 9)], 1)
+    out, g = augment_batch(x, grades, spec)
+    left_mass, right_mass = out[..., :12].sum((1, 2, 3)), out[..., 12:].sum((1, 2, 3))
+    flipped = right_mass > left_mass  # the block moved to the right half
+    assert 0 < int(flipped.sum()) < 32
+    assert torch.equal(g[flipped], grades[flipped].flip(-1))
+    assert torch.equal(g[~flipped], grades[~flipped])
+
+
+def test_vflip_does_not_swap_sides() -> None:
+    spec = AugmentSpec(p_hflip=0.0, p_vflip=1.0, p_rotation=0, p_zoom=0, p_shear=0)
+    x = _asymmetric_batch(2)
+    grades = torch.tensor([[0, 3], [4, 1]])
+    out, g = augment_batch(x, grades, spec)
+    assert torch.allclose(out, x.flip(-2), atol=1e-5) and torch.equal(g, grades)
+
+
+def test_affine_ranges_and_zero_padding() -> None:
+    torch.manual_seed(0)
+    spec = AugmentSpec(p_hflip=0, p_vflip=0, p_rotation=1.0, p_zoom=1.0, p_shear=1.0)
+    theta, _ = random_affines(500, spec)
+    det = torch.linalg.det(theta[:, :, :2])
+    # output->input matrix: det = 1 / zoom^2 (rotation and shear have det 1)
+    zoom = det.rsqrt()
+    assert float(zoom.min()) >= 0.9 - 1e-4 and float(zoom.max()) <= 1.1 + 1e-4
+    rot_spec = AugmentSpec(p_hflip=0, p_vflip=0, max_rotation_rad=0.175, p_rotation=1.0, p_zoom=0, p_shear=0)
+    theta, _ = random_affines(200, rot_spec, size_hw=(20, 60))
+    # in pixel geometry a pure rotation: S theta S^-1 is orthonormal
+    s = torch.diag(torch.tensor([60.0, 20.0]))
+    pix = s @ theta[:, :, :2] @ torch.linalg.inv(s)
+    assert torch.allclose(pix @ pix.transpose(1, 2), torch.eye(2).expand(200, 2, 2), atol=1e-5)
+    ones = torch.ones(1, 1, 20, 60)
+    out = apply_affines(ones, theta[:1])
+    assert float(out[0, 0, 0, 0]) < 0.5 or float(out[0, 0, 0, -1]) < 0.5  # a rotated corner leaves the image
+    assert float(out[0, 0, 10, 30]) > 0.99 and float(out.min()) == 0.0  # zero padding
