@@ -1,0 +1,139 @@
+"""Segment a batch of radiographs with a model folder: one typed call behind ``sijscan segment``."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from sijscan.anatomy.crop import SIJNotFoundError, crop_sij
+from sijscan.anatomy.localize import locate_sij
+from sijscan.anatomy.metrics import dice_per_structure, sij_hit, summarise
+from sijscan.anatomy.outputs import boxes_in_original, write_outputs
+from sijscan.anatomy.segment import Segmenter, read_for_recipe, segment_and_locate
+from sijscan.errors import InputError, SijscanError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SegmentRun:
+    """What a batch run produced: per-image summaries, failures (path, reason), metrics."""
+
+    done: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+
+
+def _parse_box(value: Any) -> list[int] | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    parts = str(value).replace(",", " ").split()
+    return [int(float(v)) for v in parts] if len(parts) == 4 else None
+
+
+def _truth_for(row: Any) -> tuple[str | None, list[list[int] | None] | None]:
+    mask = row.get("mask") if row is not None else None
+    if not mask or (isinstance(mask, float) and math.isnan(mask)):
+        return None, None
+    boxes = None
+    if "sij_box_image_left" in row and "sij_box_image_right" in row:
+        boxes = [_parse_box(row["sij_box_image_left"]), _parse_box(row["sij_box_image_right"])]
+        if any(b is None for b in boxes):
+            boxes = None
+    return str(mask), boxes
+
+
+def _evaluate(summary: dict[str, Any], labels: np.ndarray, mask_path: str,
+              true_boxes: list[list[int] | None] | None) -> dict[str, Any]:
+    import cv2
+
+    true = cv2.imread(mask_path, cv2.IMREAD_UNCHANGED)
+    if true is None:
+        raise InputError(f"{mask_path}: cannot read true mask")
+    if true.ndim == 3:
+        true = true[..., 0]
+    pred = labels
+    if pred.shape != true.shape:
+        pred = cv2.resize(labels, (true.shape[1], true.shape[0]), interpolation=cv2.INTER_NEAREST)
+    if true_boxes is None:
+        true_boxes = list(locate_sij(true, margin_frac=0.0).boxes.values())
+    box = summary.get("sij_box")
+    if box is not None and tuple(labels.shape) != tuple(true.shape):
+        from sijscan.anatomy.crop import scale_box
+
+        box = scale_box(box, from_shape=labels.shape, to_shape=true.shape)
+    return {"image": summary["image"], "dice": dice_per_structure(pred, true),
+            "sij_hit": sij_hit(box, true_boxes) if all(b is not None for b in true_boxes) else None}
+
+
+def segment_files(
+    images: Sequence[str | os.PathLike[str]],
+    *,
+    model_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    nifti: bool = False,
+    manifest: str | os.PathLike[str] | None = None,
+    paper_crop: bool = False,
+    device: str = "cpu",
+) -> SegmentRun:
+    """Segment each image, write its outputs under ``out_dir``; continue past bad files.
+
+    With ``manifest`` (rows with a ``mask``), also compute Dice per structure and the SIJ-box hit
+    rate and write ``out_dir/metrics.json``. With no ``images``, every manifest image is used.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, Any] = {}
+    if manifest is not None:
+        from sijscan.io import read_manifest
+
+        df = read_manifest(manifest, check_files=False)
+        rows = {str(Path(r["image"]).resolve()): r for r in df.to_dict("records")}
+        if not images:
+            images = list(df["image"])
+    if not images:
+        raise InputError("no images given (pass IMAGE paths or --manifest)")
+    seg = Segmenter.load(model_dir, device=device)
+    run = SegmentRun()
+    evals: list[dict[str, Any]] = []
+    for path in images:
+        p = Path(path)
+        try:
+            t0 = time.perf_counter()
+            pixels, scaled = read_for_recipe(p, seg.recipe)
+            t1 = time.perf_counter()
+            res = segment_and_locate(seg, pixels, already_scaled=scaled)
+            display = pixels / 255.0 if scaled else pixels
+            t2 = time.perf_counter()
+            try:
+                crop = crop_sij(display, res.location, label_shape=res.working_labels.shape, paper_variant=paper_crop)
+            except SIJNotFoundError:
+                crop = None
+            t3 = time.perf_counter()
+            summary: dict[str, Any] = {
+                "image": str(p.resolve()), "model": str(Path(model_dir).resolve()),
+                **boxes_in_original(res.location, label_shape=res.working_labels.shape, image_shape=pixels.shape),
+                "image_shape": list(pixels.shape), "qc_flags": res.location.qc_flags,
+                "fallback_used": res.location.fallback_used, "confidence": res.location.confidence,
+                "notes": res.location.notes, "crop_shape": None if crop is None else list(crop.shape),
+                "timings": {"read_s": round(t1 - t0, 4), **res.timings, "crop_s": round(t3 - t2, 4)},
+            }
+            write_outputs(out, p.stem, image=display, labels=res.labels, crop=crop, summary=summary, nifti=nifti)
+            mask_path, true_boxes = _truth_for(rows.get(str(p.resolve())))
+            if mask_path:
+                evals.append(_evaluate(summary, res.labels, mask_path, true_boxes))
+            run.done.append(summary)
+        except (SijscanError, OSError) as exc:
+            run.failed.append((str(p), str(exc)))
+            log.info("skipped %s (%s)", p, exc)
+    if evals:
+        run.metrics = {**summarise(evals), "per_image": evals, "model": str(model_dir), "manifest": str(manifest)}
+        (out / "metrics.json").write_text(json.dumps(run.metrics, indent=2, default=str) + "\n", encoding="utf-8")
+    return run

@@ -1,0 +1,268 @@
+"""Train a pelvis/sacrum U-Net with Lightning and write the best checkpoint as a model folder.
+
+Data: manifest rows with a ``mask``; validation = ``split == "val"`` (else 15% held out by seed);
+``split == "test"`` rows are never used. Each image is preprocessed ONCE with the inference recipe
+(:func:`sijscan.anatomy.segment.preprocess_array`, so training and inference see identical inputs)
+and its mask resized with nearest neighbour; both are cached in memory as tensors.
+
+Augmentation (the paper's list), applied per batch on the training device as torch ops:
+a random affine per image (rotation up to +-10 degrees, shear up to +-0.1, zoom 0.9-1.1 and
+translation up to +-8%: the "random crop"), image bilinear / mask nearest; then intensity shift
+(+-0.2 of the z-scored image), contrast scale 0.8-1.25, Gaussian noise (sigma up to 0.1).
+
+Loss: MONAI ``DiceCELoss`` (softmax, one-hot targets). AdamW + one-cycle (per step). Validation
+Dice = mean Dice of classes 1-3 over the validation images (argmax, ``sync_dist=True``).
+Checkpoints in ``OUT/checkpoints`` (``best.ckpt`` by validation Dice, ``last.ckpt`` every epoch);
+``resume=True`` continues from ``last.ckpt`` with the optimiser and schedule state.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sijscan.anatomy.networks import ARCH_INIT, LABELS
+from sijscan.anatomy.recipes import sijscan_recipe
+from sijscan.anatomy.segment import preprocess_array
+from sijscan.errors import InputError, ModelError
+from sijscan.modelfolder import build_network, default_provenance, save_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "unet-default"
+    epochs: int = 50
+    batch_size: int = 8
+    size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    devices: int = 1
+    accelerator: str = "auto"
+    max_images: int | None = None
+    seed: int = 0
+    val_frac: float = 0.15
+    progress: bool = False
+    stop_after_epochs: int | None = None  # stop early (checkpointed) to continue later with resume
+
+
+class _StopAfter(L.Callback):
+    """Stop (with ``last.ckpt`` written) once ``n`` epochs are done; the schedule stays that of all epochs."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch + 1 >= self.n:
+            trainer.should_stop = True
+
+
+def _load_pairs(manifest: str | os.PathLike[str], cfg: TrainConfig) -> tuple[list[str], list[str], list[bool]]:
+    from sijscan.io import read_manifest
+
+    df = read_manifest(manifest, require=("mask",))
+    df = df[df["mask"].notna()]
+    if "split" in df:
+        df = df[df["split"].fillna("") != "test"]
+    if cfg.max_images is not None:
+        df = df.head(int(cfg.max_images))
+    if len(df) < 2:
+        raise InputError(f"{manifest}: need at least 2 rows with masks to train, found {len(df)}")
+    is_val = (df["split"].fillna("") == "val").to_numpy() if "split" in df else np.zeros(len(df), bool)
+    if not is_val.any():
+        rng = np.random.default_rng(cfg.seed)
+        n_val = max(1, int(round(cfg.val_frac * len(df))))
+        is_val = np.zeros(len(df), bool)
+        is_val[rng.permutation(len(df))[:n_val]] = True
+    if is_val.all():
+        raise InputError(f"{manifest}: every usable row is split == 'val'; nothing left to train on")
+    return list(df["image"]), list(df["mask"]), list(is_val)
+
+
+def _cache(images: list[str], masks: list[str], recipe: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Preprocess every image once: (N, 1, S, S) float32 inputs and (N, 1, S, S) int64 masks."""
+    import cv2
+
+    from sijscan.io import read_radiograph
+
+    xs, ys = [], []
+    h, w = recipe["working_size"]
+    for img_path, mask_path in zip(images, masks):
+        pixels = np.asarray(read_radiograph(img_path).pixels, dtype=np.float32)
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
+        if mask is None:
+            raise InputError(f"{mask_path}: cannot read mask")
+        if mask.ndim == 3:
+            mask = mask[..., 0]
+        if mask.shape != pixels.shape:
+            raise InputError(f"{mask_path}: mask shape {mask.shape} differs from image {pixels.shape}")
+        if mask.max() > 3:
+            raise InputError(f"{mask_path}: labels must be 0-3, found {int(mask.max())}")
+        xs.append(preprocess_array(pixels, recipe=recipe)[0])
+        ys.append(torch.from_numpy(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int64))[None])
+    return torch.stack(xs), torch.stack(ys)
+
+
+def augment(x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random affine (image bilinear, mask nearest), intensity/contrast shift, Gaussian noise."""
+    n, dev = x.shape[0], x.device
+
+    def u(lo: float, hi: float) -> torch.Tensor:
+        return torch.rand(n, generator=generator).to(dev) * (hi - lo) + lo
+
+    ang, shear, zoom = u(-10, 10) * math.pi / 180, u(-0.1, 0.1), u(0.9, 1.1)
+    tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
+    cos, sin = torch.cos(ang) / zoom, torch.sin(ang) / zoom
+    theta = torch.stack([torch.stack([cos, -sin + shear, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    bg = x.amin(dim=(1, 2, 3), keepdim=True)
+    xa = F.grid_sample(x - bg, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + bg
+    ya = F.grid_sample(y.float(), grid, mode="nearest", padding_mode="zeros", align_corners=False).long()
+    xa = xa * u(0.8, 1.25).view(n, 1, 1, 1) + u(-0.2, 0.2).view(n, 1, 1, 1)
+    xa = xa + torch.randn(xa.shape, generator=generator).to(dev) * u(0.0, 0.1).view(n, 1, 1, 1)
+    return xa, ya
+
+
+def batch_dice(pred: torch.Tensor, target: torch.Tensor, *, classes: tuple[int, ...] = (1, 2, 3)) -> torch.Tensor:
+    """Per-image mean Dice over ``classes`` (classes absent from both count as 1), shape (N,)."""
+    out = []
+    for c in classes:
+        p, t = (pred == c).flatten(1).float(), (target == c).flatten(1).float()
+        inter, denom = (p * t).sum(1), p.sum(1) + t.sum(1)
+        out.append(torch.where(denom > 0, 2 * inter / denom.clamp(min=1), torch.ones_like(denom)))
+    return torch.stack(out, 1).mean(1)
+
+
+class SegmenterModule(L.LightningModule):
+    def __init__(self, *, arch: str, init_args: dict[str, Any], lr: float, weight_decay: float,
+                 epochs: int = 0) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.network = build_network(arch, init_args)
+        from monai.losses import DiceCELoss
+
+        self.loss = DiceCELoss(to_onehot_y=True, softmax=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _idx: int) -> torch.Tensor:
+        x, y = augment(*batch)
+        loss = self.loss(self(x), y)
+        self.log("train_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=x.shape[0])
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        self.log("val_loss", self.loss(logits, y), sync_dist=True, batch_size=x.shape[0])
+        dice = batch_dice(logits.argmax(1, keepdim=True), y).mean()
+        self.log("val_dice", dice, prog_bar=True, sync_dist=True, batch_size=x.shape[0])
+
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        steps = int(self.trainer.estimated_stepping_batches)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=max(1, steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _check_resumable(last: Path, cfg: TrainConfig) -> None:
+    """The one-cycle schedule spans all epochs, so a resumed run must keep arch and epochs."""
+    from sijscan.safeload import safe_torch_load
+
+    if not last.is_file():
+        raise InputError(f"--resume: no checkpoint at {last}")
+    ckpt, _ = safe_torch_load(last, strict=False)
+    hp = dict(ckpt.get("hyper_parameters", {})) if isinstance(ckpt, dict) else {}
+    for key, want in (("epochs", cfg.epochs), ("arch", cfg.arch)):
+        if key in hp and hp[key] != want:
+            raise InputError(f"--resume: {last} was started with {key}={hp[key]!r}; resume with the same value "
+                             f"(got {want!r})")
+
+
+def train_segmenter(
+    *, manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str], config: TrainConfig | None = None,
+    resume: bool = False,
+) -> Path:
+    """Train per ``config``; write the best-validation-Dice model folder to ``out_dir``; return it."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from torch.utils.data import DataLoader, TensorDataset
+
+    cfg = config or TrainConfig()
+    if cfg.arch not in ARCH_INIT:
+        raise InputError(f"arch must be one of {', '.join(ARCH_INIT)}, got {cfg.arch!r}")
+    if cfg.size % 8 or cfg.size < 16:
+        raise InputError(f"--size must be a multiple of 8 and >= 16, got {cfg.size}")
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.devices < 1:
+        raise InputError("epochs, batch size and devices must be >= 1")
+    out = Path(out_dir)
+    ckpt_dir = out / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if resume:
+        _check_resumable(last, cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    recipe = sijscan_recipe(size=cfg.size)
+    images, masks, is_val = _load_pairs(manifest, cfg)
+    x, y = _cache(images, masks, recipe)
+    val = torch.as_tensor(is_val)
+    log.info("training on %d images, validating on %d (%dx%d)", int((~val).sum()), int(val.sum()), cfg.size, cfg.size)
+    train_dl = DataLoader(TensorDataset(x[~val], y[~val]), batch_size=cfg.batch_size, shuffle=True, drop_last=False)
+    val_dl = DataLoader(TensorDataset(x[val], y[val]), batch_size=cfg.batch_size)
+    gpu = cfg.accelerator == "gpu" or (cfg.accelerator == "auto" and torch.cuda.is_available())
+    init_args = dict(ARCH_INIT[cfg.arch])
+    module = SegmenterModule(arch=cfg.arch, init_args=init_args, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                             epochs=cfg.epochs)
+    best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_dice", mode="max", save_last=True)
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
+        strategy="ddp" if cfg.devices > 1 else "auto", precision="bf16-mixed" if gpu else "32-true",
+        callbacks=[best_cb] + ([_StopAfter(cfg.stop_after_epochs)] if cfg.stop_after_epochs else []), enable_progress_bar=cfg.progress, logger=False, enable_model_summary=False,
+        default_root_dir=str(out), log_every_n_steps=1, num_sanity_val_steps=0,
+    )
+    trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if resume else None)
+    if not trainer.is_global_zero:
+        return out
+    best_path = best_cb.best_model_path or str(last)
+    score = best_cb.best_model_score
+    return export_checkpoint(
+        best_path, out_dir=out, size=cfg.size,
+        provenance=dict(data=str(Path(manifest).resolve()), n_train=int((~val).sum()), n_val=int(val.sum()),
+                        seed=cfg.seed, epochs=int(trainer.current_epoch),
+                        val_dice=None if score is None else round(float(score), 4), train_config=asdict(cfg)),
+    )
+
+
+def export_checkpoint(ckpt_path: str | os.PathLike[str], *, out_dir: str | os.PathLike[str], size: int,
+                      provenance: dict[str, Any] | None = None) -> Path:
+    """Write a :class:`SegmenterModule` checkpoint (e.g. ``best.ckpt`` of an interrupted run) as a model folder.
+
+    ``size`` is the working size the run trained at (the recipe is sijscan's single pass at that size).
+    """
+    from sijscan.safeload import safe_torch_load
+
+    ckpt, _ = safe_torch_load(ckpt_path, strict=False)
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ModelError(f"{ckpt_path}: not a Lightning checkpoint (no state_dict)")
+    hp = dict(ckpt.get("hyper_parameters", {}))
+    arch, init_args = hp.get("arch"), hp.get("init_args")
+    if arch not in ARCH_INIT or not isinstance(init_args, dict):
+        raise ModelError(f"{ckpt_path}: checkpoint lacks a known arch/init_args in its hyper-parameters")
+    state = {k.removeprefix("network."): v for k, v in ckpt["state_dict"].items() if k.startswith("network.")}
+    network = build_network(arch, init_args)
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"{ckpt_path}: checkpoint does not fit {arch}") from exc
+    prov = default_provenance(checkpoint=str(Path(ckpt_path).resolve()), checkpoint_epoch=ckpt.get("epoch"),
+                              **(provenance or {}))
+    return save_model(out_dir, network=network, kind="segmenter", arch=arch, init_args=dict(init_args),
+                      labels=LABELS, recipe=sijscan_recipe(size=size), provenance=prov)

@@ -1,0 +1,62 @@
+"""Cropping the SIJ region from a full-resolution image with a box found on a smaller map."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from sijscan.anatomy.crop import SIJNotFoundError, crop_sij, scale_box
+from sijscan.anatomy.localize import SIJLocation, locate_sij
+from sijscan.errors import InputError
+
+DrawFn = Callable[..., np.ndarray]
+
+def _loc(box: list[int] | None, shape: tuple[int, int] = (50, 60)) -> SIJLocation:
+    return SIJLocation(box=box, boxes={}, qc_flags=[], fallback_used=False, confidence=1.0, label_shape=shape)
+
+
+def test_scale_box_maps_pixel_edges() -> None:
+    assert scale_box([10, 5, 20, 15], from_shape=(50, 60), to_shape=(200, 240)) == [40, 20, 80, 60]
+    assert scale_box([1, 1, 2, 2], from_shape=(3, 3), to_shape=(10, 10)) == [3, 3, 7, 7]  # outward rounding
+    assert scale_box([0, 0, 60, 50], from_shape=(50, 60), to_shape=(7, 9)) == [0, 0, 9, 7]
+    with pytest.raises(InputError):
+        scale_box([1, 1, 2, 2], from_shape=(0, 3), to_shape=(3, 3))
+
+
+def test_crop_from_full_resolution_image() -> None:
+    img = np.arange(200 * 240, dtype=np.float32).reshape(200, 240)
+    out = crop_sij(img, _loc([10, 5, 20, 15]))
+    np.testing.assert_array_equal(out, img[20:60, 40:80])
+    np.testing.assert_array_equal(crop_sij(img, _loc([10, 5, 20, 15]), label_shape=(200, 240)), img[5:15, 10:20])
+
+
+def test_full_view_returns_whole_image_even_without_box() -> None:
+    img = np.random.default_rng(0).random((30, 40))
+    assert crop_sij(img, None, view="full") is img
+    with pytest.raises(InputError):
+        crop_sij(img, None, view="side")  # type: ignore[arg-type]
+
+
+def test_missing_box_raises_specific_error() -> None:
+    loc = locate_sij(np.zeros((20, 20), np.uint8))
+    with pytest.raises(SIJNotFoundError, match="no_sacrum"):
+        crop_sij(np.ones((40, 40)), loc)
+
+
+def test_paper_variant_zeroes_outside_and_otsu_trims() -> None:
+    img = np.full((100, 100), 0.5, np.float32)
+    img[25:30, :] = 0.02  # a dark (air) rim at the top of the box
+    out = crop_sij(img, _loc([10, 25, 90, 75], (100, 100)), paper_variant=True)
+    np.testing.assert_array_equal(out, img[30:75, 10:90])
+    plain = crop_sij(img, _loc([10, 25, 90, 75], (100, 100)))
+    assert plain.shape == (50, 80)
+
+
+def test_end_to_end_on_drawn_pelvis_upscaled(draw: DrawFn) -> None:
+    lab = draw(100, 120)
+    big = np.kron(lab, np.ones((4, 4), np.uint8)).astype(np.float32)
+    loc = locate_sij(lab, margin_frac=0.0)
+    crop = crop_sij(big, loc)
+    assert crop.shape == ((loc.box[3] - loc.box[1]) * 4, (loc.box[2] - loc.box[0]) * 4)
+    assert set(np.unique(crop)) >= {1.0, 2.0, 3.0}  # both joints and the sacrum inside
