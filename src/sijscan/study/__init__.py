@@ -1,1 +1,29 @@
-"""sijscan.study"""
+"""sijscan.study: the paper's whole experiment from one YAML config, with cached stages and a report.
+
+``run_study(config, *, out_dir, force=())`` (run.py), ``load_config`` / ``StudyConfig`` (config.py),
+the stage list and cache (stages.py), what each stage does (work.py), the report (report.py) and the
+embedded demo (demo.py). Imported lazily so ``import sijscan.study`` needs no torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "run_study": "sijscan.study.run",
+    "StudyResult": "sijscan.study.run",
+    "load_config": "sijscan.study.config",
+    "config_from_dict": "sijscan.study.config",
+    "StudyConfig": "sijscan.study.config",
+    "StudyConfigError": "sijscan.study.config",
+    "StageFailedError": "sijscan.study.stages",
+    "STAGE_NAMES": "sijscan.study.stages",
+    "run_demo": "sijscan.study.demo",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sijscan.study' has no attribute {name!r}")

@@ -1,0 +1,257 @@
+"""The study report (HTML + Markdown): cohorts, results, figures, progression, provenance.
+
+Sections: Findings (one line per cohort: AUC of both models with DeLong p; the progression ratio),
+Table 1 (cohorts), Table 2 (comparison), ROC curves, Grad-CAM examples, Progression, Provenance.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from sijscan.study.stages import STAGE_NAMES, StageContext
+
+log = logging.getLogger(__name__)
+
+TABLE1_HEADERS = ["Cohort", "Role", "n", "% positive (mNY)", "Female", "Age, mean (SD)",
+                  "Max grade 0/1/2/3/4 (%)", "Acquisition", "Follow-up images"]
+PACKAGES = ("torch", "torchvision", "monai", "lightning", "numpy", "scipy", "pandas", "scikit-learn",
+            "scikit-image", "statsmodels", "opencv-python-headless", "pydicom", "matplotlib")
+
+
+def _pct(k: float, n: float) -> str:
+    return "n/a" if not n else f"{100.0 * k / n:.1f}%"
+
+
+def table1_row(name: str, role: str, df: Any) -> list[str]:
+    """One Table-1 row from a manifest table (columns missing from real manifests show 'n/a')."""
+    import pandas as pd
+
+    n = len(df)
+    lab = pd.to_numeric(df["label"], errors="coerce") if "label" in df.columns else pd.Series(dtype=float)
+    pos = _pct(float(lab.sum()), float(lab.notna().sum())) if lab.notna().any() else "n/a"
+    sex = df["sex"].astype(str).str.upper() if "sex" in df.columns else None
+    female = _pct(float((sex == "F").sum()), float(sex.isin(["F", "M"]).sum())) if sex is not None else "n/a"
+    age = pd.to_numeric(df["age"], errors="coerce") if "age" in df.columns else pd.Series(dtype=float)
+    age_s = f"{age.mean():.1f} ({age.std():.1f})" if age.notna().sum() > 1 else "n/a"
+    grades = "n/a"
+    if {"grade_left", "grade_right"} <= set(df.columns):
+        g = pd.concat([pd.to_numeric(df["grade_left"], errors="coerce"),
+                       pd.to_numeric(df["grade_right"], errors="coerce")], axis=1).max(axis=1).dropna()
+        if len(g):
+            grades = "/".join(f"{100.0 * (g == k).sum() / len(g):.0f}" for k in range(5))
+    acq = []
+    if "site" in df.columns and df["site"].notna().any():
+        acq.append("site " + ", ".join(sorted(df["site"].dropna().astype(str).unique())))
+    if "kvp" in df.columns and pd.to_numeric(df["kvp"], errors="coerce").notna().any():
+        acq.append(f"{pd.to_numeric(df['kvp'], errors='coerce').mean():.0f} kVp")
+    if "photometric" in df.columns and df["photometric"].notna().any():
+        acq.append("/".join(sorted(df["photometric"].dropna().astype(str).unique())))
+    if {"width", "height"} <= set(df.columns):
+        w, h = pd.to_numeric(df["width"], errors="coerce"), pd.to_numeric(df["height"], errors="coerce")
+        if w.notna().any():
+            acq.append(f"{int(w.median())}x{int(h.median())} px")
+    if "pixel_spacing_mm" in df.columns and pd.to_numeric(df["pixel_spacing_mm"], errors="coerce").notna().any():
+        acq.append(f"{pd.to_numeric(df['pixel_spacing_mm'], errors='coerce').median():.3f} mm/px")
+    fu = "n/a"
+    if "followup_label" in df.columns:
+        fu = str(int(pd.to_numeric(df["followup_label"], errors="coerce").notna().sum()))
+    if role == "train" and "split" in df.columns:
+        role = f"train ({int((df['split'] == 'train').sum())} train / {int((df['split'] == 'val').sum())} val)"
+    return [name, role, str(n), pos, female, age_s, grades, "; ".join(acq) or "n/a", fu]
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for pkg in ("sijscan", *PACKAGES):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    import os
+
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+    torch = sys.modules.get("torch")  # loaded by every stage that used it; not imported just for this
+    if torch is not None:
+        info["cuda"] = bool(torch.cuda.is_available())
+        if info["cuda"]:
+            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def provenance(ctx: StageContext) -> dict[str, Any]:
+    from sijscan.modelfolder import git_commit
+
+    cfg = ctx.config
+    seeds = {"study": cfg.study.seed, **{f"cohort {c.name}": c.phantom.seed for c in cfg.cohorts if c.phantom}}
+    times = {name: ctx.records[name].get("seconds") for name in STAGE_NAMES if name in ctx.records}
+    return {"config_file": cfg.source, "config": cfg.to_dict(), "seeds": seeds, "versions": _versions(),
+            "git_commit": git_commit(), "machine": _machine(), "stage_seconds": times,
+            "stage_keys": {name: ctx.records[name].get("key", "")[:12] for name in ctx.records}}
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "n/a"
+    return f"{f:.{digits}f}" if math.isfinite(f) else "n/a"
+
+
+def _fmt_p(p: Any) -> str:
+    from sijscan.evaluate.report import fmt_p
+
+    try:
+        return fmt_p(float(p))
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def findings(ctx: StageContext) -> list[str]:
+    """Plain-language lines: does the anatomy-aware model beat the standard one, cohort by cohort?"""
+    lines = []
+    summary = ctx.upstream.get("compare", {}).get("summary", {})
+    for cohort, s in summary.items():
+        if cohort.startswith("all"):
+            continue
+        lo, hi = (s.get("auc_difference_ci") or [float("nan")] * 2)[:2]
+        lines.append(f"{cohort} (n={s['n']}): AUC standard {_fmt(s['auc_standard'])} vs anatomy-aware "
+                     f"{_fmt(s['auc_anatomy'])}; difference {_fmt(_diff(s))} (95% CI {_fmt(lo)} to {_fmt(hi)}), "
+                     f"DeLong p = {_fmt_p(s['delong_p'])}.")
+    for cohort, r in ctx.upstream.get("progression", {}).items():
+        for model, title in (("anatomy", "anatomy-aware"), ("standard", "standard")):
+            ci = (r["paper_ratio_ci"].get(model) or [float("nan")] * 2)
+            why = (r.get("paper_ratio_reason") or {}).get(model)
+            value = f"n/a ({why})" if why else (f"{_fmt(r['paper_ratio'].get(model), 2)} (95% bootstrap CI "
+                                                f"{_fmt(ci[0], 2)} to {_fmt(ci[1], 2)})")
+            lines.append(f"{cohort}: progression ratio among confident false positives of the {title} model = "
+                         f"{value}.")
+    return lines
+
+
+def _diff(s: dict[str, Any]) -> float:
+    try:
+        return float(s["auc_anatomy"]) - float(s["auc_standard"])
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def write_report(ctx: StageContext) -> dict[str, Any]:
+    """Write ``report.html`` and ``report.md`` (+ ``provenance.json``) into the stage folder."""
+    from sijscan.evaluate.report import Report
+    from sijscan.io.manifest import read_manifest
+
+    cfg = ctx.config
+    out = ctx.stage_dir
+    rep = Report(title=f"sijscan study: {cfg.study.name}")
+    sources = {c.name: ctx.upstream["cohorts"][c.name].get("source") for c in cfg.cohorts}
+    if any(s == "phantom" for s in sources.values()):
+        rep.para("Cohorts marked 'phantom' are SIMULATED radiographs (sijscan.phantom), not patients: these numbers "
+                 "test the software and the in-silico analogue of the paper's claims, never clinical accuracy.")
+    rep.heading("Findings")
+    lines = findings(ctx)
+    for line in lines or ["(no comparison available)"]:
+        rep.para(line)
+    rep.heading("Table 1: cohorts")
+    rows = []
+    for c in cfg.cohorts:
+        df = read_manifest(ctx.upstream["cohorts"][c.name]["manifest"], check_files=False)
+        rows.append(table1_row(f"{c.name} ({sources[c.name]})", c.role, df))
+    rep.table(TABLE1_HEADERS, rows)
+    rep.para("Max grade: the higher of the two sides' mNY grades per patient. Positive: modified New York "
+             "criterion (definite radiographic sacroiliitis).")
+    failed = ctx.upstream.get("predict", {}).get("failed", {})
+    if failed:
+        rep.table(["Evaluation set", "n", "n analysed (both models)", "no prediction: standard",
+                   "no prediction: anatomy-aware", "QC would withhold: standard", "QC would withhold: anatomy-aware"],
+                  [[k, str(v["n"]), str(v["n_paired"]), str(v["standard"]), str(v["anatomy"]),
+                    str(v.get("standard_qc_withheld", "n/a")), str(v.get("anatomy_qc_withheld", "n/a"))]
+                   for k, v in failed.items()])
+        rep.para("Images a model could not read or crop are left out of both models' statistics (paired "
+                 "comparison). QC-flagged images keep their probability and are analysed.")
+    _table2(rep, ctx)
+    _figures(rep, ctx, out)
+    _progression(rep, ctx)
+    prov = provenance(ctx)
+    (out / "provenance.json").write_text(json.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
+    rep.heading("Provenance")
+    rep.table(["Stage", "Seconds", "Cache key"],
+              [[n, _fmt(prov["stage_seconds"].get(n), 1), prov["stage_keys"].get(n, "")] for n in STAGE_NAMES
+               if n in prov["stage_seconds"]])
+    rep.para(f"git commit: {prov['git_commit'] or 'n/a'}; seeds: "
+             + ", ".join(f"{k} {v}" for k, v in prov["seeds"].items()))
+    rep.para("Machine: " + ", ".join(f"{k} {v}" for k, v in prov["machine"].items()))
+    rep.para("Package versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items() if v))
+    import yaml
+
+    rep.code(yaml.safe_dump(prov["config"], sort_keys=False))
+    md, page = rep.write(out)
+    return {"html": str(page), "markdown": str(md), "provenance": str(out / "provenance.json"), "findings": lines}
+
+
+def _table2(rep: Any, ctx: StageContext) -> None:
+    from sijscan.evaluate.comparison import TABLE_HEADERS
+
+    rep.heading("Table 2: standard vs anatomy-aware model")
+    comp = ctx.upstream.get("compare", {})
+    if not comp.get("table2_rows"):
+        rep.para("(no comparison available)")
+        return
+    rep.table(TABLE_HEADERS, comp["table2_rows"])
+    rep.para("Each model at its own cut-off (accuracy-maximising on the training cohort's validation set, from "
+             "its model card). CIs: 95% stratified bootstrap; DeLong: two-sided test of equal AUCs; McNemar: paired "
+             "correctness. '-val' = the training cohort's validation split; 'all' pools every evaluation set.")
+    for w in comp.get("warnings", []):
+        rep.para(f"WARNING: {w}")
+
+
+def _figures(rep: Any, ctx: StageContext, out: Path) -> None:
+    comp_dir = ctx.upstream.get("compare", {}).get("dir")
+    rocs = sorted(Path(comp_dir).glob("roc_*.png")) if comp_dir else []
+    if rocs:
+        rep.heading("ROC curves")
+        for p in rocs:
+            dest = out / p.name
+            shutil.copyfile(p, dest)
+            rep.image(dest, p.stem.replace("_", " "))
+    examples = ctx.upstream.get("predict", {}).get("gradcam", [])
+    rep.heading("Grad-CAM examples")
+    if not examples:
+        rep.para("(none: Grad-CAM examples were switched off or could not be computed)")
+    for ex in examples:
+        src = Path(ex["png"])
+        if not src.is_file():
+            continue
+        dest = out / f"gradcam_{src.name}"
+        shutil.copyfile(src, dest)
+        rep.image(dest, f"{ex['model']}: {Path(ex['image']).name}, label {ex['label']}, "
+                        f"probability {_fmt(ex['probability'])} (evidence for 'positive')")
+
+
+def _progression(rep: Any, ctx: StageContext) -> None:
+    from sijscan.evaluate.followup import HEADERS
+
+    rep.heading("Progression of confident false positives")
+    prog = ctx.upstream.get("progression", {})
+    if not prog:
+        rep.para("(no evaluation set has follow-up labels)")
+        return
+    for cohort, r in prog.items():
+        rep.para(f"{cohort}: baseline negatives with a follow-up; confident = probability >= {r['confident']}.")
+        rep.table(HEADERS, r["rows"])
+        for model in ("standard", "anatomy"):
+            ci = r["paper_ratio_ci"].get(model) or [float("nan")] * 2
+            rep.para(f"{model}: paper ratio {_fmt(r['paper_ratio'].get(model), 2)}, 95% bootstrap CI "
+                     f"{_fmt(ci[0], 2)} to {_fmt(ci[1], 2)}.")

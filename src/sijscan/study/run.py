@@ -1,0 +1,113 @@
+"""``run_study``: run the stages in order, skipping those already finished with the same cache key."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from sijscan.study.config import StudyConfig, StudyConfigError, load_config
+from sijscan.study.stages import (DONE_FILE, STAGE_NAMES, STAGES, StageContext, StageFailedError, cache_key,
+                                  one_line, read_done, stage_function, write_done)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StudyResult:
+    out_dir: Path
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def report(self) -> Path | None:
+        rep = self.outputs.get("report", {}).get("html")
+        return Path(rep) if rep else None
+
+    @property
+    def findings(self) -> list[str]:
+        """The report's plain-language findings (AUCs with DeLong p, progression ratios)."""
+        return list(self.outputs.get("report", {}).get("findings", []))
+
+
+def _check_force(force: Iterable[str]) -> set[str]:
+    names = set(force)
+    if "all" in names:
+        return set(STAGE_NAMES)
+    bad = sorted(names - set(STAGE_NAMES))
+    if bad:
+        raise StudyConfigError(f"--force: unknown stage(s) {', '.join(bad)} (stages: {', '.join(STAGE_NAMES)}, all)")
+    return names
+
+
+def run_study(config: str | os.PathLike[str] | StudyConfig, *, out_dir: str | os.PathLike[str],
+              force: Iterable[str] = (), stop_after: str | None = None) -> StudyResult:
+    """Run (or resume) a study into ``out_dir``; raise :class:`StageFailedError` naming a failed stage.
+
+    ``force``: stage names to rerun even when cached (``"all"`` for every stage); stages downstream
+    of a rerun stage rerun too. ``stop_after``: stop once that stage is done.
+    """
+    cfg = config if isinstance(config, StudyConfig) else load_config(config)
+    forced = _check_force(force)
+    if stop_after is not None and stop_after not in STAGE_NAMES:
+        raise StudyConfigError(f"stop_after: unknown stage {stop_after!r} (stages: {', '.join(STAGE_NAMES)})")
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    result = StudyResult(out_dir=out)
+    keys: dict[str, str] = {}
+    records: dict[str, dict[str, Any]] = {}
+    rerun: set[str] = set()
+    for stage in STAGES:
+        key = cache_key(stage, cfg, keys)
+        keys[stage.name] = key
+        stage_dir = out / stage.name
+        done = read_done(stage_dir)
+        upstream_rerun = any(u in rerun for u in stage.upstream)
+        if done is not None and done["key"] == key and stage.name not in forced and not upstream_rerun:
+            log.info("stage %s: cached (%s)", stage.name, stage_dir / DONE_FILE)
+            result.skipped.append(stage.name)
+            result.outputs[stage.name] = done["outputs"]
+            records[stage.name] = done
+            result.seconds[stage.name] = float(done.get("seconds", 0.0))
+        else:
+            record = _run_stage(stage, cfg=cfg, out=out, key=key, outputs=result.outputs, records=records)
+            rerun.add(stage.name)
+            result.ran.append(stage.name)
+            result.outputs[stage.name] = record["outputs"]
+            records[stage.name] = record
+            result.seconds[stage.name] = record["seconds"]
+        if stop_after == stage.name:
+            break
+    return result
+
+
+def _run_stage(stage: Any, *, cfg: StudyConfig, out: Path, key: str, outputs: dict[str, dict[str, Any]],
+               records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    stage_dir = out / stage.name
+    if stage_dir.exists():  # a stale or half-finished attempt: start clean
+        shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True)
+    log.info("stage %s: running (%s)", stage.name, stage.description)
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    ctx = StageContext(config=cfg, out_dir=out, stage_dir=stage_dir, upstream=dict(outputs), records=dict(records))
+    try:
+        produced = stage_function(stage)(ctx)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # any failure of a stage becomes one line naming it
+        log.debug("stage %s failed", stage.name, exc_info=True)
+        raise StageFailedError(stage.name, one_line(exc)) from exc
+    seconds = time.perf_counter() - t0
+    record = {"stage": stage.name, "key": key, "outputs": produced or {}, "seconds": round(seconds, 3),
+              "started_utc": started.isoformat(timespec="seconds"),
+              "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    write_done(stage_dir, record)
+    log.info("stage %s: done in %.1f s", stage.name, seconds)
+    return record

@@ -1,0 +1,173 @@
+"""The statistics stages and the report on synthetic predictions (real evaluate calls, no torch)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sijscan.study import work
+from sijscan.study.config import config_from_dict
+from sijscan.study.report import table1_row
+from sijscan.study.stages import StageContext
+
+
+def _manifest(path: Path, *, cohort: str, n: int, seed: int, followup: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    label = np.array([1] * (n // 2) + [0] * (n - n // 2))
+    gl = np.where(label == 1, rng.integers(2, 5, n), rng.integers(0, 2, n))
+    gr = np.where(label == 1, rng.integers(2, 5, n), rng.integers(0, 2, n))
+    df = pd.DataFrame({"image": [str(path.parent / f"{cohort}_{i:03d}.png") for i in range(n)],
+                       "patient_id": [f"{cohort}-{i}" for i in range(n)], "cohort": cohort,
+                       "split": "test", "label": label, "grade_left": gl, "grade_right": gr,
+                       "sex": rng.choice(["F", "M"], n), "age": rng.integers(20, 60, n), "site": cohort,
+                       "kvp": 80.0, "width": 256, "height": 192, "pixel_spacing_mm": 1.6})
+    if followup:
+        fu = label.copy()
+        fu[(label == 0) & (rng.random(n) < 0.4)] = 1
+        df["followup_label"] = fu
+    df.to_csv(path, index=False)
+    return df
+
+
+def _predictions(path: Path, df: pd.DataFrame, *, strength: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    p = np.clip(0.5 + strength * (df["label"].to_numpy() - 0.5) + rng.normal(0, 0.25, len(df)), 0, 1)
+    pd.DataFrame({"image": df["image"], "probability": p}).to_csv(path, index=False)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, minimal) -> StageContext:
+    cfg = config_from_dict(minimal(cohorts__gespic={"phantom": {"n": 40}}, evaluate__n_bootstrap=50,
+                                   evaluate__progression_bootstrap=50, evaluate__confident=0.6))
+    sets, preds = {}, {"standard": {}, "anatomy": {}}
+    cohorts = {}
+    for i, (name, n, fu) in enumerate((("proof-val", 30, False), ("optiref", 40, False), ("gespic", 60, True))):
+        man = tmp_path / f"{name}.csv"
+        df = _manifest(man, cohort=name, n=n, seed=i, followup=fu)
+        sets[name] = str(man)
+        cohorts[name.removesuffix("-val")] = {"manifest": str(man), "role": "train" if i == 0 else "test",
+                                              "source": "phantom"}
+        for j, (model, strength) in enumerate((("standard", 0.2), ("anatomy", 0.5))):
+            path = tmp_path / f"{model}_{name}.csv"
+            _predictions(path, df, strength=strength, seed=10 * i + j)
+            preds[model][name] = str(path)
+    combined = {}
+    for model in preds:
+        combined[model] = str(tmp_path / f"{model}_all.csv")
+        pd.concat([pd.read_csv(p) for p in preds[model].values()]).to_csv(combined[model], index=False)
+    upstream = {"cohorts": cohorts, "segmenter": {"model": "x"},
+                "classifiers": {m: {"model": str(tmp_path / "no-model-folder")} for m in preds},
+                "predict": {"sets": sets, "predictions": preds, "combined": combined, "gradcam": [],
+                            "failed": {k: {"n": 1, "n_paired": 1, "standard": 0, "anatomy": 0} for k in sets}}}
+    return StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path, upstream=upstream)
+
+
+def _stage(ctx: StageContext, name: str) -> dict:
+    ctx.stage_dir = ctx.out_dir / name
+    ctx.stage_dir.mkdir(exist_ok=True)
+    out = getattr(work, f"run_{name}")(ctx)
+    ctx.upstream[name] = out
+    ctx.records[name] = {"seconds": 1.5, "key": "abcdef0123456789", "outputs": out}
+    return out
+
+
+def _fixed_cutoffs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No model folders here: fix both cut-offs at 0.5 instead of reading the model cards."""
+    from sijscan.evaluate import cutoff as cutoff_mod
+
+    real = cutoff_mod.resolve_cutoff
+
+    def fixed(**kw):
+        kw["model_dir"], kw["method"] = None, None
+        kw["cutoff"] = 0.5
+        return real(**kw)
+
+    for mod in ("sijscan.evaluate.cutoff", "sijscan.evaluate.api", "sijscan.evaluate.comparison",
+                "sijscan.evaluate.followup"):
+        monkeypatch.setattr(f"{mod}.resolve_cutoff", fixed)
+
+
+def test_report_sections_without_figures(ctx: StageContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fast: real comparison/progression numbers (no figures written), then the report."""
+    from sijscan.evaluate.comparison import compare_models, table2_rows
+    from sijscan.evaluate.followup import progression_report, progression_rows
+
+    _fixed_cutoffs(monkeypatch)
+    pred = ctx.upstream["predict"]
+    res = compare_models(predictions_a=pred["combined"]["standard"], predictions_b=pred["combined"]["anatomy"],
+                         manifests=list(pred["sets"].values()), name_a="standard", name_b="anatomy-aware",
+                         n_bootstrap=20)
+    ctx.upstream["compare"] = {"table2_rows": table2_rows(res), "dir": str(ctx.out_dir / "none"),
+                               "summary": {c: {"n": b["n"], "auc_standard": b["auc_a"], "auc_anatomy": b["auc_b"],
+                                               "delong_p": b["delong_p"], "auc_difference_ci": b["auc_difference_ci"],
+                                               "mcnemar_p": b["mcnemar_p"]} for c, b in res["cohorts"].items()}}
+    prog = progression_report(predictions=pred["predictions"]["standard"]["gespic"],
+                              predictions_b=pred["predictions"]["anatomy"]["gespic"], manifest=pred["sets"]["gespic"],
+                              confident=0.6, n_bootstrap=20)
+    ctx.upstream["progression"] = {"gespic": {"rows": progression_rows(prog), "confident": 0.6, "paper_ratio": {"standard": prog["paper_ratio"],
+                                                                              "anatomy": prog["b"]["paper_ratio"]},
+                                              "paper_ratio_ci": {"standard": prog["paper_ratio_ci"],
+                                                                 "anatomy": prog["b"]["paper_ratio_ci"]}}}
+    rep = _stage(ctx, "report")
+    md = Path(rep["markdown"]).read_text()
+    for section in ("## Findings", "## Table 1: cohorts", "## Table 2: standard vs anatomy-aware model",
+                    "## Progression of confident false positives", "## Provenance", "## Grad-CAM examples"):
+        assert section in md
+    assert "<h2>Table 2: standard vs anatomy-aware model</h2>" in Path(rep["html"]).read_text()
+    # Table 1 has one row per configured cohort; Table 2 one row per model and evaluation set
+    assert md.count("| proof (phantom) | train") == 1 and "| optiref (phantom) | test | 40 |" in md
+    blk = res["cohorts"]["optiref"]
+    assert f"{blk['auc_b']:.3f}" in md and f"{blk['auc_a']:.3f}" in md
+    ratio = prog["b"]["paper_ratio"]
+    assert any(f"anatomy-aware model = {ratio:.2f}" in line for line in rep["findings"])
+
+
+@pytest.mark.slow
+def test_statistics_stages_and_report(ctx: StageContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fixed_cutoffs(monkeypatch)
+    ev = _stage(ctx, "evaluate")
+    cmp_ = _stage(ctx, "compare")
+    prog = _stage(ctx, "progression")
+    rep = _stage(ctx, "report")
+
+    # evaluate: AUC per model and set equals an independent computation
+    from sklearn.metrics import roc_auc_score
+
+    for model in ("standard", "anatomy"):
+        for name, man in ctx.upstream["predict"]["sets"].items():
+            y = pd.read_csv(man)["label"]
+            p = pd.read_csv(ctx.upstream["predict"]["predictions"][model][name])["probability"]
+            assert ev[model][name]["auc"] == pytest.approx(roc_auc_score(y, p))
+    assert set(cmp_["summary"]) == {"proof-val", "optiref", "gespic", "all"}
+    assert cmp_["summary"]["gespic"]["auc_anatomy"] == pytest.approx(ev["anatomy"]["gespic"]["auc"])
+    assert list(prog) == ["gespic"]  # the only set with follow-up labels
+    md = Path(rep["markdown"]).read_text()
+    page = Path(rep["html"]).read_text()
+    for section in ("## Findings", "## Table 1: cohorts", "## Table 2: standard vs anatomy-aware model",
+                    "## ROC curves", "## Progression of confident false positives", "## Provenance"):
+        assert section in md
+    assert "<h2>Table 1: cohorts</h2>" in page and "<h2>Table 2: standard vs anatomy-aware model</h2>" in page
+    assert "data:image/png;base64," in page  # ROC figures embedded
+    auc_b = cmp_["summary"]["optiref"]["auc_anatomy"]
+    assert f"{auc_b:.3f}" in md
+    assert any(line.startswith("optiref (n=40): AUC standard") and "DeLong p =" in line for line in rep["findings"])
+    assert any("progression ratio" in line for line in rep["findings"])
+    prov = json.loads(Path(rep["provenance"]).read_text())
+    assert prov["seeds"]["study"] == 1 and "torch" in prov["versions"] and prov["stage_seconds"]["evaluate"] == 1.5
+
+
+def test_table1_row_counts(tmp_path: Path) -> None:
+    df = _manifest(tmp_path / "m.csv", cohort="c", n=10, seed=0, followup=True)
+    row = table1_row("c", "test", df)
+    assert row[2] == "10" and row[3] == "50.0%"
+    female = (df["sex"] == "F").mean() * 100
+    assert row[4] == f"{female:.1f}%"
+    g = np.maximum(df["grade_left"], df["grade_right"])
+    assert row[6] == "/".join(f"{100 * (g == k).mean():.0f}" for k in range(5))
+    assert "80 kVp" in row[7] and "256x192 px" in row[7]
+    assert row[8] == "10"
+    real = pd.DataFrame({"image": ["a.png", "b.png"], "label": [1, 0]})  # a real manifest: few columns
+    assert table1_row("real", "test", real)[4:7] == ["n/a", "n/a", "n/a"]
