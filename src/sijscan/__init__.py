@@ -5,19 +5,10 @@ so ``import sijscan`` stays cheap.
 """
 from __future__ import annotations
 
-from typing import Any
+from sijscan._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__all__ = ["Pipeline", "Prediction", "__version__"]
-
-_LAZY = {"Pipeline": "sijscan.predict.pipeline", "Prediction": "sijscan.predict.pipeline"}
-
-
-def __getattr__(name: str) -> Any:
-    """Import ``Pipeline``/``Prediction`` (torch) only when first asked for."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'sijscan' has no attribute {name!r}")
+# Pipeline/Prediction import torch: only when first asked for.
+__getattr__, _lazy_all = lazy_exports(__name__, {"Pipeline": "sijscan.predict.pipeline", "Prediction": "sijscan.predict.pipeline"})
+__all__ = [*_lazy_all, "__version__"]

@@ -1,12 +1,6 @@
 """sijscan.app: the Gradio web app (``sijscan serve``); ``build_app(pipeline, *, max_upload_mb)``."""
 from __future__ import annotations
 
-from typing import Any
+from sijscan._lazy import lazy_exports
 
-
-def __getattr__(name: str) -> Any:
-    if name in ("build_app", "launch_app"):
-        from sijscan.app import app
-
-        return getattr(app, name)
-    raise AttributeError(f"module 'sijscan.app' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, {"build_app": "sijscan.app.app", "launch_app": "sijscan.app.app"})

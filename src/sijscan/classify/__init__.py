@@ -6,7 +6,7 @@ Public entry points (imported lazily so ``import sijscan.classify`` stays light)
 """
 from __future__ import annotations
 
-from typing import Any
+from sijscan._lazy import lazy_exports
 
 _LAZY = {
     "train_classifier": "sijscan.classify.train",
@@ -16,14 +16,4 @@ _LAZY = {
     "preprocess_view": "sijscan.classify.preprocess",
     "clahe_qiu": "sijscan.classify.preprocess",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'sijscan.classify' has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)

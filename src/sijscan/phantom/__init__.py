@@ -10,8 +10,7 @@ Public API (imported lazily so ``import sijscan.phantom.spec`` stays light):
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sijscan._lazy import lazy_exports
 
 _EXPORTS = {
     "simulate_cohort": "sijscan.phantom.simulate",
@@ -24,10 +23,4 @@ _EXPORTS = {
     "Geometry": "sijscan.phantom.spec",
     "Projection": "sijscan.phantom.spec",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'sijscan.phantom' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,7 @@ so that ``import sijscan.predict`` needs no torch.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sijscan._lazy import lazy_exports
 
 _LAZY = {
     "Pipeline": "sijscan.predict.pipeline",
@@ -17,10 +16,4 @@ _LAZY = {
     "forward_with_cam": "sijscan.predict.gradcam",
     "write_report": "sijscan.predict.report",
 }
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'sijscan.predict' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)

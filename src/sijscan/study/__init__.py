@@ -6,8 +6,7 @@ embedded demo (demo.py). Imported lazily so ``import sijscan.study`` needs no to
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sijscan._lazy import lazy_exports
 
 _LAZY = {
     "run_study": "sijscan.study.run",
@@ -20,10 +19,4 @@ _LAZY = {
     "STAGE_NAMES": "sijscan.study.stages",
     "run_demo": "sijscan.study.demo",
 }
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'sijscan.study' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)
