@@ -67,6 +67,31 @@ def test_png_16bit_with_12_significant_bits(tmp_path: Path) -> None:
     assert with_sbit.bits_stored == 12 and with_sbit.metadata["significant_bits"] == 12
 
 
+def test_png_pixel_spacing_from_text_chunk_or_phys(tmp_path: Path) -> None:
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from sijscan.phantom.writers import write_png16
+
+    # the phantom's writer: tEXt PixelSpacing (mm) and pHYs; the text value wins (more digits)
+    write_png16(tmp_path / "ph.png", np.linspace(0, 1, H * W).reshape(H, W), pixel_spacing_mm=0.139)
+    rad = read_radiograph(tmp_path / "ph.png")
+    assert rad.pixel_spacing_mm == pytest.approx(0.139, abs=1e-9)
+    # pHYs alone (PIL writes dpi as pixels per metre): 1000 / ppm mm
+    Image.fromarray(marked()).save(tmp_path / "dpi.png", dpi=(254, 254))
+    ppm = round(254 / 0.0254)
+    assert read_radiograph(tmp_path / "dpi.png").pixel_spacing_mm == pytest.approx(1000.0 / ppm, rel=1e-9)
+    # unequal pHYs or a nonsense text value give no spacing, and the image still reads
+    Image.fromarray(marked()).save(tmp_path / "aniso.png", dpi=(254, 127))
+    assert read_radiograph(tmp_path / "aniso.png").pixel_spacing_mm is None
+    info = PngInfo()
+    info.add_text("PixelSpacing", "not-a-number")
+    Image.fromarray(marked()).save(tmp_path / "bad.png", pnginfo=info)
+    rad = read_radiograph(tmp_path / "bad.png")
+    assert rad.pixel_spacing_mm is None
+    assert_top_left(rad.pixels)
+
+
 def test_png_rgb_rgba_palette_are_luminance(tmp_path: Path) -> None:
     from PIL import Image
 

@@ -10,7 +10,7 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sijscan.errors import CorruptImageError
 
@@ -105,23 +105,49 @@ def png_header(head: bytes, *, label: str) -> tuple[int, int, int, int]:
     return width, height, bit_depth, colour_type
 
 
-def png_significant_bits(f: BinaryIO) -> int | None:
-    """The largest colour-channel value of the PNG ``sBIT`` chunk, or None when it is absent."""
+def png_ancillary(f: BinaryIO) -> dict[str, Any]:
+    """Ancillary chunks before the image data: ``significant_bits`` (max of ``sBIT``) and
+    ``pixel_spacing_mm`` (a ``tEXt`` ``PixelSpacing`` in mm, else square ``pHYs`` in pixels per metre).
+
+    Missing or malformed chunks are simply absent from the result (they never stop the read).
+    """
+    found: dict[str, Any] = {}
+    phys: float | None = None
     f.seek(len(PNG_SIGNATURE))
     while True:
         header = f.read(8)
         if len(header) < 8:
-            return None
+            break
         length, kind = struct.unpack(">I4s", header)
         if kind in (b"IDAT", b"IEND"):
-            return None
+            break
         if kind == b"sBIT":
             data = f.read(min(length, 4))
-            if not data:
-                return None
-            channels = data[:3] if len(data) >= 3 else data[:1]
-            return max(channels)
+            if data:
+                found["significant_bits"] = max(data[:3] if len(data) >= 3 else data[:1])
+            f.seek(length - len(data) + 4, 1)
+            continue
+        if kind == b"pHYs" and length == 9:
+            x_ppu, y_ppu, unit = struct.unpack(">IIB", f.read(9))
+            if unit == 1 and x_ppu == y_ppu and x_ppu > 0:
+                phys = 1000.0 / x_ppu
+            f.seek(4, 1)
+            continue
+        if kind == b"tEXt" and length <= 256:
+            key, _, value = f.read(length).partition(b"\x00")
+            if key == b"PixelSpacing":
+                try:
+                    spacing = float(value.decode("latin-1"))
+                except ValueError:
+                    spacing = 0.0
+                if 0.0 < spacing < 10.0:
+                    found["pixel_spacing_mm"] = spacing
+            f.seek(4, 1)
+            continue
         f.seek(length + 4, 1)
+    if "pixel_spacing_mm" not in found and phys is not None and phys < 10.0:
+        found["pixel_spacing_mm"] = phys
+    return found
 
 
 def jpeg_header(f: BinaryIO) -> tuple[int, int, int] | None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from sijscan.errors import CorruptImageError, ImageTooLargeError, UnsupportedPhotometricError, VolumeNotSupportedError
-from sijscan.io.detect import jpeg_header, png_header, png_significant_bits
+from sijscan.io.detect import jpeg_header, png_ancillary, png_header
 from sijscan.io.radiograph import Radiograph, check_size, normalise_plain, one_line
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ def read_png(path: Path, *, label: str, head: bytes) -> Radiograph:
     width, height, bit_depth, colour_type = png_header(head, label=label)
     check_size(height, width, label=label)
     with open(path, "rb") as f:
-        significant = png_significant_bits(f)
+        ancillary = png_ancillary(f)
+    significant = ancillary.get("significant_bits")
     if bit_depth == 16 and colour_type in (2, 6):
         arr = _cv2_png16(path, label=label)  # PIL reduces 16-bit colour PNGs to 8 bits
         mode = "RGB;16"
@@ -79,6 +80,7 @@ def read_png(path: Path, *, label: str, head: bytes) -> Radiograph:
         bits_stored=significant if divisor is not None and significant is not None else bit_depth,
         photometric=_PNG_COLOUR.get(colour_type, "MONOCHROME2"),
         windowing={**windowing, "inverted": False},
+        pixel_spacing_mm=ancillary.get("pixel_spacing_mm"),
         metadata={"bit_depth": bit_depth, "colour_type": colour_type, "pil_mode": mode, "significant_bits": significant},
     )
 
