@@ -27,24 +27,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _write_dicom(path: Path, img) -> None:  # type: ignore[no-untyped-def]
-    import numpy as np
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.Modality, ds.SOPClassUID, ds.SOPInstanceUID = "CR", meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Rows, ds.Columns = img.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.PixelData = (img * 65535).astype(np.uint16).tobytes()
-    ds.save_as(str(path), enforce_file_format=True)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", help="model folder (default: random default models)")
@@ -68,6 +50,7 @@ def main() -> int:
 
     from sijscan.app.app import build_app, launch_app
     from sijscan.phantom import simulate_case
+    from sijscan.phantom.writers import write_display_dicom
     from sijscan.predict.pipeline import Pipeline
 
     model = Path(args.model) if args.model else build_default_models(work / "models")
@@ -76,7 +59,7 @@ def main() -> int:
     for i in range(4):
         img, _, _ = simulate_case(cohort="proof", index=i, seed=11, size=args.size, n=4)
         files.append(work / f"case{i}.dcm")
-        _write_dicom(files[-1], img)
+        write_display_dicom(files[-1], img)
     demo = build_app(pipeline, max_upload_mb=50)
     port = _free_port()
     launch_app(demo, host="127.0.0.1", port=port, block=False)

@@ -12,7 +12,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 _PRIVATE = tempfile.mkdtemp(prefix="sijscan-test-gradio-")
@@ -39,23 +38,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _dicom(path: Path, img: np.ndarray) -> None:
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.Modality, ds.SOPClassUID, ds.SOPInstanceUID = "CR", meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Rows, ds.Columns = img.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.PixelData = (img * 65535).astype(np.uint16).tobytes()
-    ds.save_as(str(path), enforce_file_format=True)
-
-
 @pytest.mark.slow
 def test_upload_dicom_and_broken_file_in_chromium(tmp_path: Path) -> None:
     _need("chromium", CHROMIUM is not None)
@@ -69,12 +51,13 @@ def test_upload_dicom_and_broken_file_in_chromium(tmp_path: Path) -> None:
 
     torch.set_num_threads(1)
     from sijscan.app.app import build_app, launch_app
+    from sijscan.phantom.writers import write_display_dicom
     from sijscan.predict.pipeline import Pipeline
     from test_standins import draw_pelvis, make_models
 
     pipeline = Pipeline.from_folder(make_models(tmp_path / "models"), device="cpu")
     img, _ = draw_pelvis(192, 256)
-    _dicom(tmp_path / "pelvis.dcm", img)
+    write_display_dicom(tmp_path / "pelvis.dcm", img)
     (tmp_path / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00garbage")
     demo = build_app(pipeline, max_upload_mb=5)
     port = _free_port()

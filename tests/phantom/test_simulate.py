@@ -174,3 +174,17 @@ def test_cli_followup_switch(tmp_path) -> None:
     assert len(fu) == round(4 * 251 / 436)
     info = json.loads((tmp_path / "on" / "cohort.json").read_text())
     assert info["cohort"]["followup"] is True and info["cohort"]["shortcut_strength"] == 0.0
+
+
+def test_write_display_dicom_round_trips_through_the_reader(tmp_path: Path) -> None:
+    from sijscan.io import read_radiograph
+    from sijscan.phantom.writers import PhantomWriteError, write_display_dicom
+
+    img = np.linspace(0.0, 1.0, 48 * 64).reshape(48, 64)
+    write_display_dicom(tmp_path / "d.dcm", img, pixel_spacing_mm=0.2)
+    rad = read_radiograph(tmp_path / "d.dcm")
+    assert rad.pixels.shape == (48, 64) and rad.photometric == "MONOCHROME2"
+    np.testing.assert_allclose(rad.pixels, img, atol=2e-5)  # 16-bit quantisation, full-range window
+    assert rad.pixel_spacing_mm == pytest.approx(0.2)
+    with pytest.raises(PhantomWriteError):
+        write_display_dicom(tmp_path / "v.dcm", np.zeros((2, 3, 4)))

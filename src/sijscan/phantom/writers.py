@@ -5,6 +5,7 @@ Only synthetic identifiers are written: PatientName ``PHANTOM^<COHORT>``, Patien
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import struct
 import zlib
@@ -57,6 +58,24 @@ def write_labels(path: Path, labels: np.ndarray) -> Path:
     if not cv2.imwrite(str(path), labels.astype(np.uint8)):
         raise PhantomWriteError(f"cannot write {path}")
     return path
+
+
+def write_display_dicom(path: Path, display: np.ndarray, *, pixel_spacing_mm: float = 0.14,
+                        modality: str = "CR") -> Path:
+    """Write a display image ([0, 1], bone bright) as a minimal 16-bit MONOCHROME2 DICOM file.
+
+    For pictures that did not come from :func:`acquire` (drawings in tests, benchmark inputs): no
+    window, no patient fields beyond the phantom's placeholders, deterministic UIDs from the pixels.
+    """
+    img = np.clip(np.asarray(display, dtype=np.float64), 0.0, 1.0)
+    if img.ndim != 2:
+        raise PhantomWriteError(f"cannot write {path}: expected a 2-D image, got shape {img.shape}")
+    stored = np.round(img * 65535.0).astype(np.uint16)
+    meta = {"photometric": "MONOCHROME2", "bits_stored": 16, "pixel_spacing_mm": pixel_spacing_mm,
+            "kvp": 0.0, "mas": 0.0, "window_center": 32767.5, "window_width": 65536.0}
+    digest = hashlib.sha256(stored.tobytes()).hexdigest()[:16]
+    return write_dicom(Path(path), stored, meta=meta, patient_id="PHANTOM", cohort="drawing", uid_entropy=[digest],
+                       age=50, sex="O", modality=modality, manufacturer_model="drawing")
 
 
 def write_dicom(
