@@ -120,6 +120,125 @@ def _mirror(box: Box, *, axis_x: float, shape: tuple[int, int]) -> Box | None:
     return _clip([int(round(2 * axis_x - box[2])), box[1], int(round(2 * axis_x - box[0])), box[3]], shape)
 
 
+@dataclass
+class _Findings:
+    """What the localisation steps noticed: QC flags, notes and the running confidence."""
+
+    flags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    confidence: float = 1.0
+    fallback: bool = False
+
+    def flag(self, name: str, note: str | None = None) -> None:
+        if name not in self.flags:
+            self.flags.append(name)
+        if note:
+            self.notes.append(note)
+
+
+def _structures(arr: np.ndarray, *, min_component_frac: float, found: _Findings) -> dict[int, np.ndarray]:
+    """Largest component of each class present (sacrum, hip bones); flags fragmented masks."""
+    parts: dict[int, np.ndarray] = {}
+    for cls in (SACRUM, HIP_A, HIP_B):
+        raw = arr == cls
+        if raw.any():
+            comp, frac = _largest_component(raw)
+            if frac < min_component_frac:
+                found.flag("fragmented_mask", f"class {cls}: largest component holds {frac:.0%} of its pixels")
+                found.confidence *= 0.8
+            parts[cls] = comp
+    return parts
+
+
+def _assign_sides(sacrum: np.ndarray | None, hips: list[np.ndarray], *, width: int,
+                  found: _Findings) -> dict[str, np.ndarray]:
+    """Hip bones by image side, from their centroid x relative to the sacrum (or the image centre)."""
+    centre_x = ndimage.center_of_mass(sacrum)[1] if sacrum is not None else (width - 1) / 2
+    side_of: dict[str, np.ndarray] = {}
+    for hip in hips:
+        side = "image_left" if ndimage.center_of_mass(hip)[1] < centre_x else "image_right"
+        if side in side_of:
+            found.flag("implausible_geometry", "both hip bones lie on the same side of the sacrum")
+            if hip.sum() > side_of[side].sum():
+                side_of[side] = hip
+        else:
+            side_of[side] = hip
+    return side_of
+
+
+def _joints_at_sacrum(sacrum: np.ndarray, side_of: dict[str, np.ndarray], *, dilation_frac: float,
+                      shape: tuple[int, int], found: _Findings) -> tuple[dict[str, Box | None], dict[str, np.ndarray], Box]:
+    """The paper's method (dilated sacrum x hip bone), with the mirror and sacrum-margin fallbacks."""
+    import cv2  # square-kernel dilation: OpenCV's separable version is ~50x faster than scipy's
+
+    boxes: dict[str, Box | None] = {s: None for s in SIDES}
+    sbox = _bbox(sacrum) or [0, 0, 1, 1]  # the sacrum is non-empty here
+    sw, sh = sbox[2] - sbox[0], sbox[3] - sbox[1]
+    r = max(1, int(round(dilation_frac * sw)))
+    dilated = cv2.dilate(sacrum.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
+    joints: dict[str, np.ndarray] = {}
+    for side, hip in side_of.items():
+        contact, _ = _largest_component(dilated & hip)
+        if contact.any():
+            joints[side] = contact
+            boxes[side] = _bbox(contact)
+    if len(joints) == 1:
+        found.flag("no_joint_contact")
+        have = next(iter(joints))
+        other = "image_right" if have == "image_left" else "image_left"
+        boxes[other] = _mirror(boxes[have], axis_x=(sbox[0] + sbox[2]) / 2, shape=shape)  # type: ignore[arg-type]
+        found.notes.append(f"mirror: {other} box mirrored from {have} about the sacrum midline")
+        found.fallback, found.confidence = True, found.confidence * 0.5
+    elif not joints:
+        found.flag("no_joint_contact")
+        y0, y1 = sbox[1], sbox[1] + max(1, int(round(2 * sh / 3)))
+        boxes["image_left"] = _clip([sbox[0] - r, y0, sbox[0] + r + 1, y1], shape)
+        boxes["image_right"] = _clip([sbox[2] - 1 - r, y0, sbox[2] + r, y1], shape)
+        found.notes.append("sacrum_margin: no contact with a hip bone; strips at the sacrum's lateral borders")
+        found.fallback, found.confidence = True, found.confidence * 0.3
+    return boxes, joints, sbox
+
+
+def _check_geometry(sacrum: np.ndarray, sbox: Box, side_of: dict[str, np.ndarray], joints: dict[str, np.ndarray],
+                    *, width: int, max_area_ratio: float, joint_max_rel_y: float, found: _Findings) -> None:
+    """Plausibility of an AP pelvis: sacrum in the middle, hip bones alike and side by side, joints high."""
+    scx = ndimage.center_of_mass(sacrum)[1]
+    if not width / 3 <= scx <= 2 * width / 3:
+        found.flag("implausible_geometry", f"sacrum centre at {scx / width:.0%} of the width (expected middle third)")
+    if len(side_of) == 2:
+        a, b = (float(side_of[s].sum()) for s in SIDES)
+        if max(a, b) > max_area_ratio * min(a, b):
+            found.flag("implausible_geometry", f"hip-bone areas differ {max(a, b) / min(a, b):.1f}-fold")
+        ly, lx = ndimage.center_of_mass(side_of["image_left"])
+        ry, rx = ndimage.center_of_mass(side_of["image_right"])
+        if abs(rx - lx) < abs(ry - ly):
+            found.flag("implausible_geometry", "hip bones lie above/below each other, not side by side")
+    sh = sbox[3] - sbox[1]
+    for side, joint in joints.items():
+        if ndimage.center_of_mass(joint)[0] > sbox[1] + joint_max_rel_y * sh:
+            found.flag("implausible_geometry", f"{side} joint lies in the sacrum's lower part (inverted image?)")
+
+
+def _joints_at_hip_gap(side_of: dict[str, np.ndarray], *, shape: tuple[int, int],
+                       found: _Findings) -> dict[str, Box | None]:
+    """No sacrum: the medial strips of both hip bones over their upper half, when a gap separates them."""
+    boxes: dict[str, Box | None] = {s: None for s in SIDES}
+    if len(side_of) != 2:
+        return boxes
+    lb = _bbox(side_of["image_left"]) or [0, 0, 1, 1]  # both non-empty here
+    rb = _bbox(side_of["image_right"]) or [0, 0, 1, 1]
+    gap_l, gap_r = lb[2], rb[0]  # medial edges of the two hip bones
+    if gap_r <= gap_l:
+        found.flag("implausible_geometry", "no sacrum and no gap between the hip bones")
+        return boxes
+    strip = max(2, int(round(0.1 * (rb[2] - lb[0]))))
+    boxes["image_left"] = _clip([gap_l - strip, lb[1], gap_l, lb[1] + max(1, (lb[3] - lb[1]) // 2)], shape)
+    boxes["image_right"] = _clip([gap_r, rb[1], gap_r + strip, rb[1] + max(1, (rb[3] - rb[1]) // 2)], shape)
+    found.notes.append("hip_gap: no sacrum; medial strips of both hip bones over their upper half")
+    found.fallback, found.confidence = True, found.confidence * 0.25
+    return boxes
+
+
 def locate_sij(
     labels: np.ndarray,
     *,
@@ -144,117 +263,33 @@ def locate_sij(
     arr = np.nan_to_num(arr.astype(np.float64), nan=0.0)
     shape = (int(arr.shape[0]), int(arr.shape[1]))
     h, w = shape
-    flags: list[str] = []
-    notes: list[str] = []
-    confidence = 1.0
+    found = _Findings()
 
-    def flag(name: str, note: str | None = None) -> None:
-        if name not in flags:
-            flags.append(name)
-        if note:
-            notes.append(note)
-
-    parts: dict[int, np.ndarray] = {}
-    for cls in (SACRUM, HIP_A, HIP_B):
-        raw = arr == cls
-        if raw.any():
-            comp, frac = _largest_component(raw)
-            if frac < min_component_frac:
-                flag("fragmented_mask", f"class {cls}: largest component holds {frac:.0%} of its pixels")
-                confidence *= 0.8
-            parts[cls] = comp
+    parts = _structures(arr, min_component_frac=min_component_frac, found=found)
     sacrum = parts.get(SACRUM)
     hips = [parts[c] for c in (HIP_A, HIP_B) if c in parts]
-
     if sacrum is None:
-        flag("no_sacrum")
+        found.flag("no_sacrum")
     elif sacrum.sum() < min_sacrum_frac * h * w:
-        flag("tiny_structure", f"sacrum covers {sacrum.sum() / (h * w):.2%} of the image")
-        confidence *= 0.7
+        found.flag("tiny_structure", f"sacrum covers {sacrum.sum() / (h * w):.2%} of the image")
+        found.confidence *= 0.7
     if not hips:
-        flag("no_hip_bones")
+        found.flag("no_hip_bones")
     elif len(hips) == 1:
-        flag("one_hip_bone")
+        found.flag("one_hip_bone")
 
-    # Assign hip bones to image sides by centroid x relative to the sacrum (or image centre).
-    centre_x = ndimage.center_of_mass(sacrum)[1] if sacrum is not None else (w - 1) / 2
-    side_of: dict[str, np.ndarray] = {}
-    for hip in hips:
-        cx = ndimage.center_of_mass(hip)[1]
-        side = "image_left" if cx < centre_x else "image_right"
-        if side in side_of:
-            flag("implausible_geometry", "both hip bones lie on the same side of the sacrum")
-            if hip.sum() > side_of[side].sum():
-                side_of[side] = hip
-        else:
-            side_of[side] = hip
-
-    boxes: dict[str, Box | None] = {s: None for s in SIDES}
-    fallback = False
+    side_of = _assign_sides(sacrum, hips, width=w, found=found)
     if sacrum is not None:
-        sbox = _bbox(sacrum) or [0, 0, 1, 1]  # the sacrum is non-empty here
-        sw, sh = sbox[2] - sbox[0], sbox[3] - sbox[1]
-        r = max(1, int(round(dilation_frac * sw)))
-        import cv2  # square-kernel dilation: OpenCV's separable version is ~50x faster than scipy's
+        boxes, joints, sbox = _joints_at_sacrum(sacrum, side_of, dilation_frac=dilation_frac, shape=shape, found=found)
+        _check_geometry(sacrum, sbox, side_of, joints, width=w, max_area_ratio=max_area_ratio,
+                        joint_max_rel_y=joint_max_rel_y, found=found)
+    else:
+        boxes = _joints_at_hip_gap(side_of, shape=shape, found=found)
 
-        dilated = cv2.dilate(sacrum.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
-        joints: dict[str, np.ndarray] = {}
-        for side, hip in side_of.items():
-            contact, _ = _largest_component(dilated & hip)
-            if contact.any():
-                joints[side] = contact
-                boxes[side] = _bbox(contact)
-        axis_x = (sbox[0] + sbox[2]) / 2
-        if len(joints) == 1:
-            flag("no_joint_contact")
-            found = next(iter(joints))
-            other = "image_right" if found == "image_left" else "image_left"
-            boxes[other] = _mirror(boxes[found], axis_x=axis_x, shape=shape)  # type: ignore[arg-type]
-            notes.append(f"mirror: {other} box mirrored from {found} about the sacrum midline")
-            fallback, confidence = True, confidence * 0.5
-        elif not joints:
-            flag("no_joint_contact")
-            y0, y1 = sbox[1], sbox[1] + max(1, int(round(2 * sh / 3)))
-            boxes["image_left"] = _clip([sbox[0] - r, y0, sbox[0] + r + 1, y1], shape)
-            boxes["image_right"] = _clip([sbox[2] - 1 - r, y0, sbox[2] + r, y1], shape)
-            notes.append("sacrum_margin: no contact with a hip bone; strips at the sacrum's lateral borders")
-            fallback, confidence = True, confidence * 0.3
-        # Plausibility of the anatomy.
-        scx = ndimage.center_of_mass(sacrum)[1]
-        if not w / 3 <= scx <= 2 * w / 3:
-            flag("implausible_geometry", f"sacrum centre at {scx / w:.0%} of the width (expected middle third)")
-        if len(side_of) == 2:
-            a, b = (float(side_of[s].sum()) for s in SIDES)
-            if max(a, b) > max_area_ratio * min(a, b):
-                flag("implausible_geometry", f"hip-bone areas differ {max(a, b) / min(a, b):.1f}-fold")
-            ly, lx = ndimage.center_of_mass(side_of["image_left"])
-            ry, rx = ndimage.center_of_mass(side_of["image_right"])
-            if abs(rx - lx) < abs(ry - ly):
-                flag("implausible_geometry", "hip bones lie above/below each other, not side by side")
-        for side, joint in joints.items():
-            jy = ndimage.center_of_mass(joint)[0]
-            if jy > sbox[1] + joint_max_rel_y * sh:
-                flag("implausible_geometry", f"{side} joint lies in the sacrum's lower part (inverted image?)")
-    elif len(side_of) == 2:
-        lb = _bbox(side_of["image_left"]) or [0, 0, 1, 1]  # both non-empty here
-        rb = _bbox(side_of["image_right"]) or [0, 0, 1, 1]
-        gap_l, gap_r = lb[2], rb[0]  # medial edges of the two hip bones
-        if gap_r > gap_l:
-            strip = max(2, int(round(0.1 * (rb[2] - lb[0]))))
-            boxes["image_left"] = _clip([gap_l - strip, lb[1], gap_l, lb[1] + max(1, (lb[3] - lb[1]) // 2)], shape)
-            boxes["image_right"] = _clip([gap_r, rb[1], gap_r + strip, rb[1] + max(1, (rb[3] - rb[1]) // 2)], shape)
-            notes.append("hip_gap: no sacrum; medial strips of both hip bones over their upper half")
-            fallback, confidence = True, confidence * 0.25
-        else:
-            flag("implausible_geometry", "no sacrum and no gap between the hip bones")
-
-    if not side_of:
-        confidence *= 0.0
-    elif len(side_of) == 1:
-        confidence *= 0.5
-    if "implausible_geometry" in flags:
+    confidence = found.confidence * (0.0 if not side_of else 0.5 if len(side_of) == 1 else 1.0)
+    if "implausible_geometry" in found.flags:
         confidence *= 0.4
-    if sacrum is None and not fallback:
+    if sacrum is None and not found.fallback:
         confidence = 0.0
     box = _union(boxes["image_left"], boxes["image_right"])
     if box is not None:
@@ -262,8 +297,8 @@ def locate_sij(
     else:
         confidence = 0.0
     if confidence < low_confidence_below:
-        flag("low_confidence")
+        found.flag("low_confidence")
     return SIJLocation(
-        box=box, boxes=boxes, qc_flags=flags, fallback_used=fallback,
-        confidence=round(float(confidence), 4), label_shape=shape, notes=notes,
+        box=box, boxes=boxes, qc_flags=found.flags, fallback_used=found.fallback,
+        confidence=round(float(confidence), 4), label_shape=shape, notes=found.notes,
     )
