@@ -140,7 +140,7 @@ def render_result(pred: Any) -> tuple[str, str]:
                                 "Grad-CAM: evidence for sacroiliitis"))
         cam_full = pred.cam_on_radiograph("positive")
         if cam_full is not None and pred.view == "sij":
-            figs.append(_figure(data_uri(cam_overlay(im.pixels, cam_full), longest=640), "Grad-CAM on the radiograph"))
+            figs.append(_figure(data_uri(cam_overlay(im.pixels, cam_full, longest=640), longest=640), "Grad-CAM on the radiograph"))
     return "\n\n".join(lines), "<div id='sijscan-images'>" + "".join(figs) + "</div>"
 
 
