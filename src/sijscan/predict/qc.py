@@ -116,9 +116,13 @@ def _autocorr(x: np.ndarray) -> float:
     return min(corr(x[:, :-1], x[:, 1:]), corr(x[:-1], x[1:]))
 
 
-def intensity_flags(pixels: np.ndarray, *, config: QCConfig = QCConfig()) -> tuple[list[str], dict[str, float]]:
-    """``blank`` / ``noise_like`` from the pixels alone (float image, any range)."""
-    x = _small(np.asarray(pixels, dtype=np.float32))
+def intensity_flags(pixels: np.ndarray, *, config: QCConfig = QCConfig(),
+                    small: np.ndarray | None = None) -> tuple[list[str], dict[str, float]]:
+    """``blank`` / ``noise_like`` from the pixels alone (float image, any range).
+
+    ``small``: the QC-size copy of ``pixels`` when the caller already has it.
+    """
+    x = small if small is not None else _small(np.asarray(pixels, dtype=np.float32))
     lo, hi = np.percentile(x, [0.5, 99.5])
     measures = {"robust_range": float(hi - lo), "std": float(x.std())}
     flags: list[str] = []
@@ -131,11 +135,13 @@ def intensity_flags(pixels: np.ndarray, *, config: QCConfig = QCConfig()) -> tup
     return flags, measures
 
 
-def anatomy_flags(pixels: np.ndarray, labels: np.ndarray, *,
-                  config: QCConfig = QCConfig()) -> tuple[list[str], dict[str, float]]:
+def anatomy_flags(pixels: np.ndarray, labels: np.ndarray, *, config: QCConfig = QCConfig(),
+                  small: np.ndarray | None = None) -> tuple[list[str], dict[str, float]]:
     """Plausibility of a label map (0 background, 1 sacrum, 2/3 hip bones) and bone brightness."""
     lab = _small(np.asarray(labels, dtype=np.uint8), nearest=True)
-    img = _small(np.asarray(pixels, dtype=np.float32)) if pixels.shape == labels.shape else None
+    img = None
+    if pixels.shape == labels.shape:
+        img = small if small is not None else _small(np.asarray(pixels, dtype=np.float32))
     if img is None or img.shape != lab.shape:
         import cv2
 
@@ -179,11 +185,12 @@ def anatomy_flags(pixels: np.ndarray, labels: np.ndarray, *,
 def assess(pixels: np.ndarray, *, labels: np.ndarray | None = None, location: Any | None = None,
            needs_box: bool = True, config: QCConfig = QCConfig()) -> QCResult:
     """Run the QC. ``labels``/``location`` come from the segmenter (None when there is none)."""
-    flags, measures = intensity_flags(pixels, config=config)
+    small = _small(np.asarray(pixels, dtype=np.float32))  # one QC-size copy for both checks
+    flags, measures = intensity_flags(pixels, config=config, small=small)
     if labels is None:
         flags.append("no_segmenter")
     elif "blank" not in flags:
-        more, m2 = anatomy_flags(pixels, labels, config=config)
+        more, m2 = anatomy_flags(pixels, labels, config=config, small=small)
         flags += [f for f in more if f not in flags]
         measures.update(m2)
     if location is not None:
