@@ -14,7 +14,7 @@ scikit-image (0.19+) defines the operation the paper used:
    four surrounding tile maps at its bin, accumulated in float32 and truncated to uint16;
 6. finally rescaled to [0, 1] by its min and max.
 
-Here the tile histograms come from one ``bincount``, the blend from four fancy-indexing gathers;
+Here the tile histograms come from one ``bincount``, the blend from four flat ``np.take`` gathers;
 only the rare remainder of the one-by-one redistribution loops in Python. OpenCV's
 ``createCLAHE`` is faster still but redistributes the clipped excess differently (its bins may
 exceed the limit), which moves results by ~0.02 on smooth images: measured in the tests, and
@@ -81,31 +81,33 @@ def equalize_adapthist_2d(img01: np.ndarray, *, clip_limit: float = 0.01, nbins:
     h, w = levels.shape
     ky, kx = max(int(h * kernel_fraction), 1), max(int(w * kernel_fraction), 1)
     pads = [(k // 2, (k - s % k) % k + math.ceil(k / 2)) for k, s in ((ky, h), (kx, w))]
-    bins = (np.pad(levels, pads, mode="reflect") // (1 + GREY_LEVELS // nbins)).astype(np.int64)
+    bins = (np.pad(levels, pads, mode="reflect") // (1 + GREY_LEVELS // nbins)).astype(np.intp)
     ph, pw = bins.shape
     nty, ntx = ph // ky - 1, pw // kx - 1
     region = bins[ky // 2: ky // 2 + nty * ky, kx // 2: kx // 2 + ntx * kx]
     tile_of = (np.arange(nty)[:, None, None, None] * ntx + np.arange(ntx)[None, None, :, None])
     tiles = region.reshape(nty, ky, ntx, kx)
-    flat = (np.broadcast_to(tile_of, tiles.shape) * nbins + tiles).ravel()
+    flat = (tile_of * nbins + tiles).ravel()
     hist = np.bincount(flat, minlength=nty * ntx * nbins).reshape(nty * ntx, nbins)
     area = ky * kx
     clip = int(max(clip_limit * area, 1)) if clip_limit > 0 else area
     hist = clip_histograms(hist, clip)
     maps = np.minimum(np.cumsum(hist, axis=1).astype(float) * ((GREY_LEVELS - 1) / area), GREY_LEVELS - 1)
     maps = maps.astype(np.int64).reshape(nty, ntx, nbins)
-    maps = np.pad(maps, [(1, 1), (1, 1), (0, 0)], mode="edge")
+    maps = np.pad(maps, [(1, 1), (1, 1), (0, 0)], mode="edge").ravel()  # flat: one np.take per corner
     py = np.arange(pads[0][0], pads[0][0] + h)
     px = np.arange(pads[1][0], pads[1][0] + w)
     jy, jx = py // ky, px // kx
     cy, cx = (py % ky) / ky, (px % kx) / kx
     b = bins[pads[0][0]: pads[0][0] + h, pads[1][0]: pads[1][0] + w]
     out = np.zeros((h, w), dtype=np.float32)
+    stride = (ntx + 2) * nbins
     for ey in (0, 1):
         wy = cy if ey else 1.0 - cy
+        rows = ((jy + ey) * stride)[:, None]
         for ex in (0, 1):
             wx = cx if ex else 1.0 - cx
-            mapped = maps[(jy + ey)[:, None], (jx + ex)[None, :], b]
+            mapped = np.take(maps, b + (rows + ((jx + ex) * nbins)[None, :]))
             out += (mapped * (wx[None, :] * wy[:, None])).astype(np.float32)
     out = out.astype(np.uint16).astype(np.float32)
     lo, hi = float(out.min()), float(out.max())
