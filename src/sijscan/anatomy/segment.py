@@ -50,7 +50,14 @@ class Segmenter:
         self.network = network.to(self.device).eval()
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike[str], *, device: str = "cpu") -> "Segmenter":
+    def load(cls, model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch") -> "Segmenter":
+        """``backend="onnx"`` runs the folder's exported ONNX file in onnxruntime instead of torch."""
+        if backend != "torch":
+            from sijscan.predict.onnx_backend import check_backend, load_onnx_network
+
+            check_backend(backend)
+            network, card = load_onnx_network(model_dir, device=device)
+            return cls(network, card, device=device)
         network, card = load_model(model_dir, map_location="cpu")
         return cls(network, card, device=device)
 

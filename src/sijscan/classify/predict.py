@@ -23,6 +23,8 @@ class ClassifierModel:
     network: torch.nn.Module
     card: ModelCard
     spec: PreprocessSpec
+    backend: str = "torch"
+    """"torch" or "onnx" (``network`` is then a :class:`sijscan.predict.onnx_backend.OnnxNetwork`)."""
 
     @property
     def cutoff(self) -> float:
@@ -47,12 +49,19 @@ class ViewPrediction:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu") -> ClassifierModel:
-    net, card = load_model(model_dir, map_location=device)
+def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch") -> ClassifierModel:
+    """``backend="onnx"`` runs the folder's exported ONNX file in onnxruntime instead of torch."""
+    if backend != "torch":
+        from sijscan.predict.onnx_backend import check_backend, load_onnx_network
+
+        check_backend(backend)
+        net, card = load_onnx_network(model_dir, device=device)
+    else:
+        net, card = load_model(model_dir, map_location=device)
     if card.kind != "classifier":
         raise ClassifierInputError(f"{model_dir} is a {card.kind} model folder, not a classifier")
     spec = PreprocessSpec.from_json(dict(card.recipe.get("preprocess", {})))
-    return ClassifierModel(network=net.to(device), card=card, spec=spec)
+    return ClassifierModel(network=net.to(device), card=card, spec=spec, backend=backend)
 
 
 def classify_views(model: ClassifierModel | str | os.PathLike[str], images: Sequence[np.ndarray], *,

@@ -238,7 +238,8 @@ class RowWriter:
 
 def write_image_outputs(pred: Any, *, images_dir: Path, gradcam: bool) -> None:
     """Per-image JSON, overlay and (with Grad-CAM) heat-map PNGs, each written atomically."""
-    from sijscan.predict.overlay import cam_overlay, segmentation_overlay, write_bytes_atomic, write_png_atomic
+    from sijscan.predict.overlay import (OVERLAY_LONGEST, cam_overlay, segmentation_overlay, write_bytes_atomic,
+                                         write_png_atomic)
 
     stem = safe_stem(pred.image)
     im = pred.images
@@ -249,7 +250,8 @@ def write_image_outputs(pred: Any, *, images_dir: Path, gradcam: bool) -> None:
             full = pred.cam_on_radiograph("positive")
             crop = pred.cam_on_crop("positive")
             if full is not None:
-                write_png_atomic(images_dir / f"{stem}_gradcam.png", cam_overlay(im.pixels, full))
+                write_png_atomic(images_dir / f"{stem}_gradcam.png",
+                                 cam_overlay(im.pixels, full, longest=OVERLAY_LONGEST))
             if crop is not None and im.crop is not None:
                 write_png_atomic(images_dir / f"{stem}_gradcam_crop.png", cam_overlay(im.crop, crop))
     payload = json.dumps(pred.to_json(), indent=2) + "\n"
@@ -354,16 +356,26 @@ def _scrub(message: str, item: InputItem) -> str:
 
 
 def _finish(pred: Any, *, writer: RowWriter, images_dir: Path, gradcam: bool, summary: BatchSummary) -> None:
+    write_outputs_safely(pred, images_dir=images_dir, gradcam=gradcam)
+    record_row(pred, writer=writer, summary=summary)
+
+
+def write_outputs_safely(pred: Any, *, images_dir: Path, gradcam: bool) -> None:
+    """The per-image files of a prediction without error; an ``OSError`` becomes its error (thread-safe)."""
+    if pred.error:
+        return
+    try:
+        write_image_outputs(pred, images_dir=images_dir, gradcam=gradcam)
+    except OSError as exc:
+        pred.error = f"cannot write outputs: {exc}"
+
+
+def record_row(pred: Any, *, writer: RowWriter, summary: BatchSummary) -> None:
+    """Count the prediction in ``summary`` and append its row (after :func:`write_outputs_safely`)."""
     if pred.error:
         summary.failures.append((pred.image, pred.error))
         log.debug("%s: %s", pred.image, pred.error)
     else:
-        try:
-            write_image_outputs(pred, images_dir=images_dir, gradcam=gradcam)
-        except OSError as exc:
-            pred.error = f"cannot write outputs: {exc}"
-            summary.failures.append((pred.image, pred.error))
-        else:
-            summary.done += 1
-            summary.withheld += int(not pred.qc_passed)
+        summary.done += 1
+        summary.withheld += int(not pred.qc_passed)
     writer.add(prediction_row(pred))

@@ -125,20 +125,25 @@ class Pipeline:
     # --- loading -------------------------------------------------------------------------------
     @classmethod
     def from_dirs(cls, *, classifier: str | os.PathLike[str], segmenter: str | os.PathLike[str] | None = None,
-                  device: str = "auto", **kwargs: Any) -> "Pipeline":
+                  device: str = "auto", backend: str = "torch", **kwargs: Any) -> "Pipeline":
+        """``backend="onnx"``: both networks run from their exported ONNX files (``sijscan export-onnx``)."""
         from sijscan.anatomy.segment import Segmenter
         from sijscan.classify.predict import load_classifier
+        from sijscan.predict.onnx_backend import check_backend
 
+        check_backend(backend)
         dev = resolve_device(device)
-        clf = load_classifier(classifier, device=dev)
-        seg = Segmenter.load(segmenter, device=dev) if segmenter is not None else None
+        clf = load_classifier(classifier, device=dev, backend=backend)
+        seg = Segmenter.load(segmenter, device=dev, backend=backend) if segmenter is not None else None
         return cls(classifier=clf, segmenter=seg, **kwargs)
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike[str], *, device: str = "auto", **kwargs: Any) -> "Pipeline":
+    def from_folder(cls, folder: str | os.PathLike[str], *, device: str = "auto", backend: str = "torch",
+                    **kwargs: Any) -> "Pipeline":
         """A folder with ``pipeline.json`` (``{"segmenter": rel, "classifier": rel}``) or a classifier folder."""
         dirs = pipeline_dirs(folder)
-        return cls.from_dirs(classifier=dirs["classifier"], segmenter=dirs.get("segmenter"), device=device, **kwargs)
+        return cls.from_dirs(classifier=dirs["classifier"], segmenter=dirs.get("segmenter"), device=device,
+                             backend=backend, **kwargs)
 
     @property
     def cutoff(self) -> float:
@@ -169,6 +174,10 @@ class Pipeline:
         """
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        if gradcam and getattr(self.classifier, "backend", "torch") == "onnx":
+            from sijscan.predict.onnx_backend import OnnxGradCAMError
+
+            raise OnnxGradCAMError("Grad-CAM needs gradients: use the torch backend (ONNX runs inference only)")
         out: list[Prediction] = []
         for start in range(0, len(sources), batch_size):
             chunk = sources[start:start + batch_size]

@@ -1,0 +1,172 @@
+"""Batched prediction for the accelerator: segmenter on a batch, per-image CPU work on threads, classifier on a batch.
+
+Order per batch (a :class:`~sijscan.predict.loader.LoaderBatch` whose files were read by
+DataLoader workers):
+
+1. the segmenter's network on the stacked working-size inputs (one forward, any device);
+2. per image, on ``threads`` threads (OpenCV, NumPy and SciPy release the GIL in their heavy
+   parts): the segmenter's own ``postprocess`` and ``resize_back``, then
+   :meth:`Pipeline.prepare <sijscan.predict.pipeline.Pipeline.prepare>` itself (SIJ localisation,
+   QC, crop) with a stand-in segmenter that hands over the labels just computed, then the
+   classifier's preprocessing (CLAHE, resize, pad);
+3. the classifier's network on the stacked inputs (with Grad-CAM when asked).
+
+Results equal the single-image path's (same functions, same order of operations); only the
+timings differ. Failed inputs become ``Prediction`` rows with a one-line ``error``.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from sijscan.errors import InputError, SijscanError
+
+log = logging.getLogger(__name__)
+
+
+class _Presegmented:
+    """Stands in for a ``Segmenter`` inside ``Pipeline.prepare``: returns labels computed on the batch."""
+
+    def __init__(self, segmenter: Any, *, full: np.ndarray, working: np.ndarray) -> None:
+        self.recipe = segmenter.recipe
+        self.card = segmenter.card
+        self._labels = (full, working)
+
+    def segment(self, pixels: np.ndarray, *, already_scaled: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        arr = np.asarray(pixels)
+        if arr.ndim != 2 or min(arr.shape) < 2:  # the same check as Segmenter.segment
+            raise InputError(f"expected a 2-D grey image, got shape {arr.shape}")
+        return self._labels
+
+
+class BatchedPredictor:
+    """A loaded :class:`~sijscan.predict.pipeline.Pipeline` applied batch by batch (see the module docstring)."""
+
+    def __init__(self, pipeline: Any, *, gradcam: bool = False, threads: int = 1) -> None:
+        if threads < 1:
+            raise InputError(f"threads must be >= 1, got {threads}")
+        self.pipeline = pipeline
+        self.gradcam = gradcam
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _map(self, fn: Any, *iterables: Sequence[Any]) -> list[Any]:
+        if self.threads == 1:
+            return list(map(fn, *iterables))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="sijscan-post")
+        return list(self._pool.map(fn, *iterables))
+
+    # --- the three steps -----------------------------------------------------------------------
+    def predict(self, batch: Any, *, items: Sequence[Any]) -> list[Any]:
+        """Predictions for ``batch.images`` in order; ``items`` (by ``LoadedImage.index``) scrub paths from errors."""
+        from sijscan.predict.batch import _scrub
+        from sijscan.predict.pipeline import Prediction
+
+        pipe = self.pipeline
+        n = len(batch.images)
+        logits: list[torch.Tensor | None] = [None] * n
+        seg_s = 0.0
+        if pipe.segmenter is not None and batch.seg_input is not None:
+            t0 = time.perf_counter()
+            out = pipe.segmenter.logits(batch.seg_input).float().cpu()
+            seg_s = (time.perf_counter() - t0) / len(batch.seg_rows)
+            for k, row in enumerate(batch.seg_rows):
+                logits[row] = out[k]
+        results = self._map(self._finish_one, batch.images, logits)
+        preds: list[Any] = []
+        for im, (pred, _) in zip(batch.images, results):
+            if pred is None:  # the worker could not read the file
+                pred = Prediction(image=im.image, error=im.error, view=pipe.view)
+            if pred.error:
+                pred.error = _scrub(pred.error, items[im.index])
+            elif pipe.segmenter is not None:
+                pred.timings["segment_s"] = pred.timings.get("segment_s", 0.0) + seg_s
+            preds.append(pred)
+        self._classify([(p, x) for p, (_, x) in zip(preds, results) if x is not None])
+        for p in preds:
+            if not p.error:
+                p.timings = {k: round(v, 4) for k, v in p.timings.items() if k != "total_s"}
+                p.timings["total_s"] = round(sum(p.timings.values()), 4)
+        return preds
+
+    def _finish_one(self, im: Any, logits: torch.Tensor | None) -> tuple[Any, np.ndarray | None]:
+        """Post-segmentation work of one image; ``(None, None)`` for an image the worker could not read."""
+        from sijscan.classify.preprocess import preprocess_view
+        from sijscan.io.radiograph import one_line
+        from sijscan.predict.pipeline import Prediction
+
+        if im.error is not None or im.pixels is None:
+            return None, None
+        pipe = self.pipeline
+        try:
+            radiograph = im.radiograph()
+            t0 = time.perf_counter()
+            if logits is not None:
+                seg = pipe.segmenter
+                work = seg.postprocess(logits[None])
+                full = seg.resize_back(work, (radiograph.height, radiograph.width))
+                shown = np.ascontiguousarray(work.T) if seg.recipe.get("transposed", False) else work
+                pipe = copy.copy(pipe)
+                pipe.segmenter = _Presegmented(seg, full=full, working=shown)
+            post_s = time.perf_counter() - t0
+            pred = pipe.prepare(radiograph, name=im.image)
+            pred.timings["read_s"] = im.read_s
+            pred.timings["segment_s"] = pred.timings.get("segment_s", 0.0) + post_s
+            if pred.images is None or pred.images.crop is None:
+                return pred, None
+            t1 = time.perf_counter()
+            x = preprocess_view(pred.images.crop, pipe.classifier.spec)
+            pred.timings["preprocess_s"] = time.perf_counter() - t1
+            return pred, x
+        except SijscanError as exc:
+            return Prediction(image=im.image, error=one_line(exc), view=self.pipeline.view), None
+
+    def _classify(self, todo: list[tuple[Any, np.ndarray]]) -> None:
+        """The classifier on the stacked inputs; fills the fields ``Pipeline._classify`` fills."""
+        if not todo:
+            return
+        from sijscan.classify.calibration import probability
+        from sijscan.classify.networks import SIDE_ORDER
+        from sijscan.mny import mny_positive
+        from sijscan.predict.gradcam import _run, forward_with_cam
+
+        m = self.pipeline.classifier
+        device = next(m.network.parameters()).device
+        t0 = time.perf_counter()
+        x = torch.from_numpy(np.stack([a for _, a in todo]))[:, None].to(device, non_blocking=True)
+        if self.gradcam:
+            res = forward_with_cam(m.network, x, classes=self.pipeline.cam_classes)
+            logits, cum, cams = res.logits, res.grade_logits, res.cams
+        else:
+            with torch.inference_mode():
+                logits, cum = _run(m.network, x)
+            cams = {}
+        lg = logits.float().cpu().numpy()
+        classify_s = (time.perf_counter() - t0) / len(todo)
+        p_raw, p_cal = probability(lg), probability(lg, m.temperature)
+        grades = None
+        if cum is not None:
+            from sijscan.classify.module import grades_from_cumulative
+
+            grades = grades_from_cumulative(cum).cpu().numpy()
+        for i, (p, arr) in enumerate(todo):
+            p.probability, p.probability_calibrated = float(p_raw[i]), float(p_cal[i])
+            p.decision = int(p_raw[i] >= m.cutoff) if p.qc_passed else None
+            if grades is not None:
+                p.grades = {side: int(grades[i, j]) for j, side in enumerate(SIDE_ORDER)}
+                p.mny = mny_positive(p.grades["left"], p.grades["right"])
+            p.images.model_input = arr
+            p.images.cams = {c: v[i] for c, v in cams.items()}
+            p.timings["classify_s"] = classify_s
