@@ -94,7 +94,8 @@ class BatchedPredictor:
             elif pipe.segmenter is not None:
                 pred.timings["segment_s"] = pred.timings.get("segment_s", 0.0) + seg_s
             preds.append(pred)
-        self._classify([(p, x) for p, (_, x) in zip(preds, results) if x is not None])
+        todo = [(p, x) for p, (_, x) in zip(preds, results) if x is not None]
+        pipe.classify_prepared([p for p, _ in todo], gradcam=self.gradcam, arrays=[x for _, x in todo])
         for p in preds:
             if not p.error:
                 p.timings = {k: round(v, 4) for k, v in p.timings.items() if k != "total_s"}
@@ -132,41 +133,3 @@ class BatchedPredictor:
             return pred, x
         except SijscanError as exc:
             return Prediction(image=im.image, error=one_line(exc), view=self.pipeline.view), None
-
-    def _classify(self, todo: list[tuple[Any, np.ndarray]]) -> None:
-        """The classifier on the stacked inputs; fills the fields ``Pipeline._classify`` fills."""
-        if not todo:
-            return
-        from sijscan.classify.calibration import probability
-        from sijscan.classify.networks import SIDE_ORDER
-        from sijscan.mny import mny_positive
-        from sijscan.predict.gradcam import _run, forward_with_cam
-
-        m = self.pipeline.classifier
-        device = next(m.network.parameters()).device
-        t0 = time.perf_counter()
-        x = torch.from_numpy(np.stack([a for _, a in todo]))[:, None].to(device, non_blocking=True)
-        if self.gradcam:
-            res = forward_with_cam(m.network, x, classes=self.pipeline.cam_classes)
-            logits, cum, cams = res.logits, res.grade_logits, res.cams
-        else:
-            with torch.inference_mode():
-                logits, cum = _run(m.network, x)
-            cams = {}
-        lg = logits.float().cpu().numpy()
-        classify_s = (time.perf_counter() - t0) / len(todo)
-        p_raw, p_cal = probability(lg), probability(lg, m.temperature)
-        grades = None
-        if cum is not None:
-            from sijscan.classify.module import grades_from_cumulative
-
-            grades = grades_from_cumulative(cum).cpu().numpy()
-        for i, (p, arr) in enumerate(todo):
-            p.probability, p.probability_calibrated = float(p_raw[i]), float(p_cal[i])
-            p.decision = int(p_raw[i] >= m.cutoff) if p.qc_passed else None
-            if grades is not None:
-                p.grades = {side: int(grades[i, j]) for j, side in enumerate(SIDE_ORDER)}
-                p.mny = mny_positive(p.grades["left"], p.grades["right"])
-            p.images.model_input = arr
-            p.images.cams = {c: v[i] for c, v in cams.items()}
-            p.timings["classify_s"] = classify_s

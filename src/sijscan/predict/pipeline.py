@@ -183,8 +183,8 @@ class Pipeline:
             chunk = sources[start:start + batch_size]
             chunk_names = names[start:start + batch_size] if names else [None] * len(chunk)
             prepared = [self._prepare_or_record(s, n, on_error) for s, n in zip(chunk, chunk_names)]
-            self._classify([p for p in prepared if p.error is None and p.images is not None
-                            and p.images.crop is not None], gradcam=gradcam)
+            self.classify_prepared([p for p in prepared if p.error is None and p.images is not None
+                                    and p.images.crop is not None], gradcam=gradcam)
             out.extend(prepared)
         return out
 
@@ -241,7 +241,13 @@ class Pipeline:
                 images.crop, images.crop_box = None, None
         return pred
 
-    def _classify(self, preds: list[Prediction], *, gradcam: bool) -> None:
+    def classify_prepared(self, preds: list[Prediction], *, gradcam: bool,
+                          arrays: Sequence[np.ndarray] | None = None) -> None:
+        """Classify prepared predictions (with crops) as one batch and fill in their fields.
+
+        ``arrays``: the classifier inputs (``preprocess_view`` of each crop) when the caller has
+        already made them (the batched path makes them on worker threads); made here otherwise.
+        """
         if not preds:
             return
         import torch
@@ -252,10 +258,13 @@ class Pipeline:
         from sijscan.mny import mny_positive
 
         m = self.classifier
+        n = len(preds)
         t0 = time.perf_counter()
-        arrays = [preprocess_view(p.images.crop, m.spec) for p in preds if p.images is not None]
+        own_inputs = arrays is None
+        if arrays is None:
+            arrays = [preprocess_view(p.images.crop, m.spec) for p in preds if p.images is not None]
         t1 = time.perf_counter()
-        x = torch.from_numpy(np.stack(arrays))[:, None].to(self.device)
+        x = torch.from_numpy(np.stack(arrays))[:, None].to(self.device, non_blocking=True)
         if gradcam:
             from sijscan.predict.gradcam import forward_with_cam
 
@@ -267,17 +276,14 @@ class Pipeline:
             with torch.inference_mode():
                 logits, cum = _run(m.network, x)
             cams = {}
-        if x.is_cuda:
-            torch.cuda.synchronize()
+        lg = logits.float().cpu().numpy()  # synchronises with the device
         t2 = time.perf_counter()
-        lg = logits.float().cpu().numpy()
         p_raw, p_cal = probability(lg), probability(lg, m.temperature)
         grades = None
         if cum is not None:
             from sijscan.classify.module import grades_from_cumulative
 
             grades = grades_from_cumulative(cum).cpu().numpy()
-        n = len(preds)
         for i, p in enumerate(preds):
             p.probability, p.probability_calibrated = float(p_raw[i]), float(p_cal[i])
             p.decision = int(p_raw[i] >= m.cutoff) if p.qc_passed else None
@@ -286,11 +292,12 @@ class Pipeline:
                 p.mny = mny_positive(p.grades["left"], p.grades["right"])
             p.images.model_input = arrays[i]
             p.images.cams = {c: v[i] for c, v in cams.items()}
-            p.timings["preprocess_s"] = (t1 - t0) / n
+            if own_inputs:
+                p.timings["preprocess_s"] = (t1 - t0) / n
             p.timings["classify_s"] = (t2 - t1) / n
         for p in preds:
-            p.timings = {k: round(v, 4) for k, v in p.timings.items()}
-            p.timings["total_s"] = round(sum(v for k, v in p.timings.items() if k != "total_s"), 4)
+            p.timings = {k: round(v, 4) for k, v in p.timings.items() if k != "total_s"}
+            p.timings["total_s"] = round(sum(p.timings.values()), 4)
 
 
 def to_radiograph(source: Source, *, name: str | None = None) -> Any:
