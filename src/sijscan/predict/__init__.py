@@ -1,7 +1,8 @@
 """sijscan.predict: use a trained pipeline on new radiographs.
 
 ``Pipeline``/``Prediction`` (pipeline.py), Grad-CAM (gradcam.py), input QC (qc.py), batch runs with
-a resumable CSV (batch.py), the HTML report (report.py) and pictures (overlay.py). Imported lazily
+a resumable CSV (batch.py), across processes/GPUs (distributed.py), the ONNX Runtime backend
+(onnx_backend.py), the HTML report (report.py) and pictures (overlay.py). Imported lazily
 so that ``import sijscan.predict`` needs no torch.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ _LAZY = {
     "Pipeline": "sijscan.predict.pipeline",
     "Prediction": "sijscan.predict.pipeline",
     "run_batch": "sijscan.predict.batch",
+    "run_distributed": "sijscan.predict.distributed",
     "assess": "sijscan.predict.qc",
     "forward_with_cam": "sijscan.predict.gradcam",
     "write_report": "sijscan.predict.report",
