@@ -5,7 +5,9 @@ Default architectures (``unet-default`` segmenter at 256 x 256, ``resnet50-sij``
 as PNG (``--size`` px long side), ``--threads`` torch/OpenCV threads (default 2). Prints ONE JSON
 line: median seconds per radiograph without and with Grad-CAM, median Grad-CAM overhead, median
 stage times, peak RSS. Targets: <= 0.7 s per radiograph, <= 1 GB, Grad-CAM <= 0.3 s.
-Usage: python benchmarks/bench_predict.py [--n 8] [--size 1024] [--threads 2] [--device cpu]
+Models are built (and, for ``--backend onnx``, exported) in a child process, so the peak RSS is
+that of a process that only loads and runs them, as ``sijscan predict`` does.
+Usage: python benchmarks/bench_predict.py [--n 8] [--size 1024] [--threads 2] [--device cpu] [--backend torch|onnx]
 """
 from __future__ import annotations
 
@@ -61,6 +63,16 @@ def build_default_models(root: Path, *, segmenter: str | None = None) -> Path:
     return write_pipeline_folder(root, classifier=root / "classifier", segmenter=root / "segmenter")
 
 
+def _models(root: str, segmenter: str | None, backend: str) -> str:
+    """Build the model folders (and the ONNX files) in a child process; returns the pipeline folder."""
+    folder = build_default_models(Path(root), segmenter=segmenter)
+    if backend == "onnx":
+        from sijscan.export import export_any
+
+        export_any(folder, exporter="torchscript")
+    return str(folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=8)
@@ -69,6 +81,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--segmenter", help="a trained segmenter folder (realistic crop sizes); default random")
     parser.add_argument("--repeats", type=int, default=10, help="timed classifier-only passes")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="onnx: export both networks and run them in onnxruntime (no Grad-CAM figures)")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import cv2
@@ -85,7 +99,9 @@ def main() -> None:
 
         with mp.get_context("spawn").Pool(1) as pool:
             paths = pool.apply(_write_phantoms, (tmp, args.n, args.size))
-        pipe = Pipeline.from_folder(build_default_models(root / "models", segmenter=args.segmenter), device=args.device)
+            models = pool.apply(_models, (str(root / "models"), args.segmenter, args.backend))
+        pipe = Pipeline.from_folder(models, device=args.device, backend=args.backend)
+        cam_ok = args.backend == "torch"
         pipe.predict(paths[0])  # warm-up
         plain, with_cam, stages, crops = [], [], [], []
         for p in paths:
@@ -95,15 +111,18 @@ def main() -> None:
             stages.append(pred.timings)
             if pred.images is not None and pred.images.crop is not None:
                 crops.append(pred.images.crop.shape)
-            t = time.perf_counter()
-            pipe.predict(p, gradcam=True)
-            with_cam.append(time.perf_counter() - t)
+            if cam_ok:
+                t = time.perf_counter()
+                pipe.predict(p, gradcam=True)
+                with_cam.append(time.perf_counter() - t)
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the classifier-only timing
         x = torch.rand(1, 1, 416, 628, device=args.device)
         net = pipe.classifier.network
         sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
         fwd, cam = [], []
-        forward_with_cam(net, x)
-        for _ in range(args.repeats):  # interleaved, so load changes hit both alike
+        if cam_ok:
+            forward_with_cam(net, x)
+        for _ in range(args.repeats if cam_ok else 0):  # interleaved, so load changes hit both alike
             sync()
             t = time.perf_counter()
             with torch.inference_mode():
@@ -114,22 +133,24 @@ def main() -> None:
             forward_with_cam(net, x)
             sync()
             cam.append(time.perf_counter() - t)
-    med = statistics.median
+    def med(v: list[float]) -> float | None:
+        return round(statistics.median(v), 4) if v else None
+
     stage_keys = sorted({k for s in stages for k in s})
     print(json.dumps({
-        "benchmark": "predict", "device": args.device, "threads": args.threads, "n": args.n,
-        "image_px_long_side": args.size, "classifier_input": [416, 628],
-        "median_s_per_radiograph": round(med(plain), 4),
-        "median_s_per_radiograph_with_gradcam": round(med(with_cam), 4),
-        "median_gradcam_overhead_s": round(med(cam) - med(fwd), 4),
-        "min_gradcam_overhead_s": round(min(cam) - min(fwd), 4),
-        "min_classifier_forward_s": round(min(fwd), 4),
-        "median_classifier_forward_s": round(med(fwd), 4),
-        "median_forward_plus_gradcam_s": round(med(cam), 4),
+        "benchmark": "predict", "device": args.device, "backend": args.backend, "threads": args.threads,
+        "n": args.n, "image_px_long_side": args.size, "classifier_input": [416, 628],
+        "median_s_per_radiograph": med(plain),
+        "median_s_per_radiograph_with_gradcam": med(with_cam),
+        "median_gradcam_overhead_s": round(med(cam) - med(fwd), 4) if cam else None,
+        "min_gradcam_overhead_s": round(min(cam) - min(fwd), 4) if cam else None,
+        "min_classifier_forward_s": round(min(fwd), 4) if fwd else None,
+        "median_classifier_forward_s": med(fwd),
+        "median_forward_plus_gradcam_s": med(cam),
         "segmenter": "trained" if args.segmenter else "random weights",
         "median_crop_px": int(statistics.median(c[0] * c[1] for c in crops)) if crops else None,
-        "median_stage_s": {k: round(med(s.get(k, 0.0) for s in stages), 4) for k in stage_keys},
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "median_stage_s": {k: med([s.get(k, 0.0) for s in stages]) for k in stage_keys},
+        "peak_rss_mb": round(rss_mb, 1),
         "load_average_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
         "targets": {"s_per_radiograph": 0.7, "rss_mb": 1024, "gradcam_s": 0.3},
     }))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -160,6 +161,26 @@ def test_predict_cli_onnx_equals_torch(exported: Path, tmp_path: Path) -> None:
         assert float(o["probability_calibrated"]) == pytest.approx(float(r["probability_calibrated"]), abs=1e-4)
         for key in ("decision", "grade_left", "grade_right", "mny", "sij_box", "qc_passed"):
             assert o[key] == r[key], key
+
+
+def test_onnx_prediction_needs_no_torchvision_monai_or_lightning(exported: Path, tmp_path: Path) -> None:
+    """The ONNX path loads no model-zoo code: those imports alone cost ~400 MB of resident memory."""
+    import subprocess
+    import sys
+
+    inputs = _pngs(tmp_path / "in", n=1)
+    code = (
+        "import sys\n"
+        "from sijscan.predict.pipeline import Pipeline\n"
+        f"p = Pipeline.from_folder({str(exported)!r}, device='cpu', backend='onnx')\n"
+        f"pred = p.predict({str(inputs / 'case0.png')!r})\n"
+        "assert pred.probability is not None and pred.grades is not None\n"
+        "print(sorted(m for m in ('torchvision', 'monai', 'lightning') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_pipeline_api_backend_and_gradcam_refusal(exported: Path, capsys) -> None:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from sijscan.classify.augment import AugmentSpec, augment_batch, sample_mixup
+from sijscan.classify.grades import grades_from_cumulative  # noqa: F401 - re-exported
 from sijscan.classify.networks import SIJResNet, block_groups, head_parameters
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,6 @@ def coral_loss(cum_logits: torch.Tensor, grades: torch.Tensor) -> torch.Tensor:
     target = (grades.unsqueeze(-1) > ks).float()
     bce = F.binary_cross_entropy_with_logits(cum_logits.float(), target, reduction="none").mean(-1)
     return bce[known].mean()
-
-
-def grades_from_cumulative(cum_logits: torch.Tensor) -> torch.Tensor:
-    """Predicted grade per side = number of thresholds passed (P(grade > k) >= 0.5)."""
-    return (torch.sigmoid(cum_logits.float()) >= 0.5).sum(-1)
 
 
 def block_learning_rates(max_lr: float, factor: float, n_groups: int) -> list[float]:

@@ -18,13 +18,13 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from sijscan.classify.grades import SIDE_ORDER  # noqa: F401 - re-exported
 from sijscan.modelfolder import register_arch
 
 N_GRADES = 5
 N_SIDES = 2
-SIDE_ORDER = ("left", "right")
-"""Grade-head output order: the PATIENT's left then right (display orientation puts the patient's
-right on the image's left)."""
+# SIDE_ORDER (grade-head output order: the PATIENT's left then right; display orientation puts the
+# patient's right on the image's left) lives in grades.py, which prediction imports without torchvision.
 
 
 class CoralGradeHead(nn.Module):

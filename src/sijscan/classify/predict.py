@@ -11,8 +11,7 @@ import torch
 
 from sijscan.classify.calibration import probability
 from sijscan.classify.errors import ClassifierInputError
-from sijscan.classify.finalize import batch_logits
-from sijscan.classify.networks import SIDE_ORDER
+from sijscan.classify.grades import SIDE_ORDER
 from sijscan.classify.preprocess import PreprocessSpec, preprocess_view
 from sijscan.modelfolder import ModelCard, load_model
 from sijscan.mny import mny_positive
@@ -67,13 +66,15 @@ def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu", b
 def classify_views(model: ClassifierModel | str | os.PathLike[str], images: Sequence[np.ndarray], *,
                    batch_size: int = 8) -> list[ViewPrediction]:
     """Preprocess each 2-D view as the model's card says, run the network, return one prediction per view."""
-    from sijscan.classify.module import grades_from_cumulative
+    from sijscan.classify.grades import grades_from_cumulative
 
     m = model if isinstance(model, ClassifierModel) else load_classifier(model)
     if not images:
         return []
     device = next(m.network.parameters()).device
     x = torch.from_numpy(np.stack([preprocess_view(img, m.spec) for img in images]))[:, None].to(device)
+    from sijscan.classify.finalize import batch_logits
+
     logits = batch_logits(m.network, x, batch_size=batch_size)
     grades = None
     if getattr(m.network, "grade_head", None) is not None:

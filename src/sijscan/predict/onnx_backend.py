@@ -134,6 +134,9 @@ def make_session(path: str | os.PathLike[str], *, device: str = "cpu", threads: 
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3  # errors only: the session's own warnings go nowhere useful
+    # No pre-planned memory patterns: they cost ~50 MB of peak RSS per pipeline (measured: 1008 vs 960 MB
+    # over 12 phantom radiographs, default models, 2-core CPU) for no measurable speed here.
+    opts.enable_mem_pattern = False
     providers = providers_for(device)
     options: list[dict[str, Any]] = []
     for name in providers:

@@ -253,7 +253,7 @@ class Pipeline:
         import torch
 
         from sijscan.classify.calibration import probability
-        from sijscan.classify.networks import SIDE_ORDER
+        from sijscan.classify.grades import SIDE_ORDER
         from sijscan.classify.preprocess import preprocess_view
         from sijscan.mny import mny_positive
 
@@ -281,7 +281,7 @@ class Pipeline:
         p_raw, p_cal = probability(lg), probability(lg, m.temperature)
         grades = None
         if cum is not None:
-            from sijscan.classify.module import grades_from_cumulative
+            from sijscan.classify.grades import grades_from_cumulative
 
             grades = grades_from_cumulative(cum).cpu().numpy()
         for i, p in enumerate(preds):
