@@ -45,5 +45,17 @@ def test_micro_study_end_to_end_then_cached(tmp_path: Path) -> None:
     md = Path(res.outputs["report"]["markdown"]).read_text()
     assert "## Table 1: cohorts" in md and "## Table 2: standard vs anatomy-aware model" in md
     assert res.report is not None and res.report.is_file()
+    # issue 7: CAM share inside the true SIJ boxes on the phantom positives, both models
+    cam = res.outputs["evaluate"]["camshare"]
+    assert {"gespic", "optiref"} <= set(cam)
+    for block in cam.values():
+        for model in ("standard", "anatomy"):
+            s = block["models"][model]
+            assert 0 < s["chance_image"] < 0.5 and (s["mean"] is None or 0 <= s["mean"] <= 1)
+    assert "## Where the models look" in md and "## Grade head: per-side grade agreement" in md
+    # the phantom manifests carry grades, so both classifiers have a grade head
+    grades = res.outputs["evaluate"]["grades"]
+    assert all(grades[m]["gespic"]["available"] for m in ("standard", "anatomy"))
+    assert 0 <= grades["anatomy"]["gespic"]["sides"]["both"]["exact"] <= 1
     again = run_study(cfg, out_dir=tmp_path / "s")
     assert again.ran == [] and again.skipped == list(STAGE_NAMES)

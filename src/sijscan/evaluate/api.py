@@ -15,6 +15,7 @@ from sijscan.evaluate.bootstrap import Resampler
 from sijscan.evaluate.comparison import compare_models
 from sijscan.evaluate.cutoff import resolve_cutoff
 from sijscan.evaluate.followup import progression_report
+from sijscan.evaluate.grades import grades_section
 from sijscan.evaluate.metrics import decide
 from sijscan.evaluate.predictions import load_dataset
 from sijscan.evaluate.report import Report, fmt, fmt_ci, write_json
@@ -56,10 +57,24 @@ def evaluate_predictions(*, predictions: str | Path, manifest: str | Path, cutof
     result["warnings"] = [w for w in [spec.warning] if w] + list(data.info["notes"])
     result["decision_column"] = decision_check(data.table, spec.cutoff)
     result["data"] = data.info
+    result["grades"] = grades_section(predictions=predictions, manifests=[manifest], cohort=cohort, split=split)
     result["command"] = command_line
     if out_dir is not None:
         _write_evaluation(Path(out_dir), result=result, y=y, p=p, rs=rs)
     return result
+
+
+def _grade_tables(rep: Report, grades: dict[str, Any]) -> None:
+    from sijscan.evaluate.grades import HEADERS, MNY_HEADERS, grade_rows, mny_row
+
+    rep.heading("Per-side grade agreement (grade head)")
+    if not grades.get("available"):
+        rep.para(f"Not computed: {grades.get('reason', 'no grades')}.")
+        return
+    rep.table(HEADERS, grade_rows(grades))
+    rep.table(MNY_HEADERS, [mny_row(grades)])
+    rep.para("Grades: modified New York 0-4 per side (patient's sides). CIs: Wilson 95%. Kappa: quadratic "
+             "weights over grades 0-4. mNY: the criterion applied to the two predicted grades vs the label.")
 
 
 def _write_evaluation(out: Path, *, result: dict[str, Any], y: np.ndarray, p: np.ndarray, rs: Resampler) -> None:
@@ -100,6 +115,7 @@ def _write_evaluation(out: Path, *, result: dict[str, Any], y: np.ndarray, p: np
     reasons = {k: v for k, v in result.items() if k.endswith("_reason")}
     if reasons:
         rep.para("Undefined values: " + "; ".join(f"{k[:-7]}: {v}" for k, v in reasons.items()))
+    _grade_tables(rep, result.get("grades") or {})
     rep.heading("Figures")
     for path, alt in ((roc, "ROC curve with 95% bootstrap band"), (cm, "Confusion matrix"),
                       (hist, "Predicted probabilities per true class"), (cal, "Calibration curve")):

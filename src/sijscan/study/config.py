@@ -13,7 +13,7 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
     classifiers: {recipe: quick|paper, arch, init: imagenet|random, init_weights, devices, num_nodes,
                   max_images, epochs}
     predict:     {batch_size, gradcam_examples}
-    evaluate:    {n_bootstrap, confident, progression_bootstrap}
+    evaluate:    {n_bootstrap, confident, progression_bootstrap, cam_share_images}
 """
 from __future__ import annotations
 
@@ -167,6 +167,9 @@ class EvaluateConfig:
     n_bootstrap: int = 1000
     confident: float = 0.7
     progression_bootstrap: int = 1000
+    cam_share_images: int = 60
+    """Grad-CAM share inside the true SIJ boxes: at most this many positives per evaluation set with
+    known boxes (phantom cohorts); 0 switches it off"""
 
 
 @dataclass(frozen=True)
@@ -296,10 +299,11 @@ def _predict(d: Mapping[str, Any]) -> PredictConfig:
 
 def _evaluate(d: Mapping[str, Any]) -> EvaluateConfig:
     k = "evaluate"
-    _no_unknown(d, ("n_bootstrap", "confident", "progression_bootstrap"), k)
+    _no_unknown(d, ("n_bootstrap", "confident", "progression_bootstrap", "cam_share_images"), k)
     return EvaluateConfig(n_bootstrap=_int(d, "n_bootstrap", k, 1000, minimum=0),  # type: ignore[arg-type]
                           confident=_float(d, "confident", k, 0.7, low=0.0, high=1.0),
-                          progression_bootstrap=_int(d, "progression_bootstrap", k, 1000, minimum=0))  # type: ignore[arg-type]
+                          progression_bootstrap=_int(d, "progression_bootstrap", k, 1000, minimum=0),  # type: ignore[arg-type]
+                          cam_share_images=_int(d, "cam_share_images", k, 60, minimum=0))  # type: ignore[arg-type]
 
 
 SECTIONS = ("study", "cohorts", "segmenter", "classifiers", "predict", "evaluate")

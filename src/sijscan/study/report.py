@@ -1,7 +1,9 @@
 """The study report (HTML + Markdown): cohorts, results, figures, progression, provenance.
 
 Sections: Findings (one line per cohort: AUC of both models with DeLong p; the progression ratio),
-Table 1 (cohorts), Table 2 (comparison), ROC curves, Grad-CAM examples, Progression, Provenance.
+Table 1 (cohorts), Table 2 (comparison), Where the models look (Grad-CAM share inside the true SIJ
+boxes, with ``where_models_look.json``), Grade head (per-side agreement, with ``grade_agreement.json``),
+ROC curves, Grad-CAM examples, Progression, Provenance.
 """
 from __future__ import annotations
 
@@ -182,6 +184,8 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
         rep.para("Images a model could not read or crop are left out of both models' statistics (paired "
                  "comparison). QC-flagged images keep their probability and are analysed.")
     _table2(rep, ctx)
+    _where(rep, ctx, out)
+    _grades(rep, ctx, out)
     _figures(rep, ctx, out)
     _progression(rep, ctx)
     prov = provenance(ctx)
@@ -255,3 +259,52 @@ def _progression(rep: Any, ctx: StageContext) -> None:
             ci = r["paper_ratio_ci"].get(model) or [float("nan")] * 2
             rep.para(f"{model}: paper ratio {_fmt(r['paper_ratio'].get(model), 2)}, 95% bootstrap CI "
                      f"{_fmt(ci[0], 2)} to {_fmt(ci[1], 2)}.")
+
+
+def _where(rep: Any, ctx: StageContext, out: Path) -> None:
+    from sijscan.evaluate.report import write_json
+    from sijscan.study.where import HEADERS, difference_text, table_rows
+
+    rep.heading("Where the models look")
+    res = ctx.upstream.get("evaluate", {}).get("camshare") or {}
+    if not res:
+        rep.para("(not computed: no evaluation set with known SIJ boxes, or evaluate.cam_share_images is 0)")
+        return
+    write_json(out / "where_models_look.json", res)
+    rep.table(HEADERS, table_rows(res))
+    rep.para("Share of each positive image's Grad-CAM mass (class 'positive', mapped onto the radiograph) that "
+             "falls inside the union of the two true SIJ boxes (phantom: the renderer's exact joint boxes). "
+             "An all-zero CAM (Grad-CAM found no evidence for 'positive' anywhere) has no share and is counted "
+             "apart, as are images a model could not read or crop. "
+             f"At most {ctx.config.evaluate.cam_share_images} positives per set. Chance, image area: the share a "
+             "CAM spread evenly over the whole image would get; chance, within the crop: the same over the "
+             "anatomy-aware model's crop (its CAM is zero outside the crop, so this is its baseline). CIs: "
+             "95% percentile bootstrap over images. Mean paired difference, anatomy-aware minus standard: "
+             + difference_text(res) + ".")
+
+
+def _grades(rep: Any, ctx: StageContext, out: Path) -> None:
+    from sijscan.evaluate.grades import HEADERS, MNY_HEADERS, grade_rows, mny_row
+    from sijscan.evaluate.report import write_json
+
+    rep.heading("Grade head: per-side grade agreement")
+    res = ctx.upstream.get("evaluate", {}).get("grades") or {}
+    rows, mny, reasons = [], [], set()
+    titles = {"standard": "standard", "anatomy": "anatomy-aware"}
+    for model, sets in res.items():
+        for name, sec in sets.items():
+            if not sec.get("available"):
+                reasons.add(str(sec.get("reason")))
+                continue
+            rows += [[name, titles.get(model, model), *r] for r in grade_rows(sec)]
+            mny.append([name, titles.get(model, model), *mny_row(sec)])
+    if not rows:
+        rep.para(f"(not computed: {'; '.join(sorted(reasons)) or 'no evaluation output'})")
+        return
+    write_json(out / "grade_agreement.json", res)
+    rep.table(["Evaluation set", "Model", *HEADERS], rows)
+    rep.table(["Evaluation set", "Model", *MNY_HEADERS], mny)
+    rep.para("The classifiers' ordinal grade head (trained with the binary head when the training manifest has "
+             "grades) predicts each side's modified New York grade 0-4. Exact and within-one agreement with "
+             "Wilson 95% CIs; kappa with quadratic weights; the mNY criterion applied to the two predicted grades "
+             "vs the label.")

@@ -151,9 +151,16 @@ def eval_sets(ctx: StageContext) -> dict[str, Path]:
 
 
 def _prediction_rows(preds: list[Any]) -> list[dict[str, Any]]:
-    return [{"image": p.image, "probability": p.probability, "probability_calibrated": p.probability_calibrated,
-             "decision": p.decision, "cutoff": p.cutoff, "qc_flags": ";".join(p.qc_flags), "error": p.error or ""}
-            for p in preds]
+    """One row per prediction; ``grade_left``/``grade_right`` (patient's sides) when the model has a grade head."""
+    rows = []
+    for p in preds:
+        row = {"image": p.image, "probability": p.probability, "probability_calibrated": p.probability_calibrated,
+               "decision": p.decision, "cutoff": p.cutoff, "qc_flags": ";".join(p.qc_flags), "error": p.error or ""}
+        if any(q.grades for q in preds):
+            grades = p.grades or {}
+            row["grade_left"], row["grade_right"] = grades.get("left"), grades.get("right")
+        rows.append(row)
+    return rows
 
 
 def _device(device: str) -> str:
@@ -257,6 +264,7 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
     cfg = ctx.config
     pred = ctx.upstream["predict"]
     out: dict[str, Any] = {}
+    grades: dict[str, Any] = {m: {} for m in MODELS}
     for model in MODELS:
         out[model] = {}
         for name, manifest in pred["sets"].items():
@@ -266,7 +274,23 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
                                        seed=cfg.study.seed, out_dir=d)
             out[model][name] = {"dir": str(d), "auc": res.get("auc"), "auc_ci": res.get("auc_ci"),
                                 "roc": str(d / "roc.png")}
+            grades[model][name] = res.get("grades") or {"available": False, "reason": "not computed"}
+    from sijscan.evaluate.report import strict
+
+    out["grades"] = strict(grades)
+    out["camshare"] = strict(_camshare(ctx))
     return out
+
+
+def _camshare(ctx: StageContext) -> dict[str, Any]:
+    """Grad-CAM share inside the true SIJ boxes (see :mod:`sijscan.study.where`); written as JSON too."""
+    from sijscan.evaluate.report import write_json
+    from sijscan.study.where import cam_shares
+
+    res = cam_shares(ctx, out_dir=ctx.stage_dir / "camshare")
+    if res:
+        write_json(ctx.stage_dir / "camshare" / "camshare.json", res)
+    return res
 
 
 def _model_dir(ctx: StageContext, model: str) -> str:

@@ -1,0 +1,146 @@
+"""Where the models look (issue #7): Grad-CAM mass inside the true SIJ boxes, per evaluation set.
+
+For every evaluation set whose manifest gives the true joint boxes (phantom cohorts: box columns
+or exact masks), both models are run with Grad-CAM (class "positive") on the positives, at most
+``evaluate.cam_share_images`` of them (the first in manifest order). Each CAM is mapped onto the
+radiograph and scored with :func:`sijscan.evaluate.camshare.cam_share`; the anatomy-aware
+model's crop box is the region for its within-crop chance level.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from sijscan.study.stages import StageContext
+
+log = logging.getLogger(__name__)
+
+MODELS = {"standard": "full", "anatomy": "sij"}
+HEADERS = ["Evaluation set", "Model", "n (positives with a share)", "Mean share (95% CI)", "Median share (95% CI)",
+           "Chance: image area", "Chance: within the crop"]
+
+
+def _set_has_truth(df: Any) -> bool:
+    from sijscan.evaluate.camshare import BOX_COLUMNS
+
+    if all(c in df.columns for c in BOX_COLUMNS) and df[list(BOX_COLUMNS)].notna().all(axis=1).any():
+        return True
+    return "mask" in df.columns and df["mask"].notna().any()
+
+
+def cam_shares(ctx: StageContext, *, out_dir: Path) -> dict[str, Any]:
+    """Per set: per-image shares (CSV) and per-model summaries; ``{}`` when switched off or no truth."""
+    import pandas as pd
+
+    from sijscan.evaluate.camshare import bootstrap_center, paired_difference
+    from sijscan.io.manifest import read_manifest
+
+    cfg = ctx.config
+    cap = cfg.evaluate.cam_share_images
+    sets = ctx.upstream["predict"]["sets"]
+    if cap == 0:
+        return {}
+    chosen: dict[str, Any] = {}
+    for name, manifest in sets.items():
+        df = read_manifest(manifest, check_files=False)
+        if "label" not in df.columns or not _set_has_truth(df):
+            continue
+        pos = df[pd.to_numeric(df["label"], errors="coerce") == 1].head(cap)
+        if len(pos):
+            chosen[name] = pos
+    if not chosen:
+        return {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_image = {name: _score_set(ctx, rows) for name, rows in chosen.items()}
+    n_boot, seed = cfg.evaluate.n_bootstrap, cfg.study.seed
+    result: dict[str, Any] = {}
+    for name, table in per_image.items():
+        csv = out_dir / f"camshare_{name}.csv"
+        table.to_csv(csv, index=False)
+        block: dict[str, Any] = {"csv": str(csv), "n_positives": int(len(table)), "models": {}}
+        for model in MODELS:
+            share = table[f"{model}_share"].tolist()
+            summ = bootstrap_center(share, n_bootstrap=n_boot, seed=seed)
+            chance = table[f"{model}_chance"].tolist()
+            # an undefined share: no CAM at all (the model could not read or crop the image), or an
+            # all-zero CAM (Grad-CAM found no evidence for 'positive' anywhere: ReLU of a negative map)
+            summ["n_no_cam"] = int(sum(1 for v, c in zip(share, chance) if not math.isfinite(v) and not math.isfinite(c)))
+            summ["n_zero_cam"] = int(sum(1 for v, c in zip(share, chance) if not math.isfinite(v) and math.isfinite(c)))
+            summ["chance_image"] = _mean(table[f"{model}_chance"])
+            summ["chance_region"] = _mean(table[f"{model}_chance_region"])
+            block["models"][model] = summ
+        block["difference_anatomy_minus_standard"] = paired_difference(
+            table["standard_share"].tolist(), table["anatomy_share"].tolist(), n_bootstrap=n_boot, seed=seed)
+        result[name] = block
+    return result
+
+
+def _mean(values: Any) -> float:
+    v = [float(x) for x in values if math.isfinite(float(x))]
+    return sum(v) / len(v) if v else float("nan")
+
+
+def _score_set(ctx: StageContext, rows: Any) -> Any:
+    """One row per positive: each model's share and chance levels (NaN where it gave no CAM)."""
+    import pandas as pd
+
+    from sijscan.evaluate.camshare import cam_share, true_sij_boxes
+    from sijscan.predict.pipeline import Pipeline
+
+    cfg = ctx.config
+    images = [str(x) for x in rows["image"]]
+    table = pd.DataFrame({"image": images})
+    seg = ctx.upstream["segmenter"]["model"]
+    device = {"auto": "auto", "cpu": "cpu", "gpu": "cuda"}[cfg.study.device]
+    for model, view in MODELS.items():
+        pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
+                                  segmenter=seg if view == "sij" else None, device=device)
+        preds = pipe.predict_many(images, batch_size=cfg.predict.batch_size, gradcam=True, names=images,
+                                  on_error="record")
+        scores = []
+        for pred, (_, row) in zip(preds, rows.iterrows()):
+            cam = pred.cam_on_radiograph("positive") if pred.error is None else None
+            boxes = true_sij_boxes(row, image_shape=cam.shape) if cam is not None else None
+            if cam is None or not boxes:
+                scores.append((float("nan"),) * 3)
+                continue
+            region = pred.images.crop_box if view == "sij" and pred.images is not None else None
+            s = cam_share(cam, boxes, region=region)
+            scores.append((s.share, s.chance, s.chance_in_region))
+        table[f"{model}_share"] = [s[0] for s in scores]
+        table[f"{model}_chance"] = [s[1] for s in scores]
+        table[f"{model}_chance_region"] = [s[2] for s in scores]
+        del pipe
+    return table
+
+
+def difference_text(result: dict[str, Any]) -> str:
+    """'set: mean (lo, hi); ...' of the paired anatomy-aware minus standard difference in mean share."""
+    from sijscan.evaluate.grades import as_ci, as_number
+    from sijscan.evaluate.report import fmt_ci
+
+    parts = []
+    for name, block in result.items():
+        d = block["difference_anatomy_minus_standard"]
+        parts.append(f"{name}: {fmt_ci(as_number(d['mean']), as_ci(d['mean_ci']))} (n={d['n']})")
+    return "; ".join(parts)
+
+
+def table_rows(result: dict[str, Any]) -> list[list[str]]:
+    """Report rows (:data:`HEADERS`) from :func:`cam_shares`' result."""
+    from sijscan.evaluate.grades import as_ci, as_number
+    from sijscan.evaluate.report import fmt, fmt_ci
+
+    titles = {"standard": "standard", "anatomy": "anatomy-aware"}
+    out = []
+    for name, block in result.items():
+        for model, s in block["models"].items():
+            notes = [f"{s[k]} {label}" for k, label in (("n_zero_cam", "all-zero CAM"), ("n_no_cam", "without CAM"))
+                     if s.get(k)]
+            n = f"{s['n']}" + (f" ({', '.join(notes)})" if notes else "")
+            out.append([name, titles.get(model, model), n, fmt_ci(as_number(s["mean"]), as_ci(s["mean_ci"])),
+                        fmt_ci(as_number(s["median"]), as_ci(s["median_ci"])), fmt(as_number(s["chance_image"])),
+                        fmt(as_number(s["chance_region"])) if model == "anatomy" else "-"])
+    return out
