@@ -221,7 +221,7 @@ def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> 
     """A few Grad-CAM overlays of both models on the first test cohort (positives first)."""
     from sijscan.errors import SijscanError
     from sijscan.io.manifest import read_manifest
-    from sijscan.predict.overlay import cam_overlay, write_png_atomic
+    from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, write_png_atomic
     from sijscan.predict.pipeline import Pipeline
 
     k = ctx.config.predict.gradcam_examples
@@ -249,7 +249,7 @@ def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> 
             if cam is None or pred.images is None:
                 continue
             path = out_dir / f"{model}_{i:02d}.png"
-            write_png_atomic(path, cam_overlay(pred.images.pixels, cam))
+            write_png_atomic(path, cam_overlay(pred.images.pixels, cam, longest=OVERLAY_LONGEST))
             examples.append({"model": model, "image": pred.image, "label": label,
                              "probability": pred.probability, "png": str(path)})
     return examples
