@@ -28,14 +28,6 @@ from test_standins import draw_pelvis, make_models  # noqa: E402
 TOL = 1e-4  # absolute, on logits (float32 graphs; observed differences are ~1e-6)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _segmenter_folder(root: Path, *, sliding: bool) -> Path:
     """A tiny ``unet-default`` (one pass at 64 px) or a tiny ``unet-paper`` with the published recipe scaled down."""
     torch.manual_seed(3)

@@ -85,14 +85,6 @@ def make_models(root: Path, *, view: str = "sij", grade_head: bool = True, seed:
     return root
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_drawn_pelvis_is_segmented_exactly(tmp_path: Path) -> None:
     from sijscan.anatomy.segment import Segmenter
 
