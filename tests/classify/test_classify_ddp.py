@@ -17,7 +17,8 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     manifest = write_synthetic_cohort(tmp_path / "data", n=12, height=48, width=64, seed=3)
     out = tmp_path / "model"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
-    cmd = [sys.executable, "-m", "sijscan", "train-classifier", "--manifest", str(manifest), "--view", "full",
+    # -v: the Lightning INFO lines naming the processes and the backend follow the CLI log level
+    cmd = [sys.executable, "-m", "sijscan", "-v", "train-classifier", "--manifest", str(manifest), "--view", "full",
            "--recipe", "quick", "--arch", "tiny-resnet", "--out", str(out), "--devices", "2",
            "--accelerator", "cpu", "--init", "random"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)

@@ -146,7 +146,8 @@ def test_two_gloo_processes_match_the_single_process_path(models: Path, folder: 
     script.write_text(WRAPPER.format(tests=str(Path(__file__).resolve().parent)))
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
-    cmd = [sys.executable, str(script), "predict", str(folder), "--model", str(models), "--out", str(out),
+    # -v: the Lightning INFO lines naming the processes and the backend follow the CLI log level
+    cmd = [sys.executable, str(script), "-v", "predict", str(folder), "--model", str(models), "--out", str(out),
            "--devices", "2", "--accelerator", "cpu", "--loader-workers", "1", "--batch-size", "2", "--gradcam"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     log = proc.stdout + proc.stderr

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sijscan._logs import follow_our_logging
 from sijscan.anatomy.networks import ARCH_INIT, LABELS
 from sijscan.anatomy.recipes import sijscan_recipe
 from sijscan.anatomy.segment import preprocess_array
@@ -222,6 +223,7 @@ def train_segmenter(
     module = SegmenterModule(arch=cfg.arch, init_args=init_args, lr=cfg.lr, weight_decay=cfg.weight_decay,
                              epochs=cfg.epochs)
     best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_dice", mode="max", save_last=True)
+    follow_our_logging()
     trainer = L.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
         strategy="ddp" if cfg.devices > 1 else "auto", precision="bf16-mixed" if gpu else "32-true",

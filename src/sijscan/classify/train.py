@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from sijscan._logs import follow_our_logging
 from sijscan.classify.data import (CachedViews, crop_from_mask, crop_from_segmenter, describe, prepare_views,
                                    read_training_manifest, split_train_val)
 from sijscan.classify.errors import ClassifierInputError
@@ -145,6 +146,7 @@ def train_classifier(
                                   augment=rec.augment, channels_last=gpu)
         if gpu:
             net.to(memory_format=torch.channels_last)
+        follow_our_logging()
         trainer = L.Trainer(
             max_epochs=int(ph["epochs"]), accelerator=acc, devices=devices, num_nodes=num_nodes,
             strategy="ddp" if world > 1 else "auto", precision="bf16-mixed" if gpu else "32-true",

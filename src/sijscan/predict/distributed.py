@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from sijscan._logs import follow_our_logging
 from sijscan.errors import InputError
 from sijscan.predict.batch import (CSV_NAME, BatchSummary, InputItem, NoInputsError, RowWriter, collect_inputs,
                                    read_rows, record_row, write_outputs_safely)
@@ -319,6 +320,7 @@ def _trainer(*, acc: str, devices: int, num_nodes: int, gradcam: bool, out: Path
     import lightning as L
 
     world = devices * num_nodes
+    follow_our_logging()
     return L.Trainer(
         accelerator=acc, devices=devices, num_nodes=num_nodes, strategy="ddp" if world > 1 else "auto",
         precision="32-true", logger=False, enable_progress_bar=progress, enable_model_summary=False,
