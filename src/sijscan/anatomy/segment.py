@@ -110,8 +110,13 @@ class Segmenter:
         arr = np.asarray(pixels)
         if arr.ndim != 2 or min(arr.shape) < 2:
             raise InputError(f"expected a 2-D grey image, got shape {arr.shape}")
-        work = self.postprocess(self.logits(self.preprocess(arr, already_scaled=already_scaled)))
-        full = self.resize_back(work, (int(arr.shape[0]), int(arr.shape[1])))
+        return self.labels_from_logits(self.logits(self.preprocess(arr, already_scaled=already_scaled)),
+                                       shape=(int(arr.shape[0]), int(arr.shape[1])))
+
+    def labels_from_logits(self, logits: torch.Tensor, *, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(1, C, h, w) logits -> ``(labels at input size shape, labels at working size)``, display orientation."""
+        work = self.postprocess(logits)
+        full = self.resize_back(work, shape)
         work_disp = np.ascontiguousarray(work.T) if self.recipe.get("transposed", False) else work
         return full, work_disp
 

@@ -72,7 +72,7 @@ class BatchedPredictor:
     def predict(self, batch: Any, *, items: Sequence[Any]) -> list[Any]:
         """Predictions for ``batch.images`` in order; ``items`` (by ``LoadedImage.index``) scrub paths from errors."""
         from sijscan.predict.batch import _scrub
-        from sijscan.predict.pipeline import Prediction
+        from sijscan.predict.pipeline import Prediction, finish_timings
 
         pipe = self.pipeline
         n = len(batch.images)
@@ -96,10 +96,7 @@ class BatchedPredictor:
             preds.append(pred)
         todo = [(p, x) for p, (_, x) in zip(preds, results) if x is not None]
         pipe.classify_prepared([p for p, _ in todo], gradcam=self.gradcam, arrays=[x for _, x in todo])
-        for p in preds:
-            if not p.error:
-                p.timings = {k: round(v, 4) for k, v in p.timings.items() if k != "total_s"}
-                p.timings["total_s"] = round(sum(p.timings.values()), 4)
+        finish_timings([p for p in preds if not p.error])
         return preds
 
     def _finish_one(self, im: Any, logits: torch.Tensor | None) -> tuple[Any, np.ndarray | None]:
@@ -116,9 +113,7 @@ class BatchedPredictor:
             t0 = time.perf_counter()
             if logits is not None:
                 seg = pipe.segmenter
-                work = seg.postprocess(logits[None])
-                full = seg.resize_back(work, (radiograph.height, radiograph.width))
-                shown = np.ascontiguousarray(work.T) if seg.recipe.get("transposed", False) else work
+                full, shown = seg.labels_from_logits(logits[None], shape=(radiograph.height, radiograph.width))
                 pipe = copy.copy(pipe)
                 pipe.segmenter = _Presegmented(seg, full=full, working=shown)
             post_s = time.perf_counter() - t0

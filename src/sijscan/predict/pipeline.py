@@ -295,9 +295,14 @@ class Pipeline:
             if own_inputs:
                 p.timings["preprocess_s"] = (t1 - t0) / n
             p.timings["classify_s"] = (t2 - t1) / n
-        for p in preds:
-            p.timings = {k: round(v, 4) for k, v in p.timings.items() if k != "total_s"}
-            p.timings["total_s"] = round(sum(p.timings.values()), 4)
+        finish_timings(preds)
+
+
+def finish_timings(preds: Sequence[Prediction]) -> None:
+    """Round each prediction's stage timings to 0.1 ms and (re)compute ``total_s`` as their sum."""
+    for p in preds:
+        p.timings = {k: round(v, 4) for k, v in p.timings.items() if k != "total_s"}
+        p.timings["total_s"] = round(sum(p.timings.values()), 4)
 
 
 def to_radiograph(source: Source, *, name: str | None = None) -> Any:
