@@ -11,6 +11,12 @@ Anything else is refused by name. In ``strict`` mode the load fails; otherwise t
 is replaced by an inert :class:`RefusedObject` placeholder (its constructor only records its
 arguments; no foreign code runs), so tensors can still be extracted, and the refused names are
 returned for the caller to report.
+
+``inert`` names globals that are expected in a file and replaced by placeholders even in strict mode
+(never imported, never called): :data:`CHECKPOINT_INERT` is the short list of what real Lightning /
+torch training checkpoints carry besides tensors (scheduler and optimizer objects, numpy scalars,
+paths in hyper-parameters). A global outside both lists in a strict load is a tampered or foreign
+file: refused by name.
 """
 from __future__ import annotations
 
@@ -48,6 +54,28 @@ class AttrDictStandIn(dict):
     """Plain-dict stand-in for Lightning's ``AttributeDict`` (a dict with attribute access)."""
 
 
+CHECKPOINT_INERT: tuple[str, ...] = (
+    # An entry ending in "." covers a module's members. None of these is ever imported or called here:
+    # each becomes a RefusedObject placeholder; the list only says which placeholders are EXPECTED.
+    "torch.optim.lr_scheduler.",          # scheduler objects/annealing functions in lr_schedulers
+    "torch.optim.",                        # optimizer classes referenced by hyper-parameters
+    "builtins.getattr",                    # how pickle stores a bound method (e.g. a scheduler's anneal_func)
+    "functools.partial",                   # partial-wrapped lr lambdas / optimizer factories in hparams
+    "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",  # numpy scalars (metrics, hparams)
+    "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype",
+    "numpy.dtypes.",
+    "_codecs.encode",                      # bytes of numpy scalars under protocol 2
+    "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.Path",  # paths in hyper-parameters
+    "argparse.Namespace",                  # hyper-parameters saved from argparse
+    "torch.torch_version.TorchVersion",
+)
+
+
+def is_listed(full_name: str, names: "tuple[str, ...] | list[str] | set[str] | frozenset[str]") -> bool:
+    """True when ``module.name`` is in ``names`` (exactly, or under an entry ending with ".")."""
+    return any(full_name == n or (n.endswith(".") and full_name.startswith(n)) for n in names)
+
+
 _DICT_STANDINS = {
     ("lightning.fabric.utilities.data", "AttributeDict"),
     ("lightning_fabric.utilities.data", "AttributeDict"),
@@ -76,19 +104,20 @@ def _allowed_global(module: str, name: str) -> Any | None:
 class _RestrictedUnpickler(pickle.Unpickler):
     strict = True
     refused: list[str]
+    inert: tuple[str, ...] = ()
 
     def find_class(self, module: str, name: str) -> Any:
         allowed = _allowed_global(module, name)
         if allowed is not None:
             return allowed
         full = f"{module}.{name}"
-        if self.strict:
+        if self.strict and not is_listed(full, self.inert):
             raise pickle.UnpicklingError(f"refused global {full}")
         self.refused.append(full)
         return type(name, (RefusedObject,), {"refused_name": full})
 
 
-def _pickle_module(*, strict: bool, refused: list[str]) -> types.ModuleType:
+def _pickle_module(*, strict: bool, refused: list[str], inert: tuple[str, ...] = ()) -> types.ModuleType:
     """A stand-in ``pickle`` module whose Unpickler is restricted (torch.load subclasses it)."""
 
     class Unpickler(_RestrictedUnpickler):
@@ -96,6 +125,7 @@ def _pickle_module(*, strict: bool, refused: list[str]) -> types.ModuleType:
             super().__init__(*args, **kwargs)
             self.strict = strict
             self.refused = refused
+            self.inert = inert
 
     mod = types.ModuleType("sijscan_restricted_pickle")
     mod.Unpickler = Unpickler  # type: ignore[attr-defined]
@@ -104,11 +134,13 @@ def _pickle_module(*, strict: bool, refused: list[str]) -> types.ModuleType:
     return mod
 
 
-def safe_torch_load(path: str | os.PathLike[str], *, strict: bool = True) -> tuple[Any, list[str]]:
-    """Load a torch-saved object through the allow-list; return ``(object, refused_names)``.
+def safe_torch_load(path: str | os.PathLike[str], *, strict: bool = True,
+                    inert: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
+    """Load a torch-saved object through the allow-list; return ``(object, placeholder_names)``.
 
-    ``strict=True`` raises ``UnsafeCheckpointError`` naming the first refused global;
-    ``strict=False`` replaces refused objects by inert placeholders and lists their names.
+    ``strict=True`` raises ``UnsafeCheckpointError`` naming the first refused global that is not
+    in ``inert`` (see :data:`CHECKPOINT_INERT`); ``strict=False`` replaces every refused object by
+    an inert placeholder. The names of all placeholders are returned.
     Missing/empty files raise ``InputError``; unreadable ones ``ModelError``.
     """
     import torch
@@ -119,7 +151,7 @@ def safe_torch_load(path: str | os.PathLike[str], *, strict: bool = True) -> tup
     if p.stat().st_size == 0:
         raise InputError(f"{p}: file is empty")
     refused: list[str] = []
-    module = _pickle_module(strict=strict, refused=refused)
+    module = _pickle_module(strict=strict, refused=refused, inert=tuple(inert))
     try:
         # weights_only=False is required to pass our own pickle module; the allow-list above is
         # what makes this safe: no global outside it is ever imported or called.
@@ -135,7 +167,7 @@ def safe_torch_load(path: str | os.PathLike[str], *, strict: bool = True) -> tup
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{p}: not a readable torch checkpoint ({first})") from exc
-    if refused:
+    if refused and not (strict and all(is_listed(r, tuple(inert)) for r in refused)):
         log.warning("%s: replaced %d object(s) not on the allow-list by inert placeholders: %s",
                     p, len(refused), ", ".join(sorted(set(refused))))
     return obj, refused

@@ -93,7 +93,7 @@ def test_import_matches_authors_pipeline(checkpoint: tuple[Path, nn.Module], tmp
     assert "pathlib.PosixPath" in caplog.text  # refused object named in the log
     card = json.loads((folder / "model.json").read_text())
     assert card["cutoff"] == 0.59 and card["recipe"]["preprocess"]["mirror"] is True
-    assert card["recipe"]["input_size_hw"] == [416, 628] and card["provenance"]["refused_objects"]
+    assert card["recipe"]["input_size_hw"] == [416, 628] and card["provenance"]["placeholder_objects"]
     model = load_classifier(folder)
     crops = [crop_like((180, 330), 1), crop_like((260, 300), 2)]
     ours = classify_views(model, crops)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any, Mapping
 
 from sijscan.anatomy.networks import LABELS, PAPER_INIT
 from sijscan.anatomy.recipes import published_recipe
@@ -24,9 +25,11 @@ PUBLISHED_LABELS = {0: "background", 1: "sacrum", 2: "pelvis_left_transposed", 3
 SOURCE = "Dorfner et al., RMD Open 2024; Zenodo record 11116990 (segmentation_model.pt)"
 
 
-def import_published_segmenter(pt_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
+def import_published_segmenter(pt_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                               download: Mapping[str, Any] | None = None) -> Path:
     """Convert the published segmentation file into a sijscan model folder; return the folder.
 
+    ``download``: where the file came from (``fetch-published``: url, size, sha256), kept in provenance.
     Raises ``UnsafeCheckpointError`` (names the refused global) when the pickle holds anything
     beyond tensors and containers, ``ModelError`` when the content does not fit the architecture.
     """
@@ -52,7 +55,8 @@ def import_published_segmenter(pt_path: str | os.PathLike[str], out_dir: str | o
     out = save_model(
         out_dir, network=network, kind="segmenter", arch="unet-paper", init_args=dict(PAPER_INIT),
         labels=labels, recipe=published_recipe(),
-        provenance=default_provenance(source=SOURCE, imported_from=src.name, source_sha256=sha256_file(src)),
+        provenance=default_provenance(source=SOURCE, imported_from=src.name, source_sha256=sha256_file(src),
+                                      **({"download": dict(download)} if download else {})),
         extra={"published": True, "sijscan_labels": {str(k): v for k, v in LABELS.items()}},
     )
     log.info("imported %s into %s", src, out)

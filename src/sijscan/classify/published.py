@@ -1,7 +1,10 @@
 """Import the authors' published classifier (Lightning ``classification_model.ckpt``) as a model folder.
 
-The checkpoint is loaded through sijscan's allow-list unpickler (``strict=False``: hyper-parameter
-containers and optimizer state survive as inert placeholders and are reported, nothing runs); the
+The checkpoint is loaded through sijscan's allow-list unpickler: tensors, containers and Lightning's
+``AttributeDict`` load; the objects real Lightning checkpoints carry besides
+(:data:`sijscan.safeload.CHECKPOINT_INERT`: schedulers, optimizers, numpy scalars, paths) become inert
+placeholders; any other global refuses the import by name (a tampered or foreign file) unless
+``allow_unknown_objects`` (then it is a placeholder too; nothing from the file ever runs). The
 ``state_dict`` keys lose their ``model.`` prefix and load 1:1 into ``resnet50-sij``. The recipe
 reproduces the authors' preprocessing: mirrored crop, CLAHE with scikit-image's semantics, longest side
 628, pad to 416 x 628, cut-off 0.59.
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -29,12 +32,23 @@ def _hparams(obj: dict[str, Any]) -> dict[str, Any]:
     return {str(k): v for k, v in hp.items() if isinstance(v, (int, float, str, bool))} if isinstance(hp, dict) else {}
 
 
-def import_published_classifier(ckpt_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
-    """Turn the authors' checkpoint into a sijscan model folder at ``out_dir``; return it."""
-    from sijscan.modelfolder import build_network, default_provenance, save_model, sha256_file
-    from sijscan.safeload import safe_torch_load
+def import_published_classifier(ckpt_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                                allow_unknown_objects: bool = False,
+                                download: Mapping[str, Any] | None = None) -> Path:
+    """Turn the authors' checkpoint into a sijscan model folder at ``out_dir``; return it.
 
-    obj, refused = safe_torch_load(ckpt_path, strict=False)
+    Raises ``UnsafeCheckpointError`` naming the first global outside the allow-list and
+    :data:`~sijscan.safeload.CHECKPOINT_INERT` (unless ``allow_unknown_objects``).
+    """
+    from sijscan.errors import UnsafeCheckpointError
+    from sijscan.modelfolder import build_network, default_provenance, save_model, sha256_file
+    from sijscan.safeload import CHECKPOINT_INERT, safe_torch_load
+
+    try:
+        obj, refused = safe_torch_load(ckpt_path, strict=not allow_unknown_objects, inert=CHECKPOINT_INERT)
+    except UnsafeCheckpointError as exc:
+        raise UnsafeCheckpointError(f"{exc}; a genuine checkpoint carries no such object: import refused "
+                                    "(--allow-unknown-objects to accept it as an inert placeholder)") from exc
     if refused:
         log.info("%s: refused %d object(s) (kept as inert placeholders, not needed): %s", ckpt_path, len(refused),
                  ", ".join(sorted(set(refused))))
@@ -64,5 +78,6 @@ def import_published_classifier(ckpt_path: str | os.PathLike[str], out_dir: str 
     return save_model(out_dir, network=net, kind="classifier", arch=ARCH, init_args=init_args,
                       labels={0: "no definite radiographic sacroiliitis", 1: "definite radiographic sacroiliitis"},
                       recipe=recipe, cutoff=PUBLISHED_CUTOFF, temperature=None,
-                      provenance=default_provenance(imported_from=str(ckpt_path), source_sha256=sha256_file(ckpt_path),
-                                                    refused_objects=sorted(set(refused)), hyper_parameters=hp))
+                      provenance=default_provenance(imported_from=Path(ckpt_path).name, source_sha256=sha256_file(ckpt_path),
+                                                    placeholder_objects=sorted(set(refused)), hyper_parameters=hp,
+                                                    **({"download": dict(download)} if download else {})))
