@@ -38,7 +38,10 @@ if TYPE_CHECKING:  # torch is imported lazily: reading a card needs no torch
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "sijscan-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: typed recipes (segmenter ``localize.method/on``, ``resize_back`` "nearest_torch" for the published
+model; classifier ``crop``), cut-off required for classifiers. Version-1 cards migrate on load
+(:func:`migrate_card`)."""
 CARD_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -112,21 +115,91 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, path: Path | None = None) -> "ModelCard":
-        if data.get("format") != FORMAT_NAME:
-            raise ModelError(f"{path or 'model card'}: not a sijscan model card (format={data.get('format')!r})")
-        if int(data.get("format_version", 0)) > FORMAT_VERSION:
-            raise ModelError(
-                f"{path}: model format version {data['format_version']} is newer than this sijscan "
-                f"understands ({FORMAT_VERSION}); upgrade sijscan"
-            )
-        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "path"}
-        missing = {"kind", "arch", "init_args", "labels", "recipe"} - set(fields)
+        """Parse and validate a card (version 1 migrates; see :func:`migrate_card`); errors name the key."""
+        where = f"{path or 'model card'}"
+        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+            fmt = data.get("format") if isinstance(data, dict) else None
+            raise ModelError(f"{where}: not a sijscan model card (format={fmt!r})")
+        version = data.get("format_version", 0)
+        if not isinstance(version, int) or version < 1:
+            raise ModelError(f"{where}: format_version must be a positive integer, got {version!r}")
+        if version > FORMAT_VERSION:
+            raise ModelError(f"{where}: model format version {version} is newer than this sijscan "
+                             f"understands ({FORMAT_VERSION}); upgrade sijscan")
+        known = set(cls.__dataclass_fields__) - {"path"}
+        unknown = sorted(set(data) - known - {"format", "format_version"})
+        if unknown:
+            raise ModelError(f"{where}: unknown key(s) in model.json: {', '.join(map(repr, unknown))}")
+        fields = {k: data[k] for k in known if k in data}
+        missing = {"kind", "arch", "init_args", "labels", "recipe", "sha256", "weights_file"} - set(fields)
         if missing:
-            raise ModelError(f"{path}: model card lacks {', '.join(sorted(missing))}")
-        if fields["kind"] not in ("segmenter", "classifier"):
-            raise ModelError(f"{path}: kind must be 'segmenter' or 'classifier', got {fields['kind']!r}")
+            raise ModelError(f"{where}: model card lacks {', '.join(sorted(missing))}")
+        if version < FORMAT_VERSION:
+            fields = migrate_card(fields, version=version, where=where)
+        _validate_fields(fields, where=where)
         fields["labels"] = {str(k): str(v) for k, v in fields["labels"].items()}
         return cls(**fields, path=path)
+
+
+def _validate_fields(f: dict[str, Any], *, where: str) -> None:
+    import math
+    import re
+
+    if f["kind"] not in ("segmenter", "classifier"):
+        raise ModelError(f"{where}: kind must be 'segmenter' or 'classifier', got {f['kind']!r}")
+    for key, typ in (("arch", str), ("init_args", dict), ("labels", dict), ("recipe", dict)):
+        if not isinstance(f[key], typ):
+            raise ModelError(f"{where}: {key} must be a {typ.__name__}, got {type(f[key]).__name__}")
+    if not isinstance(f["sha256"], str) or not re.fullmatch(r"[0-9a-f]{64}", f["sha256"]):
+        raise ModelError(f"{where}: sha256 must be the 64 hex digits of the weights file, got {f['sha256']!r}")
+    wf = f["weights_file"]
+    if not isinstance(wf, str) or not wf or wf in (".", "..") or "/" in wf or "\\" in wf or wf != Path(wf).name:
+        raise ModelError(f"{where}: weights_file must be a file name inside the model folder, got {wf!r}")
+    cutoff, temp = f.get("cutoff"), f.get("temperature")
+    if f["kind"] == "classifier" and cutoff is None:
+        raise ModelError(f"{where}: a classifier card needs a cutoff (decision threshold in [0, 1])")
+    if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, (int, float))
+                               or not math.isfinite(cutoff) or not 0.0 <= cutoff <= 1.0):
+        raise ModelError(f"{where}: cutoff must be a number in [0, 1], got {cutoff!r}")
+    if temp is not None and (isinstance(temp, bool) or not isinstance(temp, (int, float))
+                             or not math.isfinite(temp) or temp <= 0):
+        raise ModelError(f"{where}: temperature must be a finite number > 0, got {temp!r}")
+    for key in ("provenance", "extra"):
+        if key in f and not isinstance(f[key], dict):
+            raise ModelError(f"{where}: {key} must be a mapping, got {type(f[key]).__name__}")
+
+
+def migrate_card(fields: dict[str, Any], *, version: int, where: str) -> dict[str, Any]:
+    """Version-1 card fields -> version 2, explicitly (logged). Version 1 differs in:
+
+    * segmenter recipes had no ``localize.method``/``on``: sijscan's method on the working map; the
+      published import said ``resize_back: "area_truncate"`` (wrong: MONAI ``Invert`` resizes the
+      labels back with nearest) and located on the working map; it becomes the published recipe's
+      ``nearest_torch`` + the authors' localisation on the full-size map;
+    * classifier recipes had no ``crop``: "box", or "authors_otsu" for the published import (whose
+      ``crop`` key was prose); a missing cut-off meant 0.5.
+    """
+    out = dict(fields)
+    recipe = dict(out["recipe"])
+    published = bool((out.get("extra") or {}).get("published")) or str(recipe.get("source", "")).startswith("published")
+    if out["kind"] == "segmenter":
+        loc = dict(recipe.get("localize") or {})
+        if published:
+            recipe["resize_back"] = "nearest_torch"
+            loc.update(method="authors", on="full", margin_frac=0.0)
+        else:
+            loc.setdefault("method", "sijscan")
+            loc.setdefault("on", "working")
+        recipe["localize"] = loc
+    else:
+        recipe["crop"] = "authors_otsu" if published else "box"
+        if out.get("cutoff") is None:
+            log.warning("%s: version-1 classifier card without a cut-off: using 0.5 (version 1's default)", where)
+            out["cutoff"] = 0.5
+    out["recipe"] = recipe
+    log.info("%s: model card migrated from format version %d to %d (in memory; the file is unchanged)",
+             where, version, FORMAT_VERSION)
+    return out
 
 
 def sha256_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
@@ -213,6 +286,7 @@ def save_model(
         temperature=None if temperature is None else float(temperature),
         extra=dict(extra or {}), weights_file=WEIGHTS_FILE, sha256=sha256_file(out / WEIGHTS_FILE),
     )
+    ModelCard.from_json(card.to_json(), path=out)  # never write a card that would not load
     _atomic_write_text(out / CARD_FILE, json.dumps(card.to_json(), indent=2, sort_keys=False) + "\n")
     log.info("saved %s model (%s) to %s", kind, arch, out)
     return out
@@ -240,6 +314,7 @@ def update_card(model_dir: str | os.PathLike[str], **changes: Any) -> ModelCard:
         if key not in ModelCard.__dataclass_fields__ or key in {"path", "sha256", "weights_file"}:
             raise ValueError(f"cannot update model card field {key!r}")
         setattr(card, key, value)
+    ModelCard.from_json(card.to_json(), path=Path(model_dir))  # the changed card must still be valid
     _atomic_write_text(Path(model_dir) / CARD_FILE, json.dumps(card.to_json(), indent=2) + "\n")
     return card
 
@@ -255,7 +330,9 @@ def load_model(
     weights = Path(model_dir) / card.weights_file
     if not weights.is_file():
         raise ModelError(f"{model_dir}: weights file {card.weights_file} is missing")
-    if verify and card.sha256 and sha256_file(weights) != card.sha256:
+    if weights.is_symlink() or weights.resolve().parent != Path(model_dir).resolve():
+        raise ModelError(f"{model_dir}: weights file {card.weights_file} must be a plain file inside the model folder")
+    if verify and sha256_file(weights) != card.sha256:
         raise ModelError(f"{weights}: sha256 does not match model.json (file changed or corrupt)")
     network = build_network(card.arch, card.init_args)
     try:

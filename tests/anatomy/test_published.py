@@ -13,7 +13,8 @@ from PIL import Image
 from sijscan.anatomy.networks import PAPER_INIT
 from sijscan.anatomy.published import import_published_segmenter
 from sijscan.anatomy.recipes import published_recipe
-from sijscan.anatomy.segment import Segmenter, read_for_recipe
+from sijscan.anatomy.segment import Segmenter, recipe_input
+from sijscan.io import read_radiograph
 from sijscan.errors import ModelError, UnsafeCheckpointError
 from sijscan.modelfolder import build_network, read_card, save_model
 
@@ -22,27 +23,35 @@ torch.set_num_threads(1)
 
 def reference_published(path: Path, network: torch.nn.Module, *, size: int, window: int,
                         overlap: float, sw_batch: int) -> np.ndarray:
-    """The authors' pipeline written with MONAI transforms, independently of sijscan.anatomy."""
-    from monai.inferers import sliding_window_inference
-    from monai.transforms import (GaussianSmooth, KeepLargestConnectedComponent, LoadImage,
-                                  NormalizeIntensity, Resize, ScaleIntensity)
+    """The authors' segmentation written with MONAI's own transforms, Invert included (the oracle).
 
-    img = LoadImage(image_only=True, reader="PILReader")(str(path))  # transposed: axis 0 = columns
-    arr = torch.as_tensor(np.asarray(img), dtype=torch.float32)
-    if arr.ndim == 3:
-        arr = arr[..., 0] * 0.2989 + arr[..., 1] * 0.5870 + arr[..., 2] * 0.1140
-    orig = tuple(arr.shape)
-    x = Resize((size, size), mode="area")(arr[None])
-    x = NormalizeIntensity()(x)
-    x = GaussianSmooth(sigma=0.1)(x)
-    x = ScaleIntensity(minv=-1.0, maxv=1.0)(x)
+    Facts (published-pipeline.md): LoadImage (PIL, transposed), grey 0.2989/0.5870/0.1140, Resize
+    "area", NormalizeIntensity, GaussianSmooth(0.1), ScaleIntensity(-1, 1), sliding window, argmax,
+    KeepLargestConnectedComponent, argmax, then ``Invert(pre_transforms)`` (nearest by default).
+    """
+    from monai.data import MetaTensor
+    from monai.inferers import sliding_window_inference
+    from monai.transforms import (AsDiscrete, Compose, EnsureChannelFirst, GaussianSmooth, Invert,
+                                  KeepLargestConnectedComponent, Lambda, LoadImage, NormalizeIntensity,
+                                  Resize, ScaleIntensity)
+
+    def grey(x: torch.Tensor) -> torch.Tensor:
+        x = x.squeeze(-1) if x.ndim == 4 else x
+        if x.shape[0] in (3, 4):
+            return torch.einsum("cwh,c->wh", x[:3], torch.tensor([0.2989, 0.5870, 0.1140]))[None]
+        return x
+
+    pre = Compose([LoadImage(image_only=True, reader="PILReader"), EnsureChannelFirst(), Lambda(grey),
+                   Resize((size, size)), NormalizeIntensity(), GaussianSmooth(sigma=0.1), ScaleIntensity(minv=-1, maxv=1)])
+    x = pre(str(path))
     with torch.no_grad():
-        logits = sliding_window_inference(torch.as_tensor(x)[None], (window, window), sw_batch, network,
-                                          overlap=overlap, mode="constant")
-    lab = torch.argmax(torch.as_tensor(logits)[0], dim=0, keepdim=True).float()
-    lab = KeepLargestConnectedComponent()(lab)
-    back = Resize(orig, mode="area")(lab)  # what Invertd does for a Resize(mode="area")
-    out = torch.as_tensor(back)[0].to(torch.uint8).numpy()
+        logits = sliding_window_inference(x[None], (window, window), sw_batch, network, overlap=overlap,
+                                          mode="constant")
+    post = Compose([AsDiscrete(argmax=True, to_onehot=4), KeepLargestConnectedComponent(), AsDiscrete(argmax=True)])
+    lab = post(torch.as_tensor(logits)[0])
+    lab = MetaTensor(torch.as_tensor(lab), meta=x.meta, applied_operations=x.applied_operations)
+    back = Invert(pre)(lab)  # nearest_interp defaults to True
+    out = np.asarray(torch.as_tensor(back))[0].astype(np.uint8)
     return out.T  # back to the usual (row, column) view
 
 
@@ -71,7 +80,7 @@ def test_recipe_equals_monai_reference_small(tmp_path: Path, shape: tuple[int, i
     seg = Segmenter.load(folder)
     png = tmp_path / "x.png"
     _write_rgb(png, *shape, seed=shape[0])
-    pixels, scaled = read_for_recipe(png, seg.recipe)
+    pixels, scaled = recipe_input(read_radiograph(png), seg.spec)
     assert scaled and pixels.shape == shape
     ours, work = seg.segment(pixels, already_scaled=True)
     ref = reference_published(png, seg.network, size=64, window=32, overlap=0.75, sw_batch=16)
@@ -83,7 +92,10 @@ def test_recipe_equals_monai_reference_small(tmp_path: Path, shape: tuple[int, i
 def test_grey_png_passes_through(tmp_path: Path) -> None:
     png = tmp_path / "g.png"
     Image.fromarray(np.arange(12 * 9, dtype=np.uint8).reshape(12, 9), "L").save(png)
-    pixels, scaled = read_for_recipe(png, published_recipe())
+    from sijscan.anatomy.recipes import parse_segmenter_recipe
+
+    pixels, scaled = recipe_input(read_radiograph(png), parse_segmenter_recipe(published_recipe()))
+    assert scaled
     np.testing.assert_array_equal(pixels, np.arange(12 * 9).reshape(12, 9).astype(np.float32))
 
 
@@ -104,8 +116,7 @@ def test_imported_recipe_at_full_size_equals_reference(tmp_path: Path) -> None:
     seg = Segmenter.load(light)
     png = tmp_path / "r.png"
     _write_rgb(png, 40, 56, seed=5)
-    pixels, _ = read_for_recipe(png, seg.recipe)
-    ours, _ = seg.segment(pixels, already_scaled=True)
+    ours, _ = seg.segment_radiograph(read_radiograph(png))
     ref = reference_published(png, seg.network, size=768, window=512, overlap=0.75, sw_batch=16)
     assert len(np.unique(ref)) > 1
     np.testing.assert_array_equal(ours, ref)

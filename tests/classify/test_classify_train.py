@@ -154,6 +154,11 @@ def test_segmenter_crops_equal_mask_crops_and_failures_are_left_out(cohort: Path
             lab = truth[pixels.tobytes()] if pixels.tobytes() != broken else np.zeros(pixels.shape, np.uint8)
             return lab, lab
 
+        def locate(self, *, full: np.ndarray, working: np.ndarray | None = None):  # the default recipe's method
+            from sijscan.anatomy.localize import locate_sij
+
+            return locate_sij(full if working is None else working)
+
     monkeypatch.setattr(seg_mod.Segmenter, "load", classmethod(lambda cls, d, device="cpu": FakeSegmenter()))
     source = crop_from_segmenter(tmp_path / "any-segmenter")
     for _, r in df.head(3).iterrows():

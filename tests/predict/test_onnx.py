@@ -45,6 +45,7 @@ def _segmenter_folder(root: Path, *, sliding: bool) -> Path:
 
 
 def _classifier_folder(root: Path, *, grade_head: bool) -> Path:
+    from sijscan.classify.card import classifier_recipe
     from sijscan.classify.preprocess import PreprocessSpec
 
     torch.manual_seed(5)
@@ -52,7 +53,7 @@ def _classifier_folder(root: Path, *, grade_head: bool) -> Path:
     spec = PreprocessSpec(height=48, width=72, clahe_impl="opencv")
     return save_model(root / f"clf-{grade_head}", network=build_network("tiny-resnet", init), kind="classifier",
                       arch="tiny-resnet", init_args=init, labels={0: "negative", 1: "positive"},
-                      recipe={"view": "sij", "preprocess": spec.to_json()}, cutoff=0.5, temperature=2.0)
+                      recipe=classifier_recipe(view="sij", spec=spec), cutoff=0.5, temperature=2.0)
 
 
 def _check_card(folder: Path, *, outputs: list[str]) -> dict:

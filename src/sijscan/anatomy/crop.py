@@ -4,10 +4,12 @@ The SIJ box is found on a label map that may be smaller than the radiograph (the
 working size); :func:`scale_box` maps it back. ``view="full"`` returns the whole image, so the
 standard (full-image) model and the anatomy-aware one share one entry point.
 
-``paper_variant=True`` reproduces the published recipe: pixels outside the box are set to 0 on
-the full image, then the image is cropped to its Otsu foreground (threshold by Otsu's method over
-the whole zeroed image, bounding box of the pixels above it), which trims the zeroed border and
-any dark rim inside the box.
+``paper_variant=True`` / :func:`authors_crop` reproduce the published recipe: pixels outside the
+box are set to 0 on the full 8-bit image, then the image is cropped to its Otsu foreground. The
+threshold is ITK's (SimpleITK ``OtsuThreshold(image, 0, 255)``, 128 histogram bins: the authors'
+call), computed over the WHOLE zeroed image, and the crop is the bounding box of the pixels above
+it (``LabelShapeStatisticsImageFilter``); this trims the zeroed border and any dark rim inside the
+box. scikit-image's Otsu uses other bins and gives another threshold, so it is not used here.
 """
 from __future__ import annotations
 
@@ -45,16 +47,37 @@ def scale_box(box: Sequence[int], *, from_shape: Sequence[int], to_shape: Sequen
     return out
 
 
-def _otsu_crop(img: np.ndarray) -> np.ndarray:
-    from skimage.filters import threshold_otsu
+def otsu_foreground_box(img: np.ndarray) -> list[int] | None:
+    """``[x0, y0, x1, y1]`` of the pixels above ITK's Otsu threshold of ``img`` (None when there are none)."""
+    import SimpleITK as sitk
 
-    if float(img.max()) == float(img.min()):
-        return img
-    fg = img > threshold_otsu(img)
-    ys, xs = np.nonzero(fg)
-    if ys.size == 0:
-        return img
-    return img[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    arr = np.ascontiguousarray(img)
+    if arr.size == 0 or float(arr.max()) == float(arr.min()):
+        return None
+    fg = sitk.OtsuThreshold(sitk.GetImageFromArray(arr), 0, 255)
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.Execute(fg)
+    if 255 not in stats.GetLabels():
+        return None
+    x, y, w, h = stats.GetBoundingBox(255)
+    return [int(x), int(y), int(x + w), int(y + h)]
+
+
+def authors_crop(grey_u8: np.ndarray, box: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+    """The published crop: zero outside ``box`` on the whole 8-bit image, then its Otsu foreground.
+
+    Returns ``(crop, crop_box)`` with ``crop_box`` in the image's pixels. When nothing lies above the
+    threshold (a black box) the box itself is the crop (their code would fail there).
+    """
+    img = np.asarray(grey_u8)
+    if img.ndim != 2 or img.dtype != np.uint8:
+        raise InputError(f"the published crop needs a 2-D uint8 image, got {img.dtype} {img.shape}")
+    x0, y0, x1, y1 = (int(v) for v in box)
+    boxed = np.zeros_like(img)
+    boxed[y0:y1, x0:x1] = img[y0:y1, x0:x1]
+    fg = otsu_foreground_box(boxed)
+    cb = [x0, y0, x1, y1] if fg is None else fg
+    return img[cb[1]:cb[3], cb[0]:cb[2]], cb
 
 
 def crop_sij(
@@ -84,6 +107,5 @@ def crop_sij(
     x0, y0, x1, y1 = scale_box(location.box, from_shape=shape, to_shape=img.shape)
     if not paper_variant:
         return img[y0:y1, x0:x1]
-    boxed = np.zeros_like(img)
-    boxed[y0:y1, x0:x1] = img[y0:y1, x0:x1]
-    return _otsu_crop(boxed)
+    u8 = img if img.dtype == np.uint8 else np.rint(np.clip(img.astype(np.float64), 0, 1) * 255).astype(np.uint8)
+    return authors_crop(u8, [x0, y0, x1, y1])[0]

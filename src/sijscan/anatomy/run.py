@@ -16,8 +16,9 @@ from sijscan.anatomy.crop import SIJNotFoundError, crop_sij
 from sijscan.anatomy.localize import locate_sij
 from sijscan.anatomy.metrics import dice_per_structure, sij_hit, summarise
 from sijscan.anatomy.outputs import boxes_in_original, write_outputs
-from sijscan.anatomy.segment import Segmenter, read_for_recipe, segment_and_locate
+from sijscan.anatomy.segment import Segmenter, grey_u8, recipe_input, segment_and_locate
 from sijscan.errors import InputError, SijscanError
+from sijscan.io import read_radiograph
 
 log = logging.getLogger(__name__)
 
@@ -107,19 +108,21 @@ def segment_files(
         p = Path(path)
         try:
             t0 = time.perf_counter()
-            pixels, scaled = read_for_recipe(p, seg.recipe)
+            radiograph = read_radiograph(p)
+            pixels, scaled = recipe_input(radiograph, seg.spec)
             t1 = time.perf_counter()
             res = segment_and_locate(seg, pixels, already_scaled=scaled)
-            display = pixels / 255.0 if scaled else pixels
+            display = radiograph.pixels
             t2 = time.perf_counter()
             try:
-                crop = crop_sij(display, res.location, label_shape=res.working_labels.shape, paper_variant=paper_crop)
+                source = grey_u8(display, pixels if scaled else None) if paper_crop else display
+                crop = crop_sij(source, res.location, paper_variant=paper_crop)
             except SIJNotFoundError:
                 crop = None
             t3 = time.perf_counter()
             summary: dict[str, Any] = {
                 "image": str(p.resolve()), "model": str(Path(model_dir).resolve()),
-                **boxes_in_original(res.location, label_shape=res.working_labels.shape, image_shape=pixels.shape),
+                **boxes_in_original(res.location, label_shape=res.labels.shape, image_shape=pixels.shape),
                 "image_shape": list(pixels.shape), "qc_flags": res.location.qc_flags,
                 "fallback_used": res.location.fallback_used, "confidence": res.location.confidence,
                 "notes": res.location.notes, "crop_shape": None if crop is None else list(crop.shape),

@@ -1,9 +1,10 @@
 """Run any segmenter model folder (sijscan's own or an imported published one) from its card alone.
 
-The card's ``recipe`` (see :mod:`sijscan.anatomy.recipes`) says how to preprocess, infer and
-postprocess; nothing here is specific to one model. :func:`segment_and_locate` is the one call a
-pipeline needs: mask at the input size, mask at the working size (display orientation), the SIJ
-location on the working mask, and timings.
+The card's ``recipe`` (parsed strictly into :class:`sijscan.anatomy.recipes.SegmenterRecipe`) says
+how to preprocess, infer, postprocess and locate; nothing here is specific to one model.
+:meth:`Segmenter.segment_radiograph` gives the mask at the input size and at the working size
+(display orientation); :meth:`Segmenter.locate` the SIJ location in input-size pixels, on the map
+and by the method the recipe names. :func:`segment_and_locate` does both, with timings.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from sijscan.anatomy.localize import SIJLocation, locate_sij
+from sijscan.anatomy.recipes import SegmenterRecipe, parse_segmenter_recipe
 from sijscan.errors import InputError, ModelError
 from sijscan.modelfolder import ModelCard, load_model
 
@@ -45,7 +47,8 @@ class Segmenter:
         if card.kind != "segmenter":
             raise ModelError(f"{card.path}: model kind is {card.kind!r}, expected 'segmenter'")
         self.card = card
-        self.recipe: dict[str, Any] = dict(card.recipe)
+        self.spec: SegmenterRecipe = parse_segmenter_recipe(card.recipe, where=f"{card.path or 'model card'}: recipe")
+        self.recipe: dict[str, Any] = self.spec.to_json()
         self.device = torch.device(device)
         self.network = network.to(self.device).eval()
 
@@ -64,45 +67,38 @@ class Segmenter:
     # --- preprocessing -------------------------------------------------------------------------
     def preprocess(self, pixels: np.ndarray, *, already_scaled: bool = False) -> torch.Tensor:
         """Grey (H, W) array -> (1, 1, h, w) float32 tensor at the working size, per the recipe."""
-        return preprocess_array(pixels, recipe=self.recipe, already_scaled=already_scaled)
+        return preprocess_array(pixels, recipe=self.spec, already_scaled=already_scaled)
 
     # --- inference -----------------------------------------------------------------------------
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        inf = self.recipe.get("inference", {"mode": "single"})
+        inf = self.spec.inference
         x = x.to(self.device)
-        if inf.get("mode", "single") == "single":
+        if inf.mode == "single":
             return self.network(x)
-        if inf["mode"] == "sliding_window":
-            from monai.inferers import sliding_window_inference
+        from monai.inferers import sliding_window_inference
 
-            return sliding_window_inference(
-                x, roi_size=tuple(inf["window"]), sw_batch_size=int(inf.get("sw_batch_size", 4)),
-                predictor=self.network, overlap=float(inf.get("overlap", 0.25)), mode=inf.get("blend", "constant"),
-            )
-        raise ModelError(f"unknown inference mode {inf.get('mode')!r} in recipe")
+        return sliding_window_inference(x, roi_size=tuple(inf.window or ()), sw_batch_size=inf.sw_batch_size,
+                                        predictor=self.network, overlap=inf.overlap, mode=inf.blend)
 
     def postprocess(self, logits: torch.Tensor) -> np.ndarray:
         """(1, C, h, w) logits -> uint8 (h, w) labels in the NETWORK's frame (maybe transposed)."""
         lab = torch.argmax(logits[0].float(), dim=0).cpu().numpy().astype(np.int64)
-        if self.recipe.get("postprocess", {}).get("largest_component", True):
+        if self.spec.postprocess.largest_component:
             lab = keep_largest_components(lab)
         return lab.astype(np.uint8)
 
     def resize_back(self, lab: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """Working-frame labels -> input size (H, W), display orientation."""
-        transposed = bool(self.recipe.get("transposed", False))
+        transposed = self.spec.transposed
         target = (shape[1], shape[0]) if transposed else shape
-        mode = self.recipe.get("resize_back", "nearest")
-        if mode == "nearest":
+        if self.spec.resize_back == "nearest_torch":  # MONAI Invert of a Resize: nearest_interp=True
+            t = torch.as_tensor(lab, dtype=torch.float32)[None, None]
+            out = F.interpolate(t, size=target, mode="nearest")[0, 0].to(torch.uint8).numpy()
+        else:
             import cv2
 
             out = cv2.resize(lab, (target[1], target[0]), interpolation=cv2.INTER_NEAREST)
-        elif mode == "area_truncate":
-            t = torch.as_tensor(lab, dtype=torch.float32)[None, None]
-            out = F.interpolate(t, size=target, mode="area")[0, 0].to(torch.uint8).numpy()
-        else:
-            raise ModelError(f"unknown resize_back {mode!r} in recipe")
         return np.ascontiguousarray(out.T if transposed else out)
 
     def segment(self, pixels: np.ndarray, *, already_scaled: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -117,43 +113,61 @@ class Segmenter:
         """(1, C, h, w) logits -> ``(labels at input size shape, labels at working size)``, display orientation."""
         work = self.postprocess(logits)
         full = self.resize_back(work, shape)
-        work_disp = np.ascontiguousarray(work.T) if self.recipe.get("transposed", False) else work
+        work_disp = np.ascontiguousarray(work.T) if self.spec.transposed else work
         return full, work_disp
 
+    def segment_radiograph(self, radiograph: Any) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`segment` on the grey values this recipe wants from a ``Radiograph`` (see :func:`recipe_input`)."""
+        arr, scaled = recipe_input(radiograph, self.spec)
+        return self.segment(arr, already_scaled=scaled)
 
-def preprocess_array(pixels: np.ndarray, *, recipe: dict[str, Any], already_scaled: bool = False) -> torch.Tensor:
+    def locate(self, *, full: np.ndarray, working: np.ndarray | None = None) -> SIJLocation:
+        """The SIJ location in FULL-size pixels, by the recipe's method on the map it names.
+
+        ``method="sijscan"``: :func:`locate_sij` on the working map (or the full map when none is
+        given, e.g. a user's own mask), boxes scaled to the full size. ``method="authors"``: the
+        published arithmetic on the full-size map (:func:`locate_authors`).
+        """
+        loc = self.spec.localize
+        if loc.method == "authors":
+            return locate_authors(full, working=working, dilation_frac=loc.dilation_frac)
+        base = full if (working is None or loc.on == "full") else working
+        found = locate_sij(base, dilation_frac=loc.dilation_frac, margin_frac=loc.margin_frac)
+        return rescale_location(found, to_shape=full.shape)
+
+
+def preprocess_array(pixels: np.ndarray, *, recipe: SegmenterRecipe | Mapping[str, Any],
+                     already_scaled: bool = False) -> torch.Tensor:
     """Grey (H, W) array -> (1, 1, h, w) float32 tensor at the recipe's working size.
 
     Order: input scale, optional transposition, resize (``resize_mode``), z-score over the whole
     image (population std; 0 -> 1, as MONAI ``NormalizeIntensity``), optional Gaussian smoothing
     (MONAI ``GaussianSmooth``), optional linear rescale to ``rescale`` (as MONAI ``ScaleIntensity``).
     """
-    rec = recipe
+    rec = recipe if isinstance(recipe, SegmenterRecipe) else parse_segmenter_recipe(recipe)
     x = torch.as_tensor(np.ascontiguousarray(pixels), dtype=torch.float32)
-    if not already_scaled and float(rec.get("input_scale", 1.0)) != 1.0:
-        x = x * float(rec["input_scale"])
-    if rec.get("transposed", False):
+    if not already_scaled and rec.input_scale != 1.0:
+        x = x * rec.input_scale
+    if rec.transposed:
         x = x.T.contiguous()
-    size = tuple(int(v) for v in rec["working_size"])
-    mode = rec.get("resize_mode", "area")
+    size = rec.working_size
+    mode = rec.resize_mode
     if mode == "cv2_area":  # OpenCV INTER_AREA: the same box average, several times faster on CPU
         import cv2
 
         x = torch.from_numpy(cv2.resize(x.numpy(), (size[1], size[0]), interpolation=cv2.INTER_AREA))[None, None]
     else:
         x = F.interpolate(x[None, None], size=size, mode=mode)
-    if rec.get("normalisation", "zscore") == "zscore":
+    if rec.normalisation == "zscore":
         mean = torch.mean(x).item()
         std = torch.std(x, unbiased=False).item()
         x = (x - mean) / (std if std != 0.0 else 1.0)
-    elif rec.get("normalisation") not in (None, "none"):
-        raise ModelError(f"unknown normalisation {rec.get('normalisation')!r} in recipe")
-    if rec.get("gaussian_sigma"):
+    if rec.gaussian_sigma:
         from monai.transforms import GaussianSmooth
 
-        x = torch.as_tensor(GaussianSmooth(sigma=float(rec["gaussian_sigma"]))(x[0]), dtype=torch.float32)[None]
-    if rec.get("rescale"):
-        lo, hi = (float(v) for v in rec["rescale"])
+        x = torch.as_tensor(GaussianSmooth(sigma=rec.gaussian_sigma)(x[0]), dtype=torch.float32)[None]
+    if rec.rescale:
+        lo, hi = rec.rescale
         mn, mx = x.min(), x.max()
         x = x * lo if mn == mx else (x - mn) / (mx - mn) * (hi - lo) + lo
     return torch.as_tensor(x).float()
@@ -175,59 +189,97 @@ def keep_largest_components(lab: np.ndarray) -> np.ndarray:
     return out
 
 
-def read_for_recipe(path: str | os.PathLike[str], recipe: dict[str, Any]) -> tuple[np.ndarray, bool]:
-    """Read a radiograph as the recipe expects; return ``(grey array, already_scaled)``.
+def authors_grey(radiograph: Any, weights: tuple[float, float, float]) -> np.ndarray | None:
+    """The float32 grey the authors' app computes from an 8-bit PNG/JPEG; None for any other input.
 
-    With ``grey_weights`` in the recipe (the published model), PNG/JPG/BMP are read with PIL and
-    converted with exactly those weights at their stored 8-bit scale, as the authors' app does.
-    Everything else goes through :func:`sijscan.io.read_radiograph` (display pixels in [0, 1]).
+    Their ``LoadImage`` (PIL) keeps the stored 8-bit values; RGB(A) becomes ``weights`` . (R, G, B)
+    in float32, not rounded. A grey 8-bit file is recovered exactly from the display pixels
+    (v / 255 * 255, rounded); a colour one is decoded again with PIL. For 12/16-bit data and DICOM
+    their uint8 cast is a bug sijscan does not copy: None, and the caller uses the windowed pixels.
     """
-    p = Path(path)
-    if recipe.get("grey_weights") and p.suffix.lower() in _PIL_SUFFIXES:
-        from PIL import Image, UnidentifiedImageError
+    if radiograph.source_format not in ("png", "jpeg") or int(radiograph.bits_stored) != 8:
+        return None
+    pixels = radiograph.pixels
+    if str(radiograph.photometric).startswith("MONOCHROME"):
+        return np.rint(pixels * np.float32(255.0)).astype(np.float32)
+    if radiograph.path is None:
+        return None
+    from PIL import Image, UnidentifiedImageError
 
-        try:
-            with Image.open(p) as im:
-                arr = np.asarray(im)
-        except (OSError, UnidentifiedImageError) as exc:
-            raise InputError(f"{p}: cannot read image ({exc})") from exc
-        arr = arr.astype(np.float32)
-        if arr.ndim == 3:
-            wr, wg, wb = (float(w) for w in recipe["grey_weights"])
-            arr = arr[..., 0] * wr + arr[..., 1] * wg + arr[..., 2] * wb
-        return arr, True
     try:
-        from sijscan.io import read_radiograph  # type: ignore[attr-defined]
-    except ImportError:
-        read_radiograph = None
-    if read_radiograph is not None:
-        return np.asarray(read_radiograph(p).pixels, dtype=np.float32), False
-    return _read_plain(p), False
+        with Image.open(radiograph.path) as im:
+            arr = np.asarray(im)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise InputError(f"{radiograph.name}: cannot read image ({exc})") from exc
+    if arr.ndim == 3 and arr.shape[2] in (3, 4):
+        x = torch.from_numpy(np.ascontiguousarray(arr[..., :3].transpose(2, 0, 1), dtype=np.float32))
+        arr = torch.einsum("chw,c->hw", x, torch.tensor(weights, dtype=torch.float32)).numpy()
+    if arr.ndim != 2 or arr.shape != pixels.shape:  # e.g. an EXIF-rotated JPEG: keep sijscan's reading
+        return None
+    return arr.astype(np.float32)
 
 
-def _read_plain(p: Path) -> np.ndarray:
-    """Fallback reader while :mod:`sijscan.io` is not available: 8/16-bit grey or RGB via OpenCV."""
-    import cv2
-
-    if not p.is_file():
-        raise InputError(f"{p}: file not found")
-    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise InputError(f"{p}: cannot read image")
-    if img.ndim == 3:
-        img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2GRAY)
-    scale = 65535.0 if img.dtype == np.uint16 else 255.0
-    return img.astype(np.float32) / scale
+def recipe_input(radiograph: Any, spec: SegmenterRecipe) -> tuple[np.ndarray, bool]:
+    """``(grey array, already_scaled)`` for :meth:`Segmenter.segment`: the authors' 8-bit grey when the
+    recipe names ``grey_weights`` and the file is an 8-bit PNG/JPEG, else the display pixels."""
+    raw = authors_grey(radiograph, spec.grey_weights) if spec.grey_weights else None
+    return (raw, True) if raw is not None else (radiograph.pixels, False)
 
 
-def segment_and_locate(segmenter: Segmenter, pixels: np.ndarray, *, already_scaled: bool = False,
-                       **locate_kwargs: Any) -> Segmentation:
-    """Segment one grey image and locate its SIJs on the working-size mask."""
+def grey_u8(pixels: np.ndarray, raw: np.ndarray | None) -> np.ndarray:
+    """The 8-bit grey image the published crop is cut from: the authors' ``astype(uint8)`` of their
+    grey when there is one (8-bit files), else the correctly windowed display pixels rounded to 8 bits."""
+    if raw is not None:
+        return np.clip(raw, 0, 255).astype(np.uint8)
+    return np.rint(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def rescale_location(loc: SIJLocation, *, to_shape: tuple[int, ...]) -> SIJLocation:
+    """``loc`` with its boxes mapped from its label map's grid to ``to_shape`` (outward rounding)."""
+    from dataclasses import replace
+
+    from sijscan.anatomy.crop import scale_box
+
+    shape = (int(to_shape[0]), int(to_shape[1]))
+    if tuple(loc.label_shape) == shape:
+        return loc
+
+    def scaled(b: list[int] | None) -> list[int] | None:
+        return None if b is None else scale_box(b, from_shape=loc.label_shape, to_shape=shape)
+
+    return replace(loc, box=scaled(loc.box), boxes={k: scaled(b) for k, b in loc.boxes.items()}, label_shape=shape)
+
+
+def locate_authors(full: np.ndarray, *, working: np.ndarray | None = None, dilation_frac: float = 0.05) -> SIJLocation:
+    """The published SIJ box on the full-size map, with sijscan's QC flags (computed on ``working``,
+    or on ``full`` when not given) beside it; sides named by the regions' positions."""
+    from sijscan.anatomy.localize_authors import authors_sij_region
+
+    region = authors_sij_region(full, dilation_frac=dilation_frac)
+    qc = rescale_location(locate_sij(working if working is not None else full, dilation_frac=dilation_frac,
+                                     margin_frac=0.0), to_shape=full.shape)
+    by_x = sorted(region.boxes.items(), key=lambda kv: (kv[1] is None, (kv[1] or [0, 0, 0])[0] + (kv[1] or [0, 0, 0])[2]))
+    boxes = {side: b for side, (_, b) in zip(("image_left", "image_right"), by_x)}
+    used = [c for c, f in region.fallback.items() if f]
+    flags = list(qc.qc_flags)
+    notes = [f"authors' SIJ region: square dilation r = {region.radius} px on the full-size mask"]
+    if used:
+        notes.append(f"authors' median-height strip used for class(es) {', '.join(map(str, used))} (no contact)")
+        if "no_joint_contact" not in flags:
+            flags.append("no_joint_contact")
+    if region.box is None:
+        notes.append("no SIJ box: the authors' method has no region on one side (their app would fail here)")
+    return SIJLocation(box=region.box, boxes=boxes, qc_flags=flags, fallback_used=bool(used),
+                       confidence=qc.confidence if region.box is not None else 0.0,
+                       label_shape=(int(full.shape[0]), int(full.shape[1])), notes=notes)
+
+
+def segment_and_locate(segmenter: Segmenter, pixels: np.ndarray, *, already_scaled: bool = False) -> Segmentation:
+    """Segment one grey image and locate its SIJs as the recipe says (location in input-size pixels)."""
     t0 = time.perf_counter()
     full, work = segmenter.segment(pixels, already_scaled=already_scaled)
     t1 = time.perf_counter()
-    kwargs = {**segmenter.recipe.get("localize", {}), **locate_kwargs}
-    location = locate_sij(work, **kwargs)
+    location = segmenter.locate(full=full, working=work)
     t2 = time.perf_counter()
     return Segmentation(labels=full, working_labels=work, location=location,
                         timings={"segment_s": round(t1 - t0, 4), "locate_s": round(t2 - t1, 4)})

@@ -117,7 +117,7 @@ def crop_from_segmenter(segmenter_dir: str | Path, *, device: str = "cpu") -> Cr
 
     def source(image: np.ndarray, row: pd.Series) -> np.ndarray:
         result = segment_and_locate(seg, image, already_scaled=True)
-        return crop_sij(image, result.location, label_shape=result.working_labels.shape)
+        return crop_sij(image, result.location)
 
     source.__name__ = f"segmenter:{Path(segmenter_dir).name}"
     return source

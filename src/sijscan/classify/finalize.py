@@ -42,14 +42,14 @@ def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: Pre
     val_auc = auc_midrank(y_true=y, scores=p) if 0 < y.sum() < len(y) else float("nan")
     log.info("validation: AUC %.3f, cut-off %.3f (accuracy %.3f), temperature %.3f", val_auc, choice.cutoff,
              choice.value, temperature)
-    card_recipe = {
-        "task": "binary", "view": view, "preprocess": spec.to_json(), "input_size_hw": [spec.height, spec.width],
-        "output": "softmax over 2 logits; index 1 = definite radiographic sacroiliitis",
-        "grade_head": bool(init_args.get("grade_head")), "grade_side_order": list(SIDE_ORDER),
-        "cutoff_method": "max_accuracy on validation (raw probability)",
-        "temperature_method": "NLL on validation, bounded 1-D search",
-        "training": {**recipe.to_json(), "stage_log": stage_log},
-    }
+    from sijscan.classify.card import classifier_recipe
+
+    card_recipe = classifier_recipe(
+        view=view, spec=spec, crop="box", output="softmax over 2 logits; index 1 = definite radiographic sacroiliitis",
+        grade_head=bool(init_args.get("grade_head")), grade_side_order=list(SIDE_ORDER),
+        cutoff_method="max_accuracy on validation (raw probability)",
+        temperature_method="NLL on validation, bounded 1-D search",
+        training={**recipe.to_json(), "stage_log": stage_log})
     metrics = {"val_auc": None if np.isnan(val_auc) else float(val_auc), "val_accuracy_at_cutoff": choice.value,
                "val_n": int(len(y)), "val_n_positive": int(y.sum())}
     return save_model(out, network=net, kind="classifier", arch=recipe.arch, init_args=init_args, labels=LABELS,

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from sijscan.classify.calibration import probability
+from sijscan.classify.card import ClassifierRecipe, parse_classifier_recipe
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.grades import SIDE_ORDER
 from sijscan.classify.preprocess import PreprocessSpec, preprocess_view
@@ -22,12 +23,14 @@ class ClassifierModel:
     network: torch.nn.Module
     card: ModelCard
     spec: PreprocessSpec
+    recipe: ClassifierRecipe
     backend: str = "torch"
     """"torch" or "onnx" (``network`` is then a :class:`sijscan.predict.onnx_backend.OnnxNetwork`)."""
 
     @property
     def cutoff(self) -> float:
-        return 0.5 if self.card.cutoff is None else float(self.card.cutoff)
+        """The card's decision cut-off (required for classifiers: checked when the card loads)."""
+        return float(self.card.cutoff)  # type: ignore[arg-type]
 
     @property
     def temperature(self) -> float:
@@ -59,8 +62,8 @@ def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu", b
         net, card = load_model(model_dir, map_location=device)
     if card.kind != "classifier":
         raise ClassifierInputError(f"{model_dir} is a {card.kind} model folder, not a classifier")
-    spec = PreprocessSpec.from_json(dict(card.recipe.get("preprocess", {})))
-    return ClassifierModel(network=net.to(device), card=card, spec=spec, backend=backend)
+    recipe = parse_classifier_recipe(card.recipe, where=f"{card.path or model_dir}: recipe")
+    return ClassifierModel(network=net.to(device), card=card, spec=recipe.preprocess, recipe=recipe, backend=backend)
 
 
 def classify_views(model: ClassifierModel | str | os.PathLike[str], images: Sequence[np.ndarray], *,

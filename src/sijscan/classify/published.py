@@ -69,12 +69,12 @@ def import_published_classifier(ckpt_path: str | os.PathLike[str], out_dir: str 
         first = str(exc).strip().splitlines()[0]
         raise PublishedCheckpointError(f"{ckpt_path}: weights do not fit the paper's ResNet-50: {first}") from exc
     spec = PreprocessSpec(height=416, width=628, mirror=True, clahe_impl="exact")
-    recipe = {
-        "task": "binary", "view": "sij", "preprocess": spec.to_json(), "input_size_hw": [416, 628],
-        "output": "softmax over 2 logits; index 1 = definite radiographic sacroiliitis",
-        "grade_head": False, "source": "published (Dorfner et al., RMD Open 2024; Zenodo 11116990)",
-        "crop": "authors' crop (paper_variant), seen mirrored left-right",
-    }
+    from sijscan.classify.card import classifier_recipe
+
+    recipe = classifier_recipe(
+        view="sij", spec=spec, crop="authors_otsu", grade_head=False,
+        output="softmax over 2 logits; index 1 = definite radiographic sacroiliitis",
+        source="published (Dorfner et al., RMD Open 2024; Zenodo 11116990)")
     return save_model(out_dir, network=net, kind="classifier", arch=ARCH, init_args=init_args,
                       labels={0: "no definite radiographic sacroiliitis", 1: "definite radiographic sacroiliitis"},
                       recipe=recipe, cutoff=PUBLISHED_CUTOFF, temperature=None,

@@ -51,8 +51,8 @@ def run_predict(args: argparse.Namespace) -> int:
         print("sijscan predict: error: --batch-size and --workers must be >= 1", file=sys.stderr)
         return 2
     if bool(args.model) == bool(args.classifier):
-        print("sijscan predict: error: give --model DIR, or --classifier DIR (with --segmenter DIR for the "
-              "SIJ-crop model)", file=sys.stderr)
+        print("sijscan predict: error: give --model DIR (a pipeline folder, or a classifier folder with "
+              "--segmenter DIR), or --classifier DIR (with --segmenter DIR for the SIJ-crop model)", file=sys.stderr)
         return 2
     if args.gradcam and args.backend == "onnx":
         print("sijscan predict: error: --gradcam needs gradients: use --backend torch (ONNX runs inference only)",
@@ -64,7 +64,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from sijscan.predict.pipeline import Pipeline
 
     if args.model:
-        pipeline = Pipeline.from_folder(args.model, device=args.device, backend=args.backend)
+        pipeline = Pipeline.from_folder(args.model, segmenter=args.segmenter, device=args.device, backend=args.backend)
     else:
         pipeline = Pipeline.from_dirs(classifier=args.classifier, segmenter=args.segmenter, device=args.device,
                                       backend=args.backend)
@@ -103,7 +103,7 @@ def _run_scaleout(args: argparse.Namespace) -> int:
     from sijscan.predict.pipeline import Pipeline
 
     if args.model:
-        pipeline = Pipeline.from_folder(args.model, device="cpu")
+        pipeline = Pipeline.from_folder(args.model, segmenter=args.segmenter, device="cpu")
     else:
         pipeline = Pipeline.from_dirs(classifier=args.classifier, segmenter=args.segmenter, device="cpu")
     summary = run_distributed(

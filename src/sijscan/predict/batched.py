@@ -6,9 +6,9 @@ DataLoader workers):
 1. the segmenter's network on the stacked working-size inputs (one forward, any device);
 2. per image, on ``threads`` threads (OpenCV, NumPy and SciPy release the GIL in their heavy
    parts): the segmenter's own ``postprocess`` and ``resize_back``, then
-   :meth:`Pipeline.prepare <sijscan.predict.pipeline.Pipeline.prepare>` itself (SIJ localisation,
-   QC, crop) with a stand-in segmenter that hands over the labels just computed, then the
-   classifier's preprocessing (CLAHE, resize, pad);
+   :meth:`Pipeline.prepare_from_labels <sijscan.predict.pipeline.Pipeline.prepare_from_labels>`
+   (SIJ localisation, QC, crop: the single-image path's own step), then the classifier's
+   preprocessing (CLAHE, resize, pad);
 3. the classifier's network on the stacked inputs (with Grad-CAM when asked).
 
 Results equal the single-image path's (same functions, same order of operations); only the
@@ -16,7 +16,6 @@ timings differ. Failed inputs become ``Prediction`` rows with a one-line ``error
 """
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,21 +27,6 @@ import torch
 from sijscan.errors import InputError, SijscanError
 
 log = logging.getLogger(__name__)
-
-
-class _Presegmented:
-    """Stands in for a ``Segmenter`` inside ``Pipeline.prepare``: returns labels computed on the batch."""
-
-    def __init__(self, segmenter: Any, *, full: np.ndarray, working: np.ndarray) -> None:
-        self.recipe = segmenter.recipe
-        self.card = segmenter.card
-        self._labels = (full, working)
-
-    def segment(self, pixels: np.ndarray, *, already_scaled: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        arr = np.asarray(pixels)
-        if arr.ndim != 2 or min(arr.shape) < 2:  # the same check as Segmenter.segment
-            raise InputError(f"expected a 2-D grey image, got shape {arr.shape}")
-        return self._labels
 
 
 class BatchedPredictor:
@@ -111,15 +95,11 @@ class BatchedPredictor:
         try:
             radiograph = im.radiograph()
             t0 = time.perf_counter()
+            full = shown = None
             if logits is not None:
-                seg = pipe.segmenter
-                full, shown = seg.labels_from_logits(logits[None], shape=(radiograph.height, radiograph.width))
-                pipe = copy.copy(pipe)
-                pipe.segmenter = _Presegmented(seg, full=full, working=shown)
-            post_s = time.perf_counter() - t0
-            pred = pipe.prepare(radiograph, name=im.image)
-            pred.timings["read_s"] = im.read_s
-            pred.timings["segment_s"] = pred.timings.get("segment_s", 0.0) + post_s
+                full, shown = pipe.segmenter.labels_from_logits(logits[None], shape=(radiograph.height, radiograph.width))
+            timings = {"read_s": im.read_s, "segment_s": time.perf_counter() - t0}
+            pred = pipe.prepare_from_labels(radiograph, labels=full, working=shown, name=im.image, timings=timings)
             if pred.images is None or pred.images.crop is None:
                 return pred, None
             t1 = time.perf_counter()

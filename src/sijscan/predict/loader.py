@@ -71,6 +71,10 @@ class RadiographDataset(torch.utils.data.Dataset):
     def __init__(self, items: Sequence[Any], *, recipe: dict[str, Any] | None) -> None:
         self.items = list(items)
         self.recipe = dict(recipe) if recipe is not None else None
+        if recipe is not None:
+            from sijscan.anatomy.recipes import parse_segmenter_recipe
+
+            self.spec = parse_segmenter_recipe(recipe)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -85,9 +89,10 @@ class RadiographDataset(torch.utils.data.Dataset):
         try:
             radiograph = read_radiograph(item.path)
             if self.recipe is not None:
-                from sijscan.anatomy.segment import preprocess_array
+                from sijscan.anatomy.segment import preprocess_array, recipe_input
 
-                out.seg_input = preprocess_array(radiograph.pixels, recipe=self.recipe)[0]
+                arr, scaled = recipe_input(radiograph, self.spec)
+                out.seg_input = preprocess_array(arr, recipe=self.spec, already_scaled=scaled)[0]
         except SijscanError as exc:
             out.error = one_line(exc)
             return out

@@ -116,11 +116,10 @@ class Pipeline:
         self.segmenter = segmenter
         self.qc_config = qc_config
         self.cam_classes = tuple(cam_classes)
-        self.view: Literal["sij", "full"] = str(classifier.card.recipe.get("view", "sij"))  # type: ignore[assignment]
-        if self.view not in ("sij", "full"):
-            raise PipelineConfigError(f"classifier view must be 'sij' or 'full', got {self.view!r}")
+        self.view: Literal["sij", "full"] = classifier.recipe.view
         if self.view == "sij" and segmenter is None:
-            raise PipelineConfigError("the SIJ-crop classifier needs a segmenter model folder")
+            raise PipelineConfigError("the SIJ-crop classifier needs a segmenter model folder "
+                                      "(--segmenter DIR, or a --model folder with pipeline.json)")
 
     # --- loading -------------------------------------------------------------------------------
     @classmethod
@@ -138,12 +137,15 @@ class Pipeline:
         return cls(classifier=clf, segmenter=seg, **kwargs)
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike[str], *, device: str = "auto", backend: str = "torch",
-                    **kwargs: Any) -> "Pipeline":
-        """A folder with ``pipeline.json`` (``{"segmenter": rel, "classifier": rel}``) or a classifier folder."""
+    def from_folder(cls, folder: str | os.PathLike[str], *, segmenter: str | os.PathLike[str] | None = None,
+                    device: str = "auto", backend: str = "torch", **kwargs: Any) -> "Pipeline":
+        """A folder with ``pipeline.json`` (``{"segmenter": rel, "classifier": rel}``) or a classifier folder.
+
+        ``segmenter`` names (or replaces) the segmenter folder, e.g. ``--model CLASSIFIER --segmenter SEG``.
+        """
         dirs = pipeline_dirs(folder)
-        return cls.from_dirs(classifier=dirs["classifier"], segmenter=dirs.get("segmenter"), device=device,
-                             backend=backend, **kwargs)
+        return cls.from_dirs(classifier=dirs["classifier"], segmenter=segmenter or dirs.get("segmenter"),
+                             device=device, backend=backend, **kwargs)
 
     @property
     def cutoff(self) -> float:
@@ -200,46 +202,78 @@ class Pipeline:
 
     def prepare(self, source: Source, *, name: str | None = None) -> Prediction:
         """Read, segment, locate, crop and run the QC (no classification yet)."""
-        from sijscan.anatomy.crop import scale_box
-
-        timings: dict[str, float] = {}
         t0 = time.perf_counter()
         radiograph = to_radiograph(source, name=name)
+        timings: dict[str, float] = {"read_s": time.perf_counter() - t0}
+        labels = working = raw = None
+        if self.segmenter is not None:
+            from sijscan.anatomy.segment import recipe_input
+
+            t = time.perf_counter()
+            arr, scaled = recipe_input(radiograph, self.segmenter.spec)
+            raw = arr if scaled else None
+            labels, working = self.segmenter.segment(arr, already_scaled=scaled)
+            timings["segment_s"] = time.perf_counter() - t
+        return self.prepare_from_labels(radiograph, labels=labels, working=working, raw=raw, name=name,
+                                        timings=timings)
+
+    def prepare_from_labels(self, radiograph: Any, *, labels: np.ndarray | None, working: np.ndarray | None = None,
+                            raw: np.ndarray | None = None, name: str | None = None,
+                            timings: dict[str, float] | None = None) -> Prediction:
+        """Locate, QC and crop one radiograph whose label map (input size) is already known.
+
+        ``working``: the segmenter's working-size map (where sijscan's own models locate); ``raw``:
+        the authors' 8-bit grey when the segmenter's recipe read one (see
+        :func:`sijscan.anatomy.segment.recipe_input`), re-derived when needed and not given.
+        """
+        timings = {} if timings is None else timings
         pixels = radiograph.pixels
-        timings["read_s"] = time.perf_counter() - t0
         pred = Prediction(image=name or radiograph.name, view=self.view, cutoff=self.cutoff,
                           temperature=self.classifier.temperature, image_shape=[int(pixels.shape[0]), int(pixels.shape[1])],
                           source_format=radiograph.source_format, timings=timings)
-        images = PredictionImages(pixels=pixels, mirror=bool(self.classifier.spec.mirror))
+        images = PredictionImages(pixels=pixels, labels=labels, mirror=bool(self.classifier.spec.mirror))
         pred.images = images
         location = None
-        if self.segmenter is not None:
-            from sijscan.anatomy.segment import segment_and_locate
-
+        if labels is not None:
+            if labels.shape != pixels.shape:
+                raise InputError(f"{pred.image}: label map {labels.shape} does not match the image {pixels.shape}")
             t = time.perf_counter()
-            seg = segment_and_locate(self.segmenter, pixels)
-            timings["segment_s"] = time.perf_counter() - t
-            images.labels = seg.labels
-            location = seg.location
-            shape = seg.working_labels.shape
-            if location.box is not None:
-                pred.sij_box = scale_box(location.box, from_shape=shape, to_shape=pixels.shape)
-            pred.sij_boxes = {k: None if b is None else scale_box(b, from_shape=shape, to_shape=pixels.shape)
-                              for k, b in location.boxes.items()}
+            location = self._locate(labels, working)
+            timings["locate_s"] = time.perf_counter() - t
+            pred.sij_box = location.box
+            pred.sij_boxes = dict(location.boxes)
         t = time.perf_counter()
-        qc = assess(pixels, labels=images.labels, location=location, needs_box=self.view == "sij", config=self.qc_config)
+        qc = assess(pixels, labels=labels, location=location, needs_box=self.view == "sij", config=self.qc_config)
         timings["qc_s"] = time.perf_counter() - t
         pred.qc_passed, pred.qc_flags, pred.qc_reasons, pred.qc_warnings = qc.passed, qc.flags, qc.reasons, qc.warnings
         if self.view == "full":
             images.crop_box = [0, 0, int(pixels.shape[1]), int(pixels.shape[0])]
+            images.crop = pixels
         elif pred.sij_box is not None:
-            images.crop_box = list(pred.sij_box)
-        if images.crop_box is not None:
-            x0, y0, x1, y1 = images.crop_box
-            images.crop = pixels[y0:y1, x0:x1]
-            if min(images.crop.shape) < 2:
-                images.crop, images.crop_box = None, None
+            self._crop(images, pred.sij_box, radiograph=radiograph, raw=raw)
+        if images.crop is not None and min(images.crop.shape) < 2:
+            images.crop, images.crop_box = None, None
         return pred
+
+    def _locate(self, labels: np.ndarray, working: np.ndarray | None) -> Any:
+        if self.segmenter is not None:
+            return self.segmenter.locate(full=labels, working=working)
+        from sijscan.anatomy.localize import locate_sij
+
+        return locate_sij(labels)
+
+    def _crop(self, images: PredictionImages, box: list[int], *, radiograph: Any, raw: np.ndarray | None) -> None:
+        """The classifier's crop variant: the located box of the display pixels, or the authors' Otsu crop."""
+        if self.classifier.recipe.crop == "box":
+            x0, y0, x1, y1 = box
+            images.crop_box, images.crop = list(box), images.pixels[y0:y1, x0:x1]
+            return
+        from sijscan.anatomy.crop import authors_crop
+        from sijscan.anatomy.segment import authors_grey, grey_u8
+
+        if raw is None and self.segmenter is not None and self.segmenter.spec.grey_weights:
+            raw = authors_grey(radiograph, self.segmenter.spec.grey_weights)
+        images.crop, images.crop_box = authors_crop(grey_u8(images.pixels, raw), box)
 
     def classify_prepared(self, preds: list[Prediction], *, gradcam: bool,
                           arrays: Sequence[np.ndarray] | None = None) -> None:
@@ -341,6 +375,10 @@ def pipeline_dirs(folder: str | os.PathLike[str]) -> dict[str, Path]:
             raise PipelineConfigError(f"{spec_file}: must name at least 'classifier' (and usually 'segmenter')")
         dirs = {k: (root / str(spec[k])).resolve() for k in ("classifier", "segmenter") if spec.get(k)}
         return dirs
+    if not (root / "model.json").is_file():
+        subs = [d.name for d in sorted(root.iterdir()) if (d / "model.json").is_file()] if root.is_dir() else []
+        hint = f" (it holds model folders {', '.join(subs)}: give one with --classifier/--segmenter)" if subs else ""
+        raise PipelineConfigError(f"{root} is not a sijscan model folder: no model.json or {PIPELINE_FILE}{hint}")
     card = read_card(root)
     if card.kind != "classifier":
         raise PipelineConfigError(f"{root} is a {card.kind} folder; give a classifier folder or one with {PIPELINE_FILE}")
