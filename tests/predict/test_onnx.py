@@ -21,7 +21,7 @@ from sijscan.anatomy.segment import Segmenter  # noqa: E402
 from sijscan.cli.main import main  # noqa: E402
 from sijscan.export.onnx_export import export_any, export_model  # noqa: E402
 from sijscan.modelfolder import build_network, read_card, save_model, sha256_file, update_card  # noqa: E402
-from sijscan.predict.onnx_backend import (BackendError, OnnxGradCAMError, OnnxModelError,  # noqa: E402
+from sijscan.onnx_backend import (BackendError, OnnxGradCAMError, OnnxModelError,  # noqa: E402
                                           load_onnx_network)
 from test_standins import draw_pelvis, make_models  # noqa: E402
 

@@ -23,7 +23,7 @@ from scipy import ndimage
 from sijscan.anatomy.localize import SIJLocation, locate_sij
 from sijscan.anatomy.recipes import SegmenterRecipe, parse_segmenter_recipe
 from sijscan.errors import InputError, ModelError
-from sijscan.modelfolder import ModelCard, load_model
+from sijscan.modelfolder import ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,9 @@ class Segmenter:
     @classmethod
     def load(cls, model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch") -> "Segmenter":
         """``backend="onnx"`` runs the folder's exported ONNX file in onnxruntime instead of torch."""
-        if backend != "torch":
-            from sijscan.predict.onnx_backend import check_backend, load_onnx_network
+        from sijscan.backends import load_network
 
-            check_backend(backend)
-            network, card = load_onnx_network(model_dir, device=device)
-            return cls(network, card, device=device)
-        network, card = load_model(model_dir, map_location="cpu")
+        network, card = load_network(model_dir, backend=backend, device=device)
         return cls(network, card, device=device)
 
     # --- preprocessing -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sijscan.classify.card import ClassifierRecipe, parse_classifier_recipe
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.grades import SIDE_ORDER
 from sijscan.classify.preprocess import PreprocessSpec, preprocess_view
-from sijscan.modelfolder import ModelCard, load_model
+from sijscan.modelfolder import ModelCard
 from sijscan.mny import mny_positive
 
 
@@ -25,7 +25,7 @@ class ClassifierModel:
     spec: PreprocessSpec
     recipe: ClassifierRecipe
     backend: str = "torch"
-    """"torch" or "onnx" (``network`` is then a :class:`sijscan.predict.onnx_backend.OnnxNetwork`)."""
+    """"torch" or "onnx" (``network`` is then a :class:`sijscan.onnx_backend.OnnxNetwork`)."""
 
     @property
     def cutoff(self) -> float:
@@ -53,13 +53,9 @@ class ViewPrediction:
 
 def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch") -> ClassifierModel:
     """``backend="onnx"`` runs the folder's exported ONNX file in onnxruntime instead of torch."""
-    if backend != "torch":
-        from sijscan.predict.onnx_backend import check_backend, load_onnx_network
+    from sijscan.backends import load_network
 
-        check_backend(backend)
-        net, card = load_onnx_network(model_dir, device=device)
-    else:
-        net, card = load_model(model_dir, map_location=device)
+    net, card = load_network(model_dir, backend=backend, device=device)
     if card.kind != "classifier":
         raise ClassifierInputError(f"{model_dir} is a {card.kind} model folder, not a classifier")
     recipe = parse_classifier_recipe(card.recipe, where=f"{card.path or model_dir}: recipe")

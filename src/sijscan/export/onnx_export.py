@@ -132,7 +132,7 @@ def _dynamic_axes(path: Path) -> tuple[int, dict[str, list[int]]]:
 
 def _max_abs_diff(graph: torch.nn.Module, path: Path, x: torch.Tensor) -> float:
     """Largest |onnx - torch| over every output, at x's batch size and at batch size 1."""
-    from sijscan.predict.onnx_backend import make_session
+    from sijscan.onnx_backend import make_session
 
     session = make_session(path, device="cpu")
     worst = 0.0

@@ -1,8 +1,8 @@
 """sijscan.predict: use a trained pipeline on new radiographs.
 
 ``Pipeline``/``Prediction`` (pipeline.py), Grad-CAM (gradcam.py), input QC (qc.py), batch runs with
-a resumable CSV (batch.py), across processes/GPUs (distributed.py), the ONNX Runtime backend
-(onnx_backend.py), the HTML report (report.py) and pictures (overlay.py). Imported lazily
+a resumable CSV (batch.py), across processes/GPUs (distributed.py),
+the HTML report (report.py) and pictures (overlay.py). Imported lazily
 so that ``import sijscan.predict`` needs no torch.
 """
 from __future__ import annotations

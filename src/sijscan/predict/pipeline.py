@@ -128,7 +128,7 @@ class Pipeline:
         """``backend="onnx"``: both networks run from their exported ONNX files (``sijscan export-onnx``)."""
         from sijscan.anatomy.segment import Segmenter
         from sijscan.classify.predict import load_classifier
-        from sijscan.predict.onnx_backend import check_backend
+        from sijscan.onnx_backend import check_backend
 
         check_backend(backend)
         dev = resolve_device(device)
@@ -177,7 +177,7 @@ class Pipeline:
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         if gradcam and getattr(self.classifier, "backend", "torch") == "onnx":
-            from sijscan.predict.onnx_backend import OnnxGradCAMError
+            from sijscan.onnx_backend import OnnxGradCAMError
 
             raise OnnxGradCAMError("Grad-CAM needs gradients: use the torch backend (ONNX runs inference only)")
         out: list[Prediction] = []
