@@ -33,6 +33,8 @@ def test_full_download_verified_and_recorded(server: FileServer, tmp_path: Path)
     # a second call finds it in the cache without asking the server
     again = download(server.url("w.bin"), tmp_path / "w.bin", progress=False)
     assert again.cached and again.sha256 == SHA and len(server.requests) == 1
+    with pytest.raises(DownloadError, match="HTTP 404"):  # the record names another URL: ask the server
+        download(server.url("other.bin"), tmp_path / "w.bin", progress=False)
 
 
 def test_interrupted_download_resumes_without_resending(server: FileServer, tmp_path: Path) -> None:
