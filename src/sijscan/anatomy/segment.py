@@ -41,25 +41,27 @@ class Segmentation:
 class Segmenter:
     """A loaded segmenter model folder: network + card; call :meth:`segment` on grey arrays."""
 
-    def __init__(self, network: torch.nn.Module, card: ModelCard, *, device: str = "cpu") -> None:
+    def __init__(self, network: torch.nn.Module, card: ModelCard, *, device: str = "cpu", fast: bool = False) -> None:
         if card.kind != "segmenter":
             raise ModelError(f"{card.path}: model kind is {card.kind!r}, expected 'segmenter'")
         self.card = card
         self.recipe: dict[str, Any] = dict(card.recipe)
         self.device = torch.device(device)
         self.network = network.to(self.device).eval()
+        self.fast = bool(fast)  # one pass instead of sliding windows: see sijscan.anatomy.inference
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch") -> "Segmenter":
-        """``backend="onnx"`` runs the folder's exported ONNX file in onnxruntime instead of torch."""
+    def load(cls, model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch",
+             fast: bool = False) -> "Segmenter":
+        """``backend="onnx"``: the folder's exported ONNX file in onnxruntime. ``fast``: one pass, not windows."""
         if backend != "torch":
             from sijscan.predict.onnx_backend import check_backend, load_onnx_network
 
             check_backend(backend)
             network, card = load_onnx_network(model_dir, device=device)
-            return cls(network, card, device=device)
+            return cls(network, card, device=device, fast=fast)
         network, card = load_model(model_dir, map_location="cpu")
-        return cls(network, card, device=device)
+        return cls(network, card, device=device, fast=fast)
 
     # --- preprocessing -------------------------------------------------------------------------
     def preprocess(self, pixels: np.ndarray, *, already_scaled: bool = False) -> torch.Tensor:
@@ -67,20 +69,10 @@ class Segmenter:
         return preprocess_array(pixels, recipe=self.recipe, already_scaled=already_scaled)
 
     # --- inference -----------------------------------------------------------------------------
-    @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        inf = self.recipe.get("inference", {"mode": "single"})
-        x = x.to(self.device)
-        if inf.get("mode", "single") == "single":
-            return self.network(x)
-        if inf["mode"] == "sliding_window":
-            from monai.inferers import sliding_window_inference
+        from sijscan.anatomy.inference import infer_logits  # execution (exact or --fast) lives there
 
-            return sliding_window_inference(
-                x, roi_size=tuple(inf["window"]), sw_batch_size=int(inf.get("sw_batch_size", 4)),
-                predictor=self.network, overlap=float(inf.get("overlap", 0.25)), mode=inf.get("blend", "constant"),
-            )
-        raise ModelError(f"unknown inference mode {inf.get('mode')!r} in recipe")
+        return infer_logits(self.network, x.to(self.device), self.recipe.get("inference"), fast=self.fast)
 
     def postprocess(self, logits: torch.Tensor) -> np.ndarray:
         """(1, C, h, w) logits -> uint8 (h, w) labels in the NETWORK's frame (maybe transposed)."""
