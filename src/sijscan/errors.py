@@ -75,3 +75,18 @@ class UnsupportedPhotometricError(InputError):
 
 class NoPixelDataError(InputError):
     """A DICOM file without an image (a report, a structured document, a header-only file)."""
+
+
+# --- Downloading (sijscan.io.download)
+
+
+class DownloadError(SijscanError):
+    """A download failed (HTTP error, truncated body, size mismatch); a partial file is kept to resume."""
+
+
+class OfflineError(DownloadError):
+    """The server cannot be reached at all (no network, DNS failure, connection refused, timeout)."""
+
+
+class ChecksumError(DownloadError):
+    """The downloaded bytes do not have the expected size or sha256; the partial file was removed."""

@@ -43,7 +43,7 @@ class Segmentation:
 class Segmenter:
     """A loaded segmenter model folder: network + card; call :meth:`segment` on grey arrays."""
 
-    def __init__(self, network: torch.nn.Module, card: ModelCard, *, device: str = "cpu") -> None:
+    def __init__(self, network: torch.nn.Module, card: ModelCard, *, device: str = "cpu", fast: bool = False) -> None:
         if card.kind != "segmenter":
             raise ModelError(f"{card.path}: model kind is {card.kind!r}, expected 'segmenter'")
         self.card = card
@@ -51,14 +51,16 @@ class Segmenter:
         self.recipe: dict[str, Any] = self.spec.to_json()
         self.device = torch.device(device)
         self.network = network.to(self.device).eval()
+        self.fast = bool(fast)  # one pass instead of sliding windows: see sijscan.anatomy.inference
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch") -> "Segmenter":
-        """``backend="onnx"`` runs the folder's exported ONNX file in onnxruntime instead of torch."""
+    def load(cls, model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch",
+             fast: bool = False) -> "Segmenter":
+        """``backend="onnx"``: the folder's exported ONNX file in onnxruntime. ``fast``: one pass, not windows."""
         from sijscan.backends import load_network
 
         network, card = load_network(model_dir, backend=backend, device=device)
-        return cls(network, card, device=device)
+        return cls(network, card, device=device, fast=fast)
 
     # --- preprocessing -------------------------------------------------------------------------
     def preprocess(self, pixels: np.ndarray, *, already_scaled: bool = False) -> torch.Tensor:
@@ -66,16 +68,10 @@ class Segmenter:
         return preprocess_array(pixels, recipe=self.spec, already_scaled=already_scaled)
 
     # --- inference -----------------------------------------------------------------------------
-    @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        inf = self.spec.inference
-        x = x.to(self.device)
-        if inf.mode == "single":
-            return self.network(x)
-        from monai.inferers import sliding_window_inference
+        from sijscan.anatomy.inference import infer_logits  # execution (exact or --fast) lives there
 
-        return sliding_window_inference(x, roi_size=tuple(inf.window or ()), sw_batch_size=inf.sw_batch_size,
-                                        predictor=self.network, overlap=inf.overlap, mode=inf.blend)
+        return infer_logits(self.network, x.to(self.device), self.recipe.get("inference"), fast=self.fast)
 
     def postprocess(self, logits: torch.Tensor) -> np.ndarray:
         """(1, C, h, w) logits -> uint8 (h, w) labels in the NETWORK's frame (maybe transposed)."""

@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                    help="run the networks in torch (default) or onnxruntime (needs `sijscan export-onnx` first; "
                         "no --gradcam)")
+    p.add_argument("--fast", action="store_true",
+                   help="segment in one pass over the working image instead of the recipe's sliding windows "
+                        "(published model: ~4x fewer FLOPs; NOT the published arithmetic, see docs/performance.md)")
     p.add_argument("--batch-size", type=int, default=8, help="classifier batch size (default 8)")
     p.add_argument("--workers", type=int, default=1, help="threads reading files ahead (default 1)")
     p.add_argument("--report", action="store_true", help="write OUT/report.html (self-contained)")
@@ -64,10 +67,11 @@ def run_predict(args: argparse.Namespace) -> int:
     from sijscan.predict.pipeline import Pipeline
 
     if args.model:
-        pipeline = Pipeline.from_folder(args.model, segmenter=args.segmenter, device=args.device, backend=args.backend)
+        pipeline = Pipeline.from_folder(args.model, segmenter=args.segmenter, device=args.device, backend=args.backend,
+                                        fast=args.fast)
     else:
         pipeline = Pipeline.from_dirs(classifier=args.classifier, segmenter=args.segmenter, device=args.device,
-                                      backend=args.backend)
+                                      backend=args.backend, fast=args.fast)
     summary = run_batch(pipeline, inputs=args.inputs, out_dir=args.out, gradcam=args.gradcam,
                         batch_size=args.batch_size, overwrite=args.overwrite, workers=args.workers,
                         report=args.report, progress=True if args.progress else None, hash_names=args.hash_names)
@@ -88,6 +92,10 @@ def _run_scaleout(args: argparse.Namespace) -> int:
 
     if args.devices < 1 or args.num_nodes < 1 or (args.loader_workers is not None and args.loader_workers < 0):
         print("sijscan predict: error: --devices and --num-nodes must be >= 1, --loader-workers >= 0", file=sys.stderr)
+        return 2
+    if getattr(args, "fast", False):
+        print("sijscan predict: error: --fast is not available on the scale-out path (--devices, --num-nodes, "
+              "--loader-workers)", file=sys.stderr)
         return 2
     if getattr(args, "backend", "torch") != "torch":
         print("sijscan predict: error: the scale-out path (--devices, --num-nodes, --loader-workers) runs torch "

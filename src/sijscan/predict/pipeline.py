@@ -124,8 +124,9 @@ class Pipeline:
     # --- loading -------------------------------------------------------------------------------
     @classmethod
     def from_dirs(cls, *, classifier: str | os.PathLike[str], segmenter: str | os.PathLike[str] | None = None,
-                  device: str = "auto", backend: str = "torch", **kwargs: Any) -> "Pipeline":
-        """``backend="onnx"``: both networks run from their exported ONNX files (``sijscan export-onnx``)."""
+                  device: str = "auto", backend: str = "torch", fast: bool = False, **kwargs: Any) -> "Pipeline":
+        """``backend="onnx"``: both networks run from their exported ONNX files (``sijscan export-onnx``).
+        ``fast``: the segmenter runs one pass instead of sliding windows (:mod:`sijscan.anatomy.inference`)."""
         from sijscan.anatomy.segment import Segmenter
         from sijscan.classify.predict import load_classifier
         from sijscan.onnx_backend import check_backend
@@ -133,19 +134,19 @@ class Pipeline:
         check_backend(backend)
         dev = resolve_device(device)
         clf = load_classifier(classifier, device=dev, backend=backend)
-        seg = Segmenter.load(segmenter, device=dev, backend=backend) if segmenter is not None else None
+        seg = Segmenter.load(segmenter, device=dev, backend=backend, fast=fast) if segmenter is not None else None
         return cls(classifier=clf, segmenter=seg, **kwargs)
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike[str], *, segmenter: str | os.PathLike[str] | None = None,
-                    device: str = "auto", backend: str = "torch", **kwargs: Any) -> "Pipeline":
+                    device: str = "auto", backend: str = "torch", fast: bool = False, **kwargs: Any) -> "Pipeline":
         """A folder with ``pipeline.json`` (``{"segmenter": rel, "classifier": rel}``) or a classifier folder.
 
         ``segmenter`` names (or replaces) the segmenter folder, e.g. ``--model CLASSIFIER --segmenter SEG``.
         """
         dirs = pipeline_dirs(folder)
         return cls.from_dirs(classifier=dirs["classifier"], segmenter=segmenter or dirs.get("segmenter"),
-                             device=device, backend=backend, **kwargs)
+                             device=device, backend=backend, fast=fast, **kwargs)
 
     @property
     def cutoff(self) -> float:
