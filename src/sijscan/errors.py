@@ -75,3 +75,7 @@ class UnsupportedPhotometricError(InputError):
 
 class NoPixelDataError(InputError):
     """A DICOM file without an image (a report, a structured document, a header-only file)."""
+
+
+class ModalityNotSupportedError(InputError):
+    """A DICOM object of another modality (CT, MR, ...): sijscan reads projection radiographs (CR, DX)."""

@@ -394,6 +394,7 @@ def _run_locked(pipeline: Any, *, items: list[InputItem], out: Path, images_dir:
     from sijscan.io.radiograph import one_line
     from sijscan.predict.outdir import OutputFolderError, os_reason
     from sijscan.predict.pipeline import Prediction
+    from sijscan.predict.qc import apply_header_qc
 
     csv_path = out / CSV_NAME
     existing = read_rows(csv_path)  # with --overwrite too: rows of images not named in this run are kept
@@ -423,6 +424,8 @@ def _run_locked(pipeline: Any, *, items: list[InputItem], out: Path, images_dir:
             preds = pipeline.predict_many([r for _, r in ready], batch_size=max(1, len(ready)), gradcam=gradcam,
                                           names=[it.image for it, _ in ready], on_error="record") if ready else []
             by_name = {p.image: p for p in preds}
+            for it, r in ready:  # DICOM ViewPosition / BodyPartExamined (the pixels' QC ran in the pipeline)
+                apply_header_qc(by_name[it.image], r.metadata)
             for it, r in batch:
                 pred = Prediction(image=it.image, error=_scrub(one_line(r), it), view=pipeline.view) \
                     if isinstance(r, Exception) else by_name[it.image]

@@ -104,6 +104,7 @@ class BatchedPredictor:
         from sijscan.classify.preprocess import preprocess_view
         from sijscan.io.radiograph import one_line
         from sijscan.predict.pipeline import Prediction
+        from sijscan.predict.qc import apply_header_qc
 
         if im.error is not None or im.pixels is None:
             return None, None
@@ -118,6 +119,7 @@ class BatchedPredictor:
                 pipe.segmenter = _Presegmented(seg, full=full, working=shown)
             post_s = time.perf_counter() - t0
             pred = pipe.prepare(radiograph, name=im.image)
+            apply_header_qc(pred, radiograph.metadata)  # DICOM ViewPosition / BodyPartExamined
             pred.timings["read_s"] = im.read_s
             pred.timings["segment_s"] = pred.timings.get("segment_s", 0.0) + post_s
             if pred.images is None or pred.images.crop is None:
