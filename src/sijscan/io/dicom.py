@@ -204,6 +204,23 @@ def _check_modality(ds: Any, *, label: str) -> None:
             f"(Modality {', '.join(RADIOGRAPH_MODALITIES)})")
 
 
+def _pixel_tag_in_file(filename: Any) -> bool:
+    """Whether the Pixel Data tag (7FE0,0010) occurs in the file: pydicom drops an element cut off by EOF."""
+    if not isinstance(filename, (str, Path)):
+        return False
+    tags = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")  # little and big endian
+    try:
+        with open(filename, "rb") as fh:
+            tail = b""
+            while block := fh.read(1 << 20):
+                if any(t in tail + block for t in tags):
+                    return True
+                tail = block[-3:]
+    except OSError:
+        return False
+    return False
+
+
 def _header_checks(ds: Any, *, label: str, raw: bool, any_modality: bool = False) -> str:
     """Everything decidable without decoding; returns the photometric interpretation."""
     frames_value = ds.get("NumberOfFrames", 1)
@@ -229,6 +246,10 @@ def _header_checks(ds: Any, *, label: str, raw: bool, any_modality: bool = False
         if not sop:  # every DICOM object names its SOP class: without it the header itself is damaged
             raise CorruptImageError(f"{label}: damaged DICOM header (no SOP class, no pixel data; {len(ds)} elements read)")
         kind = f" ({getattr(sop, 'name', sop)})" if sop else ""
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        if _pixel_tag_in_file(getattr(ds, "filename", None)):
+            raise CorruptImageError(f"{label}: DICOM pixel data is truncated (the file ends inside it; "
+                                    f"{getattr(syntax, 'name', 'unknown transfer syntax')})")
         raise NoPixelDataError(f"{label}: DICOM file has no pixel data{kind}; it holds no image")
     if rows is None or cols is None:
         raise CorruptImageError(f"{label}: DICOM pixel data without Rows/Columns")

@@ -27,6 +27,8 @@ def _open_checks(path: Path, *, label: str) -> bytes:
     """Existence, type, emptiness and readability; returns the first bytes of the file."""
     try:
         if not path.exists():
+            if path.is_symlink():
+                raise FileMissingError(f"{label}: broken symbolic link (its target is missing, or a link loop)")
             raise FileMissingError(f"{label}: no such file")
         if path.is_dir():
             raise NotAFileError(f"{label}: is a directory, not an image file")
