@@ -163,6 +163,8 @@ def test_row7_bad_out_is_one_line_and_nothing_is_overwritten(models: Path, tmp_p
     assert _predict(models, out, img) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sijscan predict: error:") and "Traceback" not in err[0]
+    assert {"file": "exists and is not a folder", "under_a_file": "cannot create or write the output folder",
+            "garbage_csv": "not UTF-8 text", "foreign_csv": "no 'image' column"}[case] in err[0]
     after = target.read_bytes() if target.is_file() else (target / "predictions.csv").read_bytes()
     assert after == before
 
