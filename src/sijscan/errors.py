@@ -77,6 +77,10 @@ class NoPixelDataError(InputError):
     """A DICOM file without an image (a report, a structured document, a header-only file)."""
 
 
+class ModalityNotSupportedError(InputError):
+    """A DICOM object of another modality (CT, MR, ...): sijscan reads projection radiographs (CR, DX)."""
+
+
 # --- Downloading (sijscan.io.download)
 
 

@@ -72,10 +72,14 @@ def _load_pairs(manifest: str | os.PathLike[str], cfg: TrainConfig) -> tuple[lis
 
     df = read_manifest(manifest, require=("mask",))
     df = df[df["mask"].notna()]
+    n_masked, n_test = len(df), int((df["split"].fillna("") == "test").sum()) if "split" in df else 0
     if "split" in df:
         df = df[df["split"].fillna("") != "test"]
     if cfg.max_images is not None:
         df = df.head(int(cfg.max_images))
+    if len(df) < 2 and n_test:
+        raise InputError(f"{manifest}: no rows with split train/val (or empty) to train on, found {len(df)}: "
+                         f"{n_test} of {n_masked} rows with masks are split 'test', which training never uses")
     if len(df) < 2:
         raise InputError(f"{manifest}: need at least 2 rows with masks to train, found {len(df)}")
     is_val = (df["split"].fillna("") == "val").to_numpy() if "split" in df else np.zeros(len(df), bool)

@@ -3,8 +3,10 @@ and decision at the cut-off, per-side grades, Grad-CAM and QC warnings. Research
 
 Nothing is stored: the uploaded file (which Gradio writes into its upload cache) is deleted as soon
 as it has been read, results are sent as one HTML block with embedded images (no result files), and
-Gradio's cache lives in a private temporary folder (``GRADIO_TEMP_DIR``) that is also swept by
-``delete_cache``. Uploads over ``max_upload_mb`` are refused by Gradio at upload time and again here.
+Gradio's cache lives in a private (0700) temporary folder (``GRADIO_TEMP_DIR``) that is swept every
+``UNANALYSED_MAX_S`` seconds of uploads never analysed (``delete_cache``), and removed at exit:
+normal exit (``atexit``) and SIGTERM/SIGINT (:func:`remove_on_signals`, installed by ``sijscan
+serve``). Uploads over ``max_upload_mb`` are refused by Gradio at upload time and again here.
 """
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ import json
 import logging
 import os
 import shutil
+import signal
+import socket
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
+from sijscan.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +32,66 @@ NOTICE = ("**Research use only - not a medical device.** sijscan estimates the p
           "for diagnosis. Uploads are processed in memory and deleted at once; nothing is stored.")
 
 
+#: An upload not analysed within this many seconds (a closed tab, a dropped request) is deleted.
+UNANALYSED_MAX_S = 60
+_OWNED_ENV = "SIJSCAN_PRIVATE_GRADIO_DIR"
+
+
+class ServeError(InputError):
+    """The web app cannot start (port in use, address not available)."""
+
+
 def private_temp_dir() -> Path:
-    """Point ``GRADIO_TEMP_DIR`` at a private (0700) folder unless it is set; return it."""
-    current = os.environ.get("GRADIO_TEMP_DIR")
-    if current:
-        Path(current).mkdir(parents=True, exist_ok=True)
-        return Path(current)
-    path = Path(tempfile.mkdtemp(prefix="sijscan-gradio-"))
-    os.environ["GRADIO_TEMP_DIR"] = str(path)
+    """Point ``GRADIO_TEMP_DIR`` at a new private (0700) folder this process removes at exit; return it.
+
+    A ``GRADIO_TEMP_DIR`` set by the user is used as the parent of that folder (never removed itself).
+    Calling again in the same process returns the same folder.
+    """
+    owned = os.environ.get(_OWNED_ENV)
+    if owned and os.environ.get("GRADIO_TEMP_DIR") == owned and Path(owned).is_dir():
+        return Path(owned)
+    parent = os.environ.get("GRADIO_TEMP_DIR") or None
+    if parent:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="sijscan-gradio-", dir=parent))
+    os.environ["GRADIO_TEMP_DIR"] = os.environ[_OWNED_ENV] = str(path)
     atexit.register(shutil.rmtree, path, True)
     return path
+
+
+def remove_on_signals(path: Path, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> None:
+    """On each of ``signals``: delete ``path`` (the upload cache) at once, then stop as that signal asks.
+
+    SIGINT then raises ``KeyboardInterrupt`` (Gradio closes its server), SIGTERM ``SystemExit(143)``.
+    Call from the main thread (Python delivers signals there).
+    """
+    def handler(signum: int, frame: Any) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+        log.info("signal %d: removed the upload cache %s", signum, path)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    for sig in signals:
+        signal.signal(sig, handler)
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise :class:`ServeError` (one line) when ``host:port`` cannot be bound (in use, no such address)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ServeError(f"--host {host}: not an address of this machine ({exc.strerror})") from exc
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is fine
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+                raise ServeError(f"port {port} on {host} is already in use (another sijscan serve?); "
+                                 "choose another with --port") from exc
+            raise ServeError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
 
 
 class UploadTracker:
@@ -179,7 +234,7 @@ def build_app(pipeline: Any, *, max_upload_mb: float = 50.0) -> Any:
     import gradio as gr
 
     tracker = UploadTracker()
-    with gr.Blocks(title="sijscan", delete_cache=(300, 300), analytics_enabled=False) as demo:
+    with gr.Blocks(title="sijscan", delete_cache=(UNANALYSED_MAX_S, UNANALYSED_MAX_S), analytics_enabled=False) as demo:
         gr.Markdown("# sijscan - radiographic sacroiliitis (research use only)")
         gr.Markdown(NOTICE, elem_id="notice")
         upload = gr.File(label=f"Radiograph (DICOM, PNG, JPEG, TIFF, NIfTI; at most {max_upload_mb:g} MB)",

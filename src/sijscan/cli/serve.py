@@ -23,9 +23,10 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.max_upload_mb <= 0 or not 0 < args.port < 65536:
         print("sijscan serve: error: --max-upload-mb must be > 0 and --port in 1..65535", file=sys.stderr)
         return 2
-    from sijscan.app.app import private_temp_dir
+    from sijscan.app.app import check_port, private_temp_dir, remove_on_signals
 
-    private_temp_dir()  # before gradio is imported
+    check_port(args.host, args.port)  # a busy port is one line, before anything heavy loads
+    remove_on_signals(private_temp_dir())  # before gradio is imported; SIGTERM/SIGINT remove the uploads
     try:
         import gradio  # noqa: F401
     except ImportError:
@@ -38,5 +39,10 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"sijscan serve: warning: binding {args.host}: the app is reachable from other machines",
               file=sys.stderr)
-    launch_app(build_app(pipeline, max_upload_mb=args.max_upload_mb), host=args.host, port=args.port, block=True)
+    try:
+        launch_app(build_app(pipeline, max_upload_mb=args.max_upload_mb), host=args.host, port=args.port, block=True)
+    except OSError as exc:  # the port was taken between the check and the launch
+        print(f"sijscan serve: error: cannot listen on {args.host}:{args.port}: {str(exc).splitlines()[0]}",
+              file=sys.stderr)
+        return 2
     return 0

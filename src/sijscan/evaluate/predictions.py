@@ -4,6 +4,10 @@ A predictions CSV has at least the columns ``image`` and ``probability`` (of the
 definite radiographic sacroiliitis); ``decision`` (0/1) is optional. Relative ``image`` paths are
 relative to the CSV's folder. Rows are matched to the manifest on the resolved absolute path and,
 for rows that do not match, on the file name when that name is unique on both sides.
+
+``sijscan predict``'s own CSV is read as it is: a row with a non-empty ``error`` (the image failed)
+and a row whose ``decision`` is empty because input QC withheld it are left out, counted and named
+(``Predictions.excluded``, then the notes and ``info`` of :func:`load_dataset`), never an error.
 """
 from __future__ import annotations
 
@@ -40,6 +44,8 @@ class Predictions:
     """Columns ``image`` (as written), ``key`` (resolved absolute path), ``probability``, and
     ``decision`` (Int64) when the file has one."""
     has_decision: bool = False
+    excluded: dict[str, list[str]] = field(default_factory=dict)
+    """Images left out, by reason: ``"failed"`` (predict's ``error`` column) and ``"withheld_by_qc"``."""
 
 
 def _resolve(image: str, base: Path) -> str:
@@ -67,15 +73,16 @@ def read_predictions(path: str | Path) -> Predictions:
     if df["image"].isna().any():
         rows = [str(i + 2) for i in np.flatnonzero(df["image"].isna().to_numpy())]
         raise PredictionsError(f"predictions {path}: empty image at CSV line(s) {list_some(rows)}")
+    df, excluded = _drop_unusable(df, path=path)
     prob = pd.to_numeric(df["probability"], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(prob) | (prob < 0) | (prob > 1)
     if bad.any():
         rows = [f"line {i + 2} ({df['probability'].iloc[i]!r})" for i in np.flatnonzero(bad)]
         raise PredictionsError(f"predictions {path}: probability must be a number in [0, 1]; bad: {list_some(rows)}")
     base = path.resolve().parent
-    out = pd.DataFrame({"image": df["image"].astype(str),
+    out = pd.DataFrame({"image": df["image"].astype(str).to_numpy(),
                         "key": [_resolve(i, base) for i in df["image"].astype(str)],
-                        "probability": prob})
+                        "probability": prob, "row": df.index.to_numpy()})
     dup = out["key"].duplicated(keep=False)
     if dup.any():
         names = sorted(set(out.loc[dup, "image"]))
@@ -88,7 +95,37 @@ def read_predictions(path: str | Path) -> Predictions:
             rows = [str(i + 2) for i in np.flatnonzero(bad_dec.to_numpy())]
             raise PredictionsError(f"predictions {path}: decision must be 0 or 1; bad CSV line(s) {list_some(rows)}")
         out["decision"] = dec.astype("Int64").to_numpy()
-    return Predictions(path=str(path.resolve()), table=out, has_decision=has_decision)
+    return Predictions(path=str(path.resolve()), table=out, has_decision=has_decision, excluded=excluded)
+
+
+def _drop_unusable(df: pd.DataFrame, *, path: Path) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Rows of ``sijscan predict``'s CSV to leave out: failed (``error``) and QC-withheld (empty ``decision``).
+
+    Only a file with predict's ``error`` or ``qc_passed`` column is read this way; in any other file
+    an empty decision or probability stays an error. The index of the returned frame is the row's
+    position in the file (``Predictions.table["row"]``).
+    """
+    if "error" not in df.columns and "qc_passed" not in df.columns:
+        return df, {}
+    error = df["error"].fillna("").astype(str).str.strip() if "error" in df.columns else pd.Series("", index=df.index)
+    failed = (error != "").to_numpy()
+    withheld = np.zeros(len(df), dtype=bool)
+    if "decision" in df.columns:
+        withheld = ~failed & df["decision"].isna().to_numpy()
+    excluded = {"failed": df.loc[failed, "image"].astype(str).tolist(),
+                "withheld_by_qc": df.loc[withheld, "image"].astype(str).tolist()}
+    keep = ~(failed | withheld)
+    if not keep.any():
+        raise PredictionsError(f"predictions {path}: no usable rows: {int(failed.sum())} failed and "
+                               f"{int(withheld.sum())} withheld by QC of {len(df)}")
+    return df.loc[keep], excluded
+
+
+def excluded_notes(excluded: dict[str, list[str]]) -> list[str]:
+    """One note per reason for the rows :func:`read_predictions` left out, naming the images."""
+    what = {"failed": "failed in predict (error column)", "withheld_by_qc": "had their decision withheld by QC"}
+    return [f"{len(names)} image(s) {what[k]} were excluded: {list_some(names)}"
+            for k, names in excluded.items() if names]
 
 
 @dataclass
@@ -213,7 +250,7 @@ def load_dataset(*, predictions: str | Path, manifests: list[str | Path], cohort
     chosen = select(joined.table, cohort=cohort, split=split)
     labelled, n_no_label = fill_labels(chosen)
     n_unpredicted = len(select(man, cohort=cohort, split=split)) - len(chosen)
-    notes = list(joined.notes)
+    notes = excluded_notes(pred.excluded) + list(joined.notes)
     if n_no_label:
         notes.append(f"{n_no_label} predicted case(s) without a baseline label were left out")
     if n_unpredicted:
@@ -229,5 +266,8 @@ def load_dataset(*, predictions: str | Path, manifests: list[str | Path], cohort
         "n_after_filters": int(len(chosen)), "n_without_label": n_no_label,
         "n_manifest_rows_without_prediction": int(n_unpredicted), "n_matched_by_file_name": joined.n_matched_by_name,
         "has_decision_column": pred.has_decision, "notes": notes,
+        "n_failed_excluded": len(pred.excluded.get("failed", [])),
+        "n_withheld_by_qc_excluded": len(pred.excluded.get("withheld_by_qc", [])),
+        "excluded": pred.excluded,
     }
     return Dataset(table=labelled, info=info)

@@ -22,6 +22,7 @@ import numpy as np
 from sijscan.errors import (
     ConstantImageError,
     CorruptImageError,
+    ModalityNotSupportedError,
     NoPixelDataError,
     UnsupportedFormatError,
     UnsupportedPhotometricError,
@@ -35,6 +36,12 @@ MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
 SUPPORTED_PHOTOMETRIC = MONOCHROME + COLOUR
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+#: Modalities of a projection radiograph (DICOM PS3.3 C.7.3.1.1.1): computed and digital radiography,
+#: radiographic imaging, and OT (secondary captures of radiographs). A missing Modality is accepted.
+RADIOGRAPH_MODALITIES = ("CR", "DX", "RG", "OT")
+_MODALITY_NAMES = {"CT": "a CT slice", "MR": "an MR image", "US": "an ultrasound image", "NM": "a nuclear medicine image",
+                   "PT": "a PET image", "MG": "a mammogram", "XA": "an angiography frame", "RF": "a fluoroscopy frame",
+                   "SR": "a structured report", "SEG": "a segmentation object", "PR": "a presentation state"}
 # Technical tags that are safe to pass on: no names, IDs, dates, times, institutions or UIDs.
 _SAFE_TAGS = (
     "Modality", "SOPClassUID", "BodyPartExamined", "ViewPosition", "PatientOrientation",
@@ -188,7 +195,33 @@ def monochrome_to_unit(arr: np.ndarray, ds: Any, *, label: str, lookup: bool = T
     return table[arr.astype(np.int32) - lo], windowing
 
 
-def _header_checks(ds: Any, *, label: str, raw: bool) -> str:
+def _check_modality(ds: Any, *, label: str) -> None:
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    if modality and modality not in RADIOGRAPH_MODALITIES:
+        what = _MODALITY_NAMES.get(modality, "not a projection radiograph")
+        raise ModalityNotSupportedError(
+            f"{label}: DICOM Modality {modality!r} ({what}); sijscan reads AP pelvis radiographs "
+            f"(Modality {', '.join(RADIOGRAPH_MODALITIES)})")
+
+
+def _pixel_tag_in_file(filename: Any) -> bool:
+    """Whether the Pixel Data tag (7FE0,0010) occurs in the file: pydicom drops an element cut off by EOF."""
+    if not isinstance(filename, (str, Path)):
+        return False
+    tags = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")  # little and big endian
+    try:
+        with open(filename, "rb") as fh:
+            tail = b""
+            while block := fh.read(1 << 20):
+                if any(t in tail + block for t in tags):
+                    return True
+                tail = block[-3:]
+    except OSError:
+        return False
+    return False
+
+
+def _header_checks(ds: Any, *, label: str, raw: bool, any_modality: bool = False) -> str:
     """Everything decidable without decoding; returns the photometric interpretation."""
     frames_value = ds.get("NumberOfFrames", 1)
     try:
@@ -201,6 +234,8 @@ def _header_checks(ds: Any, *, label: str, raw: bool) -> str:
             f"{label}: multi-frame DICOM ({frames} frames, modality {modality}); "
             "sijscan reads single-frame 2-D radiographs"
         )
+    if not any_modality and any(keyword in ds for keyword in _PIXEL_KEYWORDS):
+        _check_modality(ds, label=label)
     rows, cols = ds.get("Rows"), ds.get("Columns")
     if rows is not None and cols is not None:
         check_size(int(rows), int(cols), label=label)
@@ -211,6 +246,10 @@ def _header_checks(ds: Any, *, label: str, raw: bool) -> str:
         if not sop:  # every DICOM object names its SOP class: without it the header itself is damaged
             raise CorruptImageError(f"{label}: damaged DICOM header (no SOP class, no pixel data; {len(ds)} elements read)")
         kind = f" ({getattr(sop, 'name', sop)})" if sop else ""
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        if _pixel_tag_in_file(getattr(ds, "filename", None)):
+            raise CorruptImageError(f"{label}: DICOM pixel data is truncated (the file ends inside it; "
+                                    f"{getattr(syntax, 'name', 'unknown transfer syntax')})")
         raise NoPixelDataError(f"{label}: DICOM file has no pixel data{kind}; it holds no image")
     if rows is None or cols is None:
         raise CorruptImageError(f"{label}: DICOM pixel data without Rows/Columns")
@@ -228,8 +267,10 @@ def _header_checks(ds: Any, *, label: str, raw: bool) -> str:
     return photometric
 
 
-def read_dicom(path: Path, *, label: str, raw: bool = False) -> Radiograph:
-    """Read one DICOM file; ``raw=True`` for a data set without preamble (read with ``force``)."""
+def read_dicom(path: Path, *, label: str, raw: bool = False, any_modality: bool = False) -> Radiograph:
+    """Read one DICOM file; ``raw=True`` for a data set without preamble (read with ``force``).
+
+    A Modality outside :data:`RADIOGRAPH_MODALITIES` is refused unless ``any_modality``."""
     import pydicom
     from pydicom.pixels import apply_color_lut
 
@@ -240,7 +281,7 @@ def read_dicom(path: Path, *, label: str, raw: bool = False) -> Radiograph:
         if raw:
             raise UnsupportedFormatError(f"{label}: not a DICOM, PNG, JPEG, TIFF or NIfTI image") from exc
         raise CorruptImageError(f"{label}: unreadable DICOM header ({one_line(exc)})") from exc
-    photometric = _header_checks(ds, label=label, raw=raw)
+    photometric = _header_checks(ds, label=label, raw=raw, any_modality=any_modality)
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     syntax_name = getattr(syntax, "name", "unknown transfer syntax")
     try:

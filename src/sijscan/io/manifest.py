@@ -181,6 +181,10 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]], list[int], list[s
         raise ManifestError(f"{path}: malformed CSV ({exc})") from exc
     if header is None:
         raise ManifestError(f"{path}: manifest has no header row")
+    for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        if len(header) == 1 and sep in header[0]:
+            raise ManifestError(f"{path}: the header is one column {header[0][:60]!r}: the file looks {name}-separated; "
+                                "a manifest is comma-separated (save it as CSV with ',' as the delimiter)")
     blank = [i + 1 for i, name in enumerate(header) if not name]
     duplicated = sorted({name for name in header if name and header.count(name) > 1})
     if blank or duplicated:

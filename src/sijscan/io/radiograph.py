@@ -123,6 +123,8 @@ def to_grey(arr: np.ndarray, *, label: str) -> np.ndarray:
     if arr.ndim != 3:
         raise VolumeNotSupportedError(f"{label}: array of shape {arr.shape} is not a 2-D image")
     channels = arr.shape[2]
+    if channels in (2, 4) and arr.size and not arr[:, :, -1].any():
+        raise ConstantImageError(f"{label}: every pixel is fully transparent (alpha 0 everywhere): nothing is visible")
     if channels in (1, 2):
         return arr[:, :, 0]
     if channels in (3, 4):

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from sijscan.errors import CorruptImageError, ImageTooLargeError, UnsupportedPhotometricError, VolumeNotSupportedError
+from sijscan.errors import (ConstantImageError, CorruptImageError, ImageTooLargeError, UnsupportedPhotometricError,
+                            VolumeNotSupportedError)
 from sijscan.io.detect import jpeg_header, png_ancillary, png_header
 from sijscan.io.radiograph import Radiograph, check_size, normalise_plain, one_line
 
@@ -33,6 +34,7 @@ def _pil_array(path: Path, *, label: str, kind: str, exif: bool = False) -> tupl
     """Decode with PIL; returns the array (grey, RGB or RGBA channels last) and PIL's mode."""
     from PIL import Image, ImageOps
 
+    transparent = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -46,12 +48,15 @@ def _pil_array(path: Path, *, label: str, kind: str, exif: bool = False) -> tupl
                 elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
                     im = im.convert("RGB")
                 elif mode in ("LA", "La"):
+                    transparent = not np.array(im.getchannel(1)).any()
                     im = im.getchannel(0)
                 arr = np.array(im)
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{label}: {one_line(exc)}") from exc
     except Exception as exc:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError, zlib.error...
         raise CorruptImageError(f"{label}: cannot decode {kind} data: {one_line(exc)}") from exc
+    if transparent and arr.size:
+        raise ConstantImageError(f"{label}: every pixel is fully transparent (alpha 0 everywhere): nothing is visible")
     return arr, mode
 
 

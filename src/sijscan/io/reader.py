@@ -27,6 +27,8 @@ def _open_checks(path: Path, *, label: str) -> bytes:
     """Existence, type, emptiness and readability; returns the first bytes of the file."""
     try:
         if not path.exists():
+            if path.is_symlink():
+                raise FileMissingError(f"{label}: broken symbolic link (its target is missing, or a link loop)")
             raise FileMissingError(f"{label}: no such file")
         if path.is_dir():
             raise NotAFileError(f"{label}: is a directory, not an image file")
@@ -40,14 +42,15 @@ def _open_checks(path: Path, *, label: str) -> bytes:
         raise FileUnreadableError(f"{label}: cannot read file ({exc.strerror or one_line(exc)})") from exc
 
 
-def read_radiograph(path: str | os.PathLike[str]) -> Radiograph:
+def read_radiograph(path: str | os.PathLike[str], *, any_modality: bool = False) -> Radiograph:
     """Read one radiograph file into a ``Radiograph`` (float32 [0, 1], display orientation, bone bright).
 
     The format is recognised from the content (DICOM ``DICM`` marker, PNG/JPEG/TIFF signatures,
     NIfTI header, gzip-wrapped NIfTI; a DICOM data set without preamble is read with pydicom's
     ``force`` only when it holds pixel data). Raises a specific ``sijscan.errors.InputError``
     subclass with a one-line message naming the file for any input that cannot be used; decoder
-    failures never escape as other exception types.
+    failures never escape as other exception types. A DICOM file whose Modality is not a
+    radiograph's (CT, MR, ...) is refused unless ``any_modality`` (for decoder tests on such files).
     """
     p = Path(path)
     label = str(path)
@@ -62,7 +65,7 @@ def read_radiograph(path: str | os.PathLike[str]) -> Radiograph:
         if kind in ("dicom", "dicom-raw"):
             from sijscan.io.dicom import read_dicom
 
-            return read_dicom(p, label=label, raw=kind == "dicom-raw")
+            return read_dicom(p, label=label, raw=kind == "dicom-raw", any_modality=any_modality)
         if kind in ("nifti", "nifti-gz"):
             from sijscan.io.nifti import read_nifti
 

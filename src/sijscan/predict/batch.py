@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 CSV_NAME = "predictions.csv"
 CSV_COLUMNS = [
     "image", "probability", "probability_calibrated", "decision", "cutoff", "qc_passed", "qc_flags",
-    "qc_reasons", "grade_left", "grade_right", "mny", "sij_box", "view", "total_s", "error",
+    "qc_reasons", "grade_left", "grade_right", "mny", "sij_box", "view", "total_s", "error", "source_stamp",
 ]
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".nii", ".gz", ".bmp"}
 _SKIP_NAMES = {CSV_NAME, "report.html"}
@@ -53,6 +53,7 @@ class NoInputsError(InputError):
 class InputItem:
     path: Path
     image: str  # the name used in outputs (relative path or hash)
+    stamp: str = ""  # "size:mtime_ns" of the file when the run started ("" when it cannot be read)
 
 
 @dataclass
@@ -92,27 +93,63 @@ def _content_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def printable_name(name: str) -> str:
+    """``name`` as text every output can hold: bytes that are not UTF-8 and control characters as ``\\xNN``."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, or its absolute form for a symlink loop or an unreadable link."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def file_stamp(path: Path) -> str:
+    """``"size:mtime_ns"`` of a file ("" when it cannot be read): resuming redoes an image whose stamp changed."""
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return ""
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """Regular files under ``folder`` plus broken links (dangling or loops), which become error rows."""
+    found = []
+    for q in folder.rglob("*"):
+        try:
+            if q.is_file() or (q.is_symlink() and not q.exists()):
+                found.append(q)
+        except OSError:
+            found.append(q)
+    return sorted(found)
+
+
 def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool = False,
                    skip_under: Path | None = None) -> list[InputItem]:
     """Expand files, folders (recursive) and manifest CSVs into a de-duplicated list of images."""
     items: list[InputItem] = []
     seen: set[Path] = set()
-    skip = skip_under.resolve() if skip_under is not None else None
+    skip = _resolved(skip_under) if skip_under is not None else None
 
     def add(path: Path, name: str) -> None:
-        rp = path.resolve()
+        rp = _resolved(path)
         if rp in seen:
             return
         seen.add(rp)
-        items.append(InputItem(path=path, image=name))
+        items.append(InputItem(path=path, image=printable_name(name)))
 
     for raw in inputs:
         p = Path(raw)
         if p.is_dir():
-            for f in sorted(q for q in p.rglob("*") if q.is_file()):
-                if skip is not None and skip in f.resolve().parents:
+            for f in _folder_files(p):
+                if skip is not None and skip in _resolved(f).parents:
                     continue
-                if f.name.startswith(".") or f.name in _SKIP_NAMES or not _looks_like_image(f):
+                broken = f.is_symlink() and not f.exists()
+                if f.name.startswith(".") or f.name in _SKIP_NAMES or not (broken or _looks_like_image(f)):
                     continue
                 add(f, f.relative_to(p).as_posix())
         elif p.suffix.lower() == ".csv" and p.is_file():
@@ -136,15 +173,28 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
             counts[it.image] = counts.get(it.image, 0) + 1
             if counts[it.image] > 1:
                 it.image = f"{it.image}#{counts[it.image]}"
+    for it in items:
+        it.stamp = file_stamp(it.path)
     return items
 
 
+_PLAIN_STEM = re.compile(r"[a-z0-9][a-z0-9._-]{0,149}")
+
+
 def safe_stem(image: str) -> str:
-    """A file-name-safe stem for an image name (path separators and odd characters replaced)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", image).strip("._") or "image"
-    if stem != image.replace("/", "_"):
-        stem += "_" + hashlib.sha1(image.encode()).hexdigest()[:6]
-    return stem[:150]
+    """The file-name stem of an image's outputs in ``images/``; two different names never share one.
+
+    A name of lower-case letters, digits, ``.``, ``_`` and ``-`` (at most 150, not starting with
+    ``.``/``_``/``-``) is its own stem. Any other name (a path with ``/``, capitals, spaces, other
+    bytes) becomes a sanitised prefix, ``+`` and 12 hex digits of the name's SHA-256: ``+`` never
+    occurs in a plain stem, so a plain and a hashed stem cannot collide, and lower case keeps names
+    apart on case-insensitive file systems too.
+    """
+    if _PLAIN_STEM.fullmatch(image):
+        return image
+    clean = re.sub(r"[^a-z0-9._-]+", "_", image.lower()).strip("._-")[:120] or "image"
+    digest = hashlib.sha256(image.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"{clean}+{digest}"
 
 
 def prediction_row(pred: Any) -> dict[str, Any]:
@@ -173,31 +223,50 @@ def _row_text(row: dict[str, Any]) -> str:
 
 
 def read_rows(csv_path: Path) -> dict[str, dict[str, str]]:
-    """Rows of an existing predictions.csv keyed by image (last wins); a torn last line is dropped."""
+    """Rows of an existing predictions.csv keyed by image (last wins); a torn last line is dropped.
+
+    A file that is not a sijscan predictions CSV (not UTF-8 text, no ``image`` column, unreadable)
+    raises :class:`~sijscan.predict.outdir.OutputFolderError`: it is never overwritten.
+    """
+    from sijscan.predict.outdir import OutputFolderError, os_reason
+
     if not csv_path.is_file():
         return {}
     rows: dict[str, dict[str, str]] = {}
-    with open(csv_path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            return {}
-        for values in reader:
-            if len(values) != len(header):
-                log.warning("%s: dropping an incomplete row (interrupted write?)", csv_path)
-                continue
-            row = dict(zip(header, values))
-            if row.get("image"):
-                rows[row["image"]] = row
+    why = "move it away or choose another --out"
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                return {}
+            if "image" not in header:
+                raise OutputFolderError(f"{csv_path}: not a sijscan predictions file (no 'image' column); {why}")
+            for values in reader:
+                if len(values) != len(header):
+                    log.warning("%s: dropping an incomplete row (interrupted write?)", csv_path)
+                    continue
+                row = dict(zip(header, values))
+                if row.get("image"):
+                    rows[row["image"]] = row
+    except UnicodeDecodeError as exc:
+        raise OutputFolderError(f"{csv_path}: not a sijscan predictions file (not UTF-8 text at byte {exc.start}); "
+                                f"{why}") from exc
+    except csv.Error as exc:
+        raise OutputFolderError(f"{csv_path}: not a sijscan predictions file ({exc}); {why}") from exc
+    except OSError as exc:
+        raise OutputFolderError(f"{csv_path}: cannot read ({os_reason(exc)})") from exc
     return rows
 
 
 class RowWriter:
     """Appends rows to predictions.csv, one flushed ``write`` per row; ``finalize`` rewrites atomically."""
 
-    def __init__(self, csv_path: Path, existing: dict[str, dict[str, str]]) -> None:
+    def __init__(self, csv_path: Path, existing: dict[str, dict[str, str]],
+                 stamps: dict[str, str] | None = None) -> None:
         self.path = csv_path
         self.rows = dict(existing)
+        self.stamps = stamps or {}  # image -> file stamp, written with each row
         fresh = not csv_path.is_file() or csv_path.stat().st_size == 0
         if not fresh:
             with open(csv_path, encoding="utf-8") as fh:
@@ -214,6 +283,7 @@ class RowWriter:
         os.fsync(self._fh.fileno())
 
     def add(self, row: dict[str, Any]) -> None:
+        row = {**row, "source_stamp": self.stamps.get(str(row["image"]), row.get("source_stamp", ""))}
         self.rows[str(row["image"])] = {k: str(row.get(k, "")) for k in CSV_COLUMNS}
         self._write(_row_text(row))
 
@@ -288,29 +358,62 @@ def run_batch(
     report: bool = False, progress: bool | None = None, hash_names: bool = False,
 ) -> BatchSummary:
     """Predict every image in ``inputs`` into ``out_dir``; see the module docstring."""
-    from sijscan.io.radiograph import one_line
-    from sijscan.predict.pipeline import Prediction
+    from sijscan.predict.outdir import out_lock, prepare_out_dir
 
     out = Path(out_dir)
     items = collect_inputs(inputs, hash_names=hash_names, skip_under=out)
     if not items:
         raise NoInputsError("no radiographs found in the inputs given")
-    images_dir = out / "images"
-    images_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = out / CSV_NAME
-    existing = {} if overwrite else read_rows(csv_path)
+    images_dir = prepare_out_dir(out)
+    with out_lock(out):
+        summary = _run_locked(pipeline, items=items, out=out, images_dir=images_dir, gradcam=gradcam,
+                              batch_size=batch_size, overwrite=overwrite, workers=workers, progress=progress)
+        if report:
+            from sijscan.predict.report import write_report
+
+            write_report(out, order=[it.image for it in items])
+    return summary
+
+
+def todo_items(items: Sequence[InputItem], existing: dict[str, dict[str, str]], *,
+               overwrite: bool) -> list[InputItem]:
+    """The items to predict: all with ``overwrite``; else those without a row, with a failed row
+    (retried), or whose file changed since its row was written (size or mtime differ)."""
     if overwrite:
-        csv_path.unlink(missing_ok=True)
+        return list(items)
+    todo = []
+    for it in items:
+        row = existing.get(it.image)
+        if row is None or row.get("error") or not it.stamp or row.get("source_stamp", "") != it.stamp:
+            todo.append(it)
+    return todo
+
+
+def _run_locked(pipeline: Any, *, items: list[InputItem], out: Path, images_dir: Path, gradcam: bool,
+                batch_size: int, overwrite: bool, workers: int, progress: bool | None) -> BatchSummary:
+    from sijscan.io.radiograph import one_line
+    from sijscan.predict.outdir import OutputFolderError, os_reason
+    from sijscan.predict.pipeline import Prediction
+
+    csv_path = out / CSV_NAME
+    existing = read_rows(csv_path)  # with --overwrite too: rows of images not named in this run are kept
     summary = BatchSummary(total=len(items), out_dir=out)
-    todo = [it for it in items if not (it.image in existing and not existing[it.image].get("error"))]
+    todo = todo_items(items, existing, overwrite=overwrite)
+    changed = sum(1 for it in todo if it.image in existing and not existing[it.image].get("error")) if not overwrite else 0
     summary.skipped = len(items) - len(todo)
     if summary.skipped:
         log.info("skipping %d image(s) already in %s (use --overwrite to redo)", summary.skipped, csv_path)
+    if changed:
+        log.warning("redoing %d image(s) whose file changed (size or modification time) since its row was written",
+                    changed)
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm import tqdm
 
+    try:
+        writer = RowWriter(csv_path, existing, stamps={it.image: it.stamp for it in items})
+    except OSError as exc:
+        raise OutputFolderError(f"cannot write {csv_path} ({os_reason(exc)})") from exc
     bar = tqdm(total=len(todo), disable=not show, file=sys.stderr, unit="image", desc="predict")
-    writer = RowWriter(csv_path, existing)
     t0 = time.perf_counter()
     try:
         batch: list[tuple[InputItem, Any]] = []
@@ -335,24 +438,25 @@ def run_batch(
                 flush()
         if batch:
             flush()
+    except OSError as exc:  # the CSV itself cannot be appended to (disk full, removed, read-only)
+        raise OutputFolderError(f"cannot write {csv_path} ({os_reason(exc)}); rows written so far are kept") from exc
     finally:
         bar.close()
-        writer.finalize(order=[it.image for it in items])
+        try:
+            writer.finalize(order=[it.image for it in items])
+        except OSError as exc:
+            log.error("cannot rewrite %s (%s); the rows appended so far are in it", csv_path, os_reason(exc))
     summary.failed = sum(1 for it in items if writer.rows.get(it.image, {}).get("error"))
     log.info("predicted %d, skipped %d, failed %d in %.1f s", summary.done, summary.skipped, summary.failed,
              time.perf_counter() - t0)
-    if report:
-        from sijscan.predict.report import write_report
-
-        write_report(out, order=[it.image for it in items])
     return summary
 
 
 def _scrub(message: str, item: InputItem) -> str:
     """The error message with the file's path replaced by its output name (no folder names leak)."""
-    for form in sorted({str(item.path), str(item.path.resolve()), os.fspath(item.path)}, key=len, reverse=True):
+    for form in sorted({str(item.path), str(_resolved(item.path)), os.fspath(item.path)}, key=len, reverse=True):
         message = message.replace(form, item.image)
-    return message
+    return printable_name(message)
 
 
 def _finish(pred: Any, *, writer: RowWriter, images_dir: Path, gradcam: bool, summary: BatchSummary) -> None:

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 from sijscan._logs import follow_our_logging
 from sijscan.errors import InputError
 from sijscan.predict.batch import (CSV_NAME, BatchSummary, InputItem, NoInputsError, RowWriter, collect_inputs,
-                                   read_rows, record_row, write_outputs_safely)
+                                   read_rows, record_row, todo_items, write_outputs_safely)
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +96,15 @@ class _Job:
     def order(self) -> list[str]:
         return [it.image for it in self.items]
 
+    @property
+    def stamps(self) -> dict[str, str]:
+        return {it.image: it.stamp for it in self.items}
+
 
 def _absorb_leftovers(job: _Job) -> None:
     """Global rank 0, before the others read: fold an interrupted run's rank files into the CSV, remove them."""
     leftovers = _rank_files(job.out)
-    if job.overwrite:
-        job.csv_path.unlink(missing_ok=True)
+    if job.overwrite:  # this run redoes the images it names; rows of other images stay in predictions.csv
         for f in leftovers:
             f.unlink(missing_ok=True)
         return
@@ -121,8 +124,9 @@ def _absorb_leftovers(job: _Job) -> None:
 
 
 def _todo(job: _Job) -> list[int]:
-    existing = {} if job.overwrite else read_rows(job.csv_path)
-    return [i for i, it in enumerate(job.items) if not (it.image in existing and not existing[it.image].get("error"))]
+    """Indices of the items to predict (the rule of :func:`sijscan.predict.batch.todo_items`)."""
+    todo = {id(it) for it in todo_items(job.items, read_rows(job.csv_path), overwrite=job.overwrite)}
+    return [i for i, it in enumerate(job.items) if id(it) in todo]
 
 
 def _merge(job: _Job, *, n_todo: int) -> BatchSummary:
@@ -155,7 +159,7 @@ class _OutputWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)  # rank 0 folded any leftover into predictions.csv before the barrier
         self.job = job
-        self.rows = RowWriter(path, {})
+        self.rows = RowWriter(path, {}, stamps=job.stamps)
         self.summary = BatchSummary()
         self.images_dir = job.out / "images"
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sijscan-write") if threads > 1 else None
@@ -279,7 +283,35 @@ def run_distributed(
     items = collect_inputs(inputs, hash_names=hash_names, skip_under=out)
     if not items:
         raise NoInputsError("no radiographs found in the inputs given")
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    from sijscan.predict.outdir import out_lock, prepare_out_dir
+
+    prepare_out_dir(out)
+    if _is_first_process():  # the launcher (or global rank 0 under torchrun/SLURM) holds the folder's lock
+        with out_lock(out):
+            return _run_job(pipeline, items=items, out=out, acc=acc, devices=devices, num_nodes=num_nodes,
+                            loader_workers=loader_workers, batch_size=batch_size, gradcam=gradcam,
+                            overwrite=overwrite, report=report, progress=progress, threads=threads,
+                            write_threads=write_threads, outputs=outputs)
+    return _run_job(pipeline, items=items, out=out, acc=acc, devices=devices, num_nodes=num_nodes,
+                    loader_workers=loader_workers, batch_size=batch_size, gradcam=gradcam, overwrite=overwrite,
+                    report=report, progress=progress, threads=threads, write_threads=write_threads, outputs=outputs)
+
+
+def _is_first_process() -> bool:
+    """True in a process started by the user (no launcher variables) or in global rank 0, local rank 0."""
+    if not any(k in os.environ for k in _LAUNCHED_ENV):
+        return True
+    try:
+        rank = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        return False
+    return rank == 0 and local == 0 and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def _run_job(pipeline: Any, *, items: list[InputItem], out: Path, acc: str, devices: int, num_nodes: int,
+             loader_workers: int, batch_size: int, gradcam: bool, overwrite: bool, report: bool,
+             progress: bool | None, threads: int, write_threads: int, outputs: bool) -> BatchSummary | None:
     job = _Job(items=items, out=out, overwrite=overwrite, batch_size=batch_size, loader_workers=loader_workers,
                pin_memory=acc == "gpu", outputs=outputs, gradcam=gradcam)
     if not any(k in os.environ for k in _LAUNCHED_ENV) and not overwrite:

@@ -244,7 +244,8 @@ class Pipeline:
             pred.sij_box = location.box
             pred.sij_boxes = dict(location.boxes)
         t = time.perf_counter()
-        qc = assess(pixels, labels=labels, location=location, needs_box=self.view == "sij", config=self.qc_config)
+        qc = assess(pixels, labels=labels, location=location, needs_box=self.view == "sij", config=self.qc_config,
+                    metadata=radiograph.metadata)  # the DICOM header flags (ViewPosition, BodyPartExamined) too
         timings["qc_s"] = time.perf_counter() - t
         pred.qc_passed, pred.qc_flags, pred.qc_reasons, pred.qc_warnings = qc.passed, qc.flags, qc.reasons, qc.warnings
         if self.view == "full":

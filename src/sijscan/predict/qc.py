@@ -22,6 +22,13 @@ flags (``no_sacrum``, ``no_hip_bones``, ``one_hip_bone``, ``implausible_geometry
                           sit at clearly different heights.
     ``no_sij_box``        no sacroiliac-joint box (needed by the SIJ-crop classifier).
 
+DICOM header (technical tags in ``Radiograph.metadata``; :func:`header_flags`)
+    ``view_not_ap``          ``ViewPosition`` is present and not AP or PA (a lateral ``LL``/``RL``,
+                             an oblique, a decubitus view): the reason names the tag and its value.
+    ``body_part_not_pelvis`` ``BodyPartExamined`` is present and not a pelvic part (``PELVIS``,
+                             ``HIP``, ``SACRUM``, ``SIJOINT``...): the reason names the tag and its value.
+    (A ``Modality`` other than a radiograph's is refused when the file is read: ``sijscan.io.dicom``.)
+
 Flags in :data:`WITHHOLD` fail QC (the decision is withheld); the others are warnings.
 """
 from __future__ import annotations
@@ -42,7 +49,12 @@ SACRUM, HIP_A, HIP_B = 1, 2, 3
 WITHHOLD = frozenset({
     "blank", "noise_like", "inverted", "rotated_90", "upside_down", "implausible_areas", "asymmetric_hips",
     "no_sij_box", "no_sacrum", "no_hip_bones", "one_hip_bone", "implausible_geometry", "tiny_structure",
+    "view_not_ap", "body_part_not_pelvis",
 })
+
+FRONTAL_VIEWS = frozenset({"AP", "PA"})
+PELVIC_PARTS = frozenset({"PELVIS", "HIP", "HIPS", "SACRUM", "SIJOINT", "SI JOINT", "SACROILIAC", "SIJ",
+                          "PELVIS HIPS", "COCCYX"})
 
 REASONS = {
     "blank": "image is blank or nearly constant",
@@ -182,9 +194,24 @@ def anatomy_flags(pixels: np.ndarray, labels: np.ndarray, *, config: QCConfig = 
     return flags, measures
 
 
+def header_flags(metadata: Any) -> list[tuple[str, str]]:
+    """``(flag, reason)`` for DICOM view and body-part tags that do not fit an AP pelvis (see the module docstring)."""
+    meta = metadata if isinstance(metadata, dict) else dict(metadata or {})
+    found: list[tuple[str, str]] = []
+    view = str(meta.get("ViewPosition") or "").strip().upper()
+    if view and view not in FRONTAL_VIEWS:
+        kind = " (lateral)" if view in ("LL", "RL", "LAT", "LATERAL") else ""
+        found.append(("view_not_ap", f"DICOM ViewPosition is {view!r}{kind}, not an AP view"))
+    part = " ".join(str(meta.get("BodyPartExamined") or "").replace("_", " ").split()).upper()
+    if part and part not in PELVIC_PARTS:
+        found.append(("body_part_not_pelvis", f"DICOM BodyPartExamined is {part!r}, not the pelvis"))
+    return found
+
+
 def assess(pixels: np.ndarray, *, labels: np.ndarray | None = None, location: Any | None = None,
-           needs_box: bool = True, config: QCConfig = QCConfig()) -> QCResult:
-    """Run the QC. ``labels``/``location`` come from the segmenter (None when there is none)."""
+           needs_box: bool = True, config: QCConfig = QCConfig(), metadata: Any | None = None) -> QCResult:
+    """Run the QC. ``labels``/``location`` come from the segmenter (None when there is none);
+    ``metadata`` (``Radiograph.metadata``) adds the DICOM header flags."""
     small = _small(np.asarray(pixels, dtype=np.float32))  # one QC-size copy for both checks
     flags, measures = intensity_flags(pixels, config=config, small=small)
     if labels is None:
@@ -197,10 +224,12 @@ def assess(pixels: np.ndarray, *, labels: np.ndarray | None = None, location: An
         flags += [f for f in location.qc_flags if f not in flags]
         if needs_box and location.box is None and "no_sij_box" not in flags:
             flags.append("no_sij_box")
+    header = dict(header_flags(metadata)) if metadata is not None else {}
+    flags += [f for f in header if f not in flags]
     failing = [f for f in flags if f in WITHHOLD]
     return QCResult(
         passed=not failing, flags=flags,
-        reasons=[REASONS.get(f, f) for f in failing],
+        reasons=[header.get(f) or REASONS.get(f, f) for f in failing],
         warnings=[REASONS.get(f, f) for f in flags if f not in WITHHOLD],
         measures={k: round(v, 4) for k, v in measures.items()},
     )

@@ -1,0 +1,108 @@
+"""The output folder of a batch run: created with one-line errors, and locked while a run writes it.
+
+``prepare_out_dir(out)`` makes ``out/images`` and turns every file-system failure (``--out`` is a
+file, a parent cannot be created, no permission, read-only file system) into an
+:class:`OutputFolderError` with one line. ``out_lock(out)`` holds ``out/.sijscan.lock`` with an
+exclusive ``flock`` for the run; the file names the holder (host, pid, start time, command). A
+second run into the same folder is refused with :class:`OutputLockedError` naming that holder.
+The kernel drops the lock when the holding process dies (even by SIGKILL), so a crash leaves no
+stale lock; the file itself may stay and is harmless.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sijscan.errors import InputError
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".sijscan.lock"
+
+
+class OutputFolderError(InputError):
+    """``--out`` cannot be created or written, or holds a file sijscan will not overwrite."""
+
+
+class OutputLockedError(InputError):
+    """Another run is writing into the same output folder."""
+
+
+def os_reason(exc: OSError) -> str:
+    """``strerror`` of an ``OSError`` (one line), else its class name."""
+    return exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def prepare_out_dir(out: Path) -> Path:
+    """Create ``out/images``; return ``out/images``. Raise :class:`OutputFolderError` (one line) on failure."""
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"--out {out}: exists and is not a folder; give a folder (new or from an earlier run)")
+    images = out / "images"
+    try:
+        images.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise OutputFolderError(f"--out {out}: cannot create or write the output folder ({os_reason(exc)})") from exc
+    if not images.is_dir():
+        raise OutputFolderError(f"--out {out}: {images} exists and is not a folder")
+    return images
+
+
+def _holder_text() -> str:
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                       "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                       "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:300]})
+
+
+def _describe_holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8", errors="replace") or "{}")
+    except (OSError, ValueError):
+        return "another process"
+    if not isinstance(info, dict):
+        return "another process"
+    return (f"pid {info.get('pid', '?')} on {info.get('host', '?')} since {info.get('since', '?')}"
+            + (f" ({info['command']})" if info.get("command") else ""))
+
+
+@contextmanager
+def out_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.sijscan.lock`` exclusively for the ``with`` block (see the module docstring)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, say so
+        log.warning("%s: file locking is not available on this system; do not run two predicts into it", out)
+        yield
+        return
+    path = out / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputFolderError(f"--out {out}: cannot create the lock file {LOCK_NAME} ({os_reason(exc)})") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise OutputLockedError(f"--out {out} is in use by another sijscan run: {_describe_holder(path)}; "
+                                    "wait for it to finish or choose another --out") from exc
+        except OSError as exc:
+            raise OutputFolderError(f"--out {out}: cannot lock {LOCK_NAME} ({os_reason(exc)})") from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (_holder_text() + "\n").encode("utf-8", "backslashreplace"), 0)
+        try:
+            yield
+        finally:
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
