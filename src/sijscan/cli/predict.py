@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="radiograph files, folders or a manifest CSV")
     p.add_argument("--model", help="model folder: pipeline.json naming segmenter + classifier, or a classifier")
-    p.add_argument("--segmenter", help="segmenter model folder (instead of --model)")
+    p.add_argument("--segmenter", help="segmenter model folder (with --classifier, or to replace --model's)")
+    p.add_argument("--masks", metavar="DIR",
+                   help="your own label maps (0 bg, 1 sacrum, 2/3 hip bones), named like the images (or <stem>_mask);"
+                        " images with one skip the segmenter. A manifest's mask column is used too")
     p.add_argument("--classifier", help="classifier model folder (instead of --model)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--gradcam", action="store_true", help="also write Grad-CAM PNGs (evidence for sacroiliitis)")
@@ -50,75 +52,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    if args.batch_size < 1 or args.workers < 1:
-        print("sijscan predict: error: --batch-size and --workers must be >= 1", file=sys.stderr)
-        return 2
-    if bool(args.model) == bool(args.classifier):
-        print("sijscan predict: error: give --model DIR (a pipeline folder, or a classifier folder with "
-              "--segmenter DIR), or --classifier DIR (with --segmenter DIR for the SIJ-crop model)", file=sys.stderr)
-        return 2
-    if args.gradcam and args.backend == "onnx":
-        print("sijscan predict: error: --gradcam needs gradients: use --backend torch (ONNX runs inference only)",
-              file=sys.stderr)
-        return 2
-    if args.devices != 1 or args.num_nodes != 1 or args.loader_workers is not None:
-        return _run_scaleout(args)
-    from sijscan.predict.batch import run_batch
-    from sijscan.predict.pipeline import Pipeline
+    from sijscan.predict.api import predict_files
 
-    if args.model:
-        pipeline = Pipeline.from_folder(args.model, segmenter=args.segmenter, device=args.device, backend=args.backend,
-                                        fast=args.fast)
-    else:
-        pipeline = Pipeline.from_dirs(classifier=args.classifier, segmenter=args.segmenter, device=args.device,
-                                      backend=args.backend, fast=args.fast)
-    summary = run_batch(pipeline, inputs=args.inputs, out_dir=args.out, gradcam=args.gradcam,
-                        batch_size=args.batch_size, overwrite=args.overwrite, workers=args.workers,
-                        report=args.report, progress=True if args.progress else None, hash_names=args.hash_names)
-    return _print_summary(summary, out=args.out)
-
-
-def _print_summary(summary: Any, *, out: str) -> int:
+    summary = predict_files(
+        args.inputs, args.out, model=args.model, classifier=args.classifier, segmenter=args.segmenter,
+        masks=args.masks, device=args.device, backend=args.backend, fast=args.fast, gradcam=args.gradcam,
+        batch_size=args.batch_size, workers=args.workers, report=args.report, overwrite=args.overwrite,
+        progress=True if args.progress else None, hash_names=args.hash_names, devices=args.devices, num_nodes=args.num_nodes,
+        accelerator=args.accelerator, loader_workers=args.loader_workers)
+    if summary is None:  # a scale-out rank other than 0: rank 0 merges and reports
+        return 0
     for image, reason in summary.failures:
         print(f"sijscan predict: {reason if reason.startswith(image) else f'{image}: {reason}'}", file=sys.stderr)
     print(f"predicted {summary.done}, skipped {summary.skipped} already done, {summary.withheld} withheld by QC, "
-          f"{summary.failed} failed -> {out}")
+          f"{summary.failed} failed -> {args.out}")
     return int(summary.exit_code)
-
-
-def _run_scaleout(args: argparse.Namespace) -> int:
-    """The Lightning path (sijscan.predict.distributed); ranks other than 0 print nothing and exit 0."""
-    import os
-
-    if args.devices < 1 or args.num_nodes < 1 or (args.loader_workers is not None and args.loader_workers < 0):
-        print("sijscan predict: error: --devices and --num-nodes must be >= 1, --loader-workers >= 0", file=sys.stderr)
-        return 2
-    if getattr(args, "fast", False):
-        print("sijscan predict: error: --fast is not available on the scale-out path (--devices, --num-nodes, "
-              "--loader-workers)", file=sys.stderr)
-        return 2
-    if getattr(args, "backend", "torch") != "torch":
-        print("sijscan predict: error: the scale-out path (--devices, --num-nodes, --loader-workers) runs torch "
-              "networks: use --backend torch", file=sys.stderr)
-        return 2
-    if args.device not in ("auto", "cpu", "cuda"):
-        print(f"sijscan predict: error: with --devices/--loader-workers, --device must be auto, cpu or cuda "
-              f"(choose GPUs with CUDA_VISIBLE_DEVICES), got {args.device!r}", file=sys.stderr)
-        return 2
-    accelerator = args.accelerator or {"cpu": "cpu", "cuda": "gpu"}.get(args.device, "auto")
-    workers = args.loader_workers if args.loader_workers is not None else min(4, (os.cpu_count() or 1) // args.devices)
-    from sijscan.predict.distributed import run_distributed
-    from sijscan.predict.pipeline import Pipeline
-
-    if args.model:
-        pipeline = Pipeline.from_folder(args.model, segmenter=args.segmenter, device="cpu")
-    else:
-        pipeline = Pipeline.from_dirs(classifier=args.classifier, segmenter=args.segmenter, device="cpu")
-    summary = run_distributed(
-        pipeline, inputs=args.inputs, out_dir=args.out, devices=args.devices, num_nodes=args.num_nodes,
-        accelerator=accelerator, loader_workers=workers, batch_size=args.batch_size, gradcam=args.gradcam,
-        overwrite=args.overwrite, report=args.report, progress=True if args.progress else None,
-        hash_names=args.hash_names)
-    if summary is None:  # not global rank 0: rank 0 merges and reports
-        return 0
-    return _print_summary(summary, out=args.out)

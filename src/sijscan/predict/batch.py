@@ -54,6 +54,7 @@ class InputItem:
     path: Path
     image: str  # the name used in outputs (relative path or hash)
     stamp: str = ""  # "size:mtime_ns" of the file when the run started ("" when it cannot be read)
+    mask: Path | None = None  # the user's own label map for this image (segmenter skipped)
 
 
 @dataclass
@@ -129,18 +130,26 @@ def _folder_files(folder: Path) -> list[Path]:
 
 
 def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool = False,
-                   skip_under: Path | None = None) -> list[InputItem]:
-    """Expand files, folders (recursive) and manifest CSVs into a de-duplicated list of images."""
+                   skip_under: Path | None = None, masks: str | os.PathLike[str] | None = None) -> list[InputItem]:
+    """Expand files, folders (recursive) and manifest CSVs into a de-duplicated list of images.
+
+    A manifest's ``mask`` column, or ``masks`` (a folder searched with
+    :func:`sijscan.io.labelmap.find_mask` by each image's name), gives images their own label maps.
+    """
     items: list[InputItem] = []
     seen: set[Path] = set()
     skip = _resolved(skip_under) if skip_under is not None else None
 
-    def add(path: Path, name: str) -> None:
+    def add(path: Path, name: str, mask: Path | None = None) -> None:
         rp = _resolved(path)
         if rp in seen:
             return
         seen.add(rp)
-        items.append(InputItem(path=path, image=printable_name(name)))
+        if mask is None and masks is not None:
+            from sijscan.io.labelmap import find_mask
+
+            mask = find_mask(masks, name)
+        items.append(InputItem(path=path, image=printable_name(name), mask=mask))
 
     for raw in inputs:
         p = Path(raw)
@@ -156,8 +165,10 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
             from sijscan.io import read_manifest
 
             df = read_manifest(p, check_files=False)
-            for img in df["image"]:
-                add(Path(str(img)), Path(str(img)).name)
+            given = df["mask"] if "mask" in df else [None] * len(df)
+            for img, mask in zip(df["image"], given):
+                has = isinstance(mask, str) and mask.strip() not in ("", "nan")
+                add(Path(str(img)), Path(str(img)).name, Path(mask) if has else None)
         else:
             add(p, p.name)  # missing or unreadable files become error rows
     if hash_names:
@@ -356,16 +367,31 @@ def run_batch(
     pipeline: Any, *, inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
     gradcam: bool = False, batch_size: int = 8, overwrite: bool = False, workers: int = 1,
     report: bool = False, progress: bool | None = None, hash_names: bool = False,
+    masks: str | os.PathLike[str] | None = None, settings: dict[str, Any] | None = None,
 ) -> BatchSummary:
-    """Predict every image in ``inputs`` into ``out_dir``; see the module docstring."""
+    """Predict every image in ``inputs`` into ``out_dir``; see the module docstring.
+
+    ``masks``: a folder of the user's own label maps (see :func:`collect_inputs`). ``settings``:
+    result-changing options recorded in ``run.json`` beside the models (e.g. backend, fast).
+    """
     from sijscan.predict.outdir import out_lock, prepare_out_dir
 
     out = Path(out_dir)
-    items = collect_inputs(inputs, hash_names=hash_names, skip_under=out)
+    items = collect_inputs(inputs, hash_names=hash_names, skip_under=out, masks=masks)
     if not items:
         raise NoInputsError("no radiographs found in the inputs given")
+    if pipeline.segmenter is None and pipeline.view == "sij":
+        lacking = [it.image for it in items if it.mask is None]
+        if lacking:
+            raise NoInputsError(f"{len(lacking)} image(s) have no label map (first: {lacking[0]}) and no "
+                                "segmenter was given: pass --segmenter DIR, or masks for every image")
     images_dir = prepare_out_dir(out)
     with out_lock(out):
+        record_run(pipeline, out=out, overwrite=overwrite, settings=settings or {},
+                   arguments={"n_inputs": len(items), "gradcam": gradcam, "batch_size": batch_size,
+                              "workers": workers, "report": report, "hash_names": hash_names,
+                              "masks": None if masks is None else str(masks)},
+                   own_masks=any(it.mask is not None for it in items))
         summary = _run_locked(pipeline, items=items, out=out, images_dir=images_dir, gradcam=gradcam,
                               batch_size=batch_size, overwrite=overwrite, workers=workers, progress=progress)
         if report:
@@ -373,6 +399,25 @@ def run_batch(
 
             write_report(out, order=[it.image for it in items])
     return summary
+
+
+def record_run(pipeline: Any, *, out: Path, overwrite: bool, settings: dict[str, Any],
+               arguments: dict[str, Any], own_masks: bool) -> None:
+    """``out/run.json`` names the models and settings; a resume with others is refused, and
+    ``--overwrite`` sets the earlier run's table and images aside (``*.previous``) instead of mixing them."""
+    from sijscan.runinfo import check_and_write_run, model_identity
+
+    identity = {"classifier": model_identity(pipeline.classifier.card),
+                "segmenter": None if pipeline.segmenter is None else model_identity(pipeline.segmenter.card),
+                "settings": {**settings, "own_masks": own_masks}}
+    if check_and_write_run(out, command="predict", identity=identity, arguments=arguments, resume=not overwrite):
+        import datetime as _dt
+
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        for name in (CSV_NAME, "images", "report.html"):
+            if (out / name).exists():
+                (out / name).replace(out / f"{name}.previous-{stamp}")
+        (out / "images").mkdir(exist_ok=True)
 
 
 def todo_items(items: Sequence[InputItem], existing: dict[str, dict[str, str]], *,
@@ -421,7 +466,8 @@ def _run_locked(pipeline: Any, *, items: list[InputItem], out: Path, images_dir:
         def flush() -> None:
             ready = [(it, r) for it, r in batch if not isinstance(r, Exception)]
             preds = pipeline.predict_many([r for _, r in ready], batch_size=max(1, len(ready)), gradcam=gradcam,
-                                          names=[it.image for it, _ in ready], on_error="record") if ready else []
+                                          names=[it.image for it, _ in ready], on_error="record",
+                                          masks=[it.mask for it, _ in ready]) if ready else []
             by_name = {p.image: p for p in preds}
             for it, r in batch:
                 pred = Prediction(image=it.image, error=_scrub(one_line(r), it), view=pipeline.view) \

@@ -111,13 +111,15 @@ class Pipeline:
     """Loaded segmenter (optional for the full view) + classifier, with QC and Grad-CAM."""
 
     def __init__(self, *, classifier: Any, segmenter: Any | None = None, qc_config: QCConfig = QCConfig(),
-                 cam_classes: Sequence[str] = ("positive",)) -> None:
+                 cam_classes: Sequence[str] = ("positive",), allow_no_segmenter: bool = False) -> None:
+        """``allow_no_segmenter``: an SIJ-crop classifier without a segmenter, for inputs that bring
+        their own label maps (:meth:`prepare_from_labels`, ``predict_many(masks=...)``)."""
         self.classifier = classifier
         self.segmenter = segmenter
         self.qc_config = qc_config
         self.cam_classes = tuple(cam_classes)
         self.view: Literal["sij", "full"] = classifier.recipe.view
-        if self.view == "sij" and segmenter is None:
+        if self.view == "sij" and segmenter is None and not allow_no_segmenter:
             raise PipelineConfigError("the SIJ-crop classifier needs a segmenter model folder "
                                       "(--segmenter DIR, or a --model folder with pipeline.json)")
 
@@ -168,12 +170,13 @@ class Pipeline:
         return self.predict_many([source], gradcam=gradcam, names=[name] if name else None, on_error="raise")[0]
 
     def predict_many(self, sources: Sequence[Source], *, batch_size: int = 8, gradcam: bool = False,
-                     names: Sequence[str] | None = None,
-                     on_error: Literal["raise", "record"] = "raise") -> list[Prediction]:
+                     names: Sequence[str] | None = None, on_error: Literal["raise", "record"] = "raise",
+                     masks: Sequence[str | os.PathLike[str] | np.ndarray | None] | None = None) -> list[Prediction]:
         """Predict several radiographs, the classifier in batches of ``batch_size``.
 
         ``on_error="record"`` turns a bad input into a ``Prediction`` with ``error`` set (one line)
-        instead of raising.
+        instead of raising. ``masks``: per source, the user's own label map (a file or an array in
+        sijscan's labels: 1 sacrum, 2/3 hip bones) or None; a source with a mask skips the segmenter.
         """
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
@@ -185,15 +188,18 @@ class Pipeline:
         for start in range(0, len(sources), batch_size):
             chunk = sources[start:start + batch_size]
             chunk_names = names[start:start + batch_size] if names else [None] * len(chunk)
-            prepared = [self._prepare_or_record(s, n, on_error) for s, n in zip(chunk, chunk_names)]
+            chunk_masks = masks[start:start + batch_size] if masks else [None] * len(chunk)
+            prepared = [self._prepare_or_record(s, n, on_error, m) for s, n, m in zip(chunk, chunk_names, chunk_masks)]
             self.classify_prepared([p for p in prepared if p.error is None and p.images is not None
                                     and p.images.crop is not None], gradcam=gradcam)
             out.extend(prepared)
         return out
 
-    def _prepare_or_record(self, source: Source, name: str | None, on_error: str) -> Prediction:
+    def _prepare_or_record(self, source: Source, name: str | None, on_error: str, mask: Any = None) -> Prediction:
         try:
-            return self.prepare(source, name=name)
+            if mask is None:
+                return self.prepare(source, name=name)
+            return self.prepare_with_mask(source, mask, name=name)
         except SijscanError as exc:
             if on_error == "raise":
                 raise
@@ -203,6 +209,9 @@ class Pipeline:
 
     def prepare(self, source: Source, *, name: str | None = None) -> Prediction:
         """Read, segment, locate, crop and run the QC (no classification yet)."""
+        if self.segmenter is None and self.view == "sij":
+            raise PipelineConfigError("the SIJ-crop classifier needs a segmenter, or a label map for this image "
+                                      "(--masks DIR or a manifest's mask column)")
         t0 = time.perf_counter()
         radiograph = to_radiograph(source, name=name)
         timings: dict[str, float] = {"read_s": time.perf_counter() - t0}
@@ -217,6 +226,20 @@ class Pipeline:
             timings["segment_s"] = time.perf_counter() - t
         return self.prepare_from_labels(radiograph, labels=labels, working=working, raw=raw, name=name,
                                         timings=timings)
+
+    def prepare_with_mask(self, source: Source, mask: str | os.PathLike[str] | np.ndarray, *,
+                          name: str | None = None) -> Prediction:
+        """:meth:`prepare` with the user's own label map instead of the segmenter's."""
+        from sijscan.io.labelmap import read_label_map
+
+        t0 = time.perf_counter()
+        radiograph = to_radiograph(source, name=name)
+        labels = np.asarray(mask) if isinstance(mask, np.ndarray) else read_label_map(mask)
+        timings = {"read_s": time.perf_counter() - t0}
+        pred = self.prepare_from_labels(radiograph, labels=np.asarray(labels, dtype=np.uint8), name=name,
+                                        timings=timings)
+        pred.qc_warnings.append("label map given by the user (segmenter not run)")
+        return pred
 
     def prepare_from_labels(self, radiograph: Any, *, labels: np.ndarray | None, working: np.ndarray | None = None,
                             raw: np.ndarray | None = None, name: str | None = None,
