@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import rows, write_png
+from rel_helpers import rows, write_png
 from sijscan.cli.main import main
 
 
@@ -222,3 +222,12 @@ def test_scaleout_overwrite_and_changed_files_follow_the_same_rules(tmp_path: Pa
                pin_memory=False, outputs=False, gradcam=False)
     _absorb_leftovers(one)
     assert _todo(one) == [0] and len(rows(out)) == 3  # --overwrite keeps the rows of images not named
+
+
+def test_html_in_a_file_name_is_escaped_in_the_report(models: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write_png(folder / "<img src=x onerror=alert(1)>.png")
+    out = tmp_path / "out"
+    assert _predict(models, out, folder, extra=("--report",)) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;.png" in page
