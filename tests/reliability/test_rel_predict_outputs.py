@@ -231,3 +231,16 @@ def test_html_in_a_file_name_is_escaped_in_the_report(models: Path, tmp_path: Pa
     assert _predict(models, out, folder, extra=("--report",)) == 0
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;.png" in page
+
+
+@pytest.mark.parametrize("env,first", [({}, True), ({"LOCAL_RANK": "1", "NODE_RANK": "0"}, False),
+                                       ({"RANK": "0", "LOCAL_RANK": "0"}, True), ({"SLURM_PROCID": "3"}, False),
+                                       ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False)])
+def test_scaleout_lock_is_taken_by_one_process_only(monkeypatch, env: dict, first: bool) -> None:
+    from sijscan.predict.distributed import _LAUNCHED_ENV, _is_first_process
+
+    for key in _LAUNCHED_ENV:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert _is_first_process() is first
