@@ -244,3 +244,11 @@ def test_scaleout_lock_is_taken_by_one_process_only(monkeypatch, env: dict, firs
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert _is_first_process() is first
+
+
+def test_out_folder_with_non_utf8_bytes_and_a_report(models: Path, tmp_path: Path) -> None:
+    """cv2.imread crashes the process on such a path: the report reads its thumbnails from bytes."""
+    img = write_png(tmp_path / "x.png")
+    out = Path(os.fsdecode(bytes(tmp_path) + b"/out\xff"))
+    assert _predict(models, out, img, extra=("--report",)) == 0
+    assert "data:image/jpeg;base64," in (out / "report.html").read_text(encoding="utf-8")

@@ -29,10 +29,16 @@ def _thumb_uri(path: Path) -> str | None:
     if not path.is_file():
         return None
     import cv2
+    import numpy as np
 
     from sijscan.predict.overlay import data_uri
 
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    # decode from bytes: cv2.imread crashes the process on a path that is not valid UTF-8
+    data = np.fromfile(path, dtype=np.uint8)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:
+        img = None
     if img is None:
         return None
     return data_uri(img, longest=THUMB, jpeg_quality=85)
