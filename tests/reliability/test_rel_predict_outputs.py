@@ -94,6 +94,27 @@ def test_row4_second_run_into_a_locked_folder_is_refused_naming_the_holder(model
     assert _predict(models, out, img) == 0 and set(rows(out)) == {"x.png"}  # released: the next run proceeds
 
 
+def test_row4_scaleout_path_is_refused_too(pipeline, tmp_path: Path) -> None:
+    from sijscan.predict.distributed import run_distributed
+    from sijscan.predict.outdir import OutputLockedError
+
+    img = write_png(tmp_path / "x.png")
+    out = tmp_path / "out"
+    src = Path(__file__).resolve().parents[2] / "src"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom pathlib import Path\n"
+                               "from sijscan.predict.outdir import out_lock\n"
+                               f"Path({str(out)!r}).mkdir()\n"
+                               f"with out_lock(Path({str(out)!r})):\n print('locked', flush=True); sys.stdin.readline()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(src)})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(OutputLockedError, match=f"pid {holder.pid}"):
+            run_distributed(pipeline, inputs=[img], out_dir=out, accelerator="cpu")
+    finally:
+        holder.communicate("\n", timeout=30)
+
+
 def test_row4_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     from sijscan.predict.outdir import out_lock
 
