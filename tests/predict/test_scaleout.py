@@ -82,7 +82,9 @@ def test_loader_path_in_process_matches_and_resumes(models: Path, folder: Path, 
     _assert_same(_rows(out), reference)
     assert list(_rows(out)) == list(reference)  # input order
     assert set(_rows(out / "ranks", "predictions.rank0.csv")) == set(reference)
-    assert (out / "images" / "sub_case0.png_gradcam.png").is_file()
+    from sijscan.predict.batch import safe_stem
+
+    assert (out / "images" / f"{safe_stem('sub/case0.png')}_gradcam.png").is_file()
     assert (out / "images" / "case1.png.json").is_file() and not (out / "images" / "broken.png.json").exists()
     stamp = (out / "images" / "case1.png.json").stat().st_mtime_ns
     # rerun: the finished images are skipped, only the broken file is retried (and fails again)

@@ -82,7 +82,7 @@ def _dicom(name: str, *, drop_pixels: bool = False, cut: float | None = None, **
     def build(d: Path) -> Path:
         import pydicom
 
-        from conftest import write_dicom
+        from rel_helpers import write_dicom
 
         p = write_dicom(d / name, **tags)
         if drop_pixels:
@@ -99,7 +99,7 @@ def _dicom(name: str, *, drop_pixels: bool = False, cut: float | None = None, **
 def _multiframe(d: Path) -> Path:
     import pydicom
 
-    from conftest import write_dicom
+    from rel_helpers import write_dicom
 
     p = write_dicom(d / "multiframe.dcm", Modality="CT")
     ds = pydicom.dcmread(p)
@@ -158,7 +158,7 @@ CASES = [
          1, "every pixel has the value"),
     Case("nan_tiff", "float TIFF with NaN pixels", _tiff("nan.tif", np.full((16, 16), np.nan, np.float32)), 1, "NaN"),
     Case("multipage_tiff", "3-page grey TIFF", _tiff("pages.tif", (np.arange(3 * 16 * 16) % 200).astype(np.uint8)
-                                                     .reshape(3, 16, 16), photometric="minisblack"), 1, "page"),
+                                                     .reshape(3, 16, 16), photometric="minisblack"), 1, "stack of shape"),
     Case("five_channel_tiff", "TIFF with 5 samples per pixel",
          _tiff("five.tif", (np.random.default_rng(0).random((16, 16, 5)) * 255).astype(np.uint8), planarconfig="contig",
                photometric="minisblack"), 1, ""),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import rows, write_png
+from rel_helpers import rows, write_png
 from sijscan.cli.main import main
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import rows, write_dicom
+from rel_helpers import rows, write_dicom
 from sijscan.cli.main import main
 
 

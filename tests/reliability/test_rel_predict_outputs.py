@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import rows, write_png
+from rel_helpers import rows, write_png
 from sijscan.cli.main import main
 
 
@@ -92,6 +92,27 @@ def test_row4_second_run_into_a_locked_folder_is_refused_naming_the_holder(model
     finally:
         holder.communicate("\n", timeout=30)
     assert _predict(models, out, img) == 0 and set(rows(out)) == {"x.png"}  # released: the next run proceeds
+
+
+def test_row4_scaleout_path_is_refused_too(pipeline, tmp_path: Path) -> None:
+    from sijscan.predict.distributed import run_distributed
+    from sijscan.predict.outdir import OutputLockedError
+
+    img = write_png(tmp_path / "x.png")
+    out = tmp_path / "out"
+    src = Path(__file__).resolve().parents[2] / "src"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom pathlib import Path\n"
+                               "from sijscan.predict.outdir import out_lock\n"
+                               f"Path({str(out)!r}).mkdir()\n"
+                               f"with out_lock(Path({str(out)!r})):\n print('locked', flush=True); sys.stdin.readline()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(src)})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(OutputLockedError, match=f"pid {holder.pid}"):
+            run_distributed(pipeline, inputs=[img], out_dir=out, accelerator="cpu")
+    finally:
+        holder.communicate("\n", timeout=30)
 
 
 def test_row4_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
@@ -222,3 +243,33 @@ def test_scaleout_overwrite_and_changed_files_follow_the_same_rules(tmp_path: Pa
                pin_memory=False, outputs=False, gradcam=False)
     _absorb_leftovers(one)
     assert _todo(one) == [0] and len(rows(out)) == 3  # --overwrite keeps the rows of images not named
+
+
+def test_html_in_a_file_name_is_escaped_in_the_report(models: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write_png(folder / "<img src=x onerror=alert(1)>.png")
+    out = tmp_path / "out"
+    assert _predict(models, out, folder, extra=("--report",)) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;.png" in page
+
+
+@pytest.mark.parametrize("env,first", [({}, True), ({"LOCAL_RANK": "1", "NODE_RANK": "0"}, False),
+                                       ({"RANK": "0", "LOCAL_RANK": "0"}, True), ({"SLURM_PROCID": "3"}, False),
+                                       ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False)])
+def test_scaleout_lock_is_taken_by_one_process_only(monkeypatch, env: dict, first: bool) -> None:
+    from sijscan.predict.distributed import _LAUNCHED_ENV, _is_first_process
+
+    for key in _LAUNCHED_ENV:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert _is_first_process() is first
+
+
+def test_out_folder_with_non_utf8_bytes_and_a_report(models: Path, tmp_path: Path) -> None:
+    """cv2.imread crashes the process on such a path: the report reads its thumbnails from bytes."""
+    img = write_png(tmp_path / "x.png")
+    out = Path(os.fsdecode(bytes(tmp_path) + b"/out\xff"))
+    assert _predict(models, out, img, extra=("--report",)) == 0
+    assert "data:image/jpeg;base64," in (out / "report.html").read_text(encoding="utf-8")

@@ -13,8 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict", help="predict sacroiliitis on radiographs (CSV, JSON, overlays, Grad-CAM, report)",
         description="Run segmenter + classifier on files, folders (recursive) or a manifest CSV. Writes "
                     "OUT/predictions.csv (one row per image; failures have a one-line reason in 'error'), "
-                    "OUT/images/<name>.json and overlays. Resumable: images already predicted are skipped "
-                    "unless --overwrite. Exit 0 all ok, 1 some inputs failed, 2 usage error. "
+                    "OUT/images/<name>.json and overlays. Resumable: images already predicted whose file is "
+                    "unchanged are skipped; failed and changed ones are redone. One run at a time per OUT "
+                    "(locked). Exit 0 all ok, 1 some inputs failed, 2 usage error. "
                     "Research use only, not a medical device.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="radiograph files, folders or a manifest CSV")
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="classifier batch size (default 8)")
     p.add_argument("--workers", type=int, default=1, help="threads reading files ahead (default 1)")
     p.add_argument("--report", action="store_true", help="write OUT/report.html (self-contained)")
-    p.add_argument("--overwrite", action="store_true", help="redo images already in predictions.csv")
+    p.add_argument("--overwrite", action="store_true", help="redo the images named here even if already in predictions.csv (other rows are kept)")
     p.add_argument("--progress", action="store_true", help="progress bar even when stderr is not a terminal")
     p.add_argument("--hash-names", action="store_true", help="name images by a content hash, not the file name")
     scale = p.add_argument_group("scale-out (Lightning Trainer.predict, DDP; used when devices x nodes > 1 or "

@@ -154,7 +154,11 @@ def _boxes_from_mask(mask: Any) -> tuple[list[list[float]], tuple[int, int]] | N
 
     from sijscan.anatomy.localize import locate_sij
 
-    labels = cv2.imread(str(mask), cv2.IMREAD_UNCHANGED)
+    try:  # from bytes: cv2.imread crashes the process on a path that is not valid UTF-8
+        data = np.fromfile(mask, dtype=np.uint8)
+        labels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except (OSError, cv2.error):
+        labels = None
     if labels is None:
         log.warning("cannot read mask %s; no true SIJ boxes for it", mask)
         return None

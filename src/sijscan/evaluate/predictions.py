@@ -107,7 +107,8 @@ def _drop_unusable(df: pd.DataFrame, *, path: Path) -> tuple[pd.DataFrame, dict[
     """
     if "error" not in df.columns and "qc_passed" not in df.columns:
         return df, {}
-    error = df["error"].fillna("").astype(str).str.strip() if "error" in df.columns else pd.Series("", index=df.index)
+    error = (df["error"].astype(object).fillna("").astype(str).str.strip() if "error" in df.columns
+             else pd.Series("", index=df.index))
     failed = (error != "").to_numpy()
     withheld = np.zeros(len(df), dtype=bool)
     if "decision" in df.columns:

@@ -2,19 +2,23 @@
 
 Layout of ``out_dir``::
 
-    predictions.csv          one row per image (``CSV_COLUMNS``); errors in ``error``, one line each
-    images/<stem>.json       the full Prediction (no pixels, no patient fields)
+    predictions.csv          one row per image (``CSV_COLUMNS``); errors in ``error``, one line each;
+                             ``source_stamp`` = "size:mtime_ns" of the file that was read
+    images/<stem>.json       the full Prediction (no pixels, no patient fields); <stem>: :func:`safe_stem`
     images/<stem>_overlay.png segmentation masks + SIJ boxes
     images/<stem>_gradcam.png Grad-CAM on the radiograph (with ``gradcam=True``)
     images/<stem>_gradcam_crop.png Grad-CAM on the SIJ crop
     report.html              with ``report=True``
+    .sijscan.lock            held (``flock``) by the run writing the folder: a second run is refused
 
-Resuming: rows already in ``predictions.csv`` without an error are skipped (unless
-``overwrite``); failed rows are retried. Each finished row is appended and flushed at once (one
-``write`` call per row), so a crash loses at most the row being written; at the end the file is
-rewritten de-duplicated (last row per image wins) through a temporary file and ``os.replace``.
+Resuming: an image is skipped when its row has no error and its file's ``source_stamp`` is
+unchanged; failed, new and changed images are predicted. ``overwrite`` redoes every image named
+in this run and keeps the rows of the others. Each finished row is appended and flushed at once
+(one ``write`` call per row), so a crash loses at most the row being written; at the end the file
+is rewritten de-duplicated (last row per image wins) through a temporary file and ``os.replace``.
 Images are named by their path relative to the input folder (or by a content hash with
-``hash_names``); DICOM patient fields never reach any output.
+``hash_names``), bytes that are not UTF-8 as ``\\xNN``; DICOM patient fields never reach any output.
+Every file-system failure on ``out_dir`` is an :class:`~sijscan.predict.outdir.OutputFolderError` (one line).
 """
 from __future__ import annotations
 
@@ -24,7 +28,6 @@ import io
 import json
 import logging
 import os
-import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +36,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from sijscan.errors import InputError
+from sijscan.predict.names import file_stamp, folder_files, printable_name, resolved, safe_stem
+
+__all__ = ["run_batch", "collect_inputs", "safe_stem", "read_rows", "RowWriter", "todo_items", "BatchSummary"]
 
 log = logging.getLogger(__name__)
 
@@ -94,41 +100,6 @@ def _content_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def printable_name(name: str) -> str:
-    """``name`` as text every output can hold: bytes that are not UTF-8 and control characters as ``\\xNN``."""
-    text = os.fsencode(name).decode("utf-8", "backslashreplace")
-    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def _resolved(path: Path) -> Path:
-    """``path.resolve()``, or its absolute form for a symlink loop or an unreadable link."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path.absolute()
-
-
-def file_stamp(path: Path) -> str:
-    """``"size:mtime_ns"`` of a file ("" when it cannot be read): resuming redoes an image whose stamp changed."""
-    try:
-        st = path.stat()
-    except (OSError, ValueError):
-        return ""
-    return f"{st.st_size}:{st.st_mtime_ns}"
-
-
-def _folder_files(folder: Path) -> list[Path]:
-    """Regular files under ``folder`` plus broken links (dangling or loops), which become error rows."""
-    found = []
-    for q in folder.rglob("*"):
-        try:
-            if q.is_file() or (q.is_symlink() and not q.exists()):
-                found.append(q)
-        except OSError:
-            found.append(q)
-    return sorted(found)
-
-
 def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool = False,
                    skip_under: Path | None = None, masks: str | os.PathLike[str] | None = None) -> list[InputItem]:
     """Expand files, folders (recursive) and manifest CSVs into a de-duplicated list of images.
@@ -138,10 +109,10 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
     """
     items: list[InputItem] = []
     seen: set[Path] = set()
-    skip = _resolved(skip_under) if skip_under is not None else None
+    skip = resolved(skip_under) if skip_under is not None else None
 
     def add(path: Path, name: str, mask: Path | None = None) -> None:
-        rp = _resolved(path)
+        rp = resolved(path)
         if rp in seen:
             return
         seen.add(rp)
@@ -154,8 +125,8 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
     for raw in inputs:
         p = Path(raw)
         if p.is_dir():
-            for f in _folder_files(p):
-                if skip is not None and skip in _resolved(f).parents:
+            for f in folder_files(p):
+                if skip is not None and skip in resolved(f).parents:
                     continue
                 broken = f.is_symlink() and not f.exists()
                 if f.name.startswith(".") or f.name in _SKIP_NAMES or not (broken or _looks_like_image(f)):
@@ -187,25 +158,6 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
     for it in items:
         it.stamp = file_stamp(it.path)
     return items
-
-
-_PLAIN_STEM = re.compile(r"[a-z0-9][a-z0-9._-]{0,149}")
-
-
-def safe_stem(image: str) -> str:
-    """The file-name stem of an image's outputs in ``images/``; two different names never share one.
-
-    A name of lower-case letters, digits, ``.``, ``_`` and ``-`` (at most 150, not starting with
-    ``.``/``_``/``-``) is its own stem. Any other name (a path with ``/``, capitals, spaces, other
-    bytes) becomes a sanitised prefix, ``+`` and 12 hex digits of the name's SHA-256: ``+`` never
-    occurs in a plain stem, so a plain and a hashed stem cannot collide, and lower case keeps names
-    apart on case-insensitive file systems too.
-    """
-    if _PLAIN_STEM.fullmatch(image):
-        return image
-    clean = re.sub(r"[^a-z0-9._-]+", "_", image.lower()).strip("._-")[:120] or "image"
-    digest = hashlib.sha256(image.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return f"{clean}+{digest}"
 
 
 def prediction_row(pred: Any) -> dict[str, Any]:
@@ -500,7 +452,7 @@ def _run_locked(pipeline: Any, *, items: list[InputItem], out: Path, images_dir:
 
 def _scrub(message: str, item: InputItem) -> str:
     """The error message with the file's path replaced by its output name (no folder names leak)."""
-    for form in sorted({str(item.path), str(_resolved(item.path)), os.fspath(item.path)}, key=len, reverse=True):
+    for form in sorted({str(item.path), str(resolved(item.path)), os.fspath(item.path)}, key=len, reverse=True):
         message = message.replace(form, item.image)
     return printable_name(message)
 

@@ -3,7 +3,8 @@
 ``prepare_out_dir(out)`` makes ``out/images`` and turns every file-system failure (``--out`` is a
 file, a parent cannot be created, no permission, read-only file system) into an
 :class:`OutputFolderError` with one line. ``out_lock(out)`` holds ``out/.sijscan.lock`` with an
-exclusive ``flock`` for the run; the file names the holder (host, pid, start time, command). A
+exclusive ``flock`` for the run; the file names the holder (host, pid, start time; no command line,
+whose paths could name a patient) and is emptied when the run ends. A
 second run into the same folder is refused with :class:`OutputLockedError` naming that holder.
 The kernel drops the lock when the holding process dies (even by SIGKILL), so a crash leaves no
 stale lock; the file itself may stay and is harmless.
@@ -14,7 +15,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,9 +57,9 @@ def prepare_out_dir(out: Path) -> Path:
 
 
 def _holder_text() -> str:
+    # no command line: its paths could name a patient, and the file can outlive a killed run
     return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                       "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                       "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:300]})
+                       "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "program": "sijscan"})
 
 
 def _describe_holder(path: Path) -> str:
@@ -69,8 +69,7 @@ def _describe_holder(path: Path) -> str:
         return "another process"
     if not isinstance(info, dict):
         return "another process"
-    return (f"pid {info.get('pid', '?')} on {info.get('host', '?')} since {info.get('since', '?')}"
-            + (f" ({info['command']})" if info.get("command") else ""))
+    return f"pid {info.get('pid', '?')} on {info.get('host', '?')} since {info.get('since', '?')}"
 
 
 @contextmanager

@@ -74,6 +74,8 @@ REASONS = {
     "no_joint_contact": "a joint was not found directly; its box was estimated",
     "low_confidence": "low confidence in the joint localisation",
     "no_segmenter": "no segmenter given: anatomy not checked",
+    "view_not_ap": "DICOM ViewPosition is not AP (a lateral or other view)",
+    "body_part_not_pelvis": "DICOM BodyPartExamined is not the pelvis",
 }
 
 

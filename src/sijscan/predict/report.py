@@ -29,10 +29,16 @@ def _thumb_uri(path: Path) -> str | None:
     if not path.is_file():
         return None
     import cv2
+    import numpy as np
 
     from sijscan.predict.overlay import data_uri
 
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    # decode from bytes: cv2.imread crashes the process on a path that is not valid UTF-8
+    data = np.fromfile(path, dtype=np.uint8)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:
+        img = None
     if img is None:
         return None
     return data_uri(img, longest=THUMB, jpeg_quality=85)
@@ -87,8 +93,13 @@ def write_report(out_dir: str | os.PathLike[str], *, order: Sequence[str] | None
     """Write ``report.html`` into ``out_dir`` (atomically) and return its path."""
     from sijscan.predict.overlay import write_bytes_atomic
 
+    from sijscan.predict.outdir import OutputFolderError, os_reason
+
     path = Path(out_dir) / "report.html"
-    write_bytes_atomic(path, build_report(out_dir, order=order).encode("utf-8"))
+    try:
+        write_bytes_atomic(path, build_report(out_dir, order=order).encode("utf-8"))
+    except OSError as exc:
+        raise OutputFolderError(f"cannot write {path} ({os_reason(exc)}); predictions.csv is complete") from exc
     log.info("wrote %s", path)
     return path
 
