@@ -66,8 +66,9 @@ def check_and_write_run(out_dir: str | os.PathLike[str], *, command: str, identi
             old = None
             log.warning("%s is unreadable; it is replaced", path)
     ident = json.loads(json.dumps(identity, default=str))
-    if old is not None and old.get("identity") != ident:
-        diffs = _differences(old.get("identity") or {}, ident) or ["identity changed"]
+    diffs = _differences(old.get("identity") or {}, ident) if old is not None else []
+    same = old is not None and not diffs
+    if old is not None and not same:
         if resume:
             raise RunMismatchError(
                 f"{out} holds results of another run ({old.get('command', '?')}: {'; '.join(diffs[:3])}); "
@@ -75,8 +76,7 @@ def check_and_write_run(out_dir: str | os.PathLike[str], *, command: str, identi
         path.replace(out / f"run.previous-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}.json")
         log.warning("%s: an earlier run with other models/settings (%s) is set aside (*.previous)", out, diffs[0])
     record = {"command": command, "sijscan_version": __version__,
-              "created_utc": (old or {}).get("created_utc") if old and old.get("identity") == ident
-              else _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "created_utc": (old or {}).get("created_utc") if same else _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "updated_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "identity": ident, "arguments": json.loads(json.dumps(dict(arguments), default=str))}
     out.mkdir(parents=True, exist_ok=True)
@@ -84,4 +84,4 @@ def check_and_write_run(out_dir: str | os.PathLike[str], *, command: str, identi
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(json.dumps(record, indent=2) + "\n")
     os.replace(tmp, path)
-    return old is not None and old.get("identity") != ident
+    return old is not None and not same

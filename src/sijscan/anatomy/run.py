@@ -102,6 +102,11 @@ def segment_files(
     if not images:
         raise InputError("no images given (pass IMAGE paths or --manifest)")
     seg = Segmenter.load(model_dir, device=device)
+    from sijscan.runinfo import check_and_write_run, model_identity
+
+    check_and_write_run(out, command="segment", identity={"segmenter": model_identity(seg.card),
+                                                          "settings": {"paper_crop": bool(paper_crop)}},
+                        arguments={"n_images": len(images), "nifti": bool(nifti), "device": device}, resume=False)
     run = SegmentRun()
     evals: list[dict[str, Any]] = []
     for path in images:
