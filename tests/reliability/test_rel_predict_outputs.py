@@ -218,7 +218,8 @@ def test_failed_rows_are_retried_on_rerun_in_the_default_path(pipeline, tmp_path
 
 def test_scaleout_overwrite_and_changed_files_follow_the_same_rules(tmp_path: Path) -> None:
     """The scale-out copy of the rules (no Lightning run: its to-do list and leftover handling)."""
-    from sijscan.predict.batch import RowWriter, collect_inputs, prediction_row
+    from sijscan.predict.batch import collect_inputs
+    from sijscan.predict.table import RowWriter, prediction_row
     from sijscan.predict.distributed import _absorb_leftovers, _Job, _todo
     from sijscan.predict.pipeline import Prediction
 

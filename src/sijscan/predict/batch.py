@@ -22,9 +22,7 @@ Every file-system failure on ``out_dir`` is an :class:`~sijscan.predict.outdir.O
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import os
@@ -37,16 +35,12 @@ from typing import Any, Iterator, Sequence
 
 from sijscan.errors import InputError
 from sijscan.predict.names import file_stamp, folder_files, printable_name, resolved, safe_stem
+from sijscan.predict.table import CSV_NAME, RowWriter, prediction_row, read_rows
 
-__all__ = ["run_batch", "collect_inputs", "safe_stem", "read_rows", "RowWriter", "todo_items", "BatchSummary"]
+__all__ = ["run_batch", "collect_inputs", "todo_items", "BatchSummary"]
 
 log = logging.getLogger(__name__)
 
-CSV_NAME = "predictions.csv"
-CSV_COLUMNS = [
-    "image", "probability", "probability_calibrated", "decision", "cutoff", "qc_passed", "qc_flags",
-    "qc_reasons", "grade_left", "grade_right", "mny", "sij_box", "view", "total_s", "error", "source_stamp",
-]
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".nii", ".gz", ".bmp"}
 _SKIP_NAMES = {CSV_NAME, "report.html"}
 
@@ -158,115 +152,6 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
     for it in items:
         it.stamp = file_stamp(it.path)
     return items
-
-
-def prediction_row(pred: Any) -> dict[str, Any]:
-    """One CSV row from a ``Prediction``."""
-    def num(v: float | None) -> str:
-        return "" if v is None else f"{v:.6f}"
-
-    g = pred.grades or {}
-    return {
-        "image": pred.image, "probability": num(pred.probability),
-        "probability_calibrated": num(pred.probability_calibrated),
-        "decision": "" if pred.decision is None else str(pred.decision),
-        "cutoff": num(pred.cutoff), "qc_passed": "" if pred.error else str(bool(pred.qc_passed)).lower(),
-        "qc_flags": ";".join(pred.qc_flags), "qc_reasons": "; ".join(pred.qc_reasons),
-        "grade_left": g.get("left", ""), "grade_right": g.get("right", ""),
-        "mny": "" if pred.mny is None else pred.mny,
-        "sij_box": "" if pred.sij_box is None else " ".join(str(v) for v in pred.sij_box),
-        "view": pred.view, "total_s": pred.timings.get("total_s", ""), "error": pred.error or "",
-    }
-
-
-def _row_text(row: dict[str, Any]) -> str:
-    buf = io.StringIO()
-    csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n").writerow(row)
-    return buf.getvalue()
-
-
-def read_rows(csv_path: Path) -> dict[str, dict[str, str]]:
-    """Rows of an existing predictions.csv keyed by image (last wins); a torn last line is dropped.
-
-    A file that is not a sijscan predictions CSV (not UTF-8 text, no ``image`` column, unreadable)
-    raises :class:`~sijscan.predict.outdir.OutputFolderError`: it is never overwritten.
-    """
-    from sijscan.predict.outdir import OutputFolderError, os_reason
-
-    if not csv_path.is_file():
-        return {}
-    rows: dict[str, dict[str, str]] = {}
-    why = "move it away or choose another --out"
-    try:
-        with open(csv_path, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                return {}
-            if "image" not in header:
-                raise OutputFolderError(f"{csv_path}: not a sijscan predictions file (no 'image' column); {why}")
-            for values in reader:
-                if len(values) != len(header):
-                    log.warning("%s: dropping an incomplete row (interrupted write?)", csv_path)
-                    continue
-                row = dict(zip(header, values))
-                if row.get("image"):
-                    rows[row["image"]] = row
-    except UnicodeDecodeError as exc:
-        raise OutputFolderError(f"{csv_path}: not a sijscan predictions file (not UTF-8 text at byte {exc.start}); "
-                                f"{why}") from exc
-    except csv.Error as exc:
-        raise OutputFolderError(f"{csv_path}: not a sijscan predictions file ({exc}); {why}") from exc
-    except OSError as exc:
-        raise OutputFolderError(f"{csv_path}: cannot read ({os_reason(exc)})") from exc
-    return rows
-
-
-class RowWriter:
-    """Appends rows to predictions.csv, one flushed ``write`` per row; ``finalize`` rewrites atomically."""
-
-    def __init__(self, csv_path: Path, existing: dict[str, dict[str, str]],
-                 stamps: dict[str, str] | None = None) -> None:
-        self.path = csv_path
-        self.rows = dict(existing)
-        self.stamps = stamps or {}  # image -> file stamp, written with each row
-        fresh = not csv_path.is_file() or csv_path.stat().st_size == 0
-        if not fresh:
-            with open(csv_path, encoding="utf-8") as fh:
-                fresh = fh.readline().strip() != ",".join(CSV_COLUMNS)
-            if fresh:  # an older or foreign header: rewrite what we keep under ours
-                self.finalize(order=list(self.rows))
-        self._fh = open(csv_path, "a", newline="", encoding="utf-8")
-        if fresh and csv_path.stat().st_size == 0:
-            self._write(",".join(CSV_COLUMNS) + "\n")
-
-    def _write(self, text: str) -> None:
-        self._fh.write(text)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-
-    def add(self, row: dict[str, Any]) -> None:
-        row = {**row, "source_stamp": self.stamps.get(str(row["image"]), row.get("source_stamp", ""))}
-        self.rows[str(row["image"])] = {k: str(row.get(k, "")) for k in CSV_COLUMNS}
-        self._write(_row_text(row))
-
-    def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
-
-    def finalize(self, *, order: Sequence[str]) -> None:
-        """Rewrite the CSV de-duplicated, images in ``order`` first, through tmp + ``os.replace``."""
-        from sijscan.predict.overlay import write_bytes_atomic
-
-        keys = [k for k in order if k in self.rows] + sorted(k for k in self.rows if k not in set(order))
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        for k in keys:
-            writer.writerow({c: self.rows[k].get(c, "") for c in CSV_COLUMNS})
-        if hasattr(self, "_fh"):
-            self.close()
-        write_bytes_atomic(self.path, buf.getvalue().encode("utf-8"))
 
 
 def write_image_outputs(pred: Any, *, images_dir: Path, gradcam: bool) -> None:

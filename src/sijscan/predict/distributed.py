@@ -38,8 +38,9 @@ from typing import Any, Sequence
 
 from sijscan._logs import follow_our_logging
 from sijscan.errors import InputError
-from sijscan.predict.batch import (CSV_NAME, BatchSummary, InputItem, NoInputsError, RowWriter, collect_inputs,
-                                   read_rows, record_row, todo_items, write_outputs_safely)
+from sijscan.predict.batch import (BatchSummary, InputItem, NoInputsError, collect_inputs, record_row, todo_items,
+                                   write_outputs_safely)
+from sijscan.predict.table import CSV_NAME, RowWriter, read_rows
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from sijscan.predict.batch import CSV_NAME, read_rows, safe_stem
+from sijscan.predict.names import safe_stem
+from sijscan.predict.table import CSV_NAME, read_rows
 
 log = logging.getLogger(__name__)
 
