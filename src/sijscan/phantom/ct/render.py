@@ -22,7 +22,7 @@ from sijscan.phantom.ct.case import VOL_SACRUM, CTCase
 from sijscan.phantom.ct.femur import GRID_MM, femur_volume, find_acetabulum
 from sijscan.phantom.ct.geometry import Detector, Pose, project_points, sample_pose
 from sijscan.phantom.ct.joint import SIDES, find_joint, joint_points_mm, lesion_block, lesion_plan
-from sijscan.phantom.ct.projector import Slabs, build_slabs, labels_from_occupancy, project
+from sijscan.phantom.ct.projector import Slabs, build_slabs, labels_from_occupancy, path_factor, project
 from sijscan.phantom.profiles import PROFILES, AcquisitionProfile, get_profile
 from sijscan.phantom.spec import CaseSpec, Geometry, Projection
 
@@ -103,20 +103,25 @@ def _femur_slabs(case: CTCase, fxz: int) -> list[Slabs]:
     return out
 
 
-def _patch(slabs: Slabs, case: CTCase, roi: tuple[slice, ...], block: np.ndarray) -> tuple:
-    """Write the lesion ``block`` (HU of ``roi``) into the slabs in place; return what restores them."""
+def _pooled_lesion(slabs: Slabs, case: CTCase, roi: tuple[slice, ...], block: np.ndarray) -> tuple:
+    """(slab-stack slices, pooled bone mu) of the lesion ``block`` (HU of ``roi``)."""
     f = (slabs.fxz, slabs.fy, slabs.fxz)
     limit = [s // k * k for s, k in zip(case.hu.shape, f)]
     lo = [max(r.start // k * k, 0) for r, k in zip(roi, f)]
     hi = [min(-(-r.stop // k) * k, m) for r, k, m in zip(roi, f, limit)]
     big = tuple(slice(a, b) for a, b in zip(lo, hi))
     hu = case.hu[big].astype(np.float32)
-    inner = tuple(slice(r.start - a, r.stop - a) for r, a in zip(roi, lo))
-    hu[inner] = block
+    inner = tuple(slice(r.start - a, min(r.stop, b) - a) for r, a, b in zip(roi, lo, hi))
+    hu[inner] = block[tuple(slice(0, s.stop - s.start) for s in inner)]
     bone, _ = hu_to_mu(hu, case.soft_tissue)
     pooled = bone.reshape(hu.shape[0] // f[0], f[0], hu.shape[1] // f[1], f[1], hu.shape[2] // f[2], f[2])
     pooled = np.moveaxis(pooled.mean(axis=(1, 3, 5)), 1, 0)
     target = (slice(lo[1] // f[1], hi[1] // f[1]), slice(lo[0] // f[0], hi[0] // f[0]), slice(lo[2] // f[2], hi[2] // f[2]))
+    return target, np.ascontiguousarray(pooled, np.float32)
+
+
+def _patch(slabs: Slabs, target: tuple, pooled: np.ndarray) -> tuple:
+    """Write a pooled lesion block into the slabs in place; return what restores them."""
     saved = (target, slabs.bone[target].copy(), slabs.boxes.copy())
     slabs.bone[target] = pooled
     z0, z1, x0, x1 = target[1].start, target[1].stop, target[2].start, target[2].stop
@@ -186,13 +191,17 @@ def ct_projection(
     saved = []
     try:
         for side in SIDES:
-            joint = find_joint(case, side)
-            block = lesion_block(case, joint, grades[side], lesion_plan(joint, seed=case_seed + (side == "left")))
-            if block is not None:
-                saved.append(_patch(slabs, case, joint.roi, block))
-        rays = project(slabs, pose, det, centre, device=device)
+            key = f"lesion_{side}_{int(grades[side])}_{fxz}"
+            if key not in case.cache:  # a few per case: one per (side, grade, pooling)
+                joint = find_joint(case, side)
+                block = lesion_block(case, joint, grades[side], lesion_plan(joint, seed=case_seed + (side == "left")))
+                case.cache[key] = None if block is None else _pooled_lesion(slabs, case, joint.roi, block)
+            if case.cache[key] is not None:
+                saved.append(_patch(slabs, *case.cache[key]))
+        factor = path_factor(pose, det)
+        rays = project(slabs, pose, det, centre, device=device, factor=factor)
         for extra in prep["extra_slabs"]:
-            rays["bone"] += project(extra, pose, det, centre, device=device)["bone"]
+            rays["bone"] += project(extra, pose, det, centre, device=device, factor=factor)["bone"]
     finally:
         for s in reversed(saved):
             _restore(slabs, s)
