@@ -109,11 +109,12 @@ def source_position(pose: Pose, centre: np.ndarray) -> np.ndarray:
 
 def sample_pose(rng: np.random.Generator, *, tilt_sd: float = 4.0, axial_sd: float = 2.5, inplane_sd: float = 1.5,
                 offset_sd_mm: float = 10.0) -> Pose:
-    """A random AP pose: Gaussian angles (clipped at 3 SD), 100-115 cm SID, 15-25 cm isocentre-detector."""
+    """A random AP pose: Gaussian angles (clipped at 3 SD), 100-115 cm SID, 13-22 cm isocentre-detector
+    (half the patient's depth plus table and grid: magnification ~1.13-1.25 at the isocentre)."""
     def g(sd: float) -> float:
         return float(np.clip(rng.normal(0.0, sd), -3 * sd, 3 * sd)) if sd > 0 else 0.0
 
     sid = float(rng.uniform(1000.0, 1150.0))
-    oid = float(rng.uniform(150.0, 250.0))
+    oid = float(rng.uniform(130.0, 220.0))
     return Pose(tilt_deg=g(tilt_sd), axial_deg=g(axial_sd), inplane_deg=g(inplane_sd),
                 offset_mm=(g(offset_sd_mm), g(offset_sd_mm)), sid_mm=sid, sod_mm=sid - oid)

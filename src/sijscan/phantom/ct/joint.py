@@ -26,9 +26,9 @@ from sijscan.phantom.ct.case import VOL_HIP_LEFT, VOL_HIP_RIGHT, VOL_SACRUM, CTC
 
 logger = logging.getLogger(__name__)
 
-JOINT_MM = 5.0
+JOINT_MM = 6.5
 """Sacrum and ilium voxels closer than this to the other bone form the joint surfaces."""
-GAP_MAX_MM = 8.0
+GAP_MAX_MM = 10.0
 ROI_PAD_MM = 14.0
 SIDES = ("left", "right")  # patient's sides
 _ILIUM = {"left": VOL_HIP_LEFT, "right": VOL_HIP_RIGHT}
@@ -90,12 +90,20 @@ def find_joint(case: CTCase, side: str) -> Joint:
         "gap_mm_p90": round(float(np.percentile(width, 90)), 2),
         "contact_fraction": round(float(np.mean(width <= 1.0 + max(case.spacing))), 3),
         "height_mm": round(float((z_idx.max() - z_idx.min() + 1) * case.spacing[0]), 1),
+        "wide_fraction": _wide_fraction(il, d_sa),
     }
     joint = Joint(side=side, roi=roi, d_sacrum=d_sa, d_ilium=d_il, iliac_surface=il_surf, sacral_surface=sa_surf,
                   gap=gap, stats=stats)
     case.cache[key] = joint
     logger.info("%s %s SIJ: %s", case.name, side, stats)
     return joint
+
+
+def _wide_fraction(il: np.ndarray, d_sa: np.ndarray) -> float:
+    """Share of the iliac face (ilium boundary within 15 mm of the sacrum) lying > JOINT_MM from it:
+    large or very unequal between sides where a joint is disrupted (diastasis) or fractured."""
+    face = il & ~ndimage.binary_erosion(il) & (d_sa <= 15.0)
+    return round(float(np.mean(d_sa[face] > JOINT_MM)), 3) if face.any() else float("nan")
 
 
 def joint_points_mm(case: CTCase, joint: Joint, *, max_points: int = 4000) -> np.ndarray:
