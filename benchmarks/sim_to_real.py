@@ -45,7 +45,7 @@ MODES: dict[str, dict[str, Any]] = {
     "quick": dict(phantom_n=10, phantom_size=128, ct_train_n=3, ct_size=128, test_n=1,
                   test_profiles=("proof_a", "damact"), epochs=1, size=64, batch_size=4, extra_weight=0.5),
     "full": dict(phantom_n=300, phantom_size=256, ct_train_n=50, ct_size=256, test_n=6,
-                 test_profiles=("proof_a", "gespic", "damact"), epochs=16, size=128, batch_size=8,
+                 test_profiles=("proof_a", "gespic", "damact"), epochs=8, size=128, batch_size=8,
                  extra_weight=0.5),
 }
 SEEDS = {"phantom": 11, "ct_train": 1, "ct_test": 2, "train": 0}
@@ -137,39 +137,68 @@ def _met(ev: dict[str, Any]) -> bool:
     return bool(dice_ok and box_ok)
 
 
-def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work: Path) -> dict[str, Any]:
+def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work: Path,
+        reuse: bool = False, arms: tuple[str, ...] = ARMS) -> dict[str, Any]:
     from sijscan.phantom.ct import load_ct_case, render_ct_cohort
     from sijscan.phantom.simulate import simulate_cohort
 
     p = MODES[mode]
     t_all = time.perf_counter()
     load0 = os.getloadavg()
+    code = _code_state()  # before anything runs: the sources as they were imported
     work.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
-    t = time.perf_counter()
-    phantom = simulate_cohort("proof", n=p["phantom_n"], seed=SEEDS["phantom"], out_dir=work / "phantom",
-                              size=p["phantom_size"], fmt="png", followup=False, workers=1)
-    timings["phantom_simulate_s"] = round(time.perf_counter() - t, 1)
+    def made(folder: Path, what: dict[str, Any], make: Any) -> Path:
+        """``make()`` unless ``reuse`` and ``folder`` holds a manifest made with the same ``what``."""
+        stamp = folder / "sim_to_real_made.json"
+        if reuse and stamp.is_file() and json.loads(stamp.read_text()) == what:
+            log.info("reusing %s", folder)
+            return folder / "manifest.csv"
+        manifest = Path(make())
+        stamp.write_text(json.dumps(what))
+        return manifest
 
     t = time.perf_counter()
-    loaded = {c: load_ct_case(ct_root / c) for c in cases}
-    timings["ct_load_s"] = round(time.perf_counter() - t, 1)
+    what = {"cohort": "proof", "n": p["phantom_n"], "seed": SEEDS["phantom"], "size": p["phantom_size"]}
+    phantom = made(work / "phantom", what, lambda: simulate_cohort(
+        "proof", n=p["phantom_n"], seed=SEEDS["phantom"], out_dir=work / "phantom", size=p["phantom_size"],
+        fmt="png", followup=False, workers=1))
+    timings["phantom_simulate_s"] = round(time.perf_counter() - t, 1)
+
+    loaded: dict[str, Any] = {}
+
+    def case(c: str) -> Any:
+        if c not in loaded:
+            loaded[c] = load_ct_case(ct_root / c)
+        return loaded[c]
+
     t = time.perf_counter()
-    train_sets = {c: render_ct_cohort([loaded[c]], work / "ct-train" / c, n=p["ct_train_n"], size=p["ct_size"],
-                                      seed=SEEDS["ct_train"], profile=None, split="train") for c in cases}
+    train_sets = {}
+    for c in cases:
+        what = {"case": c, "n": p["ct_train_n"], "seed": SEEDS["ct_train"], "size": p["ct_size"], "profile": None}
+        train_sets[c] = made(work / "ct-train" / c, what, lambda c=c: render_ct_cohort(
+            [case(c)], work / "ct-train" / c, n=p["ct_train_n"], size=p["ct_size"], seed=SEEDS["ct_train"],
+            profile=None, split="train"))
     timings["ct_train_render_s"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
-    test_sets = {c: _combine([render_ct_cohort([loaded[c]], work / "ct-test" / c / prof, n=p["test_n"],
-                                               size=p["ct_size"], seed=SEEDS["ct_test"], profile=prof, split="test")
-                              for prof in p["test_profiles"]], work / "ct-test" / c / "manifest.csv")
-                 for c in holdout}
-    timings["ct_test_render_s"] = round(time.perf_counter() - t, 1)
+    test_sets = {}
+    for c in holdout:
+        parts = []
+        for prof in p["test_profiles"]:
+            what = {"case": c, "n": p["test_n"], "seed": SEEDS["ct_test"], "size": p["ct_size"], "profile": prof}
+            parts.append(made(work / "ct-test" / c / prof, what, lambda c=c, prof=prof: render_ct_cohort(
+                [case(c)], work / "ct-test" / c / prof, n=p["test_n"], size=p["ct_size"], seed=SEEDS["ct_test"],
+                profile=prof, split="test")))
+        test_sets[c] = _combine(parts, work / "ct-test" / c / "manifest.csv")
+    timings["ct_render_test_s"] = round(time.perf_counter() - t, 1)
 
     baseline, secs = _train(phantom, work / "seg-phantom-only", p=p, augment="basic", extra=None)
     timings["train_phantom_only_s"] = round(secs, 1)
-    strong, secs = _train(phantom, work / "seg-phantom-strong", p=p, augment="strong", extra=None)
-    timings["train_phantom_strong_s"] = round(secs, 1)
+    strong = None
+    if "phantom_strong" in arms:
+        strong, secs = _train(phantom, work / "seg-phantom-strong", p=p, augment="strong", extra=None)
+        timings["train_phantom_strong_s"] = round(secs, 1)
     folds: dict[str, Any] = {}
     for h in holdout:
         others = [c for c in cases if c != h]
@@ -178,12 +207,15 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
         timings[f"train_transfer_without_{h}_s"] = round(secs, 1)
         t = time.perf_counter()
         folds[h] = {"trained_on_ct": others, "phantom_only": evaluate(baseline, test_sets[h]),
-                    "phantom_strong": evaluate(strong, test_sets[h]), "transfer": evaluate(model, test_sets[h])}
+                    "transfer": evaluate(model, test_sets[h])}
+        if strong is not None:
+            folds[h]["phantom_strong"] = evaluate(strong, test_sets[h])
         timings[f"eval_{h}_s"] = round(time.perf_counter() - t, 1)
         log.info("held out %s: %s", h, json.dumps(folds[h]))
     timings["total_s"] = round(time.perf_counter() - t_all, 1)
     return {
         "benchmark": "sim_to_real", "mode": mode, "ct_root": str(ct_root), "cases": cases, "held_out": holdout,
+        "reused_renders": reuse, "arms": [m for m in ARMS if m in arms or m != "phantom_strong"],
         "data": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}, "seeds": SEEDS,
                  "phantom_cohort": "proof", "test_pose": "random per image (profile's positioning spread)",
                  "test_grades": "random per image (mNY-positive ~50%)"},
@@ -193,10 +225,10 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
                                 f"(extra_weight {p['extra_weight']})"},
         "targets": {"dice_each_structure": TARGET_DICE, "sij_box_share_inside_crop_each_joint": TARGET_INSIDE},
         "folds": folds,
-        "targets_met": {h: {m: _met(f[m]) for m in ARMS} for h, f in folds.items()},
+        "targets_met": {h: {m: _met(f[m]) for m in ARMS if m in f} for h, f in folds.items()},
         "models": MODELS,
         "timings": timings,
-        "code": _code_state(),
+        "code": code,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
                     "load_start": [round(v, 2) for v in load0],
                     "load_end": [round(v, 2) for v in os.getloadavg()]},
@@ -231,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default="001,002,003", help="comma-separated case folders under --ct-root")
     ap.add_argument("--holdout", default=None, help="cases to hold out, one fold each (default: every case)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/sim_to_real"), help="scratch folder")
+    ap.add_argument("--arms", default=",".join(ARMS),
+                    help=f"models to train and test (phantom_only and transfer always; default {','.join(ARMS)})")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse renders already in --work that were made with the same settings (models are retrained)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     cases = [c.strip() for c in a.cases.split(",") if c.strip()]
@@ -240,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     missing = [c for c in cases if not (a.ct_root / c).is_dir()]
     if missing:
         ap.error(f"CT case folders not found under {a.ct_root}: {', '.join(missing)}")
-    result = run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout, work=a.work)
+    result = run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout, work=a.work,
+                 reuse=a.reuse, arms=tuple(x.strip() for x in a.arms.split(",")))
     print(json.dumps(result, default=str))
     return 0
 

@@ -18,7 +18,6 @@ Checkpoints in ``OUT/checkpoints`` (``best.ckpt`` by validation Dice, ``last.ckp
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from sijscan._logs import follow_our_logging
 from sijscan.anatomy.augment import PairDataset, basic_augment, check_level, mixing_sampler, strong_transform
@@ -175,7 +173,10 @@ def _loaders(manifest: str | os.PathLike[str], cfg: TrainConfig,
     for _path, (images, masks, is_val) in sets:
         x, y = _cache(images, masks, recipe)
         val = torch.as_tensor(is_val)
-        xs_t.append(x[~val]); ys_t.append(y[~val]); xs_v.append(x[val]); ys_v.append(y[val])
+        xs_t.append(x[~val])
+        ys_t.append(y[~val])
+        xs_v.append(x[val])
+        ys_v.append(y[val])
         n_tr.append(int((~val).sum()))
     x_tr, y_tr = torch.cat(xs_t), torch.cat(ys_t)
     x_va, y_va = torch.cat(xs_v), torch.cat(ys_v)
