@@ -86,9 +86,32 @@ def sample_gas(bone_lo: np.ndarray, bone_hi: np.ndarray, sacrum_lo: np.ndarray, 
     return out
 
 
+def _stool(soft: np.ndarray, amount: float, *, pose: Pose, det: Detector, centre: np.ndarray, step: int,
+           rng: np.random.Generator) -> np.ndarray:
+    """Mottled bowel content: band-passed noise, its low tail as small gas lucencies, over the lower
+    abdomen and true pelvis (a 2-D texture on the detector, centred on the projected pelvis)."""
+    h, w = soft.shape
+    mm = det.pixel_spacing_mm * step
+    noise = rng.normal(0.0, 1.0, size=(h, w)).astype(np.float32)
+    fine = cv2.GaussianBlur(noise, (0, 0), 2.5 / mm) - cv2.GaussianBlur(noise, (0, 0), 7.0 / mm)
+    fine /= max(float(fine.std()), 1e-6)
+    bubbles = np.clip(-(fine + 0.8), 0.0, None)  # small lucent pockets ...
+    patches = cv2.GaussianBlur(rng.normal(0.0, 1.0, size=(h, w)).astype(np.float32), (0, 0), 18.0 / mm)
+    patches /= max(float(patches.std()), 1e-6)
+    bubbles *= np.clip(patches - 0.2, 0.0, 1.0)  # ... clustered in stool-filled loops
+    cu, cv = project_points(np.asarray(centre, float)[None], pose, det, centre)[0] / step
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ax, ay = 80.0 / mm, 75.0 / mm
+    cx, cy = cu + rng.normal(0.0, 20.0) / mm, cv - rng.uniform(10.0, 50.0) / mm
+    region = np.exp(-(((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2) ** 2)
+    return np.maximum(soft - np.float32(0.25 * amount) * bubbles * region, 0.0)
+
+
 def body_line_integrals(shape: BodyShape, gas: list[tuple[np.ndarray, np.ndarray]], *, pose: Pose, det: Detector,
-                        centre: np.ndarray, step: int = 2) -> np.ndarray:
-    """Soft-tissue line integral (H, W) float32: water + fat chords minus gas chords (never < 0)."""
+                        centre: np.ndarray, step: int = 2, stool: float = 0.0,
+                        rng: np.random.Generator | None = None) -> np.ndarray:
+    """Soft-tissue line integral (H, W) float32: water + fat chords minus gas chords (never < 0);
+    ``stool`` (0..1, needs ``rng``) adds mottled bowel content over the pelvis."""
     d = ray_directions(pose, det, step=step)
     o = source_position(pose, centre)
     cx, cy = shape.centre_xy
@@ -109,6 +132,8 @@ def body_line_integrals(shape: BodyShape, gas: list[tuple[np.ndarray, np.ndarray
             if c1 > c0 and r1 > r0:
                 soft[r0:r1, c0:c1] -= MU_WATER * _ellipsoid_chord(o, d[r0:r1, c0:c1], c, axes)
     soft = np.maximum(soft, 0.0).astype(np.float32)
+    if stool > 0:
+        soft = _stool(soft, stool, pose=pose, det=det, centre=centre, step=step, rng=rng)
     if step == 1:
         return soft
     return cv2.resize(soft, (det.width, det.height), interpolation=cv2.INTER_LINEAR)

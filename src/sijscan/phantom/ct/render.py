@@ -20,6 +20,7 @@ from sijscan.phantom.acquisition import acquire
 from sijscan.phantom.ct import body as ct_body
 from sijscan.phantom.ct.case import VOL_SACRUM, CTCase
 from sijscan.phantom.ct.femur import GRID_MM, femur_volume, find_acetabulum
+from sijscan.phantom.ct.spine import spine_volume
 from sijscan.phantom.ct.geometry import Detector, Pose, project_points, sample_pose
 from sijscan.phantom.ct.joint import SIDES, find_joint, joint_points_mm, lesion_block, lesion_plan
 from sijscan.phantom.ct.projector import Slabs, build_slabs, labels_from_occupancy, path_factor, project
@@ -85,7 +86,8 @@ def _prepared(case: CTCase, fxz: int) -> dict:
 
 
 def _femur_slabs(case: CTCase, fxz: int) -> list[Slabs]:
-    """Synthetic femora (bone-only CTs have none), one slab stack each, fixed per case."""
+    """Synthetic femora and lower lumbar spine (bone-only CTs have neither), one slab stack each,
+    fixed per case."""
     out = []
     rng = np.random.default_rng(zlib.crc32(("femur" + case.name).encode()))
     for side in SIDES:
@@ -100,6 +102,9 @@ def _femur_slabs(case: CTCase, fxz: int) -> list[Slabs]:
         out.append(build_slabs(bone, None, None, (g, g, g), fy=SLAB_VOXELS, fxz=fxz, origin_mm=origin))
         case.cache.setdefault("femoral_heads", {})[side] = {"centre_mm": [round(float(v), 1) for v in head],
                                                             "radius_mm": round(radius, 1)}
+    hu, origin = spine_volume(case, rng)
+    bone, _ = hu_to_mu(hu, False)
+    out.append(build_slabs(bone, None, None, (GRID_MM,) * 3, fy=SLAB_VOXELS, fxz=fxz, origin_mm=origin))
     return out
 
 
@@ -213,7 +218,8 @@ def ct_projection(
         shape = ct_body.sample_body(prep["bone_lo"], prep["bone_hi"], habitus=habitus, rng=rng)
         gas = ct_body.sample_gas(prep["bone_lo"], prep["bone_hi"], prep["sacrum_lo"], prep["sacrum_hi"],
                                  amount=gas_amount, rng=rng)
-        soft = ct_body.body_line_integrals(shape, gas, pose=pose, det=det, centre=centre)
+        soft = ct_body.body_line_integrals(shape, gas, pose=pose, det=det, centre=centre,
+                                           stool=float(rng.uniform(0.3, 1.0)) * gas_amount ** 0.5, rng=rng)
     boxes = _sij_boxes(case, pose, det, centre)
     info = {"ct_case": case.name, "projection_s": round(t_proj, 3), "synthetic_body": rays["soft"] is None,
             "femoral_heads": case.cache.get("femoral_heads", {}), "magnification": round(mag, 4)}
