@@ -47,6 +47,23 @@ def test_posed_sphere_lands_where_its_centre_projects():
     assert cols.mean() == pytest.approx(expect[0], abs=0.5) and rows.mean() == pytest.approx(expect[1], abs=0.5)
 
 
+def test_pose_conventions_follow_the_documented_axes():
+    c = np.array([0.0, 0.0, 0.0])
+    det = Detector(400, 400, 0.5)
+    sup, left = np.array([[0.0, 0.0, 50.0]]), np.array([[50.0, 0.0, 0.0]])
+    t = np.deg2rad(10.0)
+    # tilt +10: the top of the pelvis comes forward (towards the source, so more magnified)
+    row = project_points(sup, Pose(tilt_deg=10.0, sid_mm=1000.0, sod_mm=800.0), det, c)[0, 1]
+    assert row == pytest.approx(199.5 - 50 * np.cos(t) * 1000.0 / (800.0 - 50 * np.sin(t)) / 0.5, abs=1e-6)
+    # axial +10: the patient's left (+x) goes back (towards the detector, less magnified)
+    col = project_points(left, Pose(axial_deg=10.0, sid_mm=1000.0, sod_mm=800.0), det, c)[0, 0]
+    assert col == pytest.approx(199.5 + 50 * np.cos(t) * 1000.0 / (800.0 + 50 * np.sin(t)) / 0.5, abs=1e-6)
+    # in-plane +10 about the beam: the patient's left rises or falls, the magnification stays
+    uv = project_points(left, Pose(inplane_deg=10.0, sid_mm=1000.0, sod_mm=800.0), det, c)[0]
+    assert np.hypot(uv[0] - 199.5, uv[1] - 199.5) == pytest.approx(50 * 1000.0 / 800.0 / 0.5, abs=1e-6)
+    assert abs(uv[1] - 199.5) == pytest.approx(50 * np.sin(t) * 1000.0 / 800.0 / 0.5, abs=1e-6)
+
+
 def test_label_map_matches_brute_force_ray_casting():
     case = toy_case(spacing=2.0)
     bone = (case.hu > 0).astype(np.float32) * 0.01

@@ -18,9 +18,9 @@ import numpy as np
 class Pose:
     """Patient pose and beam distances for one radiograph. Angles in degrees, lengths in mm.
 
-    ``tilt_deg``: pelvic tilt about the left-right axis (positive: the top of the pelvis falls
-    back); ``axial_deg``: rotation about the long axis (positive: the patient's left comes
-    forward); ``inplane_deg``: rotation about the beam axis; ``offset_mm``: (x, z) shift of the
+    ``tilt_deg``: pelvic tilt about the left-right axis (positive: the top of the pelvis comes
+    forward, towards the source: anterior tilt); ``axial_deg``: rotation about the long axis
+    (positive: the patient's left goes back, towards the detector); ``inplane_deg``: rotation about the beam axis; ``offset_mm``: (x, z) shift of the
     pelvis from the central ray, at the object; ``sid_mm``/``sod_mm``: source-to-detector and
     source-to-isocentre distances (magnification at the isocentre = sid / sod).
     """

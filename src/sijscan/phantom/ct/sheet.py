@@ -16,7 +16,7 @@ def ct_route_sheet(manifest_path: str | Path, out_path: str | Path, *, reference
     import pandas as pd
 
     manifest_path = Path(manifest_path)
-    df = pd.read_csv(manifest_path).head(max_images)
+    df = pd.read_csv(manifest_path, dtype={"ct_case": str}).head(max_images)
     images, captions = [], []
     for _, row in df.iterrows():
         images.append(_read_display(manifest_path.parent / str(row["image"])))
