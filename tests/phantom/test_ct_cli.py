@@ -56,6 +56,7 @@ def test_simulate_from_ct_end_to_end(tmp_path, capsys):
     (["--from-ct", "CASE", "--n", "0"], "n must be >= 1"),
     (["--from-ct", "CASE", "--profile", "nope"], "unknown acquisition profile"),
     (["--from-ct", "CASE", "--format", "dicom"], "PNG only"),
+    (["--from-ct", "CASE", "--device", "nonsense"], "device must be"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
     (tmp_path / "EMPTY").mkdir()

@@ -20,7 +20,7 @@ import numpy as np
 from sijscan.errors import InputError
 from sijscan.phantom.ct.case import CTCase, load_ct_case
 from sijscan.phantom.ct.joint import joint_report
-from sijscan.phantom.ct.render import render_ct_radiograph, sample_grades
+from sijscan.phantom.ct.render import check_device, render_ct_radiograph, sample_grades
 from sijscan.phantom.profiles import AcquisitionProfile, get_profile
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def render_ct_cohort(
         raise CTCohortError(f"prevalence must be within 0-1, got {prevalence}")
     if split not in SPLITS:
         raise CTCohortError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    check_device(device)
     prof = get_profile(profile) if isinstance(profile, str) else profile
     loaded = [c if isinstance(c, CTCase) else load_ct_case(c) for c in cases]
     if not loaded:

@@ -173,6 +173,20 @@ def _sij_boxes(case: CTCase, pose: Pose, det: Detector, centre: np.ndarray) -> d
     return boxes
 
 
+def check_device(device: str) -> None:
+    """Raise :class:`CTRenderError` unless ``device`` is "cpu", "torch-cpu" or an available torch device."""
+    if device in ("cpu", "torch-cpu"):
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise CTRenderError(f"device must be 'cpu', 'torch-cpu' or a torch device such as 'cuda', got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CTRenderError(f"device {device!r} asked for, but CUDA is not available here; use 'cpu'")
+
+
 def _resolve_profile(profile, rng: np.random.Generator) -> AcquisitionProfile:
     if profile is None:
         return PROFILES[sorted(PROFILES)[int(rng.integers(0, len(PROFILES)))]]
@@ -241,6 +255,7 @@ def render_ct_radiograph(
     """
     from sijscan.phantom.simulate import geometry_for
 
+    check_device(device)
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     prof = _resolve_profile(profile, rng)
     geo = geometry_for(prof, size)
