@@ -32,7 +32,7 @@ def find_acetabulum(case: CTCase, side: str) -> tuple[np.ndarray, float]:
     zf = (cand[:, 0] - zlo) / max(zhi - zlo, 1)
     xf = (cand[:, 2] - xlo) / max(xhi - xlo, 1)
     lateral = xf if side == "left" else 1.0 - xf
-    keep = (zf > 0.12) & (zf < 0.5) & (lateral > 0.45) & (dist[tuple(cand.T)] < 32.0)
+    keep = (zf > 0.12) & (zf < 0.5) & (lateral > 0.45) & (dist[tuple(cand.T)] >= 20.0) & (dist[tuple(cand.T)] < 30.0)
     cand = cand[keep]
     if len(cand) == 0:
         raise ValueError("no acetabulum candidate")
@@ -52,7 +52,7 @@ def find_acetabulum(case: CTCase, side: str) -> tuple[np.ndarray, float]:
     score = hits.mean(axis=1) - 0.01 * np.abs(d0 - 24.0)
     best = cand[int(np.argmax(score))]
     centre_zyx = (best * step + (step - 1) / 2.0) * np.asarray(case.spacing)
-    return centre_zyx[::-1].copy(), float(np.clip(dist[tuple(best)] - 2.5, 19.0, 27.0))
+    return centre_zyx[::-1].copy(), float(np.clip(dist[tuple(best)] - 1.0, 21.0, 26.0))
 
 
 def _capsule(p: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) -> np.ndarray:
