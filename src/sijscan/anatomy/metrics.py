@@ -78,3 +78,20 @@ def summarise(per_image: list[dict[str, Any]]) -> dict[str, Any]:
         "sij_hit_rate": float(np.mean(hits)) if hits else float("nan"),
         "n_hit_evaluated": len(hits),
     }
+
+
+def box_share_inside(outer: Sequence[float] | None, inner: Sequence[float] | None) -> float:
+    """Share of ``inner``'s area [x0, y0, x1, y1] (exclusive ends) that lies inside ``outer``.
+
+    0.0 when there is no ``outer`` box (nothing was cropped); NaN when ``inner`` is missing or empty.
+    """
+    if inner is None:
+        return float("nan")
+    area = max(0.0, float(inner[2]) - float(inner[0])) * max(0.0, float(inner[3]) - float(inner[1]))
+    if area <= 0:
+        return float("nan")
+    if outer is None:
+        return 0.0
+    w = min(float(outer[2]), float(inner[2])) - max(float(outer[0]), float(inner[0]))
+    h = min(float(outer[3]), float(inner[3])) - max(float(outer[1]), float(inner[1]))
+    return max(0.0, w) * max(0.0, h) / area

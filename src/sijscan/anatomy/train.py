@@ -5,10 +5,10 @@ Data: manifest rows with a ``mask``; validation = ``split == "val"`` (else 15% h
 (:func:`sijscan.anatomy.segment.preprocess_array`, so training and inference see identical inputs)
 and its mask resized with nearest neighbour; both are cached in memory as tensors.
 
-Augmentation (the paper's list), applied per batch on the training device as torch ops:
-a random affine per image (rotation up to +-10 degrees, shear up to +-0.1, zoom 0.9-1.1 and
-translation up to +-8%: the "random crop"), image bilinear / mask nearest; then intensity shift
-(+-0.2 of the z-scored image), contrast scale 0.8-1.25, Gaussian noise (sigma up to 0.1).
+Augmentation (``augment``): ``basic`` (default, the paper's list, per batch on the training
+device), ``strong`` (SyntheX's sim-to-real families, per image, MONAI) or ``none``; see
+:mod:`sijscan.anatomy.augment`. ``extra_manifest`` adds a second training set (e.g. CT-route
+renders) drawn with total share ``extra_weight`` of each epoch; its ``val`` rows join validation.
 
 Loss: MONAI ``DiceCELoss`` (softmax, one-hot targets). AdamW + one-cycle (per step). Validation
 Dice = mean Dice of classes 1-3 over the validation images (argmax, ``sync_dist=True``).
@@ -18,7 +18,6 @@ Checkpoints in ``OUT/checkpoints`` (``best.ckpt`` by validation Dice, ``last.ckp
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,9 +26,9 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from sijscan._logs import follow_our_logging
+from sijscan.anatomy.augment import PairDataset, basic_augment, check_level, mixing_sampler, strong_transform
 from sijscan.anatomy.networks import ARCH_INIT, LABELS
 from sijscan.anatomy.recipes import sijscan_recipe
 from sijscan.anatomy.segment import preprocess_array
@@ -54,6 +53,9 @@ class TrainConfig:
     val_frac: float = 0.15
     progress: bool = False
     stop_after_epochs: int | None = None  # stop early (checkpointed) to continue later with resume
+    augment: str = "basic"  # none | basic | strong (sijscan.anatomy.augment)
+    extra_manifest: str | None = None  # a second training manifest (e.g. CT-route renders)
+    extra_weight: float = 0.5  # share of each epoch's draws taken from extra_manifest
 
 
 class _StopAfter(L.Callback):
@@ -117,24 +119,7 @@ def _cache(images: list[str], masks: list[str], recipe: dict[str, Any]) -> tuple
     return torch.stack(xs), torch.stack(ys)
 
 
-def augment(x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random affine (image bilinear, mask nearest), intensity/contrast shift, Gaussian noise."""
-    n, dev = x.shape[0], x.device
-
-    def u(lo: float, hi: float) -> torch.Tensor:
-        return torch.rand(n, generator=generator).to(dev) * (hi - lo) + lo
-
-    ang, shear, zoom = u(-10, 10) * math.pi / 180, u(-0.1, 0.1), u(0.9, 1.1)
-    tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
-    cos, sin = torch.cos(ang) / zoom, torch.sin(ang) / zoom
-    theta = torch.stack([torch.stack([cos, -sin + shear, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    bg = x.amin(dim=(1, 2, 3), keepdim=True)
-    xa = F.grid_sample(x - bg, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + bg
-    ya = F.grid_sample(y.float(), grid, mode="nearest", padding_mode="zeros", align_corners=False).long()
-    xa = xa * u(0.8, 1.25).view(n, 1, 1, 1) + u(-0.2, 0.2).view(n, 1, 1, 1)
-    xa = xa + torch.randn(xa.shape, generator=generator).to(dev) * u(0.0, 0.1).view(n, 1, 1, 1)
-    return xa, ya
+augment = basic_augment  # the name earlier code and tests import
 
 
 def batch_dice(pred: torch.Tensor, target: torch.Tensor, *, classes: tuple[int, ...] = (1, 2, 3)) -> torch.Tensor:
@@ -149,7 +134,7 @@ def batch_dice(pred: torch.Tensor, target: torch.Tensor, *, classes: tuple[int, 
 
 class SegmenterModule(L.LightningModule):
     def __init__(self, *, arch: str, init_args: dict[str, Any], lr: float, weight_decay: float,
-                 epochs: int = 0) -> None:
+                 epochs: int = 0, augment: str = "basic") -> None:
         super().__init__()
         self.save_hyperparameters()
         self.network = build_network(arch, init_args)
@@ -161,7 +146,7 @@ class SegmenterModule(L.LightningModule):
         return self.network(x)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _idx: int) -> torch.Tensor:
-        x, y = augment(*batch)
+        x, y = basic_augment(*batch) if self.hparams.get("augment", "basic") == "basic" else batch
         loss = self.loss(self(x), y)
         self.log("train_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=x.shape[0])
         return loss
@@ -178,6 +163,41 @@ class SegmenterModule(L.LightningModule):
         steps = int(self.trainer.estimated_stepping_batches)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=max(1, steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _loaders(manifest: str | os.PathLike[str], cfg: TrainConfig,
+             recipe: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """Training and validation loaders (augmentation and mixing per ``cfg``) and the row counts."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    sets = [(manifest, _load_pairs(manifest, cfg))]
+    if cfg.extra_manifest is not None:
+        sets.append((cfg.extra_manifest, _load_pairs(cfg.extra_manifest, cfg)))
+    xs_t, ys_t, xs_v, ys_v, n_tr = [], [], [], [], []
+    for _path, (images, masks, is_val) in sets:
+        x, y = _cache(images, masks, recipe)
+        val = torch.as_tensor(is_val)
+        xs_t.append(x[~val])
+        ys_t.append(y[~val])
+        xs_v.append(x[val])
+        ys_v.append(y[val])
+        n_tr.append(int((~val).sum()))
+    x_tr, y_tr = torch.cat(xs_t), torch.cat(ys_t)
+    x_va, y_va = torch.cat(xs_v), torch.cat(ys_v)
+    transform = strong_transform(cfg.size, seed=cfg.seed) if cfg.augment == "strong" else None
+    train_ds = PairDataset(x_tr, y_tr, transform=transform)
+    if len(sets) == 2:
+        sampler = mixing_sampler(n_tr[0], n_tr[1], weight=cfg.extra_weight, seed=cfg.seed)
+        train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, drop_last=False)
+    else:
+        train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=False)
+    val_dl = DataLoader(TensorDataset(x_va, y_va), batch_size=cfg.batch_size)
+    counts: dict[str, Any] = {"n_train": int(x_tr.shape[0]), "n_val": int(x_va.shape[0])}
+    if len(sets) == 2:
+        counts.update(extra_data=str(Path(cfg.extra_manifest).resolve()), n_train_extra=n_tr[1])  # type: ignore[arg-type]
+    log.info("training on %d images (%s), validating on %d (%dx%d), augment=%s", counts["n_train"],
+             " + ".join(str(n) for n in n_tr), counts["n_val"], cfg.size, cfg.size, cfg.augment)
+    return train_dl, val_dl, counts
 
 
 def _check_resumable(last: Path, cfg: TrainConfig) -> None:
@@ -200,9 +220,11 @@ def train_segmenter(
 ) -> Path:
     """Train per ``config``; write the best-validation-Dice model folder to ``out_dir``; return it."""
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from torch.utils.data import DataLoader, TensorDataset
 
     cfg = config or TrainConfig()
+    check_level(cfg.augment)
+    if cfg.extra_manifest is not None and not 0.0 < cfg.extra_weight < 1.0:
+        raise InputError(f"--extra-weight must be in (0, 1), got {cfg.extra_weight}")
     if cfg.arch not in ARCH_INIT:
         raise InputError(f"arch must be one of {', '.join(ARCH_INIT)}, got {cfg.arch!r}")
     if cfg.size % 8 or cfg.size < 16:
@@ -216,16 +238,11 @@ def train_segmenter(
         _check_resumable(last, cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     recipe = sijscan_recipe(size=cfg.size)
-    images, masks, is_val = _load_pairs(manifest, cfg)
-    x, y = _cache(images, masks, recipe)
-    val = torch.as_tensor(is_val)
-    log.info("training on %d images, validating on %d (%dx%d)", int((~val).sum()), int(val.sum()), cfg.size, cfg.size)
-    train_dl = DataLoader(TensorDataset(x[~val], y[~val]), batch_size=cfg.batch_size, shuffle=True, drop_last=False)
-    val_dl = DataLoader(TensorDataset(x[val], y[val]), batch_size=cfg.batch_size)
+    train_dl, val_dl, counts = _loaders(manifest, cfg, recipe)
     gpu = cfg.accelerator == "gpu" or (cfg.accelerator == "auto" and torch.cuda.is_available())
     init_args = dict(ARCH_INIT[cfg.arch])
     module = SegmenterModule(arch=cfg.arch, init_args=init_args, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                             epochs=cfg.epochs)
+                             epochs=cfg.epochs, augment=cfg.augment)
     best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_dice", mode="max", save_last=True)
     follow_our_logging()
     trainer = L.Trainer(
@@ -241,7 +258,7 @@ def train_segmenter(
     score = best_cb.best_model_score
     return export_checkpoint(
         best_path, out_dir=out, size=cfg.size,
-        provenance=dict(data=str(Path(manifest).resolve()), n_train=int((~val).sum()), n_val=int(val.sum()),
+        provenance=dict(data=str(Path(manifest).resolve()), **counts,
                         seed=cfg.seed, epochs=int(trainer.current_epoch),
                         val_dice=None if score is None else round(float(score), 4), train_config=asdict(cfg)),
     )

@@ -41,6 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     t.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+    t.add_argument("--augment", choices=("none", "basic", "strong"), default="basic",
+                   help="training augmentation: basic (default: affine, intensity, noise per batch), strong "
+                        "(SyntheX's sim-to-real families: affine, elastic, inversion, gamma, contrast, blur/sharpen, "
+                        "noise, random erasing) or none")
+    t.add_argument("--extra-manifest", metavar="CSV", default=None,
+                   help="a second training manifest with masks (e.g. CT-route renders), mixed into every epoch")
+    t.add_argument("--extra-weight", type=float, default=0.5, metavar="W",
+                   help="share of each epoch's training draws taken from --extra-manifest, in (0, 1) (default 0.5)")
     t.set_defaults(handler=run_train)
 
 
@@ -67,6 +75,7 @@ def run_train(args: argparse.Namespace) -> int:
         arch=f"unet-{args.arch}", epochs=args.epochs, batch_size=args.batch_size,
         size=args.size or (512 if args.arch == "paper" else 256), lr=args.lr, devices=args.devices,
         accelerator=args.accelerator, max_images=args.max_images, seed=args.seed, progress=args.progress,
+        augment=args.augment, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
     )
     folder = train_segmenter(manifest=args.manifest, out_dir=args.out, config=cfg, resume=args.resume)
     print(f"model folder written: {folder}")

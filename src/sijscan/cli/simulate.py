@@ -1,4 +1,8 @@
-"""``sijscan simulate``: write a phantom cohort (images, label maps, manifest, cohort.json)."""
+"""``sijscan simulate``: write a phantom cohort (images, label maps, manifest, cohort.json).
+
+``--cohort NAME`` renders the procedural phantom; ``--from-ct CASE_DIR...`` renders labelled AP
+radiographs from real CT volumes (``sijscan.phantom.ct``), ``--n`` of them per CT.
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,13 +18,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "simulate",
         help="generate a phantom cohort of AP pelvis radiographs with masks and grades",
         description="Generate a phantom cohort (synthetic AP pelvis radiographs, label maps, "
-        "manifest.csv, cohort.json). Deterministic for a seed, whatever the number of workers.",
+        "manifest.csv, cohort.json). Deterministic for a seed, whatever the number of workers. "
+        "With --from-ct, render them from CT volumes with sacrum/hip-bone masks instead.",
     )
-    p.add_argument("--cohort", required=True, choices=COHORT_NAMES, help="cohort to simulate")
-    p.add_argument("--n", type=int, default=None, help="number of patients (default: the paper's cohort size)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cohort", choices=COHORT_NAMES, help="procedural cohort to simulate")
+    src.add_argument("--from-ct", nargs="+", metavar="CASE_DIR",
+                     help="CT case folders (bone volumes *_SA/_LI/_RI.nii.gz, or a CT NIfTI / DICOM series "
+                     "with TotalSegmentator sacrum, hip_left, hip_right masks)")
+    p.add_argument("--n", type=int, default=None,
+                   help="number of patients (default: the paper's cohort size); with --from-ct: radiographs "
+                   "per CT (default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--size", type=int, default=2048, help="long side in pixels (default 2048, ~0.2 mm/pixel)")
+    p.add_argument("--size", type=int, default=None,
+                   help="long side in pixels (default 2048, ~0.2 mm/pixel; 1024 with --from-ct)")
     p.add_argument("--format", dest="fmt", choices=("dicom", "png"), default="png", help="image format")
     p.add_argument("--followup", action=argparse.BooleanOptionalAction, default=None,
                    help="also simulate 2-year follow-up visits (default: on for gespic only)")
@@ -28,7 +40,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
     p.add_argument("--shortcut-strength", type=float, default=None,
                    help="0-1: how strongly findings outside the SIJ and the site follow the label")
+    p.add_argument("--profile", default=None,
+                   help="--from-ct: acquisition profile for every image (default: a random one per image)")
+    p.add_argument("--split", default="train", choices=("train", "val", "test"), help="--from-ct: manifest split")
+    p.add_argument("--device", default="cpu", help="--from-ct: 'cpu' (OpenCV) or a torch device such as 'cuda'")
     p.set_defaults(handler=handle)
+
+
+def _handle_ct(args: argparse.Namespace) -> int:
+    from sijscan.phantom.ct.cohort import CTCohortError, render_ct_cohort
+
+    if args.fmt != "png" or args.followup or args.shortcut_strength is not None:
+        raise CTCohortError("--from-ct writes PNG only and has no --followup or --shortcut-strength")
+    manifest = render_ct_cohort(
+        args.from_ct, args.out, n=10 if args.n is None else args.n, size=args.size or 1024, seed=args.seed,
+        profile=args.profile, split=args.split, device=args.device,
+    )
+    if args.contact_sheet:
+        from pathlib import Path
+
+        from sijscan.phantom.contact_sheet import cohort_contact_sheet
+
+        cohort_contact_sheet(manifest, Path(args.out) / "contact_sheet.png")
+    print(manifest)
+    return 0
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -36,6 +71,10 @@ def handle(args: argparse.Namespace) -> int:
 
     from sijscan.phantom.simulate import SimulateError, simulate_cohort
 
+    if args.from_ct:
+        return _handle_ct(args)
+    if args.profile is not None:
+        raise SimulateError("--profile is for --from-ct; procedural cohorts use their own sites")
     overrides = {}
     if args.shortcut_strength is not None:
         if not 0.0 <= args.shortcut_strength <= 1.0:
@@ -44,7 +83,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.n is not None and args.n < 1:
         raise SimulateError(f"--n must be >= 1, got {args.n}")
     manifest = simulate_cohort(
-        args.cohort, n=args.n, seed=args.seed, out_dir=args.out, size=args.size, fmt=args.fmt,
+        args.cohort, n=args.n, seed=args.seed, out_dir=args.out, size=args.size or 2048, fmt=args.fmt,
         followup=args.followup, workers=args.workers, overrides=overrides,
     )
     if args.contact_sheet:

@@ -9,7 +9,8 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
     study:       {name, seed, device: auto|cpu|gpu, workers}
     cohorts:     {NAME: {role: train|test, phantom: {cohort, n, seed, size, format, followup, overrides}}
                   | {role, manifest: PATH}}          # exactly one training cohort (split train/val)
-    segmenter:   {model: DIR} | {train: {arch, epochs, size, batch_size, lr, max_images, devices}}
+    segmenter:   {model: DIR} | {train: {arch, epochs, size, batch_size, lr, max_images, devices,
+                                     augment: none|basic|strong, extra_manifest: CSV, extra_weight}}
     classifiers: {recipe: quick|paper, arch, init: imagenet|random, init_weights, devices, num_nodes,
                   max_images, epochs}
     predict:     {batch_size, gradcam_examples}
@@ -31,6 +32,7 @@ DEVICES = ("auto", "cpu", "gpu")
 RECIPES = ("quick", "paper")
 INITS = ("imagenet", "random")
 SEGMENTER_ARCHS = ("unet-default", "unet-paper")
+AUGMENT_LEVELS = ("none", "basic", "strong")  # sijscan.anatomy.augment (not imported: keep config light)
 CLASSIFIER_ARCHS = ("resnet50-sij", "tiny-resnet")
 
 
@@ -135,6 +137,12 @@ class SegmenterTrain:
     lr: float = 3e-3
     max_images: int | None = None
     devices: int = 1
+    augment: str = "basic"
+    """training augmentation: basic (the paper's list), strong (sim-to-real families) or none"""
+    extra_manifest: str | None = None
+    """a second training manifest with masks (e.g. CT-route renders), mixed into every epoch"""
+    extra_weight: float = 0.5
+    """share of each epoch's draws taken from extra_manifest (only with extra_manifest)"""
 
 
 @dataclass(frozen=True)
@@ -265,7 +273,8 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
         return SegmenterConfig(model=_path(d, "model", key, base))
     t = _mapping(d["train"], "segmenter.train")
     k = "segmenter.train"
-    _no_unknown(t, ("arch", "epochs", "size", "batch_size", "lr", "max_images", "devices"), k)
+    _no_unknown(t, ("arch", "epochs", "size", "batch_size", "lr", "max_images", "devices", "augment",
+                    "extra_manifest", "extra_weight"), k)
     size = _int(t, "size", k, 256, minimum=16)
     if size % 8:  # type: ignore[operator]
         raise StudyConfigError(f"{k}.size: must be a multiple of 8, got {size}")
@@ -274,7 +283,12 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
                            batch_size=_int(t, "batch_size", k, 8, minimum=1),  # type: ignore[arg-type]
                            lr=_float(t, "lr", k, 3e-3, low=1e-8, high=10.0),
                            max_images=_int(t, "max_images", k, None, minimum=2),
-                           devices=_int(t, "devices", k, 1, minimum=1))  # type: ignore[arg-type]
+                           devices=_int(t, "devices", k, 1, minimum=1),  # type: ignore[arg-type]
+                           augment=_choice(t, "augment", k, "basic", AUGMENT_LEVELS),  # type: ignore[arg-type]
+                           extra_manifest=_path(t, "extra_manifest", k, base),
+                           extra_weight=_float(t, "extra_weight", k, 0.5, low=0.01, high=0.99))
+    if "extra_weight" in t and train.extra_manifest is None:
+        raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.extra_manifest")
     return SegmenterConfig(train=train)
 
 

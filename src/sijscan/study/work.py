@@ -96,7 +96,8 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
         raise StudyDataError("segmenter: neither 'model' nor 'train' given")
     tc = TrainConfig(arch=t.arch, epochs=t.epochs, batch_size=t.batch_size, size=t.size, lr=t.lr,
                      devices=t.devices, accelerator=_accelerator(cfg.study.device), max_images=t.max_images,
-                     seed=cfg.study.seed)
+                     seed=cfg.study.seed, augment=t.augment, extra_manifest=t.extra_manifest,
+                     extra_weight=t.extra_weight)
     folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
     card = read_card(folder)
     return {"model": str(Path(folder).resolve()), "trained": True, "arch": t.arch,

@@ -1,0 +1,286 @@
+"""Sim-to-real benchmark (issue 17): segmenters trained without a real CT, tested on radiographs of it.
+
+Leave one real CT out at a time (``../shared/real-ct/pengwin/00N``, relative to the repository root):
+
+* ``transfer`` (the improved recipe): procedural phantom ``proof`` + CT-route renders of the OTHER
+  CTs (``--extra-manifest``, weight ``extra_weight``), ``--augment strong``;
+* ``phantom_only`` (today's default recipe, ``--augment basic``, on the procedural phantom only,
+  same size / epochs / data seed): trained once, it never sees any CT;
+* ``phantom_strong`` (``--augment strong`` on the procedural phantom only): trained once; it
+  separates what the augmentation does from what the CT-route images do.
+
+Both are tested on radiographs rendered from the held-out CT (random 3-D pose per image, several
+hospital profiles, random sacroiliitis grades). Reported per fold and model: mean Dice per
+structure (sacrum, hip bone image-left / image-right, at the test image's resolution) and, per
+joint, the share of the true SIJ box's area inside the predicted SIJ crop box (mean, minimum and
+the share of images with >= 90% inside). Nothing is tuned on the held-out CT: the recipe and every
+size below are fixed before a run and the held-out renders are only segmented.
+
+Sizes: ``--quick`` (smoke test, seconds per model), default = ``--full`` (the measurement, sized for
+a 2-core CPU: each segmenter trains in a few minutes, about the demo's budget).
+Prints ONE JSON line on stdout (logs on stderr).
+
+    PYTHONPATH=src python benchmarks/sim_to_real.py --full --work /tmp/s2r > s2r.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CT_ROOT = REPO.parent / "shared" / "real-ct" / "pengwin"
+
+MODES: dict[str, dict[str, Any]] = {
+    # phantom: procedural proof cohort; ct_train: CT-route renders per training CT; test: per profile
+    "quick": dict(phantom_n=10, phantom_size=128, ct_train_n=3, ct_size=128, test_n=1,
+                  test_profiles=("proof_a", "damact"), epochs=1, size=64, batch_size=4, extra_weight=0.5),
+    "full": dict(phantom_n=300, phantom_size=256, ct_train_n=50, ct_size=256, test_n=6,
+                 test_profiles=("proof_a", "gespic", "damact"), epochs=8, size=128, batch_size=8,
+                 extra_weight=0.5),
+}
+SEEDS = {"phantom": 11, "ct_train": 1, "ct_test": 2, "train": 0}
+TARGET_DICE, TARGET_INSIDE = 0.85, 0.90
+ARMS = ("phantom_only", "phantom_strong", "transfer")
+log = logging.getLogger("sim_to_real")
+
+
+def _combine(manifests: list[Path], out: Path) -> Path:
+    """One manifest (absolute paths) from several."""
+    import pandas as pd
+
+    from sijscan.io import read_manifest
+    from sijscan.io.manifest import write_manifest
+
+    frames = [read_manifest(m) for m in manifests]
+    df = pd.concat(frames, ignore_index=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return write_manifest(df, out)
+
+
+MODELS: dict[str, dict[str, Any]] = {}
+
+
+def _train(manifest: Path, out: Path, *, p: dict[str, Any], augment: str, extra: Path | None) -> tuple[Path, float]:
+    from sijscan.anatomy.train import TrainConfig, train_segmenter
+    from sijscan.modelfolder import read_card
+
+    cfg = TrainConfig(arch="unet-default", epochs=p["epochs"], batch_size=p["batch_size"], size=p["size"],
+                      accelerator="cpu", seed=SEEDS["train"], augment=augment,
+                      extra_manifest=None if extra is None else str(extra), extra_weight=p["extra_weight"])
+    t = time.perf_counter()
+    folder = train_segmenter(manifest=manifest, out_dir=out, config=cfg)
+    secs = time.perf_counter() - t
+    prov = read_card(folder).provenance
+    MODELS[out.name] = {"train_s": round(secs, 1), "val_dice": prov.get("val_dice"), "n_train": prov.get("n_train"),
+                        "n_train_extra": prov.get("n_train_extra", 0), "n_val": prov.get("n_val")}
+    return folder, secs
+
+
+def _parse_box(text: Any) -> list[int] | None:
+    if not isinstance(text, str) or len(text.split()) != 4:
+        return None
+    return [int(float(v)) for v in text.split()]
+
+
+def evaluate(model: Path, manifest: Path) -> dict[str, Any]:
+    """Segment every radiograph of ``manifest``; Dice per structure and SIJ-box share inside the crop."""
+    import cv2
+
+    from sijscan.anatomy.crop import scale_box
+    from sijscan.anatomy.metrics import box_share_inside, dice_per_structure
+    from sijscan.anatomy.segment import Segmenter, read_for_recipe, segment_and_locate
+    from sijscan.io import read_manifest
+
+    seg = Segmenter.load(model)
+    df = read_manifest(manifest)
+    dice: dict[str, list[float]] = {}
+    inside: dict[str, list[float]] = {"image_left": [], "image_right": []}
+    flagged = 0
+    for row in df.to_dict("records"):
+        pixels, scaled = read_for_recipe(row["image"], seg.recipe)
+        res = segment_and_locate(seg, pixels, already_scaled=scaled)
+        true = cv2.imread(str(row["mask"]), cv2.IMREAD_UNCHANGED)
+        for k, v in dice_per_structure(res.labels, true).items():
+            dice.setdefault(k, []).append(v)
+        box = res.location.box
+        if box is not None:
+            box = scale_box(box, from_shape=res.working_labels.shape, to_shape=pixels.shape)
+        for side in inside:
+            inside[side].append(box_share_inside(box, _parse_box(row.get(f"sij_box_{side}"))))
+        flagged += bool(res.location.qc_flags)
+
+    def stats(vals: list[float]) -> dict[str, float]:
+        v = np.asarray([x for x in vals if not math.isnan(x)], float)
+        if v.size == 0:
+            return {"mean": float("nan"), "min": float("nan")}
+        return {"mean": round(float(v.mean()), 4), "min": round(float(v.min()), 4),
+                "share_ge_90": round(float((v >= TARGET_INSIDE).mean()), 4)}
+
+    return {"n_images": len(df), "qc_flagged": flagged,
+            "dice": {k: stats(v) for k, v in dice.items()},
+            "sij_inside_crop": {k: stats(v) for k, v in inside.items()}}
+
+
+def _met(ev: dict[str, Any]) -> bool:
+    dice_ok = all(ev["dice"][k]["mean"] >= TARGET_DICE for k in ("sacrum", "hip_image_left", "hip_image_right"))
+    box_ok = all(ev["sij_inside_crop"][k]["mean"] >= TARGET_INSIDE for k in ("image_left", "image_right"))
+    return bool(dice_ok and box_ok)
+
+
+def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work: Path,
+        reuse: bool = False, arms: tuple[str, ...] = ARMS) -> dict[str, Any]:
+    from sijscan.phantom.ct import load_ct_case, render_ct_cohort
+    from sijscan.phantom.simulate import simulate_cohort
+
+    p = MODES[mode]
+    t_all = time.perf_counter()
+    load0 = os.getloadavg()
+    code = _code_state()  # before anything runs: the sources as they were imported
+    work.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    def made(folder: Path, what: dict[str, Any], make: Any) -> Path:
+        """``make()`` unless ``reuse`` and ``folder`` holds a manifest made with the same ``what``."""
+        stamp = folder / "sim_to_real_made.json"
+        if reuse and stamp.is_file() and json.loads(stamp.read_text()) == what:
+            log.info("reusing %s", folder)
+            return folder / "manifest.csv"
+        manifest = Path(make())
+        stamp.write_text(json.dumps(what))
+        return manifest
+
+    t = time.perf_counter()
+    what = {"cohort": "proof", "n": p["phantom_n"], "seed": SEEDS["phantom"], "size": p["phantom_size"]}
+    phantom = made(work / "phantom", what, lambda: simulate_cohort(
+        "proof", n=p["phantom_n"], seed=SEEDS["phantom"], out_dir=work / "phantom", size=p["phantom_size"],
+        fmt="png", followup=False, workers=1))
+    timings["phantom_simulate_s"] = round(time.perf_counter() - t, 1)
+
+    loaded: dict[str, Any] = {}
+
+    def case(c: str) -> Any:
+        if c not in loaded:
+            loaded[c] = load_ct_case(ct_root / c)
+        return loaded[c]
+
+    t = time.perf_counter()
+    train_sets = {}
+    for c in cases:
+        what = {"case": c, "n": p["ct_train_n"], "seed": SEEDS["ct_train"], "size": p["ct_size"], "profile": None}
+        train_sets[c] = made(work / "ct-train" / c, what, lambda c=c: render_ct_cohort(
+            [case(c)], work / "ct-train" / c, n=p["ct_train_n"], size=p["ct_size"], seed=SEEDS["ct_train"],
+            profile=None, split="train"))
+    timings["ct_train_render_s"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    test_sets = {}
+    for c in holdout:
+        parts = []
+        for prof in p["test_profiles"]:
+            what = {"case": c, "n": p["test_n"], "seed": SEEDS["ct_test"], "size": p["ct_size"], "profile": prof}
+            parts.append(made(work / "ct-test" / c / prof, what, lambda c=c, prof=prof: render_ct_cohort(
+                [case(c)], work / "ct-test" / c / prof, n=p["test_n"], size=p["ct_size"], seed=SEEDS["ct_test"],
+                profile=prof, split="test")))
+        test_sets[c] = _combine(parts, work / "ct-test" / c / "manifest.csv")
+    timings["ct_render_test_s"] = round(time.perf_counter() - t, 1)
+
+    baseline, secs = _train(phantom, work / "seg-phantom-only", p=p, augment="basic", extra=None)
+    timings["train_phantom_only_s"] = round(secs, 1)
+    strong = None
+    if "phantom_strong" in arms:
+        strong, secs = _train(phantom, work / "seg-phantom-strong", p=p, augment="strong", extra=None)
+        timings["train_phantom_strong_s"] = round(secs, 1)
+    folds: dict[str, Any] = {}
+    for h in holdout:
+        others = [c for c in cases if c != h]
+        extra = _combine([train_sets[c] for c in others], work / f"ct-train-without-{h}.csv")
+        model, secs = _train(phantom, work / f"seg-transfer-without-{h}", p=p, augment="strong", extra=extra)
+        timings[f"train_transfer_without_{h}_s"] = round(secs, 1)
+        t = time.perf_counter()
+        folds[h] = {"trained_on_ct": others, "phantom_only": evaluate(baseline, test_sets[h]),
+                    "transfer": evaluate(model, test_sets[h])}
+        if strong is not None:
+            folds[h]["phantom_strong"] = evaluate(strong, test_sets[h])
+        timings[f"eval_{h}_s"] = round(time.perf_counter() - t, 1)
+        log.info("held out %s: %s", h, json.dumps(folds[h]))
+    timings["total_s"] = round(time.perf_counter() - t_all, 1)
+    return {
+        "benchmark": "sim_to_real", "mode": mode, "ct_root": str(ct_root), "cases": cases, "held_out": holdout,
+        "reused_renders": reuse, "arms": [m for m in ARMS if m in arms or m != "phantom_strong"],
+        "data": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}, "seeds": SEEDS,
+                 "phantom_cohort": "proof", "test_pose": "random per image (profile's positioning spread)",
+                 "test_grades": "random per image (mNY-positive ~50%)"},
+        "recipes": {"phantom_only": "unet-default, augment basic, procedural phantom only",
+                    "phantom_strong": "unet-default, augment strong, procedural phantom only",
+                    "transfer": f"unet-default, augment strong, phantom + CT-route renders of the other CTs "
+                                f"(extra_weight {p['extra_weight']})"},
+        "targets": {"dice_each_structure": TARGET_DICE, "sij_box_share_inside_crop_each_joint": TARGET_INSIDE},
+        "folds": folds,
+        "targets_met": {h: {m: _met(f[m]) for m in ARMS if m in f} for h, f in folds.items()},
+        "models": MODELS,
+        "timings": timings,
+        "code": code,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
+                    "load_start": [round(v, 2) for v in load0],
+                    "load_end": [round(v, 2) for v in os.getloadavg()]},
+    }
+
+
+def _code_state() -> dict[str, Any]:
+    """The commit, and a hash of the CT route's and the trainer's sources as they were run."""
+    import hashlib
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    h = hashlib.sha256()
+    files = sorted((REPO / "src/sijscan/phantom/ct").glob("*.py")) + [REPO / "src/sijscan/anatomy/train.py",
+                                                                      REPO / "src/sijscan/anatomy/augment.py"]
+    for f in files:
+        if f.is_file():
+            h.update(f.read_bytes())
+    return {"commit": commit, "sources_sha256": h.hexdigest()[:16]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="tiny smoke run (seconds per model)")
+    size.add_argument("--full", action="store_true", help="the measurement (default)")
+    ap.add_argument("--ct-root", type=Path, default=DEFAULT_CT_ROOT, help="folder of the CT case folders")
+    ap.add_argument("--cases", default="001,002,003", help="comma-separated case folders under --ct-root")
+    ap.add_argument("--holdout", default=None, help="cases to hold out, one fold each (default: every case)")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/sim_to_real"), help="scratch folder")
+    ap.add_argument("--arms", default=",".join(ARMS),
+                    help=f"models to train and test (phantom_only and transfer always; default {','.join(ARMS)})")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse renders already in --work that were made with the same settings (models are retrained)")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    cases = [c.strip() for c in a.cases.split(",") if c.strip()]
+    holdout = cases if a.holdout is None else [c.strip() for c in a.holdout.split(",") if c.strip()]
+    if len(cases) < 2 or not set(holdout) <= set(cases):
+        ap.error("need >= 2 --cases and --holdout among them")
+    missing = [c for c in cases if not (a.ct_root / c).is_dir()]
+    if missing:
+        ap.error(f"CT case folders not found under {a.ct_root}: {', '.join(missing)}")
+    result = run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout, work=a.work,
+                 reuse=a.reuse, arms=tuple(x.strip() for x in a.arms.split(",")))
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Synthetic lower lumbar vertebrae (L5, L4, part of L3) above the sacrum of a bone-only CT.
+
+A real AP pelvis film shows L4-L5 with their pedicles and transverse processes; the shared CTs hold
+the pelvis only. Each vertebra is a smooth union of signed-distance primitives (an elliptic body
+with a cortical shell, pedicles, laminae, transverse and spinous processes), stacked on the S1
+endplate found on the sacrum mask with a disc gap, voxelised on its own 1 mm grid (label 0: the
+spine is background in sijscan's label maps).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from sijscan.phantom.ct.case import VOL_SACRUM, CTCase
+from sijscan.phantom.ct.femur import GRID_MM, _capsule, _ellipsoid, _smin
+
+
+def s1_endplate(case: CTCase) -> np.ndarray:
+    """(x, y, z mm) of the top of the S1 body: the highest sacral voxels near the midline, anterior half."""
+    idx = np.argwhere(case.labels == VOL_SACRUM)
+    sp = np.asarray(case.spacing)
+    mm = idx * sp  # z, y, x
+    x_mid = np.median(mm[:, 2])
+    y_lo, y_hi = np.percentile(mm[:, 1], [0, 100])
+    core = mm[(np.abs(mm[:, 2] - x_mid) < 15.0) & (mm[:, 1] < y_lo + 0.5 * (y_hi - y_lo))]
+    core = core if len(core) else mm
+    top = core[core[:, 0] >= np.percentile(core[:, 0], 97)]
+    return np.array([x_mid, float(np.median(top[:, 1])), float(top[:, 0].max())])
+
+
+def _vertebra(p: np.ndarray, c: np.ndarray, s: float, rng: np.random.Generator, *, tp_len: float) -> np.ndarray:
+    """Signed distance (mm) of one vertebra whose body centre is ``c`` (x, y, z), scale ``s``."""
+    body = _ellipsoid(p, c, np.array([25.0, 18.0, 19.0]) * s)  # rounded sides: a waist-less barrel
+    body = np.maximum(body, np.abs(p[..., 2] - c[2]) - 13.5 * s)  # flat endplates
+    d = body
+    for side in (-1.0, 1.0):
+        ped = c + np.array([side * 13.0 * s, 20.0 * s, 3.0 * s])
+        d = _smin(d, _capsule(p, c + np.array([side * 12.0 * s, 12.0 * s, 3.0 * s]), ped, 5.0 * s), 3.0)
+        tp_root = ped + np.array([side * 4.0 * s, 6.0 * s, 0.0])
+        tp_tip = tp_root + np.array([side * tp_len * s, rng.uniform(-3.0, 3.0), rng.uniform(-6.0, 2.0)])
+        d = _smin(d, _capsule(p, tp_root, tp_tip, 5.0 * s), 3.0)
+        lam = c + np.array([0.0, 40.0 * s, -2.0 * s])
+        d = _smin(d, _capsule(p, ped + np.array([0.0, 5.0 * s, 0.0]), lam, 4.0 * s), 3.0)
+    sp_tip = c + np.array([0.0, 62.0 * s, -10.0 * s])
+    d = _smin(d, _capsule(p, c + np.array([0.0, 40.0 * s, -2.0 * s]), sp_tip, 5.0 * s), 3.0)
+    return d
+
+
+def spine_volume(case: CTCase, rng: np.random.Generator, *, levels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(HU volume z/y/x on a 1 mm grid, origin x, y, z mm) of L5 upwards (``levels`` vertebrae)."""
+    top = s1_endplate(case)
+    s = float(rng.uniform(0.92, 1.08))
+    height, disc = 27.0 * s, rng.uniform(8.0, 11.0)
+    first = rng.uniform(-3.0, 2.0)  # L5-S1: the disc is wedged and L5 overhangs the promontory
+    centres = [top + np.array([0.0, -6.0 - 3.0 * k, first + height / 2 + k * (height + disc)]) for k in range(levels)]
+    lo = top + np.array([-80.0, -40.0, first - 4.0])
+    hi = centres[-1] + np.array([80.0, 80.0, height / 2 + 2.0])
+    zs, ys, xs = (np.arange(lo[k], hi[k], GRID_MM) for k in (2, 1, 0))
+    p = np.stack(np.meshgrid(xs, ys, zs, indexing="xy"), axis=-1).transpose(2, 0, 1, 3).astype(np.float32)
+    d = np.full(p.shape[:3], np.inf, np.float32)
+    for k, c in enumerate(centres):
+        d = np.minimum(d, _vertebra(p, c, s, rng, tp_len=(30.0 if k == 0 else 36.0 - 4.0 * (k - 1))))
+    depth = -d
+    tex = ndimage.gaussian_filter(rng.normal(0.0, 1.0, size=depth.shape).astype(np.float32), 1.2)
+    tex *= 80.0 / max(float(tex.std()), 1e-6)
+    hu = np.where(depth > 1.5, 230.0 + tex, 1150.0 * np.clip(depth / 0.8, 0.0, 1.0))
+    hu = np.where(depth > 0, hu, 0.0).astype(np.float32)
+    return hu, np.array([xs[0], ys[0], zs[0]])

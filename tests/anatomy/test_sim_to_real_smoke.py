@@ -1,0 +1,40 @@
+"""Smoke run of benchmarks/sim_to_real.py on the shared real CTs (tiny sizes), so it cannot rot."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CT_ROOT = REPO.parent / "shared" / "real-ct" / "pengwin"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (CT_ROOT / "001").is_dir() or not (CT_ROOT / "002").is_dir(),
+                    reason="../shared/real-ct/pengwin not present")
+def test_sim_to_real_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("sim_to_real", REPO / "benchmarks" / "sim_to_real.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    assert bench.main(["--quick", "--cases", "001,002", "--holdout", "001", "--work", str(tmp_path)]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    assert len(lines) == 1  # ONE JSON line
+    out = json.loads(lines[0])
+    fold = out["folds"]["001"]
+    assert fold["trained_on_ct"] == ["002"]
+    for arm in ("phantom_only", "phantom_strong", "transfer"):
+        ev = fold[arm]
+        assert ev["n_images"] == 2  # 1 radiograph x 2 profiles of the held-out CT
+        assert set(ev["dice"]) == {"sacrum", "hip_image_left", "hip_image_right"}
+        for side in ("image_left", "image_right"):
+            m = ev["sij_inside_crop"][side]["mean"]
+            assert math.isnan(m) or 0.0 <= m <= 1.0
+        assert isinstance(out["targets_met"]["001"][arm], bool)
+    # the held-out CT's renders never entered training: the transfer model's extra data is case 002 only
+    extra = (tmp_path / "ct-train-without-001.csv").read_text()
+    assert "ct_002_" in extra and "ct_001_" not in extra
+    assert out["models"]["seg-transfer-without-001"]["n_train_extra"] > 0
+    assert out["models"]["seg-phantom-only"]["n_train_extra"] == 0

@@ -1,0 +1,60 @@
+"""Sacroiliitis inserted in 3-D: only voxels near the joint change, more with every grade, and the
+radiograph changes only inside that side's true SIJ box."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sijscan.phantom.ct.geometry import Detector, Pose
+from sijscan.phantom.ct.joint import find_joint, lesion_block, lesion_plan
+from sijscan.phantom.ct.render import ct_projection
+from sijscan.phantom.ct.synthetic import toy_case
+
+
+@pytest.fixture(scope="module")
+def case():
+    return toy_case(spacing=1.0)
+
+
+def test_joint_found_with_the_gap_it_has(case):
+    for side in ("left", "right"):
+        stats = find_joint(case, side).stats
+        assert stats["gap_mm_median"] == pytest.approx(3.0, abs=1.01)  # toy gap 3 mm (voxel-centre distances)
+        assert stats["height_mm"] == pytest.approx(60.0, abs=5.0)  # sacrum z 50-110 beside the ilium, +< 5 mm
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_lesions_near_the_joint_only_and_monotone_in_grade(case, side):
+    joint = find_joint(case, side)
+    plan = lesion_plan(joint, seed=3)
+    base = case.hu[joint.roi].astype(np.float32)
+    assert lesion_block(case, joint, 0, plan) is None
+    prev_changed, prev_amount = np.zeros(base.shape, bool), 0.0
+    for grade in (1, 2, 3, 4):
+        block = lesion_block(case, joint, grade, plan)
+        changed = block != base
+        near = (joint.d_sacrum <= 12.0) & (joint.d_ilium <= 12.0)  # close to BOTH bones (0 inside one)
+        assert changed.any() and not (changed & ~near).any(), grade
+        assert not (prev_changed & ~changed).any(), grade  # a superset of the lower grade's voxels
+        amount = float(np.abs(block - base).sum())
+        assert amount > prev_amount, grade
+        prev_changed, prev_amount = changed, amount
+    assert (lesion_block(case, joint, 4, plan)[joint.gap] >= 400).all()  # ankylosis bridges the whole gap
+    assert np.array_equal(case.hu[joint.roi], base)  # the case itself is left untouched
+
+
+def test_radiograph_changes_only_inside_the_lesioned_joint_box(case):
+    pose, det = Pose(tilt_deg=3.0, axial_deg=2.0), Detector(96, 128, 1.6)
+    kw = dict(pose=pose, det=det, rng=np.random.default_rng(0))
+    p0 = ct_projection(case, grades={"left": 0, "right": 0}, **kw)
+    kw["rng"] = np.random.default_rng(0)
+    p4 = ct_projection(case, grades={"left": 4, "right": 0}, **kw)
+    diff = np.abs(p4.bone - p0.bone) > 1e-4
+    assert diff.any()
+    x0, y0, x1, y1 = p4.sij_boxes["image_right"]  # the patient's left joint is on the image's right
+    inside = np.zeros_like(diff)
+    inside[y0:y1, x0:x1] = True
+    assert not (diff & ~inside).any()
+    assert np.array_equal(p0.labels, p4.labels)  # lesions never move the bone outlines
+    bx0, _, bx1, _ = p4.sij_boxes["image_left"]
+    assert bx1 <= x0  # the two joints' boxes do not overlap in the toy
