@@ -7,9 +7,11 @@ Overlaps simply add up.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from sijscan.phantom.anat_frame import Frame, Window, add_into, closed_spline, ellipse_pts, fill_mask, lowres
+from sijscan.phantom.anat_ctshape import bone_set, warp_template
+from sijscan.phantom.anat_frame import Frame, Window, add_into, closed_spline, ellipse_pts, fill_mask, lowres, open_spline
 from sijscan.phantom.anat_landmarks import SideSkeleton, Skeleton
 from sijscan.phantom.anat_profile import inside_distance_mm, line_field, solid_bone
 from sijscan.phantom.anat_texture import TextureTile, texture_in
@@ -17,6 +19,8 @@ from sijscan.phantom.anat_texture import TextureTile, texture_in
 PAD_MM = 4.0
 EDGE_MARGIN_MM = 16.0  # beyond the image, bones are evaluated this far (more than any edge roundness)
 COARSE = 4  # coarse factor for smooth thickness maps
+HIP_D_MEDIAN_MM = 9.0  # bone path (mm) where the CT template is at its median; calibrated, see docs/phantom.md
+SAC_D_MEDIAN_MM = 7.4
 
 
 def _gauss(X: np.ndarray, Y: np.ndarray, c: np.ndarray, sx: float, sy: float | None = None) -> np.ndarray:
@@ -61,10 +65,22 @@ def add_lines(canvas: np.ndarray, frame: Frame, lines_mm: list[np.ndarray], *, a
     add_into(canvas, win, f * np.float32(amp), frame)
 
 
+def _calm_near(win: Window, frame: Frame, lines_mm: list[np.ndarray], reach_mm: float = 5.0) -> np.ndarray:
+    """1 - 0.7 exp(-(d / reach)^2), d = distance (mm) to the lines: subchondral bone along a joint is
+    a dense, even plate, not open trabeculae, so the trabecular texture fades there."""
+    m = np.full((win.h, win.w), 255, np.uint8)
+    pts = [np.round((frame.to_px(p) - [win.x0, win.y0]) * 16).astype(np.int32).reshape(-1, 1, 2) for p in lines_mm]
+    cv2.polylines(m, pts, False, 0, thickness=1, lineType=cv2.LINE_8, shift=4)
+    d = cv2.distanceTransform(m, cv2.DIST_L2, 3) * np.float32(frame.spacing / reach_mm)
+    return 1.0 - np.float32(0.7) * np.exp(-d * d)
+
+
 def render_hip(
-    canvas: np.ndarray, frame: Frame, side: SideSkeleton, tex: TextureTile, lumpy: Lumps, *, hip_narrowing: float
+    canvas: np.ndarray, frame: Frame, side: SideSkeleton, tex: TextureTile, lumpy: Lumps, *, hip_narrowing: float,
+    members: tuple[str, ...] | None = None,
 ) -> None:
-    """One hip bone (ilium, ischium, pubis) with its tangential lines and the acetabular roof."""
+    """One hip bone (ilium, ischium, pubis): the CT set's projected thickness on this patient's outline,
+    a cortical shell, and the acetabular roof."""
     sp = frame.spacing
     hip_px = frame.to_px(side.hip)
     win = Window.around(hip_px, pad=PAD_MM / sp + 2).limit(frame, int(EDGE_MARGIN_MM / sp))
@@ -72,61 +88,26 @@ def render_hip(
         return
     mask = fill_mask(win, [hip_px], [frame.to_px(side.obturator)])
     d = inside_distance_mm(mask, sp)
-    jm = side.ant_line[len(side.ant_line) // 2]
-    tub = side.tuberosity.mean(axis=0)
     hc = side.head_c
     sg = 1.0 if hc[0] > 0 else -1.0
-    sup = hc + np.array([-sg * 6.0, -side.head_r - 12.0])
-    isch = hc + np.array([-sg * 4.0, side.head_r + 26.0])
-    sym = side.hip[np.argmin(np.abs(side.hip[:, 0]) + 0.01 * np.abs(side.hip[:, 1] - 65))]
-
-    br = side.brim[:: max(1, len(side.brim) // 5)]
-
-    def thickness(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        # thin iliac fossa; thick along the arcuate line (pelvic brim), the acetabular roof, the
-        # posterior ilium near the joint, the ischial body/tuberosity and the pubic body
-        arcuate = np.zeros_like(X)
-        for a, b in zip(br[:-1], br[1:]):
-            np.maximum(arcuate, _tube(X, Y, a, b, 5.0), out=arcuate)
-        return (
-            5.0
-            + 7.0 * arcuate
-            + 18.0 * _gauss(X, Y, sup, 24.0, 16.0)
-            + 4.0 * _gauss(X, Y, hc, 22.0)
-            + 6.0 * _gauss(X, Y, jm, 14.0, 28.0)
-            + 9.0 * _tube(X, Y, jm, sup, 9.0)
-            + 14.0 * _gauss(X, Y, tub, 14.0)
-            + 8.0 * _gauss(X, Y, sym, 10.0, 18.0)
-        )
-
-    def d_and_l(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        D = thickness(X, Y) * (1.0 + 0.18 * lumpy(X, Y))
-        # the posterior ilium thins toward the joint: a wide rounded edge there (no hard overlap ribbon)
-        near_joint = _gauss(X, Y, jm, 18.0, 40.0)
-        L = np.minimum(0.45 * D + 2.0, 12.0) + 10.0 * near_joint
-        return np.stack([D, L, near_joint], axis=-1)
-
-    DL = lowres(win, COARSE, d_and_l, frame)
-    # thick rounded margins (crest, buttresses), a thin iliac fossa: thickness falls away from the outline
-    D = DL[..., 0] * np.float32(0.7) + np.float32(7.0) * np.exp(-d / np.float32(9.0)) * (1.0 - DL[..., 2])
-    L = DL[..., 1]
-    t = texture_in(win, frame, tex, amplitude=0.25)
-    field = solid_bone(d, L=L, D=D, tc=1.6, texture=t)
+    rel = warp_template(bone_set("hip", members), side.ct_w, side.ct_anchor, frame, win, sign=sg)
+    bumps = lowres(win, COARSE, lambda X, Y: 1.0 + 0.10 * lumpy(X, Y), frame)
+    D = rel * bumps * np.float32(HIP_D_MEDIAN_MM)
+    L = np.minimum(np.float32(0.45) * D + np.float32(2.0), np.float32(10.0))
+    t = texture_in(win, frame, tex, amplitude=0.25) * _calm_near(win, frame, [side.ant_line, side.post_line])
+    field = solid_bone(d, L=L, D=D, tc=1.4, texture=t)
     add_into(canvas, win, field, frame)
-    add_lines(canvas, frame, [side.brim, side.teardrop], amp=0.30, width_mm=1.5)
-    add_lines(canvas, frame, [side.ilioischial], amp=0.18, width_mm=1.4)
     # acetabular roof (sourcil): a dense arc one joint space above the femoral head; coxitis narrows
     # the space (the roof comes down onto the head) and thickens the subchondral plate
     gap = side.acetabular_gap * (1.0 - 0.8 * float(hip_narrowing))
     r = side.head_r + gap
-    sg = 1.0 if side.head_c[0] > 0 else -1.0
-    a = np.radians(np.linspace(-165.0, -15.0, 40)) if sg > 0 else np.radians(np.linspace(-165.0, -15.0, 40))
+    a = np.radians(np.linspace(-165.0, -15.0, 40))
     arc = np.stack([hc[0] + r * np.cos(a), hc[1] + r * np.sin(a)], axis=1)
     add_lines(canvas, frame, [arc], amp=0.40 + 0.35 * float(hip_narrowing), width_mm=2.0 + 2.5 * float(hip_narrowing))
 
 
 def render_sacrum(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: TextureTile, lumpy: Lumps) -> None:
-    """Sacrum: wedge with alae, foramina along the arcuate lines, median crest, segment ridges."""
+    """Sacrum: the CT set's projected thickness (alae, body, foramina) on this patient's outline, coccyx."""
     sp = frame.spacing
     poly = frame.to_px(sk.sacrum)
     win = Window.around(poly, pad=PAD_MM / sp + 2).limit(frame, int(EDGE_MARGIN_MM / sp))
@@ -134,46 +115,17 @@ def render_sacrum(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: TextureTi
         return
     mask = fill_mask(win, [poly])
     d = inside_distance_mm(mask, sp)
-    y_top, y_apex = float(sk.sacrum[:, 1].min()), float(sk.sacrum[:, 1].max())
     prom = sk.promontory
-
-    def thickness(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        f = np.clip((y_apex - Y) / (y_apex - y_top), 0.0, 1.0)
-        ala = np.clip((np.abs(X - prom[0]) - 25.0) / 30.0, 0.0, 1.0)
-        s1 = np.array([prom[0], prom[1] + 18.0])  # the S1 body
-        return 9.0 + 17.0 * f * (1.0 - 0.45 * ala) + 12.0 * _gauss(X, Y, s1, 22.0, 20.0)
-
-    D = lowres(win, COARSE, lambda X, Y: thickness(X, Y) * (1.0 + 0.12 * lumpy(X, Y)), frame)
-    t = texture_in(win, frame, tex, amplitude=0.22)
+    rel = warp_template(bone_set("sacrum", sk.members), sk.sacrum_w, sk.sacrum_anchor, frame, win)
+    bumps = lowres(win, COARSE, lambda X, Y: 1.0 + 0.08 * lumpy(X, Y), frame)
+    D = rel * bumps * np.float32(SAC_D_MEDIAN_MM)
+    joints = [sk.sides[k].ant_line for k in sk.sides] + [sk.sides[k].post_line for k in sk.sides]
+    t = texture_in(win, frame, tex, amplitude=0.22) * _calm_near(win, frame, joints)
     # the alae end in the curved auricular surfaces: a wide rounded lateral edge
     lateral = lowres(win, COARSE, lambda X, Y: np.clip((np.abs(X - prom[0]) - 35.0) / 20.0, 0.0, 1.0), frame)
     L = np.minimum(0.5 * D, 11.0) + 9.0 * lateral
     field = solid_bone(d, L=L, D=D, tc=1.2, texture=t)
-    # anterior foramina: canals through the bone seen end-on (lucent, a thin sclerotic rim)
-    X, Y = frame.mm_grid(win)
-    for fx, fy, fr in sk.foramina:
-        rr = np.sqrt((X - fx) ** 2 + ((Y - fy) * 1.15) ** 2)
-        hole = np.clip(1.0 - (rr / fr) ** 2, 0.0, 1.0)
-        rim = np.exp(-0.5 * ((rr - fr - 0.6) / 0.7) ** 2)
-        field += (-0.45 * np.sqrt(hole) + 0.10 * rim).astype(np.float32) * (mask > 0)
-    np.maximum(field, 0.0, out=field)
     add_into(canvas, win, field, frame)
-    # median crest and fused-segment ridges; arcuate lines lateral to the foramina
-    crest = np.array([[prom[0], prom[1] + 14.0], [prom[0] * 0.5, (prom[1] + y_apex) / 2], [0.0, y_apex - 14.0]])
-    add_lines(canvas, frame, [crest], amp=0.22, width_mm=4.0)
-    fr_arr = np.array(sk.foramina)
-    arcs, ridges = [], []
-    for sg in (-1.0, 1.0):
-        f = fr_arr[np.sign(fr_arr[:, 0]) == sg]
-        f = f[np.argsort(f[:, 1])]
-        arcs.append(np.stack([f[:, 0] + sg * (f[:, 2] + 2.5), f[:, 1]], axis=1))
-    for k in range(3):
-        pair = fr_arr[fr_arr[:, 1].argsort()][2 * k : 2 * k + 4]
-        ymid = float(pair[:, 1].mean())
-        xs = np.sort(pair[:, 0])
-        ridges.append(np.array([[xs[0] + 2, ymid], [0.0, ymid + 1.5], [xs[-1] - 2, ymid]]))
-    add_lines(canvas, frame, arcs, amp=0.20, width_mm=1.5)
-    add_lines(canvas, frame, ridges, amp=0.10, width_mm=2.0)
     for c in sk.coccyx:
         cp = frame.to_px(c)
         w2 = Window.around(cp, pad=3)
@@ -296,3 +248,32 @@ def render_vertebrae(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: Textur
         bot = top.copy()
         bot[:, 1] = 2 * c[1] - top[:, 1]
         add_lines(canvas, frame, [top, bot], amp=0.32, width_mm=1.3)
+
+
+def _band(center: np.ndarray, half_w: np.ndarray) -> np.ndarray:
+    """Closed polygon of a band of half-width ``half_w`` (per point) around an open centre line."""
+    t = np.gradient(center, axis=0)
+    n = np.stack([-t[:, 1], t[:, 0]], axis=1) / (np.linalg.norm(t, axis=1, keepdims=True) + 1e-9)
+    return np.concatenate([center + n * half_w[:, None], (center - n * half_w[:, None])[::-1]])
+
+
+def render_ribs(canvas: np.ndarray, frame: Frame, sk: Skeleton, rng: np.random.Generator) -> None:
+    """The 11th and 12th ribs: thin curved bones from above L1 down to tips lateral of L2-L3; on an
+    AP pelvis film only their tips show, and only when the field reaches that high."""
+    l3 = next(v for v in sk.vertebrae if v["name"] == "L3")
+    s = float(l3["hw"]) / 24.0
+    sp = frame.spacing
+    for sg in (-1.0, 1.0):
+        for k, (y_root, reach, drop) in enumerate(((-110.0, 95.0, 75.0), (-140.0, 125.0, 95.0))):
+            r = rng.normal(1.0, 0.08)
+            root = l3["c"] + np.array([sg * 28.0, y_root]) * s
+            tip = root + np.array([sg * reach * r, drop * r]) * s
+            mid = 0.5 * (root + tip) + np.array([sg * 14.0, -16.0]) * s
+            c = open_spline(np.stack([root, mid, tip]), 10)
+            hw = np.linspace(5.5, 3.0, len(c)) * s
+            poly = frame.to_px(_band(c, hw))
+            win = Window.around(poly, pad=3)
+            if win.clip(frame) is None:
+                continue
+            d = inside_distance_mm(fill_mask(win, [poly]), sp)
+            add_into(canvas, win, solid_bone(d, L=4.0, D=9.0, tc=1.0) * np.float32(0.8 - 0.1 * k), frame)

@@ -77,7 +77,7 @@ def joint_layout(rng: np.random.Generator, *, female: bool) -> dict:
     u = (ys - jt) / (jb - jt)
     ax = (57.0 * sac_w) - 20.0 * u + bow * np.sin(np.pi * u)
     px = ax - (sep_top + (sep_bot - sep_top) * u)
-    return {"ys": ys, "ax": ax, "px": px, "w": float(rng.uniform(2.2, 3.6))}
+    return {"ys": ys, "ax": ax, "px": px, "w": float(rng.uniform(2.2, 3.6)), "sep_top": sep_top, "sep_bot": sep_bot}
 
 
 def joint_lines(pose: Pose, joint: dict, srng: np.random.Generator, sg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -252,3 +252,17 @@ def vertebrae(pose: Pose, rng: np.random.Generator) -> list[dict]:
             }
         )
     return out
+
+
+def lumbar3(pose: Pose, rng: np.random.Generator, l4: dict) -> dict:
+    """L3 above L4 (the top of an AP pelvis film): a little smaller body, the longest transverse processes."""
+    c = l4["c"] + np.array([0.0, -36.0 * pose.s * pose.tall]) + rng.normal(0.0, 0.7, 2)
+    return {
+        "name": "L3",
+        "c": c,
+        "hw": 24.0 * pose.s * (1 + 0.03 * rng.standard_normal()),
+        "hh": 13.0 * pose.s * pose.tall,
+        "tp": 54.0 * pose.s * pose.wide * (1 + 0.05 * rng.standard_normal()),
+        "tp_dy": 2.0 * pose.s + rng.normal(0, 1.0),
+        "rot_shift": l4["rot_shift"],
+    }

@@ -13,7 +13,7 @@ import math
 import cv2
 import numpy as np
 
-from sijscan.phantom.anat_bones import Lumps, render_femur, render_hip, render_sacrum, render_vertebrae
+from sijscan.phantom.anat_bones import Lumps, render_femur, render_hip, render_ribs, render_sacrum, render_vertebrae
 from sijscan.phantom.anat_findings import render_enthesitis, render_syndesmophytes
 from sijscan.phantom.anat_frame import AnatomyInputError, Frame
 from sijscan.phantom.anat_landmarks import SIDES, Skeleton, build_skeleton, patient_side
@@ -124,10 +124,12 @@ def render_projection(spec: CaseSpec, geometry: Geometry) -> Projection:
     frame = full.coarsened(k)  # bone is rendered on a grid of about WORK_SPACING_MM, then upsampled
     bone = np.zeros((frame.height, frame.width), np.float32)
     for side in SIDES:
-        render_hip(bone, frame, sk.sides[side], tex_gen, lumpy, hip_narrowing=float(spec.hip_narrowing))
+        render_hip(bone, frame, sk.sides[side], tex_gen, lumpy, hip_narrowing=float(spec.hip_narrowing),
+                   members=sk.members)
         render_femur(bone, frame, sk.sides[side], tex_fem[side])
     render_sacrum(bone, frame, sk, tex_gen, lumpy)
     render_vertebrae(bone, frame, sk, tex_gen)
+    render_ribs(bone, frame, sk, np.random.default_rng([seed, 22]))
     joints = {}
     for side in SIDES:
         sev = float(spec.severity_left if patient_side(side) == "left" else spec.severity_right)
