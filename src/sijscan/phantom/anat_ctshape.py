@@ -96,6 +96,7 @@ def bone_set(kind: str, members: tuple[str, ...] | None = None) -> BoneSet:
     z = a[f"{kind}_z"][keep].astype(np.float64)
     if kind == "sacrum":
         pts, z = _sacrum_pieces(pts), _sacrum_pieces(z[..., None])[..., 0]
+    z = _smooth_depth(z, kind)
     tpl = pts.mean(axis=0)
     if kind == "sacrum":  # a patient's sacrum: each member averaged with its mirror image
         pts = 0.5 * (pts + pts[:, ::-1] * np.array([-1.0, 1.0]))
@@ -107,6 +108,32 @@ def bone_set(kind: str, members: tuple[str, ...] | None = None) -> BoneSet:
     return BoneSet(points=pts, depth=z, template_points=tpl, template=filled,
                    origin=(ox, oy, step), median=med, members=tuple(names[i] for i in keep),
                    heads=a["hip_head"][keep].astype(np.float64) if kind == "hip" else None)
+
+
+def _smooth_depth(z: np.ndarray, kind: str) -> np.ndarray:
+    """Depths along each outline smoothed (a 9-point binomial kernel, wrapping on closed outlines): the
+    mean depth at a projected edge jumps between the bone's front and back, and a tilt would turn
+    those jumps into teeth on the outline."""
+    k = np.array([1, 8, 28, 56, 70, 56, 28, 8, 1], np.float64)
+    k /= k.sum()
+
+    def run(v: np.ndarray, closed: bool) -> np.ndarray:
+        h = len(k) // 2
+        pad = np.concatenate([v[-h:], v, v[:h]]) if closed else np.pad(v, h, mode="edge")
+        return np.convolve(pad, k, mode="valid")
+
+    out = z.copy()
+    for m in range(len(z)):
+        if kind == "sacrum":
+            out[m] = run(z[m], True)
+            continue
+        n = sum(N_HIP) + 1
+        out[m, :n] = run(z[m, :n], False)
+        out[m, n : n + N_OBT] = run(z[m, n : n + N_OBT], True)
+        for j in range(2):
+            a = n + N_OBT + j * N_JOINT
+            out[m, a : a + N_JOINT] = run(z[m, a : a + N_JOINT], False)
+    return out
 
 
 def _sacrum_pieces(p: np.ndarray) -> np.ndarray:
