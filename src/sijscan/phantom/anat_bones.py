@@ -19,8 +19,23 @@ from sijscan.phantom.anat_texture import TextureTile, texture_in
 PAD_MM = 4.0
 EDGE_MARGIN_MM = 16.0  # beyond the image, bones are evaluated this far (more than any edge roundness)
 COARSE = 4  # coarse factor for smooth thickness maps
-HIP_D_MEDIAN_MM = 9.0  # bone path (mm) where the CT template is at its median; calibrated, see docs/phantom.md
-SAC_D_MEDIAN_MM = 7.4
+# bone line integral where the CT template is at its median (the hip bones' median stays at its
+# old display calibration, 0.45; the sacrum's is 0.8 of it, as in the CTs); see docs/phantom.md
+HIP_MEDIAN = 0.446
+SAC_MEDIAN = 0.43
+TEXTURE = 0.12  # trabecular grain (relative spread of the line integral)
+CORTEX_RIM = 0.10  # extra line integral of the tangential cortex just inside an outline
+
+
+def ct_bone(d: np.ndarray, rel: np.ndarray, *, median: float, texture: np.ndarray, edge_mm: np.ndarray | float) -> np.ndarray:
+    """Bone line integral from a warped CT template ``rel`` (median 1): the template times a rounded
+    edge (chord profile over ``edge_mm`` from the outline), a thin cortical rim at the outline (the
+    2 mm template blurs it), and multiplicative trabecular grain."""
+    u = np.minimum(d / np.maximum(np.float32(edge_mm), np.float32(0.5)), np.float32(1.0))
+    edge = np.sqrt(u * (2.0 - u))
+    rim = np.exp(-(((d - np.float32(0.9)) / np.float32(0.7)) ** 2)) * (d > 0)
+    out = rel * edge * np.float32(median) * (1.0 + texture) + np.float32(CORTEX_RIM) * rim
+    return out.astype(np.float32, copy=False)
 
 
 def _gauss(X: np.ndarray, Y: np.ndarray, c: np.ndarray, sx: float, sy: float | None = None) -> np.ndarray:
@@ -100,11 +115,8 @@ def render_hip(
     hc = side.head_c
     sg = 1.0 if hc[0] > 0 else -1.0
     rel = warp_template(bone_set("hip", members), side.ct_w, side.ct_anchor, frame, win, sign=sg)
-    bumps = lowres(win, COARSE, lambda X, Y: 1.0 + 0.10 * lumpy(X, Y), frame)
-    D = rel * bumps * np.float32(HIP_D_MEDIAN_MM)
-    L = np.minimum(np.float32(0.45) * D + np.float32(2.0), np.float32(10.0))
-    t = texture_in(win, frame, tex, amplitude=0.25) * _calm_near(win, frame, [side.ant_line, side.post_line])
-    field = solid_bone(d, L=L, D=D, tc=1.4, texture=t)
+    t = texture_in(win, frame, tex, amplitude=TEXTURE) * _calm_near(win, frame, [side.ant_line, side.post_line])
+    field = ct_bone(d, rel, median=HIP_MEDIAN, texture=t, edge_mm=4.0)
     add_into(canvas, win, field, frame)
     # acetabular roof (sourcil): a dense arc one joint space above the femoral head; coxitis narrows
     # the space (the roof comes down onto the head) and thickens the subchondral plate
@@ -126,14 +138,11 @@ def render_sacrum(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: TextureTi
     d = inside_distance_mm(mask, sp)
     prom = sk.promontory
     rel = warp_template(bone_set("sacrum", sk.members), sk.sacrum_w, sk.sacrum_anchor, frame, win)
-    bumps = lowres(win, COARSE, lambda X, Y: 1.0 + 0.08 * lumpy(X, Y), frame)
-    D = rel * bumps * np.float32(SAC_D_MEDIAN_MM)
     joints = [sk.sides[k].ant_line for k in sk.sides] + [sk.sides[k].post_line for k in sk.sides]
-    t = texture_in(win, frame, tex, amplitude=0.22) * _calm_near(win, frame, joints)
+    t = texture_in(win, frame, tex, amplitude=TEXTURE) * _calm_near(win, frame, joints)
     # the alae end in the curved auricular surfaces: a wide rounded lateral edge
     lateral = lowres(win, COARSE, lambda X, Y: np.clip((np.abs(X - prom[0]) - 35.0) / 20.0, 0.0, 1.0), frame)
-    L = np.minimum(0.5 * D, 11.0) + 9.0 * lateral
-    field = solid_bone(d, L=L, D=D, tc=1.2, texture=t)
+    field = ct_bone(d, rel, median=SAC_MEDIAN, texture=t, edge_mm=4.0 + 6.0 * lateral)
     add_into(canvas, win, field, frame)
     for c in sk.coccyx:
         cp = frame.to_px(c)

@@ -6,9 +6,9 @@ corresponding outline points (hip bone: crest, lateral margin, ischium, symphysi
 foramen, both SIJ margins; sacrum: alae, joint margins, apex) in the phantom's frame, and the
 bone's projected line integral warped onto the mean outline (a 2 mm template).
 
-A phantom patient mixes the member bones with seeded weights (a convex mix stretched a little past
-the observed range, never outside the span of the real bones): the same weights shape the outline
-and mix the thickness templates, so a bone's thickness pattern always belongs to its outline. At
+A phantom patient mixes the member bones with seeded weights (a convex mix, within the span of
+the real bones): the weights shape the outline, and their cubes (renormalised) mix the thickness
+templates, so a bone's thickness pattern is mostly that of the real bone its outline is closest to. At
 render time a thin-plate spline from the patient's posed outline points to the template's takes
 each pixel to the template (see :func:`warp_template`).
 """
@@ -30,6 +30,7 @@ N_SAC = (20, 20, 16, 16)  # as stored: mid top -> right joint | right joint -> a
 SAC_PIECES = (20, N_JOINT := 9, 20, 20, 9, 20)  # after loading: symmetric counts, joints included
 N_OBT = 32
 STRETCH = 0.0  # how far (fraction of the spread) a mix may reach beyond the convex hull of the real bones
+TEMPLATE_SHARPEN = 3.0  # template weights = mixing weights ** this, renormalised
 WARP_STEP_MM = 6.0  # the spline is evaluated on this grid and the coordinate maps are interpolated
 
 
@@ -225,7 +226,11 @@ def warp_template(bs: BoneSet, w: np.ndarray, src_pts: np.ndarray, frame, win, *
     size = (X.shape[1] * cell, X.shape[0] * cell)
     mx = cv2.resize(((q[:, 0] - ox) / step).reshape(X.shape), size, interpolation=cv2.INTER_LINEAR)[: win.h, : win.w]
     my = cv2.resize(((q[:, 1] - oy) / step).reshape(X.shape), size, interpolation=cv2.INTER_LINEAR)[: win.h, : win.w]
-    tmix = np.tensordot(w.astype(np.float32) / np.float32(bs.median @ w), bs.template, axes=1)
+    # the thickness pattern: mostly the patient's dominant member (a plain mix of three templates
+    # blurs the dense columns, whose positions differ from bone to bone)
+    wt = np.clip(w, 0.0, None) ** TEMPLATE_SHARPEN
+    wt = wt / wt.sum()
+    tmix = np.tensordot(wt.astype(np.float32) / np.float32(bs.median @ wt), bs.template, axes=1)
     out = cv2.remap(np.ascontiguousarray(tmix, np.float32), np.ascontiguousarray(mx), np.ascontiguousarray(my),
                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return np.maximum(out, 0.0)
