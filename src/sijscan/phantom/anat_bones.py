@@ -43,32 +43,6 @@ def _gauss(X: np.ndarray, Y: np.ndarray, c: np.ndarray, sx: float, sy: float | N
     return np.exp(-0.5 * (((X - c[0]) / sx) ** 2 + ((Y - c[1]) / sy) ** 2))
 
 
-class Lumps:
-    """Smooth seeded bumps (about -1..1) of 15-45 mm wavelength: uneven bone thickness."""
-
-    def __init__(self, rng: np.random.Generator, n: int = 7) -> None:
-        lam = rng.uniform(15.0, 45.0, n)
-        ang = rng.uniform(0.0, np.pi, n)
-        self.kx = (2 * np.pi / lam * np.cos(ang)).astype(np.float32)
-        self.ky = (2 * np.pi / lam * np.sin(ang)).astype(np.float32)
-        self.ph = rng.uniform(0.0, 2 * np.pi, n).astype(np.float32)
-        self.scale = np.float32(np.sqrt(2.0 / n))
-
-    def __call__(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        out = np.zeros(X.shape, np.float32)
-        for kx, ky, ph in zip(self.kx, self.ky, self.ph):
-            out += np.sin(kx * X + ky * Y + ph)
-        return out * self.scale
-
-
-def _tube(X: np.ndarray, Y: np.ndarray, a: np.ndarray, b: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian ridge along the segment a-b (a column of thicker bone)."""
-    v = b - a
-    t = np.clip(((X - a[0]) * v[0] + (Y - a[1]) * v[1]) / float(v @ v), 0.0, 1.0)
-    dx, dy = X - a[0] - t * v[0], Y - a[1] - t * v[1]
-    return np.exp(-0.5 * (dx * dx + dy * dy) / sigma**2)
-
-
 def add_lines(canvas: np.ndarray, frame: Frame, lines_mm: list[np.ndarray], *, amp: float, width_mm: float) -> None:
     """Tangential cortical plates: soft lines of peak ``amp`` (bone line integral)."""
     pts = [frame.to_px(p) for p in lines_mm]
@@ -100,7 +74,7 @@ def _calm_near(win: Window, frame: Frame, lines_mm: list[np.ndarray], reach_mm: 
 
 
 def render_hip(
-    canvas: np.ndarray, frame: Frame, side: SideSkeleton, tex: TextureTile, lumpy: Lumps, *, hip_narrowing: float,
+    canvas: np.ndarray, frame: Frame, side: SideSkeleton, tex: TextureTile, *, hip_narrowing: float,
     members: tuple[str, ...] | None = None,
 ) -> None:
     """One hip bone (ilium, ischium, pubis): the CT set's projected thickness on this patient's outline,
@@ -127,7 +101,7 @@ def render_hip(
     add_lines(canvas, frame, [arc], amp=0.40 + 0.35 * float(hip_narrowing), width_mm=2.0 + 2.5 * float(hip_narrowing))
 
 
-def render_sacrum(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: TextureTile, lumpy: Lumps) -> None:
+def render_sacrum(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: TextureTile) -> None:
     """Sacrum: the CT set's projected thickness (alae, body, foramina) on this patient's outline, coccyx."""
     sp = frame.spacing
     poly = frame.to_px(sk.sacrum)
