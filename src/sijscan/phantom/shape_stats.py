@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 from pathlib import Path
 
 import cv2
@@ -405,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
     summary["provenance"] = {
         "source": "pengwin (FracSegNet test data, Liu et al. MICCAI 2023; MIT; see ../shared/real-ct/README.md)",
         "cases": args.cases,
-        "command": "python -m sijscan.phantom.shape_stats " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+        "command": "python -m sijscan.phantom.shape_stats " + " ".join(argv if argv is not None else sys.argv[1:]),
         "units": "mm in the phantom frame; M = bone line integral (mu 0.0206/mm x (1 + HU/1000))",
     }
     (args.out / "phantom_shapes.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
