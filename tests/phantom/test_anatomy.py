@@ -67,9 +67,11 @@ def test_labels_sides_and_consistency_with_bone() -> None:
     assert w / 3 < cols[1] < 2 * w / 3
     ys, xs = np.nonzero(lab == 1)
     assert w / 3 < xs.min() and xs.max() < 2 * w / 3
-    # every labelled pixel holds bone; the sacrum carries a real bone integral
+    # every labelled pixel holds bone; the sacrum carries a real bone integral, of the order of the
+    # hip bones' (the real CTs: sacrum alone / hip bone median line integral 0.74-0.88)
     assert (p.bone[lab > 0] > 0).all()
-    assert float(p.bone[lab == 1].mean()) > 0.8
+    hips = float(p.bone[lab >= 2].mean())
+    assert 0.6 * hips < float(p.bone[lab == 1].mean()) < 1.6 * hips and float(p.bone[lab == 1].mean()) > 0.3
     # the hip bones are mirror-ish: similar areas
     a2, a3 = (lab == 2).sum(), (lab == 3).sum()
     assert 0.8 < a2 / a3 < 1.25
@@ -122,7 +124,10 @@ def test_same_anatomy_at_another_geometry() -> None:
 def test_male_and_female_shapes_differ() -> None:
     for seed in (1, 5):
         m, f = _render(anatomy_seed=seed, sex="M"), _render(anatomy_seed=seed, sex="F")
-        assert m.info["subpubic_angle_deg"] < 70 < 90 < f.info["subpubic_angle_deg"]
+        # the arch comes from the real CTs' hip bones (no sex labels; 95-130 degrees as projected):
+        # the sexes differ by the pelvis' proportions only, so the woman's arch is wider, not < 70 / > 90
+        m_a, f_a = m.info["subpubic_angle_deg"], f.info["subpubic_angle_deg"]
+        assert 60 < m_a < f_a - 5, (m_a, f_a)
         assert f.info["inlet_ratio"] > m.info["inlet_ratio"]
 
 

@@ -8,8 +8,9 @@ from scipy.ndimage import map_coordinates
 from sijscan.phantom.anatomy import render_projection
 from sijscan.phantom.spec import CaseSpec, Geometry, Projection
 
-# 0.5 mm pixels, centred: the SIJs are well inside the 256 x 192 mm field
-G = Geometry(height=384, width=512, pixel_spacing_mm=0.5)
+# 0.5 mm pixels, centred: the SIJs are well inside the 256 x 240 mm field (the CT-derived joints
+# reach 115 mm above the pelvis centre)
+G = Geometry(height=480, width=512, pixel_spacing_mm=0.5)
 
 
 def _render(**kw) -> Projection:

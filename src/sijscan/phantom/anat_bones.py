@@ -7,9 +7,11 @@ Overlaps simply add up.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from sijscan.phantom.anat_frame import Frame, Window, add_into, closed_spline, ellipse_pts, fill_mask, lowres
+from sijscan.phantom.anat_ctshape import bone_set, warp_template
+from sijscan.phantom.anat_frame import Frame, Window, add_into, closed_spline, ellipse_pts, fill_mask, lowres, open_spline
 from sijscan.phantom.anat_landmarks import SideSkeleton, Skeleton
 from sijscan.phantom.anat_profile import inside_distance_mm, line_field, solid_bone
 from sijscan.phantom.anat_texture import TextureTile, texture_in
@@ -17,37 +19,28 @@ from sijscan.phantom.anat_texture import TextureTile, texture_in
 PAD_MM = 4.0
 EDGE_MARGIN_MM = 16.0  # beyond the image, bones are evaluated this far (more than any edge roundness)
 COARSE = 4  # coarse factor for smooth thickness maps
+# bone line integral where the CT template is at its median (the hip bones' median stays at its
+# old display calibration, 0.45; the sacrum's is 0.8 of it, as in the CTs); see docs/phantom.md
+HIP_MEDIAN = 0.446
+SAC_MEDIAN = 0.43
+TEXTURE = 0.12  # trabecular grain (relative spread of the line integral)
+CORTEX_RIM = 0.10  # extra line integral of the tangential cortex just inside an outline
+
+
+def ct_bone(d: np.ndarray, rel: np.ndarray, *, median: float, texture: np.ndarray, edge_mm: np.ndarray | float) -> np.ndarray:
+    """Bone line integral from a warped CT template ``rel`` (median 1): the template times a rounded
+    edge (chord profile over ``edge_mm`` from the outline), a thin cortical rim at the outline (the
+    2 mm template blurs it), and multiplicative trabecular grain."""
+    u = np.minimum(d / np.maximum(np.float32(edge_mm), np.float32(0.5)), np.float32(1.0))
+    edge = np.sqrt(u * (2.0 - u))
+    rim = np.exp(-(((d - np.float32(0.9)) / np.float32(0.7)) ** 2)) * (d > 0)
+    out = rel * edge * np.float32(median) * (1.0 + texture) + np.float32(CORTEX_RIM) * rim
+    return out.astype(np.float32, copy=False)
 
 
 def _gauss(X: np.ndarray, Y: np.ndarray, c: np.ndarray, sx: float, sy: float | None = None) -> np.ndarray:
     sy = sx if sy is None else sy
     return np.exp(-0.5 * (((X - c[0]) / sx) ** 2 + ((Y - c[1]) / sy) ** 2))
-
-
-class Lumps:
-    """Smooth seeded bumps (about -1..1) of 15-45 mm wavelength: uneven bone thickness."""
-
-    def __init__(self, rng: np.random.Generator, n: int = 7) -> None:
-        lam = rng.uniform(15.0, 45.0, n)
-        ang = rng.uniform(0.0, np.pi, n)
-        self.kx = (2 * np.pi / lam * np.cos(ang)).astype(np.float32)
-        self.ky = (2 * np.pi / lam * np.sin(ang)).astype(np.float32)
-        self.ph = rng.uniform(0.0, 2 * np.pi, n).astype(np.float32)
-        self.scale = np.float32(np.sqrt(2.0 / n))
-
-    def __call__(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        out = np.zeros(X.shape, np.float32)
-        for kx, ky, ph in zip(self.kx, self.ky, self.ph):
-            out += np.sin(kx * X + ky * Y + ph)
-        return out * self.scale
-
-
-def _tube(X: np.ndarray, Y: np.ndarray, a: np.ndarray, b: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian ridge along the segment a-b (a column of thicker bone)."""
-    v = b - a
-    t = np.clip(((X - a[0]) * v[0] + (Y - a[1]) * v[1]) / float(v @ v), 0.0, 1.0)
-    dx, dy = X - a[0] - t * v[0], Y - a[1] - t * v[1]
-    return np.exp(-0.5 * (dx * dx + dy * dy) / sigma**2)
 
 
 def add_lines(canvas: np.ndarray, frame: Frame, lines_mm: list[np.ndarray], *, amp: float, width_mm: float) -> None:
@@ -61,10 +54,31 @@ def add_lines(canvas: np.ndarray, frame: Frame, lines_mm: list[np.ndarray], *, a
     add_into(canvas, win, f * np.float32(amp), frame)
 
 
+def _calm_near(win: Window, frame: Frame, lines_mm: list[np.ndarray], reach_mm: float = 5.0) -> np.ndarray:
+    """1 - 0.7 exp(-(d / reach)^2), d = distance (mm) to the lines: subchondral bone along a joint is
+    a dense, even plate, not open trabeculae, so the trabecular texture fades there. Evaluated only
+    in the block within 3 x reach of the lines (1 elsewhere)."""
+    out = np.ones((win.h, win.w), np.float32)
+    pts = [frame.to_px(p) for p in lines_mm]
+    near = Window.around(np.concatenate(pts), pad=3 * reach_mm / frame.spacing)
+    x0, y0 = max(near.x0, win.x0), max(near.y0, win.y0)
+    x1, y1 = min(near.x1, win.x1), min(near.y1, win.y1)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    m = np.full((y1 - y0, x1 - x0), 255, np.uint8)
+    cv2.polylines(m, [np.round((p - [x0, y0]) * 16).astype(np.int32).reshape(-1, 1, 2) for p in pts], False, 0,
+                  thickness=1, lineType=cv2.LINE_8, shift=4)
+    d = cv2.distanceTransform(m, cv2.DIST_L2, 3) * np.float32(frame.spacing / reach_mm)
+    out[y0 - win.y0 : y1 - win.y0, x0 - win.x0 : x1 - win.x0] = 1.0 - np.float32(0.7) * np.exp(-d * d)
+    return out
+
+
 def render_hip(
-    canvas: np.ndarray, frame: Frame, side: SideSkeleton, tex: TextureTile, lumpy: Lumps, *, hip_narrowing: float
+    canvas: np.ndarray, frame: Frame, side: SideSkeleton, tex: TextureTile, *, hip_narrowing: float,
+    members: tuple[str, ...] | None = None,
 ) -> None:
-    """One hip bone (ilium, ischium, pubis) with its tangential lines and the acetabular roof."""
+    """One hip bone (ilium, ischium, pubis): the CT set's projected thickness on this patient's outline,
+    a cortical shell, and the acetabular roof."""
     sp = frame.spacing
     hip_px = frame.to_px(side.hip)
     win = Window.around(hip_px, pad=PAD_MM / sp + 2).limit(frame, int(EDGE_MARGIN_MM / sp))
@@ -72,61 +86,23 @@ def render_hip(
         return
     mask = fill_mask(win, [hip_px], [frame.to_px(side.obturator)])
     d = inside_distance_mm(mask, sp)
-    jm = side.ant_line[len(side.ant_line) // 2]
-    tub = side.tuberosity.mean(axis=0)
     hc = side.head_c
     sg = 1.0 if hc[0] > 0 else -1.0
-    sup = hc + np.array([-sg * 6.0, -side.head_r - 12.0])
-    isch = hc + np.array([-sg * 4.0, side.head_r + 26.0])
-    sym = side.hip[np.argmin(np.abs(side.hip[:, 0]) + 0.01 * np.abs(side.hip[:, 1] - 65))]
-
-    br = side.brim[:: max(1, len(side.brim) // 5)]
-
-    def thickness(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        # thin iliac fossa; thick along the arcuate line (pelvic brim), the acetabular roof, the
-        # posterior ilium near the joint, the ischial body/tuberosity and the pubic body
-        arcuate = np.zeros_like(X)
-        for a, b in zip(br[:-1], br[1:]):
-            np.maximum(arcuate, _tube(X, Y, a, b, 5.0), out=arcuate)
-        return (
-            5.0
-            + 7.0 * arcuate
-            + 18.0 * _gauss(X, Y, sup, 24.0, 16.0)
-            + 4.0 * _gauss(X, Y, hc, 22.0)
-            + 6.0 * _gauss(X, Y, jm, 14.0, 28.0)
-            + 9.0 * _tube(X, Y, jm, sup, 9.0)
-            + 14.0 * _gauss(X, Y, tub, 14.0)
-            + 8.0 * _gauss(X, Y, sym, 10.0, 18.0)
-        )
-
-    def d_and_l(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        D = thickness(X, Y) * (1.0 + 0.18 * lumpy(X, Y))
-        # the posterior ilium thins toward the joint: a wide rounded edge there (no hard overlap ribbon)
-        near_joint = _gauss(X, Y, jm, 18.0, 40.0)
-        L = np.minimum(0.45 * D + 2.0, 12.0) + 10.0 * near_joint
-        return np.stack([D, L, near_joint], axis=-1)
-
-    DL = lowres(win, COARSE, d_and_l, frame)
-    # thick rounded margins (crest, buttresses), a thin iliac fossa: thickness falls away from the outline
-    D = DL[..., 0] * np.float32(0.7) + np.float32(7.0) * np.exp(-d / np.float32(9.0)) * (1.0 - DL[..., 2])
-    L = DL[..., 1]
-    t = texture_in(win, frame, tex, amplitude=0.25)
-    field = solid_bone(d, L=L, D=D, tc=1.6, texture=t)
+    rel = warp_template(bone_set("hip", members), side.ct_w, side.ct_anchor, frame, win, sign=sg)
+    t = texture_in(win, frame, tex, amplitude=TEXTURE) * _calm_near(win, frame, [side.ant_line, side.post_line])
+    field = ct_bone(d, rel, median=HIP_MEDIAN, texture=t, edge_mm=4.0)
     add_into(canvas, win, field, frame)
-    add_lines(canvas, frame, [side.brim, side.teardrop], amp=0.30, width_mm=1.5)
-    add_lines(canvas, frame, [side.ilioischial], amp=0.18, width_mm=1.4)
     # acetabular roof (sourcil): a dense arc one joint space above the femoral head; coxitis narrows
     # the space (the roof comes down onto the head) and thickens the subchondral plate
     gap = side.acetabular_gap * (1.0 - 0.8 * float(hip_narrowing))
     r = side.head_r + gap
-    sg = 1.0 if side.head_c[0] > 0 else -1.0
-    a = np.radians(np.linspace(-165.0, -15.0, 40)) if sg > 0 else np.radians(np.linspace(-165.0, -15.0, 40))
+    a = np.radians(np.linspace(-165.0, -15.0, 40))
     arc = np.stack([hc[0] + r * np.cos(a), hc[1] + r * np.sin(a)], axis=1)
     add_lines(canvas, frame, [arc], amp=0.40 + 0.35 * float(hip_narrowing), width_mm=2.0 + 2.5 * float(hip_narrowing))
 
 
-def render_sacrum(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: TextureTile, lumpy: Lumps) -> None:
-    """Sacrum: wedge with alae, foramina along the arcuate lines, median crest, segment ridges."""
+def render_sacrum(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: TextureTile) -> None:
+    """Sacrum: the CT set's projected thickness (alae, body, foramina) on this patient's outline, coccyx."""
     sp = frame.spacing
     poly = frame.to_px(sk.sacrum)
     win = Window.around(poly, pad=PAD_MM / sp + 2).limit(frame, int(EDGE_MARGIN_MM / sp))
@@ -134,46 +110,14 @@ def render_sacrum(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: TextureTi
         return
     mask = fill_mask(win, [poly])
     d = inside_distance_mm(mask, sp)
-    y_top, y_apex = float(sk.sacrum[:, 1].min()), float(sk.sacrum[:, 1].max())
     prom = sk.promontory
-
-    def thickness(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        f = np.clip((y_apex - Y) / (y_apex - y_top), 0.0, 1.0)
-        ala = np.clip((np.abs(X - prom[0]) - 25.0) / 30.0, 0.0, 1.0)
-        s1 = np.array([prom[0], prom[1] + 18.0])  # the S1 body
-        return 9.0 + 17.0 * f * (1.0 - 0.45 * ala) + 12.0 * _gauss(X, Y, s1, 22.0, 20.0)
-
-    D = lowres(win, COARSE, lambda X, Y: thickness(X, Y) * (1.0 + 0.12 * lumpy(X, Y)), frame)
-    t = texture_in(win, frame, tex, amplitude=0.22)
+    rel = warp_template(bone_set("sacrum", sk.members), sk.sacrum_w, sk.sacrum_anchor, frame, win)
+    joints = [sk.sides[k].ant_line for k in sk.sides] + [sk.sides[k].post_line for k in sk.sides]
+    t = texture_in(win, frame, tex, amplitude=TEXTURE) * _calm_near(win, frame, joints)
     # the alae end in the curved auricular surfaces: a wide rounded lateral edge
     lateral = lowres(win, COARSE, lambda X, Y: np.clip((np.abs(X - prom[0]) - 35.0) / 20.0, 0.0, 1.0), frame)
-    L = np.minimum(0.5 * D, 11.0) + 9.0 * lateral
-    field = solid_bone(d, L=L, D=D, tc=1.2, texture=t)
-    # anterior foramina: canals through the bone seen end-on (lucent, a thin sclerotic rim)
-    X, Y = frame.mm_grid(win)
-    for fx, fy, fr in sk.foramina:
-        rr = np.sqrt((X - fx) ** 2 + ((Y - fy) * 1.15) ** 2)
-        hole = np.clip(1.0 - (rr / fr) ** 2, 0.0, 1.0)
-        rim = np.exp(-0.5 * ((rr - fr - 0.6) / 0.7) ** 2)
-        field += (-0.45 * np.sqrt(hole) + 0.10 * rim).astype(np.float32) * (mask > 0)
-    np.maximum(field, 0.0, out=field)
+    field = ct_bone(d, rel, median=SAC_MEDIAN, texture=t, edge_mm=4.0 + 6.0 * lateral)
     add_into(canvas, win, field, frame)
-    # median crest and fused-segment ridges; arcuate lines lateral to the foramina
-    crest = np.array([[prom[0], prom[1] + 14.0], [prom[0] * 0.5, (prom[1] + y_apex) / 2], [0.0, y_apex - 14.0]])
-    add_lines(canvas, frame, [crest], amp=0.22, width_mm=4.0)
-    fr_arr = np.array(sk.foramina)
-    arcs, ridges = [], []
-    for sg in (-1.0, 1.0):
-        f = fr_arr[np.sign(fr_arr[:, 0]) == sg]
-        f = f[np.argsort(f[:, 1])]
-        arcs.append(np.stack([f[:, 0] + sg * (f[:, 2] + 2.5), f[:, 1]], axis=1))
-    for k in range(3):
-        pair = fr_arr[fr_arr[:, 1].argsort()][2 * k : 2 * k + 4]
-        ymid = float(pair[:, 1].mean())
-        xs = np.sort(pair[:, 0])
-        ridges.append(np.array([[xs[0] + 2, ymid], [0.0, ymid + 1.5], [xs[-1] - 2, ymid]]))
-    add_lines(canvas, frame, arcs, amp=0.20, width_mm=1.5)
-    add_lines(canvas, frame, ridges, amp=0.10, width_mm=2.0)
     for c in sk.coccyx:
         cp = frame.to_px(c)
         w2 = Window.around(cp, pad=3)
@@ -296,3 +240,32 @@ def render_vertebrae(canvas: np.ndarray, frame: Frame, sk: Skeleton, tex: Textur
         bot = top.copy()
         bot[:, 1] = 2 * c[1] - top[:, 1]
         add_lines(canvas, frame, [top, bot], amp=0.32, width_mm=1.3)
+
+
+def _band(center: np.ndarray, half_w: np.ndarray) -> np.ndarray:
+    """Closed polygon of a band of half-width ``half_w`` (per point) around an open centre line."""
+    t = np.gradient(center, axis=0)
+    n = np.stack([-t[:, 1], t[:, 0]], axis=1) / (np.linalg.norm(t, axis=1, keepdims=True) + 1e-9)
+    return np.concatenate([center + n * half_w[:, None], (center - n * half_w[:, None])[::-1]])
+
+
+def render_ribs(canvas: np.ndarray, frame: Frame, sk: Skeleton, rng: np.random.Generator) -> None:
+    """The 11th and 12th ribs: thin curved bones from above L1 down to tips lateral of L2-L3; on an
+    AP pelvis film only their tips show, and only when the field reaches that high."""
+    l3 = next(v for v in sk.vertebrae if v["name"] == "L3")
+    s = float(l3["hw"]) / 24.0
+    sp = frame.spacing
+    for sg in (-1.0, 1.0):
+        for k, (y_root, reach, drop) in enumerate(((-110.0, 95.0, 75.0), (-140.0, 125.0, 95.0))):
+            r = rng.normal(1.0, 0.08)
+            root = l3["c"] + np.array([sg * 28.0, y_root]) * s
+            tip = root + np.array([sg * reach * r, drop * r]) * s
+            mid = 0.5 * (root + tip) + np.array([sg * 14.0, -16.0]) * s
+            c = open_spline(np.stack([root, mid, tip]), 10)
+            hw = np.linspace(5.5, 3.0, len(c)) * s
+            poly = frame.to_px(_band(c, hw))
+            win = Window.around(poly, pad=3)
+            if win.clip(frame) is None:
+                continue
+            d = inside_distance_mm(fill_mask(win, [poly]), sp)
+            add_into(canvas, win, solid_bone(d, L=4.0, D=9.0, tc=1.0) * np.float32(0.8 - 0.1 * k), frame)

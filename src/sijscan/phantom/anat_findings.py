@@ -102,7 +102,7 @@ def render_enthesitis(canvas: np.ndarray, frame: Frame, sk: Skeleton, strength: 
     top, bot = sk.symphysis
     c = 0.5 * (top + bot)
     half_h = 0.5 * float(bot[1] - top[1])
-    corners = np.array([[c[0] - 16, top[1] - 6], [c[0] + 16, bot[1] + 6]])
+    corners = np.array([[c[0] - 16, top[1] - 5], [c[0] + 16, bot[1] + 5]])
     win = Window.around(frame.to_px(corners), pad=2)
     if win.clip(frame) is None:
         return

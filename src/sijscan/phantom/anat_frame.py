@@ -147,35 +147,27 @@ def add_into(canvas: np.ndarray, win: Window, field: np.ndarray, frame: Frame) -
     canvas[c.y0 : c.y1, c.x0 : c.x1] += field[c.y0 - win.y0 : c.y1 - win.y0, c.x0 - win.x0 : c.x1 - win.x0]
 
 
+def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, n_per_seg: int) -> np.ndarray:
+    """Uniform Catmull-Rom segments p1 -> p2 (rows are segments), n_per_seg samples each, in order."""
+    t = np.linspace(0.0, 1.0, n_per_seg, endpoint=False)[None, :, None]
+    t2, t3 = t * t, t * t * t
+    a, b, c, d = (q[:, None, :] for q in (p0, p1, p2, p3))
+    out = 0.5 * ((2 * b) + (-a + c) * t + (2 * a - 5 * b + 4 * c - d) * t2 + (-a + 3 * b - 3 * c + d) * t3)
+    return out.reshape(-1, p1.shape[1])
+
+
 def closed_spline(pts: np.ndarray, n_per_seg: int = 12) -> np.ndarray:
     """Closed centripetal-free (uniform) Catmull-Rom curve through the points, (M, 2)."""
     p = np.asarray(pts, dtype=np.float64)
-    n = len(p)
-    t = np.linspace(0.0, 1.0, n_per_seg, endpoint=False)[:, None]
-    t2, t3 = t * t, t * t * t
-    out = []
-    for i in range(n):
-        p0, p1, p2, p3 = p[(i - 1) % n], p[i], p[(i + 1) % n], p[(i + 2) % n]
-        out.append(
-            0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t3)
-        )
-    return np.concatenate(out, axis=0)
+    return _catmull_rom(np.roll(p, 1, axis=0), p, np.roll(p, -1, axis=0), np.roll(p, -2, axis=0), n_per_seg)
 
 
 def open_spline(pts: np.ndarray, n_per_seg: int = 12) -> np.ndarray:
     """Open Catmull-Rom curve through the points (end points duplicated), (M, 2)."""
     p = np.asarray(pts, dtype=np.float64)
     p = np.concatenate([p[:1] * 2 - p[1:2], p, p[-1:] * 2 - p[-2:-1]], axis=0)
-    t = np.linspace(0.0, 1.0, n_per_seg, endpoint=False)[:, None]
-    t2, t3 = t * t, t * t * t
-    out = []
-    for i in range(1, len(p) - 2):
-        p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
-        out.append(
-            0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t3)
-        )
-    out.append(p[-2:-1])
-    return np.concatenate(out, axis=0)
+    body = _catmull_rom(p[:-3], p[1:-2], p[2:-1], p[3:], n_per_seg)
+    return np.concatenate([body, p[-2:-1]], axis=0)
 
 
 def ellipse_pts(cx: float, cy: float, ax: float, ay: float, rot_deg: float = 0.0, n: int = 48) -> np.ndarray:

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sijscan.phantom import anat_outlines as outl
-from sijscan.phantom.anat_frame import open_spline
+from sijscan.phantom.anat_ctshape import N_HIP
+from sijscan.phantom.anat_ctskeleton import arch_half_angle, build_ct_bones, members_of
+from sijscan.phantom.anat_frame import closed_spline, open_spline
 from sijscan.phantom.anat_outlines import Pose
 from sijscan.phantom.spec import CaseSpec
 
@@ -49,6 +51,8 @@ class SideSkeleton:
     gt_tip: np.ndarray  # greater trochanter lateral point (2,)
     lt: np.ndarray  # lesser trochanter point (2,)
     acetabular_gap: float  # hip joint space (mm)
+    ct_w: np.ndarray | None = None  # mixing weights over the CT shape set
+    ct_anchor: np.ndarray | None = None  # posed points matching the set's (image-right x), for the template warp
 
 
 @dataclass
@@ -62,11 +66,27 @@ class Skeleton:
     vertebrae: list[dict]  # L4, L5: centre, half sizes, tps, pedicles, spinous
     symphysis: np.ndarray  # (2, 2) top and bottom of the symphysis midline
     promontory: np.ndarray  # (2,)
+    sacrum_anchor: np.ndarray | None = None  # posed points matching the CT sacrum set
+    sacrum_w: np.ndarray | None = None
+    members: tuple[str, ...] | None = None  # CT cases the shapes come from (None: all)
     info: dict = field(default_factory=dict)
 
 
+def _post_line(ant: np.ndarray, joint: dict, sg: float) -> np.ndarray:
+    """The posterior (iliac) joint line: medial of the anterior line by the seeded separation."""
+    u = np.linspace(0.0, 1.0, len(ant))
+    sep = joint["sep_top"] + (joint["sep_bot"] - joint["sep_top"]) * u
+    post = ant.copy()
+    post[:, 0] -= sg * sep
+    return post
+
+
 def build_skeleton(spec: CaseSpec) -> Skeleton:
-    """All outlines of one case in posed patient mm. Deterministic in ``spec.anatomy_seed``."""
+    """All outlines of one case in posed patient mm. Deterministic in ``spec.anatomy_seed``.
+
+    Hip bones and sacrum come from the CT shape set (:mod:`anat_ctskeleton`); femora, vertebrae
+    and coccyx from the landmark tables, placed on the CT bones (heads in the acetabula, L5 on the
+    promontory)."""
     seed = int(spec.anatomy_seed) & 0xFFFFFFFF
     rng = np.random.default_rng([seed, 11])
     female = spec.sex == "F"
@@ -79,50 +99,71 @@ def build_skeleton(spec: CaseSpec) -> Skeleton:
         female=female,
     )
     joint = outl.joint_layout(rng, female=female)
-    foramen_jit = rng.normal(0, 0.8, (4, 2))
+    ct = build_ct_bones(pose, seed=seed, members=members_of(spec.extras))
     sides: dict[str, SideSkeleton] = {}
+    k1, k2, k3, k4 = np.cumsum(N_HIP)[:4]
     for side in SIDES:
         sg = SIGN[side]
         srng = np.random.default_rng([seed, 12 if sg < 0 else 13])
-        ant_d, post_d = outl.joint_lines(pose, joint, srng, sg)
-        hip = outl.hip_outline(pose, post_d, srng, sg)
-        obturator = outl.obturator(pose, srng, sg)
+        c = ct["sides"][side]
+        parts = c["parts"]
+        ant = open_spline(parts["ant"], 6)
+        post = _post_line(ant, joint, sg)
+        rest = open_spline(parts["outline"], 4)
+        # the iliac margin under the sacrum, its end points on the sacral margin (the hip bone's
+        # label meets the sacrum's only along the joint)
+        medial = parts["post"].copy()
+        medial[0], medial[-1] = parts["ant"][0], parts["ant"][-1]
+        hip = np.concatenate([open_spline(medial, 6)[::-1], rest])
         fem = outl.femur(pose, srng, sg)
-        lines = outl.pelvic_lines(pose, joint, hip["sym_top"], srng, sg)
+        shift = c["head_c"] - fem["head_c"]  # the femur hangs from the CT acetabulum
+        ol = parts["outline"]
         sides[side] = SideSkeleton(
-            hip=hip["outline"],
-            obturator=obturator,
-            head_c=fem["head_c"],
+            hip=hip,
+            obturator=closed_spline(parts["obturator"], 4),
+            head_c=c["head_c"],
             head_r=fem["head_r"],
-            femur=fem["outline"],
-            ant_line=ant_d,
-            post_line=post_d,
+            femur=fem["outline"] + shift,
+            ant_line=ant,
+            post_line=post,
             joint_w=joint["w"] * (1 + 0.08 * srng.standard_normal()),
-            brim=lines["brim"],
-            ilioischial=lines["ilioischial"],
-            teardrop=lines["teardrop"],
-            crest=open_spline(hip["posed"][0:6], 8),
-            tuberosity=open_spline(hip["posed"][12:16], 8),
-            gt_tip=fem["gt_tip"],
-            lt=fem["lt"],
+            brim=open_spline(ol[k4:], 6),
+            ilioischial=np.empty((0, 2)),
+            teardrop=np.empty((0, 2)),
+            crest=open_spline(ol[: k2 + 1], 4),
+            tuberosity=open_spline(ol[k3 - 4 : k3 + 5], 4),
+            gt_tip=fem["gt_tip"] + shift,
+            lt=fem["lt"] + shift,
             acetabular_gap=float(rng.uniform(3.5, 4.8)),
+            ct_w=c["w"],
+            ct_anchor=c["anchor"],
         )
-    sacrum, prom = outl.sacrum_outline(pose, {k: v.ant_line for k, v in sides.items()}, rng)
-    foramina = outl.foramina(pose, foramen_jit)
+    sacrum = ct["sacrum"]
+    prom, apex = ct["promontory"], ct["apex"]
     coccyx = outl.coccyx(pose, rng)
+    c_shift = apex + np.array([0.0, 5.0 * pose.s]) - coccyx[0].mean(axis=0)  # the coccyx hangs from the apex
+    coccyx = [cc + c_shift for cc in coccyx]
     vertebrae = outl.vertebrae(pose, rng)
-    sym_mm = [[0.0, outl.sym_top(female), 60.0], [0.0, outl.sym_bottom(female), 60.0]]
-    sym = pose.project(pose.scale(sym_mm), 1.0, "pubis")
+    dy = prom[1] - 16.0 * pose.s - vertebrae[0]["c"][1]  # L5 just above the promontory
+    for v in vertebrae:
+        v["c"] = v["c"] + np.array([0.0, dy])
+    vertebrae.append(outl.lumbar3(pose, rng, vertebrae[-1]))
+    # the symphysis: the medial face of the pubis where the arch warp found it (image-right side)
+    sym = ct["sides"]["image_right"]["parts"]["symphysis"].copy()
+    sym[:, 0] = 0.0
     sk = Skeleton(
         sex="F" if female else "M",
         sides=sides,
         sacrum=sacrum,
         sacrum_mid_y=float(np.mean(sacrum[:, 1])),
-        foramina=foramina,
+        foramina=[],
         coccyx=coccyx,
         vertebrae=vertebrae,
         symphysis=sym,
         promontory=prom,
+        sacrum_anchor=ct["sacrum_anchor"],
+        sacrum_w=ct["sacrum_w"],
+        members=members_of(spec.extras),
     )
     sk.info = _measure(sk)
     return sk
@@ -133,17 +174,9 @@ def _measure(sk: Skeleton) -> dict:
     bl, br = sk.sides["image_left"].brim, sk.sides["image_right"].brim
     inlet_w = float(br[:, 0].max() - bl[:, 0].min())
     inlet_h = float(sk.symphysis[0, 1] - sk.promontory[1])
-    angles = []
-    bottom = sk.symphysis[1]
-    for side in SIDES:
-        hip = sk.sides[side].hip
-        sg = SIGN[side]
-        # the arch: outline points below the symphysis bottom, within 30 mm laterally
-        dx = sg * (hip[:, 0] - bottom[0])
-        sel = (dx > 8) & (dx < 22) & (hip[:, 1] > bottom[1])
-        if sel.any():
-            v = hip[sel].mean(axis=0) - bottom
-            angles.append(math.degrees(math.atan2(abs(v[0]), max(v[1], 1e-3))))
+    # the subpubic angle: between the medial edges of the inferior pubic rami below the symphysis
+    angles = [arch_half_angle(sk.sides[side].hip, float(sk.symphysis[1, 1])) for side in SIDES]
+    angles = [a for a in angles if math.isfinite(a)]
     return {
         "inlet_width_mm": inlet_w,
         "inlet_height_mm": inlet_h,

@@ -1,7 +1,8 @@
 """The phantom's anatomy renderer: ``CaseSpec`` + ``Geometry`` -> noise-free :class:`Projection`.
 
-Bones are solids with a cortical shell whose projected thicknesses add up where they overlap
-(alae over ilia at the SIJs, femoral heads in the acetabula, L5 over the sacral base); soft tissue
+Hip bones and sacrum carry the projected line integrals of real CT bones (warped onto each
+patient's CT-derived outline); femora and vertebrae are solids with a cortical shell; overlaps
+add up (alae over ilia at the SIJs, femoral heads in the acetabula, L5 over the sacral base); soft tissue
 is a body envelope with fat planes and bowel gas. The label map and the true SIJ boxes come from
 the same outlines. Deterministic for a spec; the same anatomy at any detector geometry.
 """
@@ -13,7 +14,7 @@ import math
 import cv2
 import numpy as np
 
-from sijscan.phantom.anat_bones import Lumps, render_femur, render_hip, render_sacrum, render_vertebrae
+from sijscan.phantom.anat_bones import render_femur, render_hip, render_ribs, render_sacrum, render_vertebrae
 from sijscan.phantom.anat_findings import render_enthesitis, render_syndesmophytes
 from sijscan.phantom.anat_frame import AnatomyInputError, Frame
 from sijscan.phantom.anat_landmarks import SIDES, Skeleton, build_skeleton, patient_side
@@ -116,7 +117,6 @@ def render_projection(spec: CaseSpec, geometry: Geometry) -> Projection:
     seed = int(spec.anatomy_seed) & 0xFFFFFFFF
     trng = np.random.default_rng([seed, 21])
     tex_gen = make_tile(trng, angle_deg=75.0, elong=1.8, grain_mm=0.8)
-    lumpy = Lumps(trng)  # uneven thickness of the flat bones
     fem_r = make_tile(trng, angle_deg=50.0, elong=2.4, grain_mm=0.7)  # along the femoral neck
     tex_fem = {"image_right": fem_r, "image_left": fem_r.mirrored()}
     k = max(1, int(round(WORK_SPACING_MM / frame.spacing)))
@@ -124,10 +124,12 @@ def render_projection(spec: CaseSpec, geometry: Geometry) -> Projection:
     frame = full.coarsened(k)  # bone is rendered on a grid of about WORK_SPACING_MM, then upsampled
     bone = np.zeros((frame.height, frame.width), np.float32)
     for side in SIDES:
-        render_hip(bone, frame, sk.sides[side], tex_gen, lumpy, hip_narrowing=float(spec.hip_narrowing))
+        render_hip(bone, frame, sk.sides[side], tex_gen, hip_narrowing=float(spec.hip_narrowing),
+                   members=sk.members)
         render_femur(bone, frame, sk.sides[side], tex_fem[side])
-    render_sacrum(bone, frame, sk, tex_gen, lumpy)
+    render_sacrum(bone, frame, sk, tex_gen)
     render_vertebrae(bone, frame, sk, tex_gen)
+    render_ribs(bone, frame, sk, np.random.default_rng([seed, 22]))
     joints = {}
     for side in SIDES:
         sev = float(spec.severity_left if patient_side(side) == "left" else spec.severity_right)

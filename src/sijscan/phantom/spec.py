@@ -63,7 +63,8 @@ class CaseSpec:
     bowel_gas: float = 0.5
     """Amount of rectal/sigmoid/colonic gas projected over the sacrum and SIJs (0 none ... 1 much)."""
     extras: dict = field(default_factory=dict)
-    """Free-form extra knobs; recorded, never required."""
+    """Free-form extra knobs; recorded, never required. ``"ct_members"``: CT case ids (e.g.
+    ``["001", "002"]``) whose bones the hip/sacrum shapes are mixed from (default: all packaged)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
