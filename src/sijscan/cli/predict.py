@@ -6,6 +6,8 @@ import logging
 import sys
 from typing import Any
 
+from sijscan._progress import add_progress_flag
+
 log = logging.getLogger(__name__)
 
 
@@ -32,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="threads reading files ahead (default 1)")
     p.add_argument("--report", action="store_true", help="write OUT/report.html (self-contained)")
     p.add_argument("--overwrite", action="store_true", help="redo images already in predictions.csv")
-    p.add_argument("--progress", action="store_true", help="progress bar even when stderr is not a terminal")
+    add_progress_flag(p)
     p.add_argument("--hash-names", action="store_true", help="name images by a content hash, not the file name")
     scale = p.add_argument_group("scale-out (Lightning Trainer.predict, DDP; used when devices x nodes > 1 or "
                                  "--loader-workers is given)")
@@ -70,7 +72,7 @@ def run_predict(args: argparse.Namespace) -> int:
                                       backend=args.backend)
     summary = run_batch(pipeline, inputs=args.inputs, out_dir=args.out, gradcam=args.gradcam,
                         batch_size=args.batch_size, overwrite=args.overwrite, workers=args.workers,
-                        report=args.report, progress=True if args.progress else None, hash_names=args.hash_names)
+                        report=args.report, progress=args.progress, hash_names=args.hash_names)
     return _print_summary(summary, out=args.out)
 
 
@@ -109,7 +111,7 @@ def _run_scaleout(args: argparse.Namespace) -> int:
     summary = run_distributed(
         pipeline, inputs=args.inputs, out_dir=args.out, devices=args.devices, num_nodes=args.num_nodes,
         accelerator=accelerator, loader_workers=workers, batch_size=args.batch_size, gradcam=args.gradcam,
-        overwrite=args.overwrite, report=args.report, progress=True if args.progress else None,
+        overwrite=args.overwrite, report=args.report, progress=args.progress,
         hash_names=args.hash_names)
     if summary is None:  # not global rank 0: rank 0 merges and reports
         return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from sijscan._progress import add_progress_flag
+
 logger = logging.getLogger(__name__)
 
 COHORT_NAMES = ("proof", "gespic", "optiref", "damact")
@@ -28,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
     p.add_argument("--shortcut-strength", type=float, default=None,
                    help="0-1: how strongly findings outside the SIJ and the site follow the label")
+    add_progress_flag(p)
     p.set_defaults(handler=handle)
 
 
@@ -45,7 +48,7 @@ def handle(args: argparse.Namespace) -> int:
         raise SimulateError(f"--n must be >= 1, got {args.n}")
     manifest = simulate_cohort(
         args.cohort, n=args.n, seed=args.seed, out_dir=args.out, size=args.size, fmt=args.fmt,
-        followup=args.followup, workers=args.workers, overrides=overrides,
+        followup=args.followup, workers=args.workers, overrides=overrides, progress=args.progress,
     )
     if args.contact_sheet:
         from sijscan.phantom.contact_sheet import cohort_contact_sheet

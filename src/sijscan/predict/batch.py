@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from sijscan._progress import progress_enabled
 from sijscan.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -306,7 +307,7 @@ def run_batch(
     summary.skipped = len(items) - len(todo)
     if summary.skipped:
         log.info("skipping %d image(s) already in %s (use --overwrite to redo)", summary.skipped, csv_path)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = progress_enabled(progress)
     from tqdm import tqdm
 
     bar = tqdm(total=len(todo), disable=not show, file=sys.stderr, unit="image", desc="predict")
