@@ -10,7 +10,7 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
     cohorts:     {NAME: {role: train|test, phantom: {cohort, n, seed, size, format, followup, overrides}}
                   | {role, manifest: PATH}}          # exactly one training cohort (split train/val)
     segmenter:   {model: DIR} | {train: {arch, epochs, size, batch_size, lr, max_images, devices}}
-    classifiers: {recipe: quick|paper, arch, init: imagenet|random, init_weights, devices, num_nodes,
+    classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
                   max_images, epochs}
     predict:     {batch_size, gradcam_examples}
     evaluate:    {n_bootstrap, confident, progression_bootstrap, cam_share_images}
@@ -28,7 +28,7 @@ from sijscan.errors import InputError
 PHANTOM_COHORTS = ("proof", "gespic", "optiref", "damact")
 ROLES = ("train", "test")
 DEVICES = ("auto", "cpu", "gpu")
-RECIPES = ("quick", "paper")
+RECIPES = ("quick", "paper", "cpu")
 INITS = ("imagenet", "random")
 SEGMENTER_ARCHS = ("unet-default", "unet-paper")
 CLASSIFIER_ARCHS = ("resnet50-sij", "tiny-resnet")
@@ -153,7 +153,7 @@ class ClassifierConfig:
     num_nodes: int = 1
     max_images: int | None = None
     epochs: int | None = None
-    """when set, every head-only and all-layer phase of every recipe stage runs this many epochs"""
+    """when set, every head-only and all-layer phase the recipe runs (epochs > 0) runs this many epochs"""
 
 
 @dataclass(frozen=True)
