@@ -155,7 +155,7 @@ def test_statistics_stages_and_report(ctx: StageContext, monkeypatch: pytest.Mon
     assert "data:image/png;base64," in page  # ROC figures embedded
     auc_b = cmp_["summary"]["optiref"]["auc_anatomy"]
     assert f"{auc_b:.3f}" in md
-    assert any(line.startswith("optiref (n=40): AUC standard") and "DeLong p =" in line for line in rep["findings"])
+    assert any(line.startswith("optiref (n=40): AUC standard") and "DeLong p " in line for line in rep["findings"])
     assert any("progression ratio" in line for line in rep["findings"])
     prov = json.loads(Path(rep["provenance"]).read_text())
     assert prov["seeds"]["study"] == 1 and "torch" in prov["versions"] and prov["stage_seconds"]["evaluate"] == 1.5

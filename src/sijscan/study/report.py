@@ -135,7 +135,7 @@ def findings(ctx: StageContext) -> list[str]:
         lo, hi = (s.get("auc_difference_ci") or [float("nan")] * 2)[:2]
         lines.append(f"{cohort} (n={s['n']}): AUC standard {_fmt(s['auc_standard'])} vs anatomy-aware "
                      f"{_fmt(s['auc_anatomy'])}; difference {_fmt(_diff(s))} (95% CI {_fmt(lo)} to {_fmt(hi)}), "
-                     f"DeLong p = {_fmt_p(s['delong_p'])}.")
+                     f"DeLong p {_p_clause(s['delong_p'])}.")
     for cohort, r in ctx.upstream.get("progression", {}).items():
         for model, title in (("anatomy", "anatomy-aware"), ("standard", "standard")):
             ci = (r["paper_ratio_ci"].get(model) or [float("nan")] * 2)
@@ -145,6 +145,11 @@ def findings(ctx: StageContext) -> list[str]:
             lines.append(f"{cohort}: progression ratio among confident false positives of the {title} model = "
                          f"{value}.")
     return lines
+
+
+def _p_clause(p: Any) -> str:
+    text = _fmt_p(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def _diff(s: dict[str, Any]) -> float:
