@@ -1,7 +1,10 @@
 """Logging hygiene for third-party libraries that configure logging themselves."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
+from typing import Iterator
 
 _LIGHTNING = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
 
@@ -24,3 +27,16 @@ def follow_our_logging() -> None:
             if type(handler) is logging.StreamHandler:
                 logger.removeHandler(handler)
         logger.setLevel(root.level)
+
+
+LEAFSPEC_WARNING = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+"""torch >= 2.10 deprecates ``LeafSpec``; Lightning 2.6's data-loader flattening still builds one on
+every ``fit``/``predict`` (lightning/pytorch/utilities/_pytree.py). Nothing a user can act on."""
+
+
+@contextlib.contextmanager
+def lightning_fit_warnings() -> Iterator[None]:
+    """Around ``Trainer.fit``/``predict`` only: hide that ONE FutureWarning; every other warning shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=LEAFSPEC_WARNING, category=FutureWarning)
+        yield

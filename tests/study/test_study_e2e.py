@@ -1,7 +1,20 @@
-"""One micro study end to end with the real stages (phantom -> models -> statistics -> report)."""
+"""One micro study end to end with the real stages (phantom -> models -> statistics -> report).
+
+Its numbers are checked against stored values (``golden/micro_study.json``): the AUC of both models
+on every evaluation set, every probability, and the segmenter's validation Dice. Tolerance: torch on
+the CPU is deterministic for one build and thread count (the test runs one thread), but another CPU
+(other SIMD kernels in oneDNN/MKL) sums in another order, ~1e-6 relative per operation, which the
+few training steps carry into the weights: probabilities may move by ~1e-5, so they must agree to
+PROB_TOL = 1e-3 (100x that; the micro models' probabilities spread over ~1e-2, and a changed seed or
+recipe moves them by more than 1e-3), the Dice to 1e-3, and an AUC to one swapped positive/negative
+pair (1 / (n_pos x n_neg)), which a near-tie can cause.
+When the pipeline is changed ON PURPOSE (e.g. the phantom renderer), regenerate with
+``SIJSCAN_WRITE_GOLDEN=1 pytest tests/study/test_study_e2e.py`` and say why in the commit.
+"""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +33,47 @@ MICRO = {
     "predict": {"batch_size": 8, "gradcam_examples": 1},
     "evaluate": {"n_bootstrap": 20, "progression_bootstrap": 20},
 }
+
+
+GOLDEN = Path(__file__).parent / "golden" / "micro_study.json"
+PROB_TOL = 1e-3
+DICE_TOL = 1e-3
+
+
+def _values(res) -> dict:
+    """What the micro study computed: AUCs, every probability (by image file name), the segmenter's Dice."""
+    import pandas as pd
+
+    pred = res.outputs["predict"]
+    out: dict = {"val_dice": res.outputs["segmenter"]["val_dice"], "sets": {}}
+    for name, manifest in pred["sets"].items():
+        y = pd.read_csv(manifest)
+        block: dict = {"n_pos": int(y["label"].sum()), "n_neg": int((1 - y["label"]).sum())}
+        for model in ("standard", "anatomy"):
+            p = pd.read_csv(pred["predictions"][model][name])
+            block[f"auc_{model}"] = res.outputs["evaluate"][model][name]["auc"]
+            block[f"p_{model}"] = {Path(i).name: round(float(v), 6) for i, v in zip(p["image"], p["probability"])}
+        out["sets"][name] = block
+    return out
+
+
+def _check_golden(got: dict) -> None:
+    if os.environ.get("SIJSCAN_WRITE_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+        pytest.skip(f"wrote {GOLDEN}")
+    want = json.loads(GOLDEN.read_text())
+    assert got["val_dice"] == pytest.approx(want["val_dice"], abs=DICE_TOL)
+    assert set(got["sets"]) == set(want["sets"])
+    for name, w in want["sets"].items():
+        g = got["sets"][name]
+        assert (g["n_pos"], g["n_neg"]) == (w["n_pos"], w["n_neg"])
+        pair = 1.0 / max(1, w["n_pos"] * w["n_neg"])
+        for model in ("standard", "anatomy"):
+            assert g[f"p_{model}"].keys() == w[f"p_{model}"].keys()
+            for image, value in w[f"p_{model}"].items():
+                assert g[f"p_{model}"][image] == pytest.approx(value, abs=PROB_TOL), f"{name} {model} {image}"
+            assert g[f"auc_{model}"] == pytest.approx(w[f"auc_{model}"], abs=pair + 1e-9), f"{name} {model} AUC"
 
 
 @pytest.mark.slow
@@ -57,5 +111,9 @@ def test_micro_study_end_to_end_then_cached(tmp_path: Path) -> None:
     grades = res.outputs["evaluate"]["grades"]
     assert all(grades[m]["gespic"]["available"] for m in ("standard", "anatomy"))
     assert 0 <= grades["anatomy"]["gespic"]["sides"]["both"]["exact"] <= 1
+    # the report opens with the summary figure
+    assert md.index("![Summary: AUC") < md.index("## Findings") < md.index("## Table 1: cohorts")
+    assert Path(res.outputs["report"]["summary_figure"]).is_file()
     again = run_study(cfg, out_dir=tmp_path / "s")
     assert again.ran == [] and again.skipped == list(STAGE_NAMES)
+    _check_golden(_values(res))

@@ -114,7 +114,8 @@ def test_report_sections_without_figures(ctx: StageContext, monkeypatch: pytest.
     rep = _stage(ctx, "report")
     md = Path(rep["markdown"]).read_text()
     for section in ("## Findings", "## Table 1: cohorts", "## Table 2: standard vs anatomy-aware model",
-                    "## Progression of confident false positives", "## Provenance", "## Grad-CAM examples"):
+                    "## Progression of confident false positives", "## Provenance",
+                    "## ROC curves and Grad-CAM examples per evaluation set"):
         assert section in md
     assert "<h2>Table 2: standard vs anatomy-aware model</h2>" in Path(rep["html"]).read_text()
     # Table 1 has one row per configured cohort; Table 2 one row per model and evaluation set
@@ -147,13 +148,14 @@ def test_statistics_stages_and_report(ctx: StageContext, monkeypatch: pytest.Mon
     md = Path(rep["markdown"]).read_text()
     page = Path(rep["html"]).read_text()
     for section in ("## Findings", "## Table 1: cohorts", "## Table 2: standard vs anatomy-aware model",
-                    "## ROC curves", "## Progression of confident false positives", "## Provenance"):
+                    "## ROC curves and Grad-CAM examples per evaluation set", "## Progression of confident false positives",
+                    "## Provenance"):
         assert section in md
     assert "<h2>Table 1: cohorts</h2>" in page and "<h2>Table 2: standard vs anatomy-aware model</h2>" in page
     assert "data:image/png;base64," in page  # ROC figures embedded
     auc_b = cmp_["summary"]["optiref"]["auc_anatomy"]
     assert f"{auc_b:.3f}" in md
-    assert any(line.startswith("optiref (n=40): AUC standard") and "DeLong p =" in line for line in rep["findings"])
+    assert any(line.startswith("optiref (n=40): AUC standard") and "DeLong p " in line for line in rep["findings"])
     assert any("progression ratio" in line for line in rep["findings"])
     prov = json.loads(Path(rep["provenance"]).read_text())
     assert prov["seeds"]["study"] == 1 and "torch" in prov["versions"] and prov["stage_seconds"]["evaluate"] == 1.5
@@ -171,3 +173,56 @@ def test_table1_row_counts(tmp_path: Path) -> None:
     assert row[8] == "10"
     real = pd.DataFrame({"image": ["a.png", "b.png"], "label": [1, 0]})  # a real manifest: few columns
     assert table1_row("real", "test", real)[4:7] == ["n/a", "n/a", "n/a"]
+
+
+def _png(path: Path, value: int) -> Path:
+    from PIL import Image
+
+    Image.fromarray(np.full((48, 64, 3), value, dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_report_renders_figure_first_in_chromium(ctx: StageContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """report.html in headless Chromium: summary figure first, every figure decoded, ROC and Grad-CAM side by side."""
+    import os
+    import shutil
+
+    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    chromium = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if chromium is None or sync_playwright is None:
+        if in_ci:
+            pytest.fail("chromium or playwright is missing in CI")
+        pytest.skip("chromium or playwright is not installed")
+    _fixed_cutoffs(monkeypatch)
+    ctx.upstream["predict"]["gradcam"] = [
+        {"set": name, "model": model, "image": f"{name}_{model}.png", "label": 1, "probability": 0.8,
+         "png": str(_png(ctx.out_dir / f"cam_{name}_{model}.png", 60 + 40 * j))}
+        for name in ctx.upstream["predict"]["sets"] for j, model in enumerate(("standard", "anatomy"))]
+    for name in ("evaluate", "compare", "progression"):
+        _stage(ctx, name)
+    rep = _stage(ctx, "report")
+    assert rep["summary_figure"] and Path(rep["summary_figure"]).is_file()
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=args)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(Path(rep["html"]).resolve().as_uri(), wait_until="load")
+        images = page.evaluate("""() => Array.from(document.images).map(i => ({alt: i.alt, w: i.naturalWidth,
+            top: i.getBoundingClientRect().top, left: i.getBoundingClientRect().left}))""")
+        order = page.evaluate("""() => Array.from(document.querySelectorAll('h2, img')).map(
+            e => e.tagName === 'IMG' ? 'img:' + e.alt.slice(0, 7) : e.textContent)""")
+        rows = page.evaluate("""() => Array.from(document.querySelectorAll('div.row')).map(
+            r => Array.from(r.querySelectorAll('img')).map(i => [i.getBoundingClientRect().top,
+                                                               i.getBoundingClientRect().left]))""")
+        browser.close()
+    assert images and all(i["w"] > 0 for i in images)  # every embedded PNG decoded
+    assert order[0] == "img:Summary" and order.index("Findings") < order.index("Table 1: cohorts")
+    # 3 evaluation sets with a ROC + two Grad-CAM panels, laid out in one line each; then the pooled ROC
+    assert [len(r) for r in rows] == [3, 3, 3, 1]
+    for r in rows[:3]:
+        assert len({round(top) for top, _ in r}) == 1 and len({round(left) for _, left in r}) == 3

@@ -27,7 +27,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from sijscan._logs import follow_our_logging
+from sijscan._logs import follow_our_logging, lightning_fit_warnings
+from sijscan._progress import training_progress
 from sijscan.anatomy.augment import PairDataset, basic_augment, check_level, mixing_sampler, strong_transform
 from sijscan.anatomy.networks import ARCH_INIT, LABELS
 from sijscan.anatomy.recipes import sijscan_recipe
@@ -51,7 +52,7 @@ class TrainConfig:
     max_images: int | None = None
     seed: int = 0
     val_frac: float = 0.15
-    progress: bool = False
+    progress: bool | None = None  # None: shown in a terminal, not in CI/logs (sijscan._progress)
     stop_after_epochs: int | None = None  # stop early (checkpointed) to continue later with resume
     augment: str = "basic"  # none | basic | strong (sijscan.anatomy.augment)
     extra_manifest: str | None = None  # a second training manifest (e.g. CT-route renders)
@@ -248,10 +249,13 @@ def train_segmenter(
     trainer = L.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
         strategy="ddp" if cfg.devices > 1 else "auto", precision="bf16-mixed" if gpu else "32-true",
-        callbacks=[best_cb] + ([_StopAfter(cfg.stop_after_epochs)] if cfg.stop_after_epochs else []), enable_progress_bar=cfg.progress, logger=False, enable_model_summary=False,
+        callbacks=[best_cb, training_progress(monitor="val_dice", desc="segmenter", enabled=cfg.progress)]
+        + ([_StopAfter(cfg.stop_after_epochs)] if cfg.stop_after_epochs else []),
+        enable_progress_bar=False, logger=False, enable_model_summary=False,
         default_root_dir=str(out), log_every_n_steps=1, num_sanity_val_steps=0,
     )
-    trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if resume else None)
+    with lightning_fit_warnings():
+        trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if resume else None)
     if not trainer.is_global_zero:
         return out
     best_path = best_cb.best_model_path or str(last)

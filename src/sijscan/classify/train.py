@@ -25,7 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from sijscan._logs import follow_our_logging
+from sijscan._logs import follow_our_logging, lightning_fit_warnings
+from sijscan._progress import progress_enabled, training_progress
 from sijscan.classify.data import (CachedViews, crop_from_mask, crop_from_segmenter, describe, prepare_views,
                                    read_training_manifest, split_train_val)
 from sijscan.classify.errors import ClassifierInputError
@@ -83,9 +84,11 @@ def train_classifier(
     *, manifest: str | Path, view: str, out_dir: str | Path, recipe: str | Recipe = "quick",
     segmenter: str | Path | None = None, use_mask_crops: bool = False, devices: int = 1, num_nodes: int = 1,
     accelerator: str = "auto", init: str = "imagenet", init_weights: str | Path | None = None, seed: int = 0,
-    resume: bool = False, max_images: int | None = None, callbacks: Sequence[Any] = (),
+    resume: bool = False, max_images: int | None = None, callbacks: Sequence[Any] = (), progress: bool | None = None,
 ) -> Path:
-    """Train one classifier (view 'sij' or 'full') with a recipe; return the model folder ``out_dir``."""
+    """Train one classifier (view 'sij' or 'full') with a recipe; return the model folder ``out_dir``.
+
+    ``progress``: a bar per phase (None: in a terminal only, see :mod:`sijscan._progress`)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -94,6 +97,7 @@ def train_classifier(
     from sijscan.modelfolder import build_network
 
     rec = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    show_progress = progress_enabled(progress)  # resolved now: ``progress`` is reused for progress.json below
     if view == "sij" and (segmenter is None) == (not use_mask_crops):
         raise ClassifierInputError("view 'sij' needs exactly one of --segmenter DIR or --crop-from-mask")
     if view == "full" and (segmenter is not None or use_mask_crops):
@@ -150,7 +154,9 @@ def train_classifier(
         trainer = L.Trainer(
             max_epochs=int(ph["epochs"]), accelerator=acc, devices=devices, num_nodes=num_nodes,
             strategy="ddp" if world > 1 else "auto", precision="bf16-mixed" if gpu else "32-true",
-            callbacks=[ckpt_cb, *callbacks], logger=False, enable_progress_bar=False, enable_model_summary=False,
+            callbacks=[ckpt_cb, training_progress(monitor="val_mcc", desc=f"classifier {view} phase {i + 1}/"
+                                                  f"{len(rec.phases())}", enabled=show_progress), *callbacks],
+            logger=False, enable_progress_bar=False, enable_model_summary=False,
             num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(work),
         )
         train_dl, val_dl = _loaders(train_views, val_views, height=int(ph["height"]), width=int(ph["width"]),
@@ -159,7 +165,8 @@ def train_classifier(
         ckpt_path = str(last) if resume and last.is_file() else None
         if ckpt_path:
             log.info("phase %d: continuing from %s", i, last)
-        trainer.fit(module, train_dl, val_dl, ckpt_path=ckpt_path)
+        with lightning_fit_warnings():
+            trainer.fit(module, train_dl, val_dl, ckpt_path=ckpt_path)
         best = ckpt_cb.best_model_path
         if not best:
             raise ClassifierInputError(f"phase {i}: no checkpoint was written (no validation ran?)")

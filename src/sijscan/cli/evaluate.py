@@ -5,6 +5,8 @@ import argparse
 import shlex
 import sys
 
+from sijscan._progress import add_progress_flag
+
 CUTOFF_METHODS = ("max_accuracy", "max_balanced_accuracy", "youden")
 
 
@@ -50,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     ev.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     ev.add_argument("--out", required=True, help="output folder")
+    add_progress_flag(ev)
     ev.set_defaults(handler=_evaluate)
 
     cp = subparsers.add_parser("compare", help="compare two models: DeLong, McNemar, Table-2-like table",
@@ -68,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cp.add_argument("--bootstrap", type=int, default=1000)
     cp.add_argument("--seed", type=int, default=0)
     cp.add_argument("--out", required=True)
+    add_progress_flag(cp)
     cp.set_defaults(handler=_compare)
 
     pg = subparsers.add_parser("progression", help="do confident false positives progress? (paper's follow-up analysis)",
@@ -107,7 +111,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     r = evaluate_predictions(predictions=args.predictions, manifest=args.manifest, cutoff=args.cutoff,
                              model_dir=args.model, cutoff_method=args.cutoff_method, cohort=args.cohort,
                              split=args.split, n_bootstrap=args.bootstrap, seed=args.seed, out_dir=args.out,
-                             command_line=_command_line(args))
+                             command_line=_command_line(args), progress=args.progress)
     print(f"n={r['n']} (positive {r['n_positive']})  AUC {fmt_ci(r['auc'], r['auc_ci'])}  "
           f"cut-off {fmt(r['cutoff'], 4)} ({r['cutoff_method']})")
     for k in ("balanced_accuracy", "sensitivity", "specificity"):
@@ -127,7 +131,7 @@ def _compare(args: argparse.Namespace) -> int:
     r = compare_models(predictions_a=args.a, predictions_b=args.b, manifests=args.manifest, name_a=args.name_a,
                        name_b=args.name_b, cutoff_a=args.cutoff_a, cutoff_b=args.cutoff_b, model_a=args.model_a,
                        model_b=args.model_b, split=args.split, n_bootstrap=args.bootstrap, seed=args.seed,
-                       out_dir=args.out, command_line=_command_line(args))
+                       out_dir=args.out, command_line=_command_line(args), progress=args.progress)
     print(table2_markdown(r))
     for w in r["warnings"]:
         print(f"WARNING: {w}", file=sys.stderr)

@@ -5,6 +5,8 @@ import argparse
 import logging
 import sys
 
+from sijscan._progress import add_progress_flag
+
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="threads reading files ahead (default 1)")
     p.add_argument("--report", action="store_true", help="write OUT/report.html (self-contained)")
     p.add_argument("--overwrite", action="store_true", help="redo the images named here even if already in predictions.csv (other rows are kept)")
-    p.add_argument("--progress", action="store_true", help="progress bar even when stderr is not a terminal")
+    add_progress_flag(p)
     p.add_argument("--hash-names", action="store_true", help="name images by a content hash, not the file name")
     scale = p.add_argument_group("scale-out (Lightning Trainer.predict, DDP; used when devices x nodes > 1 or "
                                  "--loader-workers is given)")
@@ -59,7 +61,7 @@ def run_predict(args: argparse.Namespace) -> int:
         args.inputs, args.out, model=args.model, classifier=args.classifier, segmenter=args.segmenter,
         masks=args.masks, device=args.device, backend=args.backend, fast=args.fast, gradcam=args.gradcam,
         batch_size=args.batch_size, workers=args.workers, report=args.report, overwrite=args.overwrite,
-        progress=True if args.progress else None, hash_names=args.hash_names, devices=args.devices, num_nodes=args.num_nodes,
+        progress=args.progress, hash_names=args.hash_names, devices=args.devices, num_nodes=args.num_nodes,
         accelerator=args.accelerator, loader_workers=args.loader_workers)
     if summary is None:  # a scale-out rank other than 0: rank 0 merges and reports
         return 0

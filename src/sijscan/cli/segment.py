@@ -5,6 +5,8 @@ import argparse
 import logging
 import sys
 
+from sijscan._progress import add_progress_flag
+
 log = logging.getLogger(__name__)
 
 
@@ -40,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--max-images", type=int, default=None, help="use at most N images (first N rows)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
-    t.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+    add_progress_flag(t)
     t.add_argument("--augment", choices=("none", "basic", "strong"), default="basic",
                    help="training augmentation: basic (default: affine, intensity, noise per batch), strong "
                         "(SyntheX's sim-to-real families: affine, elastic, inversion, gamma, contrast, blur/sharpen, "

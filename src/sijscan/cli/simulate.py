@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from sijscan._progress import add_progress_flag
+
 logger = logging.getLogger(__name__)
 
 COHORT_NAMES = ("proof", "gespic", "optiref", "damact")
@@ -44,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="--from-ct: acquisition profile for every image (default: a random one per image)")
     p.add_argument("--split", default="train", choices=("train", "val", "test"), help="--from-ct: manifest split")
     p.add_argument("--device", default="cpu", help="--from-ct: 'cpu' (OpenCV) or a torch device such as 'cuda'")
+    add_progress_flag(p)
     p.set_defaults(handler=handle)
 
 
@@ -84,7 +87,7 @@ def handle(args: argparse.Namespace) -> int:
         raise SimulateError(f"--n must be >= 1, got {args.n}")
     manifest = simulate_cohort(
         args.cohort, n=args.n, seed=args.seed, out_dir=args.out, size=args.size or 2048, fmt=args.fmt,
-        followup=args.followup, workers=args.workers, overrides=overrides,
+        followup=args.followup, workers=args.workers, overrides=overrides, progress=args.progress,
     )
     if args.contact_sheet:
         from sijscan.phantom.contact_sheet import cohort_contact_sheet

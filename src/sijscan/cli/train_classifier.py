@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from sijscan._progress import add_progress_flag
+
 log = logging.getLogger(__name__)
 
 
@@ -15,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--segmenter", metavar="DIR", help="segmenter model folder (view sij)")
     src.add_argument("--crop-from-mask", action="store_true", help="crop with the manifest's true masks (view sij)")
-    p.add_argument("--recipe", choices=["paper", "quick"], default="paper")
+    p.add_argument("--recipe", choices=["paper", "quick", "cpu"], default="paper")
     p.add_argument("--out", required=True, metavar="DIR", help="model folder to write")
     p.add_argument("--devices", type=int, default=1)
     p.add_argument("--num-nodes", type=int, default=1)
@@ -26,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last finished phase/checkpoint in --out")
     p.add_argument("--max-images", type=int, default=None, help="use at most N training images (N/4 validation)")
+    add_progress_flag(p)
     p.set_defaults(handler=run)
 
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         manifest=args.manifest, view=args.view, out_dir=args.out, recipe=get_recipe(args.recipe, arch=args.arch),
         segmenter=args.segmenter, use_mask_crops=args.crop_from_mask, devices=args.devices, num_nodes=args.num_nodes,
         accelerator=args.accelerator, init=args.init, init_weights=args.init_weights, seed=args.seed,
-        resume=args.resume, max_images=args.max_images,
+        resume=args.resume, max_images=args.max_images, progress=args.progress,
     )
     log.info("model folder written: %s", out)
     return 0

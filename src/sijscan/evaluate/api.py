@@ -45,8 +45,10 @@ def evaluate_predictions(*, predictions: str | Path, manifest: str | Path, cutof
                          model_dir: str | Path | None = None, cutoff_method: str | None = None,
                          cohort: str | None = None, split: str | None = None, n_bootstrap: int = 1000,
                          seed: int = 0, out_dir: str | Path | None = None,
-                         command_line: str | None = None) -> dict[str, Any]:
-    """Every metric of one model on one (filtered) manifest; writes metrics.json, 4 PNGs and reports."""
+                         command_line: str | None = None, progress: bool | None = False) -> dict[str, Any]:
+    """Every metric of one model on one (filtered) manifest; writes metrics.json, 4 PNGs and reports.
+
+    ``progress``: a bar over the ROC band's bootstrap resamples (None: in a terminal only)."""
     data = load_dataset(predictions=predictions, manifests=[manifest], cohort=cohort, split=split)
     y = data.table["label"].to_numpy(dtype=int)
     p = data.table["probability"].to_numpy(dtype=float)
@@ -60,7 +62,7 @@ def evaluate_predictions(*, predictions: str | Path, manifest: str | Path, cutof
     result["grades"] = grades_section(predictions=predictions, manifests=[manifest], cohort=cohort, split=split)
     result["command"] = command_line
     if out_dir is not None:
-        _write_evaluation(Path(out_dir), result=result, y=y, p=p, rs=rs)
+        _write_evaluation(Path(out_dir), result=result, y=y, p=p, rs=rs, progress=progress)
     return result
 
 
@@ -77,12 +79,13 @@ def _grade_tables(rep: Report, grades: dict[str, Any]) -> None:
              "weights over grades 0-4. mNY: the criterion applied to the two predicted grades vs the label.")
 
 
-def _write_evaluation(out: Path, *, result: dict[str, Any], y: np.ndarray, p: np.ndarray, rs: Resampler) -> None:
+def _write_evaluation(out: Path, *, result: dict[str, Any], y: np.ndarray, p: np.ndarray, rs: Resampler,
+                      progress: bool | None = False) -> None:
     from sijscan.evaluate import figures
 
     out.mkdir(parents=True, exist_ok=True)
     grid = np.linspace(0.0, 1.0, 201)
-    low, high = rs.roc_band(p, fpr_grid=grid)
+    low, high = rs.roc_band(p, fpr_grid=grid, progress=progress)
     roc = figures.roc_figure(curves=[figures.RocCurve("model", y, p, result["auc"], grid, low, high)],
                              path=out / "roc.png", title="ROC curve")
     cm = figures.confusion_figure(matrix=result["confusion_matrix"], path=out / "confusion_matrix.png",

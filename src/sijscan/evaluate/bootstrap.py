@@ -94,8 +94,13 @@ class Resampler:
         fp = self.neg_counts @ d[self.neg]
         return rates_from_counts(tp=tp, fp=fp, tn=self.n - fp, fn=self.m - tp)
 
-    def roc_band(self, scores: np.ndarray, *, fpr_grid: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        """Pointwise percentile band of TPR at the given FPRs (vertical averaging of bootstrap ROCs)."""
+    def roc_band(self, scores: np.ndarray, *, fpr_grid: np.ndarray, level: float = 0.95,
+                 progress: bool | None = False) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise percentile band of TPR at the given FPRs (vertical averaging of bootstrap ROCs).
+
+        ``progress``: an n/N bar over the resamples (None: in a terminal only)."""
+        from sijscan._progress import progress_bar
+
         s = np.asarray(scores, dtype=float)
         if self.m == 0 or self.n == 0:
             nan = np.full(fpr_grid.size, np.nan)
@@ -111,10 +116,12 @@ class Resampler:
         tpr = np.vstack([np.zeros(self.n_resamples), np.cumsum(p_hist[::-1], axis=0) / self.m]).T
         fpr = np.vstack([np.zeros(self.n_resamples), np.cumsum(n_hist[::-1], axis=0) / self.n]).T
         curves = np.empty((self.n_resamples, fpr_grid.size))
-        for b in range(self.n_resamples):
-            # right-continuous step: at a given FPR take the highest TPR reached
-            idx = np.searchsorted(fpr[b], fpr_grid, side="right") - 1
-            curves[b] = tpr[b][np.clip(idx, 0, k)]
+        with progress_bar(total=self.n_resamples, desc="bootstrap ROC band", enabled=progress, unit="resample") as bar:
+            for b in range(self.n_resamples):
+                # right-continuous step: at a given FPR take the highest TPR reached
+                idx = np.searchsorted(fpr[b], fpr_grid, side="right") - 1
+                curves[b] = tpr[b][np.clip(idx, 0, k)]
+                bar.update(1)
         alpha = (1.0 - level) / 2.0
         low, high = np.quantile(curves, [alpha, 1.0 - alpha], axis=0)
         return low, high

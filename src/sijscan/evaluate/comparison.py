@@ -90,8 +90,13 @@ def compare_models(*, predictions_a: str | Path, predictions_b: str | Path, mani
                    name_a: str = "A", name_b: str = "B", cutoff_a: float | None = None,
                    cutoff_b: float | None = None, model_a: str | Path | None = None,
                    model_b: str | Path | None = None, split: str | None = None, n_bootstrap: int = 1000,
-                   seed: int = 0, out_dir: str | Path | None = None, command_line: str | None = None) -> dict[str, Any]:
-    """Table-2-style comparison of two models per cohort (cohort column, else one per manifest file)."""
+                   seed: int = 0, out_dir: str | Path | None = None, command_line: str | None = None,
+                   progress: bool | None = None) -> dict[str, Any]:
+    """Table-2-style comparison of two models per cohort (cohort column, else one per manifest file).
+
+    ``progress``: an n/N bar over the cohorts (None: in a terminal only, see :mod:`sijscan._progress`)."""
+    from sijscan._progress import progress_bar
+
     man = load_manifests(list(manifests))
     da = load_dataset(predictions=predictions_a, manifests=manifests, split=split, manifest_table=man)
     db = load_dataset(predictions=predictions_b, manifests=manifests, split=split, manifest_table=man)
@@ -107,9 +112,11 @@ def compare_models(*, predictions_a: str | Path, predictions_b: str | Path, mani
     pa_all = table["probability_a"].to_numpy(dtype=float)
     pb_all = table["probability_b"].to_numpy(dtype=float)
     result: dict[str, Any] = {"name_a": name_a, "name_b": name_b, "cohorts": {}}
-    for i, (name, mask) in enumerate(blocks):
-        result["cohorts"][name] = compare_block(y=y_all[mask], pa=pa_all[mask], pb=pb_all[mask], cut_a=cut_a,
-                                                cut_b=cut_b, n_bootstrap=n_bootstrap, seed=seed + i)
+    with progress_bar(total=len(blocks), desc="compare (bootstrap, DeLong)", enabled=progress, unit="cohort") as bar:
+        for i, (name, mask) in enumerate(blocks):
+            result["cohorts"][name] = compare_block(y=y_all[mask], pa=pa_all[mask], pb=pb_all[mask], cut_a=cut_a,
+                                                    cut_b=cut_b, n_bootstrap=n_bootstrap, seed=seed + i)
+            bar.update(1)
     result["warnings"] = [f"{n}: {c.warning}" for n, c in ((name_a, cut_a), (name_b, cut_b)) if c.warning]
     result["warnings"] += [f"{name_a}: {x}" for x in da.info["notes"]] + [f"{name_b}: {x}" for x in db.info["notes"]]
     result["data"] = {"a": da.info, "b": db.info, "split": split}

@@ -111,3 +111,73 @@ def calibration_figure(*, cal: Calibration, path: Path, title: str) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+@dataclass
+class ForestRow:
+    """One evaluation set of the summary figure: both models' AUC with 95% CIs and their difference."""
+
+    name: str
+    auc_a: float
+    auc_a_ci: tuple[float, float]
+    auc_b: float
+    auc_b_ci: tuple[float, float]
+    difference: float
+    """B minus A"""
+    difference_ci: tuple[float, float]
+    p: float
+
+
+def _finite(*values: float) -> bool:
+    return all(v is not None and np.isfinite(float(v)) for v in values)
+
+
+def _p_text(p: float) -> str:
+    if not _finite(p):
+        return "p n/a"
+    return "p < 0.0001" if p < 1e-4 else (f"p = {p:.4f}" if p < 0.01 else f"p = {p:.3f}")
+
+
+def auc_forest_figure(*, rows: list[ForestRow], name_a: str, name_b: str, path: Path, title: str,
+                      note: str = "") -> Path:
+    """The study's summary: per set, both AUCs with 95% CIs (left) and B - A with its CI (right, forest plot).
+
+    A row whose value is not finite is drawn without that marker (and labelled 'n/a')."""
+    plt = _plt()
+    n = max(1, len(rows))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 1.1 + 0.55 * n), dpi=100, sharey=True,
+                                 gridspec_kw={"width_ratios": [1.2, 1.0]})
+    ys = np.arange(len(rows))[::-1].astype(float)
+    for y, r in zip(ys, rows):
+        for off, value, ci, color, marker in ((0.14, r.auc_a, r.auc_a_ci, "C0", "s"), (-0.14, r.auc_b, r.auc_b_ci, "C1", "o")):
+            if _finite(value):
+                lo, hi = ci if _finite(*ci) else (value, value)
+                ax.errorbar(value, y + off, xerr=[[value - lo], [hi - value]], fmt=marker, color=color, capsize=3,
+                            ms=6, lw=1.5)
+        if _finite(r.difference):
+            lo, hi = r.difference_ci if _finite(*r.difference_ci) else (r.difference, r.difference)
+            bx.errorbar(r.difference, y, xerr=[[r.difference - lo], [hi - r.difference]], fmt="D", color="k",
+                        capsize=3, ms=6, lw=1.5)
+            p = _p_text(r.p)
+            bx.annotate(f"{r.difference:+.3f} {p}", (hi, y), xytext=(6, 0), textcoords="offset points",
+                        va="center", fontsize=8)
+        else:
+            bx.text(0, y, "n/a", ha="center", va="center", fontsize=8)
+    ax.errorbar([], [], fmt="s", color="C0", label=name_a)
+    ax.errorbar([], [], fmt="o", color="C1", label=name_b)
+    ax.axvline(0.5, color="grey", ls="--", lw=1)
+    ax.set(xlim=(0.3, 1.02), yticks=ys, yticklabels=[r.name for r in rows], xlabel="AUC (95% CI)",
+           title="AUC per evaluation set")
+    fig.legend(loc="upper left", fontsize=8, ncol=2, frameon=False)
+    bx.axvline(0.0, color="grey", ls="--", lw=1)
+    lims = [abs(v) for r in rows for v in (*r.difference_ci, r.difference) if _finite(v)]
+    half = max([0.1, *lims]) * 1.15
+    bx.set(xlim=(-half, half * 1.9), xlabel=f"AUC difference, {name_b} minus {name_a} (95% CI)",
+           title="difference (DeLong)")
+    fig.suptitle(title, fontsize=10, x=0.6)
+    if note:
+        fig.text(0.01, 0.005, note, fontsize=7, color="dimgrey", va="bottom")
+    fig.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+    return path

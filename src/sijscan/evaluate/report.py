@@ -105,6 +105,10 @@ class Report:
     def image(self, path: Path, alt: str) -> None:
         self.blocks.append(("img", Path(path), alt))
 
+    def image_row(self, images: list[tuple[Path, str]]) -> None:
+        """Figures shown side by side (HTML: one flex row that wraps on narrow screens)."""
+        self.blocks.append(("row", [(Path(p), alt) for p, alt in images]))
+
     def write(self, out_dir: Path, stem: str = "report") -> tuple[Path, Path]:
         md = out_dir / f"{stem}.md"
         page = out_dir / f"{stem}.html"
@@ -125,15 +129,18 @@ class Report:
                 lines += [markdown_table(b[1], b[2]), ""]
             elif b[0] == "img":
                 lines += [f"![{b[2]}]({b[1].name})", ""]
+            elif b[0] == "row":
+                lines += [" ".join(f"![{alt}]({p.name})" for p, alt in b[1]), ""]
         return "\n".join(lines)
 
     def html(self) -> str:
         e = html.escape
         parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(self.title)}</title>",
-                 "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;}"
+                 "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;}"
                  "table{border-collapse:collapse;margin:1em 0;}td,th{border:1px solid #999;padding:3px 8px;}"
                  "th{background:#eee;}img{max-width:100%;margin:0.5em 0;}pre{background:#f4f4f4;padding:0.5em;"
-                 "white-space:pre-wrap;}</style>", "</head><body>", f"<h1>{e(self.title)}</h1>"]
+                 "white-space:pre-wrap;}.row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start;}"
+                 ".row figure{flex:1 1 220px;margin:0;}figcaption{font-size:0.85em;color:#444;}</style>", "</head><body>", f"<h1>{e(self.title)}</h1>"]
         for b in self.blocks:
             if b[0] == "h2":
                 parts.append(f"<h2>{e(b[1])}</h2>")
@@ -146,11 +153,18 @@ class Report:
                 body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in b[2])
                 parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             elif b[0] == "img":
-                data = base64.b64encode(b[1].read_bytes()).decode("ascii")
-                parts.append(f'<figure><img alt="{e(b[2])}" src="data:image/png;base64,{data}">'
-                             f"<figcaption>{e(b[2])}</figcaption></figure>")
+                parts.append(_figure(b[1], b[2]))
+            elif b[0] == "row":
+                parts.append('<div class="row">' + "".join(_figure(p, alt) for p, alt in b[1]) + "</div>")
         parts.append("</body></html>")
         return "\n".join(parts) + "\n"
+
+
+def _figure(path: Path, alt: str) -> str:
+    e = html.escape
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{e(alt)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{e(alt)}</figcaption></figure>")
 
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:

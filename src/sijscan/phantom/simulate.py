@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -162,13 +162,14 @@ def _resolve_workers(workers: int | None) -> int:
     return int(workers)
 
 
-def _run_tasks(tasks: list[dict], workers: int) -> list[dict]:
+def _run_tasks(tasks: list[dict], workers: int, *, bar: Any) -> list[dict]:
     if workers == 1 or len(tasks) <= 1:
-        return [_render_and_write(t) for t in tasks]
+        return [_tick(_render_and_write(t), bar) for t in tasks]
     ctx = multiprocessing.get_context("spawn")  # safe with threaded libraries; re-imports __main__
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
-            return list(pool.map(_render_and_write, tasks, chunksize=max(1, len(tasks) // (8 * workers))))
+            chunk = max(1, min(8, len(tasks) // (8 * workers)))
+            return [_tick(row, bar) for row in pool.map(_render_and_write, tasks, chunksize=chunk)]
     except BrokenProcessPool as exc:
         raise SimulateError(
             "a worker process died (out of memory, or a script read from stdin that 'spawn' workers cannot "
@@ -176,15 +177,21 @@ def _run_tasks(tasks: list[dict], workers: int) -> list[dict]:
         ) from exc
 
 
+def _tick(row: dict, bar: Any) -> dict:
+    bar.update(1)
+    return row
+
+
 def simulate_cohort(
     cohort: str, *, n: int | None = None, seed: int = 0, out_dir: str | os.PathLike, size: int = 2048,
     fmt: Literal["dicom", "png"] = "png", followup: bool | None = None, workers: int | None = None,
-    overrides: dict | None = None,
+    overrides: dict | None = None, progress: bool | None = None,
 ) -> Path:
     """Generate a cohort's images, label maps, ``manifest.csv`` and ``cohort.json``; return the manifest.
 
     ``overrides``: cohort fields (e.g. ``{"shortcut_strength": 0.0, "prevalence": 0.5}``) plus
-    ``"profiles": {site: {field: value}}`` for acquisition-profile fields.
+    ``"profiles": {site: {field: value}}`` for acquisition-profile fields. ``progress``: an n/N bar on
+    stderr (None: in a terminal only, see :mod:`sijscan._progress`).
     """
     from sijscan.io.manifest import write_manifest
 
@@ -208,7 +215,10 @@ def simulate_cohort(
     tasks = [{**common, "record": r, "followup": False} for r in records]
     tasks += [{**common, "record": r, "followup": True} for r in records if r.followup_spec is not None]
     logger.info("simulating %d images of cohort %s with %d workers", len(tasks), cohort, n_workers)
-    rows = _run_tasks(tasks, n_workers)
+    from sijscan._progress import progress_bar
+
+    with progress_bar(total=len(tasks), desc=f"cohort {cohort}", enabled=progress, unit="image") as bar:
+        rows = _run_tasks(tasks, n_workers, bar=bar)
     return _write_outputs(out, cohort_def, records, tasks, rows, seed=seed, size=size, fmt=fmt,
                           profile_overrides=profile_overrides, write_manifest=write_manifest)
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from sijscan._progress import progress_enabled
 from sijscan.errors import InputError
 from sijscan.predict.names import file_stamp, folder_files, printable_name, resolved, safe_stem
 from sijscan.predict.table import CSV_NAME, RowWriter, prediction_row, read_rows
@@ -288,7 +289,7 @@ def _run_locked(pipeline: Any, *, items: list[InputItem], out: Path, images_dir:
     if changed:
         log.warning("redoing %d image(s) whose file changed (size or modification time) since its row was written",
                     changed)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = progress_enabled(progress)
     from tqdm import tqdm
 
     try:

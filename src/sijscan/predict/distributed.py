@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sijscan._logs import follow_our_logging
+from sijscan._progress import progress_enabled
 from sijscan.errors import InputError
 from sijscan.predict.batch import (BatchSummary, InputItem, NoInputsError, collect_inputs, record_row, todo_items,
                                    write_outputs_safely)
@@ -325,7 +326,7 @@ def _run_job(pipeline: Any, *, items: list[InputItem], out: Path, acc: str, devi
     predictor = BatchedPredictor(pipeline, gradcam=gradcam, threads=threads)
     data, module, writer = _lightning_parts(job, predictor, write_threads=write_threads)
     trainer = _trainer(acc=acc, devices=devices, num_nodes=num_nodes, gradcam=gradcam, out=out, callbacks=[writer],
-                       progress=sys.stderr.isatty() if progress is None else progress)
+                       progress=progress_enabled(progress))
     try:
         trainer.predict(module, datamodule=data, return_predictions=False)
     finally:

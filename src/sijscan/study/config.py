@@ -11,7 +11,7 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
                   | {role, manifest: PATH}}          # exactly one training cohort (split train/val)
     segmenter:   {model: DIR} | {train: {arch, epochs, size, batch_size, lr, max_images, devices,
                                      augment: none|basic|strong, extra_manifest: CSV, extra_weight}}
-    classifiers: {recipe: quick|paper, arch, init: imagenet|random, init_weights, devices, num_nodes,
+    classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
                   max_images, epochs}
     predict:     {batch_size, gradcam_examples}
     evaluate:    {n_bootstrap, confident, progression_bootstrap, cam_share_images}
@@ -29,7 +29,7 @@ from sijscan.errors import InputError
 PHANTOM_COHORTS = ("proof", "gespic", "optiref", "damact")
 ROLES = ("train", "test")
 DEVICES = ("auto", "cpu", "gpu")
-RECIPES = ("quick", "paper")
+RECIPES = ("quick", "paper", "cpu")
 INITS = ("imagenet", "random")
 SEGMENTER_ARCHS = ("unet-default", "unet-paper")
 AUGMENT_LEVELS = ("none", "basic", "strong")  # sijscan.anatomy.augment (not imported: keep config light)
@@ -161,7 +161,7 @@ class ClassifierConfig:
     num_nodes: int = 1
     max_images: int | None = None
     epochs: int | None = None
-    """when set, every head-only and all-layer phase of every recipe stage runs this many epochs"""
+    """when set, every head-only and all-layer phase the recipe runs (epochs > 0) runs this many epochs"""
 
 
 @dataclass(frozen=True)

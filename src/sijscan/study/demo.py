@@ -23,6 +23,7 @@ def demo_config() -> StudyConfig:
     return config_from_dict(yaml.safe_load(demo_config_text()), source=f"sijscan.study/{DEMO_RESOURCE} (embedded)")
 
 
-def run_demo(*, out_dir: str | os.PathLike[str] = DEFAULT_OUT, force: Iterable[str] = ()) -> StudyResult:
+def run_demo(*, out_dir: str | os.PathLike[str] = DEFAULT_OUT, force: Iterable[str] = (),
+             progress: bool | None = None) -> StudyResult:
     """Run the demo study into ``out_dir`` (cached: a second run only rebuilds what changed)."""
-    return run_study(demo_config(), out_dir=out_dir, force=force)
+    return run_study(demo_config(), out_dir=out_dir, force=force, progress=progress)

@@ -1,9 +1,11 @@
-"""The study report (HTML + Markdown): cohorts, results, figures, progression, provenance.
+"""The study report (HTML + Markdown), figure first: summary figure, findings, tables, panels, provenance.
 
-Sections: Findings (one line per cohort: AUC of both models with DeLong p; the progression ratio),
-Table 1 (cohorts), Table 2 (comparison), Where the models look (Grad-CAM share inside the true SIJ
-boxes, with ``where_models_look.json``), Grade head (per-side agreement, with ``grade_agreement.json``),
-ROC curves, Grad-CAM examples, Progression, Provenance.
+Sections: the summary figure (``summary.png``: per evaluation set both models' AUC with 95% CIs and
+their difference as a forest plot), Findings (one line per cohort: AUC of both models with DeLong p;
+the progression ratio), Table 1 (cohorts), Table 2 (comparison), ROC curves and Grad-CAM examples
+per evaluation set side by side, Where the models look (Grad-CAM share inside the true SIJ boxes,
+with ``where_models_look.json``), Grade head (per-side agreement, with ``grade_agreement.json``),
+Progression, Provenance.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 
 TABLE1_HEADERS = ["Cohort", "Role", "n", "% positive (mNY)", "Female", "Age, mean (SD)",
                   "Max grade 0/1/2/3/4 (%)", "Acquisition", "Follow-up images"]
+SUMMARY_PNG = "summary.png"
+MODEL_NAMES = {"standard": "standard", "anatomy": "anatomy-aware"}
 PACKAGES = ("torch", "torchvision", "monai", "lightning", "numpy", "scipy", "pandas", "scikit-learn",
             "scikit-image", "statsmodels", "opencv-python-headless", "pydicom", "matplotlib")
 
@@ -131,7 +135,7 @@ def findings(ctx: StageContext) -> list[str]:
         lo, hi = (s.get("auc_difference_ci") or [float("nan")] * 2)[:2]
         lines.append(f"{cohort} (n={s['n']}): AUC standard {_fmt(s['auc_standard'])} vs anatomy-aware "
                      f"{_fmt(s['auc_anatomy'])}; difference {_fmt(_diff(s))} (95% CI {_fmt(lo)} to {_fmt(hi)}), "
-                     f"DeLong p = {_fmt_p(s['delong_p'])}.")
+                     f"DeLong p {_p_clause(s['delong_p'])}.")
     for cohort, r in ctx.upstream.get("progression", {}).items():
         for model, title in (("anatomy", "anatomy-aware"), ("standard", "standard")):
             ci = (r["paper_ratio_ci"].get(model) or [float("nan")] * 2)
@@ -141,6 +145,11 @@ def findings(ctx: StageContext) -> list[str]:
             lines.append(f"{cohort}: progression ratio among confident false positives of the {title} model = "
                          f"{value}.")
     return lines
+
+
+def _p_clause(p: Any) -> str:
+    text = _fmt_p(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def _diff(s: dict[str, Any]) -> float:
@@ -162,6 +171,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     if any(s == "phantom" for s in sources.values()):
         rep.para("Cohorts marked 'phantom' are SIMULATED radiographs (sijscan.phantom), not patients: these numbers "
                  "test the software and the in-silico analogue of the paper's claims, never clinical accuracy.")
+    _summary(rep, ctx, out, sources)
     rep.heading("Findings")
     lines = findings(ctx)
     for line in lines or ["(no comparison available)"]:
@@ -184,9 +194,9 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
         rep.para("Images a model could not read or crop are left out of both models' statistics (paired "
                  "comparison). QC-flagged images keep their probability and are analysed.")
     _table2(rep, ctx)
+    _figures(rep, ctx, out)
     _where(rep, ctx, out)
     _grades(rep, ctx, out)
-    _figures(rep, ctx, out)
     _progression(rep, ctx)
     prov = provenance(ctx)
     (out / "provenance.json").write_text(json.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
@@ -202,7 +212,9 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
 
     rep.code(yaml.safe_dump(prov["config"], sort_keys=False))
     md, page = rep.write(out)
-    return {"html": str(page), "markdown": str(md), "provenance": str(out / "provenance.json"), "findings": lines}
+    summary_png = out / SUMMARY_PNG
+    return {"html": str(page), "markdown": str(md), "provenance": str(out / "provenance.json"), "findings": lines,
+            "summary_figure": str(summary_png) if summary_png.is_file() else None}
 
 
 def _table2(rep: Any, ctx: StageContext) -> None:
@@ -221,27 +233,67 @@ def _table2(rep: Any, ctx: StageContext) -> None:
         rep.para(f"WARNING: {w}")
 
 
+def _summary(rep: Any, ctx: StageContext, out: Path, sources: dict[str, Any]) -> None:
+    """The summary figure from the compare stage's comparison.json (nothing when there is none)."""
+    from sijscan.evaluate.figures import ForestRow, auc_forest_figure
+
+    path = ctx.upstream.get("compare", {}).get("comparison")
+    if not path or not Path(path).is_file():
+        return
+    res = json.loads(Path(path).read_text(encoding="utf-8"))
+
+    def num(v: Any) -> float:
+        return float("nan") if v is None else float(v)
+
+    def pair(v: Any) -> tuple[float, float]:
+        v = v or [None, None]
+        return num(v[0]), num(v[1])
+
+    rows = [ForestRow(name=f"{c} (n={b['n']})", auc_a=num(b["auc_a"]), auc_a_ci=pair(b["a"].get("auc_ci")),
+                      auc_b=num(b["auc_b"]), auc_b_ci=pair(b["b"].get("auc_ci")), difference=num(b["auc_difference"]),
+                      difference_ci=pair(b["auc_difference_ci"]), p=num(b["delong_p"]))
+            for c, b in res["cohorts"].items() if not c.startswith("all")]
+    cfg = ctx.config
+    data = ", ".join(f"{c.name} {ctx.upstream['cohorts'][c.name].get('n', '?')}"
+                     + (f" ({c.phantom.size} px)" if c.phantom else "") for c in cfg.cohorts)
+    kind = "phantom (simulated)" if any(s == "phantom" for s in sources.values()) else "given"
+    note = f"Data: {kind} cohorts {data}; study seed {cfg.study.seed}; config {cfg.source or 'in memory'}."
+    auc_forest_figure(rows=rows, name_a=MODEL_NAMES["standard"], name_b=MODEL_NAMES["anatomy"], path=out / SUMMARY_PNG,
+                      title=f"{cfg.study.name}: standard vs anatomy-aware model", note=note)
+    rep.image(out / SUMMARY_PNG, "Summary: AUC of both models per evaluation set with 95% CIs (stratified "
+                                 "bootstrap) and the difference, anatomy-aware minus standard, with its 95% CI "
+                                 "(DeLong covariance) and DeLong p. " + note)
+
+
 def _figures(rep: Any, ctx: StageContext, out: Path) -> None:
+    """Per evaluation set, side by side: the ROC curves of both models and their Grad-CAM examples."""
     comp_dir = ctx.upstream.get("compare", {}).get("dir")
-    rocs = sorted(Path(comp_dir).glob("roc_*.png")) if comp_dir else []
-    if rocs:
-        rep.heading("ROC curves")
-        for p in rocs:
-            dest = out / p.name
-            shutil.copyfile(p, dest)
-            rep.image(dest, p.stem.replace("_", " "))
+    rocs = {p.stem.split("_", 2)[-1]: p for p in sorted(Path(comp_dir).glob("roc_*.png"))} if comp_dir else {}
     examples = ctx.upstream.get("predict", {}).get("gradcam", [])
-    rep.heading("Grad-CAM examples")
+    rep.heading("ROC curves and Grad-CAM examples per evaluation set")
     if not examples:
-        rep.para("(none: Grad-CAM examples were switched off or could not be computed)")
-    for ex in examples:
-        src = Path(ex["png"])
-        if not src.is_file():
-            continue
-        dest = out / f"gradcam_{src.name}"
-        shutil.copyfile(src, dest)
-        rep.image(dest, f"{ex['model']}: {Path(ex['image']).name}, label {ex['label']}, "
-                        f"probability {_fmt(ex['probability'])} (evidence for 'positive')")
+        rep.para("(no Grad-CAM examples: switched off or could not be computed)")
+    names = list(dict.fromkeys([*ctx.upstream.get("predict", {}).get("sets", {}), *rocs]))
+    for name in names:
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+        panels: list[tuple[Path, str]] = []
+        if safe in rocs:
+            dest = out / rocs[safe].name
+            shutil.copyfile(rocs[safe], dest)
+            panels.append((dest, f"ROC curves, {name}"))
+        for ex in examples:
+            src = Path(ex["png"])
+            if ex.get("set", name) != name or not src.is_file():
+                continue
+            dest = out / f"gradcam_{src.name}"
+            shutil.copyfile(src, dest)
+            panels.append((dest, f"Grad-CAM, {MODEL_NAMES.get(ex['model'], ex['model'])}: {Path(ex['image']).name}, "
+                                 f"label {ex['label']}, probability {_fmt(ex['probability'])}"))
+        if panels:
+            rep.para(name)
+            rep.image_row(panels)
+    rep.para("Grad-CAM: evidence for 'positive' (class-activation map of the last residual block) over the "
+             "radiograph; the anatomy-aware model sees only its SIJ crop, so its map is zero outside it.")
 
 
 def _progression(rep: Any, ctx: StageContext) -> None:

@@ -47,13 +47,18 @@ def _check_force(force: Iterable[str]) -> set[str]:
 
 
 def run_study(config: str | os.PathLike[str] | StudyConfig, *, out_dir: str | os.PathLike[str],
-              force: Iterable[str] = (), stop_after: str | None = None) -> StudyResult:
+              force: Iterable[str] = (), stop_after: str | None = None,
+              progress: bool | None = None) -> StudyResult:
     """Run (or resume) a study into ``out_dir``; raise :class:`StageFailedError` naming a failed stage.
 
     ``force``: stage names to rerun even when cached (``"all"`` for every stage); stages downstream
-    of a rerun stage rerun too. ``stop_after``: stop once that stage is done.
+    of a rerun stage rerun too. ``stop_after``: stop once that stage is done. ``progress``: bars on
+    stderr for the long stages (None: in a terminal only, see :mod:`sijscan._progress`).
     """
+    from sijscan._progress import progress_enabled
+
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
+    show = progress_enabled(progress)
     forced = _check_force(force)
     if stop_after is not None and stop_after not in STAGE_NAMES:
         raise StudyConfigError(f"stop_after: unknown stage {stop_after!r} (stages: {', '.join(STAGE_NAMES)})")
@@ -76,7 +81,8 @@ def run_study(config: str | os.PathLike[str] | StudyConfig, *, out_dir: str | os
             records[stage.name] = done
             result.seconds[stage.name] = float(done.get("seconds", 0.0))
         else:
-            record = _run_stage(stage, cfg=cfg, out=out, key=key, outputs=result.outputs, records=records)
+            record = _run_stage(stage, cfg=cfg, out=out, key=key, outputs=result.outputs, records=records,
+                                progress=show)
             rerun.add(stage.name)
             result.ran.append(stage.name)
             result.outputs[stage.name] = record["outputs"]
@@ -88,7 +94,7 @@ def run_study(config: str | os.PathLike[str] | StudyConfig, *, out_dir: str | os
 
 
 def _run_stage(stage: Any, *, cfg: StudyConfig, out: Path, key: str, outputs: dict[str, dict[str, Any]],
-               records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+               records: dict[str, dict[str, Any]], progress: bool = False) -> dict[str, Any]:
     stage_dir = out / stage.name
     if stage_dir.exists():  # a stale or half-finished attempt: start clean
         shutil.rmtree(stage_dir)
@@ -96,7 +102,8 @@ def _run_stage(stage: Any, *, cfg: StudyConfig, out: Path, key: str, outputs: di
     log.info("stage %s: running (%s)", stage.name, stage.description)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    ctx = StageContext(config=cfg, out_dir=out, stage_dir=stage_dir, upstream=dict(outputs), records=dict(records))
+    ctx = StageContext(config=cfg, out_dir=out, stage_dir=stage_dir, upstream=dict(outputs), records=dict(records),
+                       progress=progress)
     try:
         produced = stage_function(stage)(ctx)
     except KeyboardInterrupt:

@@ -73,6 +73,8 @@ class StageContext:
     """name -> outputs of every finished stage so far"""
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     """name -> done.json content of every finished stage so far (timings, keys)"""
+    progress: bool = False
+    """show progress bars (resolved once by run_study; never part of a cache key)"""
 
 
 def _digest(obj: Any) -> str:

@@ -88,6 +88,7 @@ def _score_set(ctx: StageContext, rows: Any) -> Any:
 
     from sijscan.evaluate.camshare import cam_share, true_sij_boxes
     from sijscan.predict.pipeline import Pipeline
+    from sijscan.study.work import predict_with_bar
 
     cfg = ctx.config
     images = [str(x) for x in rows["image"]]
@@ -97,8 +98,8 @@ def _score_set(ctx: StageContext, rows: Any) -> Any:
     for model, view in MODELS.items():
         pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
                                   segmenter=seg if view == "sij" else None, device=device)
-        preds = pipe.predict_many(images, batch_size=cfg.predict.batch_size, gradcam=True, names=images,
-                                  on_error="record")
+        preds = predict_with_bar(pipe, images, batch_size=cfg.predict.batch_size, gradcam=True,
+                                 desc=f"Grad-CAM share {model}", enabled=ctx.progress)
         scores = []
         for pred, (_, row) in zip(preds, rows.iterrows()):
             cam = pred.cam_on_radiograph("positive") if pred.error is None else None

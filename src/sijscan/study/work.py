@@ -57,7 +57,7 @@ def run_cohorts(ctx: StageContext) -> dict[str, Any]:
             p = c.phantom
             manifest = Path(simulate_cohort(p.cohort, n=p.n, seed=p.seed, out_dir=ctx.stage_dir / c.name, size=p.size,
                                             fmt=p.format, followup=p.followup, workers=cfg.study.workers,
-                                            overrides=dict(p.overrides)))
+                                            overrides=dict(p.overrides), progress=ctx.progress))
         else:
             manifest = Path(str(c.manifest))
             read_manifest(manifest)  # fail early, naming bad rows
@@ -97,7 +97,7 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
     tc = TrainConfig(arch=t.arch, epochs=t.epochs, batch_size=t.batch_size, size=t.size, lr=t.lr,
                      devices=t.devices, accelerator=_accelerator(cfg.study.device), max_images=t.max_images,
                      seed=cfg.study.seed, augment=t.augment, extra_manifest=t.extra_manifest,
-                     extra_weight=t.extra_weight)
+                     extra_weight=t.extra_weight, progress=ctx.progress)
     folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
     card = read_card(folder)
     return {"model": str(Path(folder).resolve()), "trained": True, "arch": t.arch,
@@ -113,7 +113,9 @@ def run_classifiers(ctx: StageContext) -> dict[str, Any]:
     c = cfg.classifiers
     recipe = get_recipe(c.recipe, arch=c.arch)
     if c.epochs is not None:
-        stages = tuple(dataclasses.replace(st, head_epochs=c.epochs, all_epochs=c.epochs) for st in recipe.stages)
+        # phases the recipe leaves out (0 epochs) stay out
+        stages = tuple(dataclasses.replace(st, head_epochs=c.epochs if st.head_epochs else 0,
+                                           all_epochs=c.epochs if st.all_epochs else 0) for st in recipe.stages)
         recipe = dataclasses.replace(recipe, stages=stages)
     out: dict[str, Any] = {"recipe": recipe.name, "arch": recipe.arch}
     for name, view in MODELS.items():
@@ -121,7 +123,7 @@ def run_classifiers(ctx: StageContext) -> dict[str, Any]:
             manifest=_train_manifest(ctx), view=view, out_dir=ctx.stage_dir / name, recipe=recipe,
             segmenter=ctx.upstream["segmenter"]["model"] if view == "sij" else None, devices=c.devices,
             num_nodes=c.num_nodes, accelerator=_accelerator(cfg.study.device), init=c.init,
-            init_weights=c.init_weights, seed=cfg.study.seed, max_images=c.max_images,
+            init_weights=c.init_weights, seed=cfg.study.seed, max_images=c.max_images, progress=ctx.progress,
         )
         card = read_card(folder)
         out[name] = {"model": str(Path(folder).resolve()), "view": view, "cutoff": card.cutoff}
@@ -184,7 +186,8 @@ def run_predict(ctx: StageContext) -> dict[str, Any]:
         raw[model] = {}
         for name, manifest in sets.items():
             images = [str(x) for x in read_manifest(manifest)["image"]]
-            preds = pipe.predict_many(images, batch_size=cfg.predict.batch_size, names=images, on_error="record")
+            preds = predict_with_bar(pipe, images, batch_size=cfg.predict.batch_size,
+                                      desc=f"predict {model} {name}", enabled=ctx.progress)
             df = pd.DataFrame(_prediction_rows(preds))
             df["decision"] = df["decision"].astype("Int64")
             (ctx.stage_dir / model).mkdir(parents=True, exist_ok=True)
@@ -218,23 +221,44 @@ def run_predict(ctx: StageContext) -> dict[str, Any]:
     return out
 
 
+def predict_with_bar(pipe: Any, images: list[str], *, batch_size: int, desc: str, enabled: bool,
+                     gradcam: bool = False) -> list[Any]:
+    """``pipe.predict_many`` batch by batch (errors recorded per image), with an n/N bar."""
+    from sijscan._progress import progress_bar
+
+    preds: list[Any] = []
+    with progress_bar(total=len(images), desc=desc, enabled=enabled, unit="image") as bar:
+        for i in range(0, len(images), batch_size):
+            chunk = images[i:i + batch_size]
+            preds += pipe.predict_many(chunk, batch_size=batch_size, gradcam=gradcam, names=chunk, on_error="record")
+            bar.update(len(chunk))
+    return preds
+
+
 def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> list[dict[str, Any]]:
-    """A few Grad-CAM overlays of both models on the first test cohort (positives first)."""
+    """A few Grad-CAM overlays of both models on every evaluation set (positives first)."""
+    k = ctx.config.predict.gradcam_examples
+    if k == 0:
+        return []
+    out_dir = ctx.stage_dir / "gradcam"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    examples: list[dict[str, Any]] = []
+    for name, manifest in sets.items():
+        examples += _gradcam_set(ctx, name=name, manifest=manifest, seg=seg, k=k, out_dir=out_dir)
+    return examples
+
+
+def _gradcam_set(ctx: StageContext, *, name: str, manifest: Path, seg: str, k: int,
+                 out_dir: Path) -> list[dict[str, Any]]:
     from sijscan.errors import SijscanError
     from sijscan.io.manifest import read_manifest
     from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, write_png_atomic
     from sijscan.predict.pipeline import Pipeline
 
-    k = ctx.config.predict.gradcam_examples
-    tests = [c.name for c in ctx.config.test_cohorts]
-    if k == 0 or not tests:
-        return []
-    df = read_manifest(sets[tests[0]])
+    df = read_manifest(manifest)
     df = df.sort_values("label", ascending=False, kind="stable")
     images = [str(x) for x in df["image"].head(k)]
     labels = [int(x) if x == x else None for x in df["label"].head(k)]
-    out_dir = ctx.stage_dir / "gradcam"
-    out_dir.mkdir(parents=True, exist_ok=True)
     examples: list[dict[str, Any]] = []
     for model in MODELS:
         try:
@@ -249,9 +273,9 @@ def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> 
             cam = pred.cam_on_radiograph("positive") if pred.error is None else None
             if cam is None or pred.images is None:
                 continue
-            path = out_dir / f"{model}_{i:02d}.png"
-            write_png_atomic(path, cam_overlay(pred.images.pixels, cam, longest=OVERLAY_LONGEST))
-            examples.append({"model": model, "image": pred.image, "label": label,
+            path = out_dir / f"{name}_{model}_{i:02d}.png"
+            write_png_atomic(path, cam_overlay(pred.images.pixels, cam, longest=min(OVERLAY_LONGEST, 512)))
+            examples.append({"set": name, "model": model, "image": pred.image, "label": label,
                              "probability": pred.probability, "png": str(path)})
     return examples
 
@@ -266,6 +290,10 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
     pred = ctx.upstream["predict"]
     out: dict[str, Any] = {}
     grades: dict[str, Any] = {m: {} for m in MODELS}
+    from sijscan._progress import progress_bar
+
+    bar = progress_bar(total=len(MODELS) * len(pred["sets"]), desc="evaluate (bootstrap CIs)", enabled=ctx.progress,
+                       unit="set")
     for model in MODELS:
         out[model] = {}
         for name, manifest in pred["sets"].items():
@@ -276,6 +304,8 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
             out[model][name] = {"dir": str(d), "auc": res.get("auc"), "auc_ci": res.get("auc_ci"),
                                 "roc": str(d / "roc.png")}
             grades[model][name] = res.get("grades") or {"available": False, "reason": "not computed"}
+            bar.update(1)
+    bar.close()
     from sijscan.evaluate.report import strict
 
     out["grades"] = strict(grades)
@@ -308,7 +338,7 @@ def run_compare(ctx: StageContext) -> dict[str, Any]:
                          manifests=list(pred["sets"].values()), name_a=MODEL_TITLES["standard"],
                          name_b=MODEL_TITLES["anatomy"], model_a=_model_dir(ctx, "standard"),
                          model_b=_model_dir(ctx, "anatomy"), n_bootstrap=cfg.evaluate.n_bootstrap,
-                         seed=cfg.study.seed, out_dir=ctx.stage_dir)
+                         seed=cfg.study.seed, out_dir=ctx.stage_dir, progress=ctx.progress)
     summary = {c: {"n": b["n"], "auc_standard": b["auc_a"], "auc_anatomy": b["auc_b"], "delong_p": b["delong_p"],
                    "auc_difference_ci": b["auc_difference_ci"], "mcnemar_p": b["mcnemar_p"]}
                for c, b in res["cohorts"].items()}
