@@ -48,6 +48,7 @@ def _models(root: Path) -> dict[str, Path]:
 
     from sijscan.anatomy.networks import DEFAULT_INIT, LABELS, PAPER_INIT
     from sijscan.anatomy.recipes import published_recipe, sijscan_recipe
+    from sijscan.classify.card import classifier_recipe
     from sijscan.classify.preprocess import PreprocessSpec
     from sijscan.modelfolder import build_network, save_model
     from sijscan.predict.pipeline import write_pipeline_folder
@@ -62,7 +63,7 @@ def _models(root: Path) -> dict[str, Path]:
     init = {"grade_head": True, "dropout": 0.5}
     save_model(root / "classifier", network=build_network("resnet50-sij", init), kind="classifier",
                arch="resnet50-sij", init_args=init, labels={0: "negative", 1: "positive"},
-               recipe={"view": "sij", "preprocess": PreprocessSpec().to_json()}, provenance=prov, cutoff=0.5,
+               recipe=classifier_recipe(view="sij", spec=PreprocessSpec()), provenance=prov, cutoff=0.5,
                temperature=1.0)
     return {name: write_pipeline_folder(root / f"pipe-{name}", classifier=root / "classifier",
                                         segmenter=root / f"seg-{name}") for name in ("default", "published")}

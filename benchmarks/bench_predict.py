@@ -42,6 +42,7 @@ def build_default_models(root: Path, *, segmenter: str | None = None) -> Path:
 
     from sijscan.anatomy.networks import DEFAULT_INIT, LABELS
     from sijscan.anatomy.recipes import sijscan_recipe
+    from sijscan.classify.card import classifier_recipe
     from sijscan.classify.preprocess import PreprocessSpec
     from sijscan.modelfolder import build_network, save_model
     from sijscan.predict.pipeline import write_pipeline_folder
@@ -58,7 +59,7 @@ def build_default_models(root: Path, *, segmenter: str | None = None) -> Path:
     init = {"grade_head": True, "dropout": 0.5}
     save_model(root / "classifier", network=build_network("resnet50-sij", init), kind="classifier",
                arch="resnet50-sij", init_args=init, labels={0: "negative", 1: "positive"},
-               recipe={"view": "sij", "preprocess": PreprocessSpec().to_json()},
+               recipe=classifier_recipe(view="sij", spec=PreprocessSpec()),
                provenance={"benchmark": "random weights"}, cutoff=0.5, temperature=1.0)
     return write_pipeline_folder(root, classifier=root / "classifier", segmenter=root / "segmenter")
 

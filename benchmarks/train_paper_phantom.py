@@ -25,7 +25,9 @@ import torch
 
 from sijscan.anatomy.networks import LABELS, PAPER_INIT
 from sijscan.anatomy.recipes import published_recipe
-from sijscan.anatomy.segment import preprocess_array, read_for_recipe
+from sijscan.anatomy.recipes import parse_segmenter_recipe
+from sijscan.anatomy.segment import preprocess_array, recipe_input
+from sijscan.io import read_radiograph
 from sijscan.modelfolder import build_network, default_provenance, save_model
 
 log = logging.getLogger("train_paper_phantom")
@@ -44,7 +46,7 @@ def prepare(pairs: list[tuple[Path, Path]], recipe: dict) -> tuple[torch.Tensor,
     xs, ys = [], []
     size = tuple(recipe["working_size"])
     for img, msk in pairs:
-        pixels, scaled = read_for_recipe(img, recipe)
+        pixels, scaled = recipe_input(read_radiograph(img), parse_segmenter_recipe(recipe))
         xs.append(preprocess_array(pixels, recipe=recipe, already_scaled=scaled)[0])
         lab = cv2.imread(str(msk), cv2.IMREAD_UNCHANGED)
         lab = np.ascontiguousarray(lab.T) if recipe["transposed"] else lab

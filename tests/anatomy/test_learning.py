@@ -68,6 +68,7 @@ def test_predict_with_a_trained_unet_finds_the_true_joints(trained: dict) -> Non
     the renderer's exact joint boxes (the SIJ-box hit of docs/performance.md) and each side's located
     joint is centred inside the true joint box."""
     from sijscan.anatomy.metrics import sij_hit
+    from sijscan.classify.card import classifier_recipe
     from sijscan.classify.preprocess import PreprocessSpec
     from sijscan.modelfolder import build_network, save_model
     from sijscan.predict.pipeline import Pipeline
@@ -77,7 +78,7 @@ def test_predict_with_a_trained_unet_finds_the_true_joints(trained: dict) -> Non
     clf = trained["root"] / "classifier"
     save_model(clf, network=build_network("tiny-resnet", init).eval(), kind="classifier", arch="tiny-resnet",
                init_args=init, labels={0: "negative", 1: "positive"},
-               recipe={"view": "sij", "preprocess": PreprocessSpec(height=48, width=72).to_json()},
+               recipe=classifier_recipe(view="sij", spec=PreprocessSpec(height=48, width=72)),
                provenance={"test": True}, cutoff=0.5)
     pipe = Pipeline.from_dirs(classifier=clf, segmenter=trained["model"], device="cpu")
     test = trained["test"]
