@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sijscan.study import work
+from sijscan.study.run import STAGE_FUNCTIONS
 from sijscan.study.config import config_from_dict
 from sijscan.study.stages import STAGES
 
@@ -45,7 +45,7 @@ def fake_stages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             (ctx.stage_dir / "out.txt").write_text(_name)
             return {"file": str(ctx.stage_dir / "out.txt"), "upstream": sorted(ctx.upstream)}
 
-        monkeypatch.setattr(work, stage.function, fake)
+        monkeypatch.setitem(STAGE_FUNCTIONS, stage.name, fake)
 
     def fake_report(ctx: Any) -> dict[str, Any]:
         calls.append("report")
@@ -53,7 +53,7 @@ def fake_stages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         page.write_text("<html></html>")
         return {"html": str(page), "findings": ["a finding"]}
 
-    monkeypatch.setattr(work, "run_report", fake_report)
+    monkeypatch.setitem(STAGE_FUNCTIONS, "report", fake_report)
     return calls
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from sijscan.study import work
+from sijscan.study import stage_functions as work
 from sijscan.study.config import StudyConfigError, config_from_dict
-from sijscan.study.stages import StageContext
+from sijscan.study.context import StageContext
 
 
 def test_old_config_keeps_the_basic_recipe(minimal) -> None:

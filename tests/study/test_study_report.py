@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sijscan.study import work
+from sijscan.study import stage_functions as work
 from sijscan.study.config import config_from_dict
 from sijscan.study.report import table1_row
-from sijscan.study.stages import StageContext
+from sijscan.study.context import StageContext
 
 
 def _manifest(path: Path, *, cohort: str, n: int, seed: int, followup: bool = False) -> pd.DataFrame:

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from sijscan.cli.main import main
-from sijscan.study import work
+from sijscan.study import stage_functions as work
+from sijscan.study.run import STAGE_FUNCTIONS
 from sijscan.study.config import StudyConfigError, config_from_dict
 from sijscan.study.run import run_study
-from sijscan.study.stages import STAGE_NAMES, STAGES, StageFailedError, cache_key
+from sijscan.study.context import StageFailedError
+from sijscan.study.stages import STAGE_NAMES, STAGES, cache_key
 
 
 
@@ -78,7 +80,7 @@ def test_failed_stage_is_named_and_not_marked_done(tmp_path: Path, cfg, fake_sta
     def boom(ctx):
         raise RuntimeError("CUDA out of memory\nmore detail")
 
-    monkeypatch.setattr(work, "run_classifiers", boom)
+    monkeypatch.setitem(STAGE_FUNCTIONS, "classifiers", boom)
     with pytest.raises(StageFailedError) as err:
         run_study(cfg, out_dir=tmp_path / "s")
     assert err.value.stage == "classifiers"
@@ -98,7 +100,7 @@ def test_cli_failed_stage_exit_1_one_line(minimal, tmp_path: Path, fake_stages: 
     def boom(ctx):
         raise ValueError("no positive case in the validation set")
 
-    monkeypatch.setattr(work, "run_predict", boom)
+    monkeypatch.setitem(STAGE_FUNCTIONS, "predict", boom)
     code = main(["study", str(conf), "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 1
@@ -149,7 +151,7 @@ def test_demo_cli_uses_embedded_config(tmp_path: Path, fake_stages: list[str], c
 
 def test_classifier_epochs_override_reaches_the_recipe(minimal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The classifiers stage trains both views with the same (overridden) recipe and the segmenter."""
-    from sijscan.study.stages import StageContext
+    from sijscan.study.context import StageContext
 
     seen = []
 

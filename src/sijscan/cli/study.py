@@ -46,7 +46,7 @@ def _finish(result: object, command: str) -> int:
 
 
 def _run(command: str, call: object) -> int:
-    from sijscan.study.stages import StageFailedError
+    from sijscan.study.context import StageFailedError
 
     logging.getLogger("sijscan.study").setLevel(logging.INFO)
     try:

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sijscan.study.stages import STAGE_NAMES, StageContext
+from sijscan.study.context import StageContext
+from sijscan.study.stages import STAGE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +316,7 @@ def _progression(rep: Any, ctx: StageContext) -> None:
 
 def _where(rep: Any, ctx: StageContext, out: Path) -> None:
     from sijscan.evaluate.report import write_json
-    from sijscan.study.where import HEADERS, difference_text, table_rows
+    from sijscan.study.cam_share import HEADERS, difference_text, table_rows
 
     rep.heading("Where the models look")
     res = ctx.upstream.get("evaluate", {}).get("camshare") or {}

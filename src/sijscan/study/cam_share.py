@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sijscan.study.stages import StageContext
+from sijscan.study.context import StageContext
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _score_set(ctx: StageContext, rows: Any) -> Any:
 
     from sijscan.evaluate.camshare import cam_share, true_sij_boxes
     from sijscan.predict.pipeline import Pipeline
-    from sijscan.study.work import predict_with_bar
+    from sijscan.study.predicting import predict_with_bar
 
     cfg = ctx.config
     images = [str(x) for x in rows["image"]]

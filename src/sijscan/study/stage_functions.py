@@ -1,6 +1,6 @@
 """What each stage does: thin calls into phantom / anatomy / classify / predict / evaluate.
 
-Every function takes a :class:`~sijscan.study.stages.StageContext`, writes under ``ctx.stage_dir``
+Every function takes a :class:`~sijscan.study.context.StageContext`, writes under ``ctx.stage_dir``
 and returns its outputs (JSON-able). Heavy imports stay inside the functions.
 """
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from sijscan.errors import InputError
-from sijscan.study.stages import StageContext
+from sijscan.study.context import StageContext
+from sijscan.study.predicting import predict_with_bar
 
 log = logging.getLogger(__name__)
 
@@ -221,20 +222,6 @@ def run_predict(ctx: StageContext) -> dict[str, Any]:
     return out
 
 
-def predict_with_bar(pipe: Any, images: list[str], *, batch_size: int, desc: str, enabled: bool,
-                     gradcam: bool = False) -> list[Any]:
-    """``pipe.predict_many`` batch by batch (errors recorded per image), with an n/N bar."""
-    from sijscan._progress import progress_bar
-
-    preds: list[Any] = []
-    with progress_bar(total=len(images), desc=desc, enabled=enabled, unit="image") as bar:
-        for i in range(0, len(images), batch_size):
-            chunk = images[i:i + batch_size]
-            preds += pipe.predict_many(chunk, batch_size=batch_size, gradcam=gradcam, names=chunk, on_error="record")
-            bar.update(len(chunk))
-    return preds
-
-
 def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> list[dict[str, Any]]:
     """A few Grad-CAM overlays of both models on every evaluation set (positives first)."""
     k = ctx.config.predict.gradcam_examples
@@ -314,9 +301,9 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
 
 
 def _camshare(ctx: StageContext) -> dict[str, Any]:
-    """Grad-CAM share inside the true SIJ boxes (see :mod:`sijscan.study.where`); written as JSON too."""
+    """Grad-CAM share inside the true SIJ boxes (see :mod:`sijscan.study.cam_share`); written as JSON too."""
     from sijscan.evaluate.report import write_json
-    from sijscan.study.where import cam_shares
+    from sijscan.study.cam_share import cam_shares
 
     res = cam_shares(ctx, out_dir=ctx.stage_dir / "camshare")
     if res:
