@@ -30,24 +30,10 @@ VIEWS = ("sij", "full")
 
 
 def read_training_manifest(path: str | Path) -> pd.DataFrame:
-    """The manifest with absolute paths (``sijscan.io.read_manifest`` when available)."""
-    try:
-        from sijscan.io import read_manifest  # type: ignore[attr-defined]
-    except ImportError:
-        read_manifest = None
-    if read_manifest is not None:
-        return read_manifest(path, require=("image", "label"))
-    p = Path(path)
-    if not p.is_file():
-        raise ClassifierInputError(f"manifest not found: {p}")
-    df = pd.read_csv(p)
-    for col in ("image", "label"):
-        if col not in df.columns:
-            raise ClassifierInputError(f"{p}: manifest lacks column {col!r}")
-    for col in ("image", "mask"):
-        if col in df.columns:
-            df[col] = [str((p.parent / v).resolve()) if isinstance(v, str) and v else v for v in df[col]]
-    return df
+    """The manifest with absolute paths, checked by :func:`sijscan.io.read_manifest` (image and label required)."""
+    from sijscan.io import read_manifest
+
+    return read_manifest(path, require=("image", "label"))
 
 
 def split_train_val(df: pd.DataFrame, *, seed: int, val_fraction: float = 0.15) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -51,6 +51,19 @@ class ViewPrediction:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def forward_logits(network: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The classifier's one forward: ``(binary logits, cumulative grade logits or None)`` of ``x`` (N, 1, H, W).
+
+    Every path that runs a classifier (batch prediction, Grad-CAM, ``classify_views``, the ONNX
+    export's wrapper) calls this, torch or ONNX network alike.
+    """
+    forward_all = getattr(network, "forward_all", None)
+    if forward_all is not None and getattr(network, "grade_head", None) is not None:
+        logits, grades = forward_all(x)
+        return logits, grades
+    return network(x), None
+
+
 def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch") -> ClassifierModel:
     """``backend="onnx"`` runs the folder's exported ONNX file in onnxruntime instead of torch."""
     from sijscan.backends import load_network
@@ -72,14 +85,12 @@ def classify_views(model: ClassifierModel | str | os.PathLike[str], images: Sequ
         return []
     device = next(m.network.parameters()).device
     x = torch.from_numpy(np.stack([preprocess_view(img, m.spec) for img in images]))[:, None].to(device)
-    from sijscan.classify.finalize import batch_logits
-
-    logits = batch_logits(m.network, x, batch_size=batch_size)
+    with torch.inference_mode():
+        outs = [forward_logits(m.network, x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    logits = torch.cat([o[0].float().cpu() for o in outs]).numpy()
     grades = None
-    if getattr(m.network, "grade_head", None) is not None:
-        with torch.no_grad():
-            cum = torch.cat([m.network.forward_all(x[i:i + batch_size])[1] for i in range(0, len(x), batch_size)])
-        grades = grades_from_cumulative(cum).cpu().numpy()
+    if outs and outs[0][1] is not None:
+        grades = grades_from_cumulative(torch.cat([o[1] for o in outs])).cpu().numpy()
     p_raw, p_cal = probability(logits), probability(logits, m.temperature)
     out = []
     for i in range(len(images)):

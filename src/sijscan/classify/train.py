@@ -36,7 +36,6 @@ from sijscan.classify.recipe import Recipe, get_recipe
 
 log = logging.getLogger(__name__)
 
-ACCELERATORS = ("auto", "cpu", "gpu")
 
 
 def _load_state_from_ckpt(path: str | Path) -> dict[str, torch.Tensor]:
@@ -70,16 +69,6 @@ def _loaders(data: CachedViews, val: CachedViews, *, height: int, width: int, ba
     return train_dl, val_dl
 
 
-def _resolve_accelerator(accelerator: str) -> str:
-    if accelerator not in ACCELERATORS:
-        raise ClassifierInputError(f"--accelerator must be one of {', '.join(ACCELERATORS)}, got {accelerator!r}")
-    if accelerator == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    if accelerator == "gpu" and not torch.cuda.is_available():
-        raise ClassifierInputError("--accelerator gpu but no CUDA device is visible")
-    return accelerator
-
-
 def train_classifier(
     *, manifest: str | Path, view: str, out_dir: str | Path, recipe: str | Recipe = "quick",
     segmenter: str | Path | None = None, use_mask_crops: bool = False, devices: int = 1, num_nodes: int = 1,
@@ -102,7 +91,9 @@ def train_classifier(
         raise ClassifierInputError("view 'sij' needs exactly one of --segmenter DIR or --crop-from-mask")
     if view == "full" and (segmenter is not None or use_mask_crops):
         raise ClassifierInputError("view 'full' takes neither --segmenter nor --crop-from-mask")
-    acc = _resolve_accelerator(accelerator)
+    from sijscan.devices import resolve_accelerator
+
+    acc = resolve_accelerator(accelerator)
     out, work = Path(out_dir), Path(out_dir) / "training"
     work.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)

@@ -80,9 +80,9 @@ class _ClassifierGraph(torch.nn.Module):
         self.network = network
 
     def forward(self, image: torch.Tensor) -> Any:
-        from sijscan.predict.gradcam import _run
+        from sijscan.classify.predict import forward_logits
 
-        logits, grades = _run(self.network, image)
+        logits, grades = forward_logits(self.network, image)
         return logits if grades is None else (logits, grades)
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,7 +45,6 @@ from sijscan.predict.table import CSV_NAME, RowWriter, read_rows
 log = logging.getLogger(__name__)
 
 RANKS_DIR = "ranks"
-ACCELERATORS = ("auto", "cpu", "gpu")
 _LAUNCHED_ENV = ("LOCAL_RANK", "RANK", "NODE_RANK", "WORLD_SIZE", "SLURM_PROCID")
 
 
@@ -61,19 +59,6 @@ def rank_csv(out_dir: str | os.PathLike[str], rank: int) -> Path:
 
 def _rank_files(out: Path) -> list[Path]:
     return sorted((out / RANKS_DIR).glob("predictions.rank*.csv"))
-
-
-def resolve_accelerator(accelerator: str) -> str:
-    """'auto' -> 'gpu' when CUDA is visible else 'cpu'; 'gpu' without CUDA is an error."""
-    import torch
-
-    if accelerator not in ACCELERATORS:
-        raise ScaleoutConfigError(f"--accelerator must be one of {', '.join(ACCELERATORS)}, got {accelerator!r}")
-    if accelerator == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    if accelerator == "gpu" and not torch.cuda.is_available():
-        raise ScaleoutConfigError("--accelerator gpu but no CUDA device is visible; use 'auto' or 'cpu'")
-    return accelerator
 
 
 @dataclass
@@ -275,6 +260,8 @@ def run_distributed(
         raise ScaleoutConfigError(f"--devices and --num-nodes must be >= 1, got {devices} and {num_nodes}")
     if loader_workers < 0 or batch_size < 1:
         raise ScaleoutConfigError("--loader-workers must be >= 0 and --batch-size >= 1")
+    from sijscan.devices import resolve_accelerator
+
     acc = resolve_accelerator(accelerator)
     default_threads = max(1, min(8, (os.cpu_count() or 1) // devices))
     threads = default_threads if threads is None else threads

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sijscan.classify.predict import forward_logits
 from sijscan.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -62,14 +63,6 @@ def target_layer(network: torch.nn.Module, name: str | None = None) -> torch.nn.
     return layer4
 
 
-def _run(network: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    forward_all = getattr(network, "forward_all", None)
-    if forward_all is not None and getattr(network, "grade_head", None) is not None:
-        logits, grades = forward_all(x)
-        return logits, grades
-    return network(x), None
-
-
 def forward_with_cam(
     network: torch.nn.Module,
     x: torch.Tensor,
@@ -97,7 +90,7 @@ def forward_with_cam(
     handles = [module.register_forward_pre_hook(pre_hook), module.register_forward_hook(hook)]
     try:
         with torch.no_grad():
-            logits, grades = _run(network, x)
+            logits, grades = forward_logits(network, x)
             act = store.get("act")
             if act is None or not act.requires_grad:
                 raise GradCAMError("the Grad-CAM target layer was not part of the forward pass")

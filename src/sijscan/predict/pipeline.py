@@ -95,18 +95,6 @@ class Prediction:
         return cam_to_crop(im.cams[cls], crop_shape=im.crop.shape, mirror=im.mirror)
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda requested but no CUDA device is available; use 'auto' or 'cpu'")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise InputError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    return device
-
-
 class Pipeline:
     """Loaded segmenter (optional for the full view) + classifier, with QC and Grad-CAM."""
 
@@ -134,6 +122,8 @@ class Pipeline:
         from sijscan.onnx_backend import check_backend
 
         check_backend(backend)
+        from sijscan.devices import resolve_device
+
         dev = resolve_device(device)
         clf = load_classifier(classifier, device=dev, backend=backend)
         seg = Segmenter.load(segmenter, device=dev, backend=backend, fast=fast) if segmenter is not None else None
@@ -330,10 +320,10 @@ class Pipeline:
             res = forward_with_cam(m.network, x, classes=self.cam_classes)
             logits, cum, cams = res.logits, res.grade_logits, res.cams
         else:
-            from sijscan.predict.gradcam import _run
+            from sijscan.classify.predict import forward_logits
 
             with torch.inference_mode():
-                logits, cum = _run(m.network, x)
+                logits, cum = forward_logits(m.network, x)
             cams = {}
         lg = logits.float().cpu().numpy()  # synchronises with the device
         t2 = time.perf_counter()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sijscan.errors import InputError
+from sijscan.devices import study_device
 from sijscan.study.context import StageContext
 from sijscan.study.predicting import predict_with_bar
 
@@ -73,10 +74,6 @@ def run_cohorts(ctx: StageContext) -> dict[str, Any]:
 # --- models ----------------------------------------------------------------------------------------
 
 
-def _accelerator(device: str) -> str:
-    return {"auto": "auto", "cpu": "cpu", "gpu": "gpu"}[device]
-
-
 def _train_manifest(ctx: StageContext) -> str:
     return str(ctx.upstream["cohorts"][ctx.config.train_cohort.name]["manifest"])
 
@@ -96,7 +93,7 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
     if t is None:  # the config reader guarantees model or train
         raise StudyDataError("segmenter: neither 'model' nor 'train' given")
     tc = TrainConfig(arch=t.arch, epochs=t.epochs, batch_size=t.batch_size, size=t.size, lr=t.lr,
-                     devices=t.devices, accelerator=_accelerator(cfg.study.device), max_images=t.max_images,
+                     devices=t.devices, accelerator=study_device(cfg.study.device, for_="lightning"), max_images=t.max_images,
                      seed=cfg.study.seed, augment=t.augment, extra_manifest=t.extra_manifest,
                      extra_weight=t.extra_weight, progress=ctx.progress)
     folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
@@ -123,7 +120,7 @@ def run_classifiers(ctx: StageContext) -> dict[str, Any]:
         folder = train_classifier(
             manifest=_train_manifest(ctx), view=view, out_dir=ctx.stage_dir / name, recipe=recipe,
             segmenter=ctx.upstream["segmenter"]["model"] if view == "sij" else None, devices=c.devices,
-            num_nodes=c.num_nodes, accelerator=_accelerator(cfg.study.device), init=c.init,
+            num_nodes=c.num_nodes, accelerator=study_device(cfg.study.device, for_="lightning"), init=c.init,
             init_weights=c.init_weights, seed=cfg.study.seed, max_images=c.max_images, progress=ctx.progress,
         )
         card = read_card(folder)
@@ -167,10 +164,6 @@ def _prediction_rows(preds: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _device(device: str) -> str:
-    return {"auto": "auto", "cpu": "cpu", "gpu": "cuda"}[device]
-
-
 def run_predict(ctx: StageContext) -> dict[str, Any]:
     import pandas as pd
 
@@ -183,7 +176,7 @@ def run_predict(ctx: StageContext) -> dict[str, Any]:
     raw: dict[str, dict[str, pd.DataFrame]] = {}
     for model in MODELS:
         pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
-                                  segmenter=seg if MODELS[model] == "sij" else None, device=_device(cfg.study.device))
+                                  segmenter=seg if MODELS[model] == "sij" else None, device=study_device(cfg.study.device, for_="torch"))
         raw[model] = {}
         for name, manifest in sets.items():
             images = [str(x) for x in read_manifest(manifest)["image"]]
@@ -251,7 +244,7 @@ def _gradcam_set(ctx: StageContext, *, name: str, manifest: Path, seg: str, k: i
         try:
             pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
                                       segmenter=seg if MODELS[model] == "sij" else None,
-                                      device=_device(ctx.config.study.device))
+                                      device=study_device(ctx.config.study.device, for_="torch"))
             preds = pipe.predict_many(images, batch_size=max(1, k), gradcam=True, names=images, on_error="record")
         except (SijscanError, RuntimeError, ValueError) as exc:
             log.warning("Grad-CAM examples of %s skipped: %s", model, exc)
