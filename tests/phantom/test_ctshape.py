@@ -7,7 +7,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from sijscan.phantom import anat_ctshape as cts
+from sijscan.phantom.anatomy import ctshape as cts
 from sijscan.phantom.anatomy import render_projection
 from sijscan.phantom.spec import CaseSpec, Geometry
 

@@ -14,14 +14,14 @@ import math
 import cv2
 import numpy as np
 
-from sijscan.phantom.anat_bones import render_femur, render_hip, render_ribs, render_sacrum, render_vertebrae
-from sijscan.phantom.anat_findings import render_enthesitis, render_syndesmophytes
-from sijscan.phantom.anat_frame import AnatomyInputError, Frame
-from sijscan.phantom.anat_landmarks import SIDES, Skeleton, build_skeleton, patient_side
-from sijscan.phantom.anat_profile import MU_SOFT
-from sijscan.phantom.anat_sij import make_layout, render_joint, true_box
-from sijscan.phantom.anat_softtissue import render_soft
-from sijscan.phantom.anat_texture import make_tile
+from sijscan.phantom.anatomy.bones import render_femur, render_hip, render_ribs, render_sacrum, render_vertebrae
+from sijscan.phantom.anatomy.findings import render_enthesitis, render_syndesmophytes
+from sijscan.phantom.anatomy.frame import AnatomyInputError, Frame
+from sijscan.phantom.anatomy.landmarks import SIDES, Skeleton, build_skeleton, patient_side
+from sijscan.phantom.anatomy.profile import MU_SOFT
+from sijscan.phantom.anatomy.sij import make_layout, render_joint, true_box
+from sijscan.phantom.anatomy.softtissue import render_soft
+from sijscan.phantom.anatomy.texture import make_tile
 from sijscan.phantom.spec import CaseSpec, Geometry, Projection
 
 logger = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ import math
 import cv2
 import numpy as np
 
-from sijscan.phantom.anat_frame import Frame, Window, open_spline
-from sijscan.phantom.anat_landmarks import Skeleton
-from sijscan.phantom.anat_profile import MU_FAT, MU_SOFT, line_field
-from sijscan.phantom.anat_texture import make_tile, texture_in
+from sijscan.phantom.anatomy.frame import Frame, Window, open_spline
+from sijscan.phantom.anatomy.landmarks import Skeleton
+from sijscan.phantom.anatomy.profile import MU_FAT, MU_SOFT, line_field
+from sijscan.phantom.anatomy.texture import make_tile, texture_in
 from sijscan.phantom.spec import CaseSpec
 
 

@@ -211,7 +211,7 @@ def sacrum_anchor_points(outline: np.ndarray, joints: dict[str, np.ndarray]) -> 
 
 
 def warp_template(bs: BoneSet, w: np.ndarray, src_pts: np.ndarray, frame, win, *, sign: float = 1.0) -> np.ndarray:
-    """The mixed template on the window's pixels (``frame``: an ``anat_frame.Frame``, ``win`` a
+    """The mixed template on the window's pixels (``frame``: an ``frame.Frame``, ``win`` a
     ``Window``): a thin-plate spline takes the patient's points ``src_pts`` (posed mm, x times
     ``sign``, same order as the set's points) to the mean template's."""
     dst = bs.mean
