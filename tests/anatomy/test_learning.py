@@ -38,7 +38,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     split[-N_HELD_OUT:] = "test"  # never seen by training
     df["split"] = split
     manifest = write_manifest(df, root / "split.csv")
-    cfg = TrainConfig(epochs=20, batch_size=4, size=64, lr=3e-3, accelerator="cpu", seed=0, progress=False)
+    cfg = TrainConfig(epochs=30, batch_size=4, size=64, lr=3e-3, accelerator="cpu", seed=0, progress=False)
     model = train_segmenter(manifest=manifest, out_dir=root / "seg", config=cfg)
     return {"model": model, "test": df[df["split"] == "test"].reset_index(drop=True), "root": root}
 
