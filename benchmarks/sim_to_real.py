@@ -96,10 +96,9 @@ def evaluate(model: Path, manifest: Path) -> dict[str, Any]:
     """Segment every radiograph of ``manifest``; Dice per structure and SIJ-box share inside the crop."""
     import cv2
 
-    from sijscan.anatomy.crop import scale_box
     from sijscan.anatomy.metrics import box_share_inside, dice_per_structure
-    from sijscan.anatomy.segment import Segmenter, read_for_recipe, segment_and_locate
-    from sijscan.io import read_manifest
+    from sijscan.anatomy.segment import Segmenter, recipe_input, segment_and_locate
+    from sijscan.io import read_manifest, read_radiograph
 
     seg = Segmenter.load(model)
     df = read_manifest(manifest)
@@ -107,14 +106,12 @@ def evaluate(model: Path, manifest: Path) -> dict[str, Any]:
     inside: dict[str, list[float]] = {"image_left": [], "image_right": []}
     flagged = 0
     for row in df.to_dict("records"):
-        pixels, scaled = read_for_recipe(row["image"], seg.recipe)
+        pixels, scaled = recipe_input(read_radiograph(row["image"]), seg.spec)
         res = segment_and_locate(seg, pixels, already_scaled=scaled)
         true = cv2.imread(str(row["mask"]), cv2.IMREAD_UNCHANGED)
         for k, v in dice_per_structure(res.labels, true).items():
             dice.setdefault(k, []).append(v)
-        box = res.location.box
-        if box is not None:
-            box = scale_box(box, from_shape=res.working_labels.shape, to_shape=pixels.shape)
+        box = res.location.box  # in the radiograph's pixels
         for side in inside:
             inside[side].append(box_share_inside(box, _parse_box(row.get(f"sij_box_{side}"))))
         flagged += bool(res.location.qc_flags)
