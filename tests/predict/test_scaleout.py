@@ -151,7 +151,7 @@ def test_two_gloo_processes_match_the_single_process_path(models: Path, folder: 
     # -v: the Lightning INFO lines naming the processes and the backend follow the CLI log level
     cmd = [sys.executable, str(script), "-v", "predict", str(folder), "--model", str(models), "--out", str(out),
            "--devices", "2", "--accelerator", "cpu", "--loader-workers", "1", "--batch-size", "2", "--gradcam"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300, env=env)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 1, log[-3000:]  # the bad files
     assert "distributed_backend=gloo" in log and "Starting with 2 processes" in log
@@ -167,7 +167,7 @@ def test_two_gloo_processes_match_the_single_process_path(models: Path, folder: 
         (folder / name).rename(tmp_path / name)
     try:
         stamp = (out / "images" / "case1.png.json").stat().st_mtime_ns
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300, env=env)
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         assert "predicted 0, skipped 10 already done" in proc.stdout
         assert "Starting with 2 processes" not in proc.stdout + proc.stderr

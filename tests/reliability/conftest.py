@@ -14,11 +14,8 @@ from test_standins import make_models  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):  # tests/conftest.py
     yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="session")
