@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "no --gradcam)")
     p.add_argument("--fast", action="store_true",
                    help="segment in one pass over the working image instead of the recipe's sliding windows "
-                        "(published model: ~4x fewer FLOPs; NOT the published arithmetic, see docs/performance.md)")
+                        "(published model: ~4x fewer FLOPs). NOT the published arithmetic, and on a network "
+                        "trained on crops its masks disagreed badly with the exact mode: see docs/performance.md")
     p.add_argument("--batch-size", type=int, default=8, help="classifier batch size (default 8)")
     p.add_argument("--workers", type=int, default=1, help="threads reading files ahead (default 1)")
     p.add_argument("--report", action="store_true", help="write OUT/report.html (self-contained)")
