@@ -14,13 +14,13 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence, Union
 
 import numpy as np
 
 from sijscan.errors import InputError, ModelError, SijscanError
+from sijscan.predict.prediction import Prediction, PredictionImages
 from sijscan.predict.qc import QCConfig, assess
 
 log = logging.getLogger(__name__)
@@ -31,68 +31,6 @@ Source = Union[str, "os.PathLike[str]", np.ndarray, Any]
 
 class PipelineConfigError(ModelError):
     """A pipeline folder or the pair of model folders cannot be used together."""
-
-
-@dataclass
-class PredictionImages:
-    """The arrays behind a prediction (for overlays, the report and the app); never serialised."""
-
-    pixels: np.ndarray
-    labels: np.ndarray | None = None
-    crop: np.ndarray | None = None
-    crop_box: list[int] | None = None
-    model_input: np.ndarray | None = None
-    cams: dict[str, np.ndarray] = field(default_factory=dict)
-    """Class name -> CAM at the classifier input size, [0, 1]."""
-    mirror: bool = False
-
-
-@dataclass
-class Prediction:
-    """One radiograph's result. ``decision`` is None when QC withholds it (or on error)."""
-
-    image: str
-    probability: float | None = None
-    probability_calibrated: float | None = None
-    decision: int | None = None
-    cutoff: float | None = None
-    temperature: float | None = None
-    view: str = "sij"
-    qc_passed: bool = False
-    qc_flags: list[str] = field(default_factory=list)
-    qc_reasons: list[str] = field(default_factory=list)
-    qc_warnings: list[str] = field(default_factory=list)
-    grades: dict[str, int] | None = None
-    mny: int | None = None
-    sij_box: list[int] | None = None
-    sij_boxes: dict[str, list[int] | None] = field(default_factory=dict)
-    image_shape: list[int] = field(default_factory=list)
-    source_format: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    images: PredictionImages | None = field(default=None, repr=False, compare=False)
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("images")
-        return d
-
-    def cam_on_radiograph(self, cls: str = "positive") -> np.ndarray | None:
-        """The CAM of ``cls`` mapped onto the whole radiograph (None without Grad-CAM)."""
-        from sijscan.predict.gradcam import cam_to_radiograph
-
-        im = self.images
-        if im is None or cls not in im.cams or im.crop_box is None:
-            return None
-        return cam_to_radiograph(im.cams[cls], crop_box=im.crop_box, image_shape=im.pixels.shape, mirror=im.mirror)
-
-    def cam_on_crop(self, cls: str = "positive") -> np.ndarray | None:
-        from sijscan.predict.gradcam import cam_to_crop
-
-        im = self.images
-        if im is None or cls not in im.cams or im.crop is None:
-            return None
-        return cam_to_crop(im.cams[cls], crop_shape=im.crop.shape, mirror=im.mirror)
 
 
 class Pipeline:
