@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,31 +32,12 @@ from sijscan._progress import training_progress
 from sijscan.anatomy.augment import PairDataset, basic_augment, check_level, mixing_sampler, strong_transform
 from sijscan.anatomy.networks import ARCH_INIT, LABELS
 from sijscan.anatomy.recipes import sijscan_recipe
+from sijscan.anatomy.train_config import TrainConfig
 from sijscan.anatomy.segment import preprocess_array
 from sijscan.errors import InputError, ModelError
 from sijscan.modelfolder import build_network, default_provenance, save_model
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    arch: str = "unet-default"
-    epochs: int = 50
-    batch_size: int = 8
-    size: int = 256
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    devices: int = 1
-    accelerator: str = "auto"
-    max_images: int | None = None
-    seed: int = 0
-    val_frac: float = 0.15
-    progress: bool | None = None  # None: shown in a terminal, not in CI/logs (sijscan._progress)
-    stop_after_epochs: int | None = None  # stop early (checkpointed) to continue later with resume
-    augment: str = "basic"  # none | basic | strong (sijscan.anatomy.augment)
-    extra_manifest: str | None = None  # a second training manifest (e.g. CT-route renders)
-    extra_weight: float = 0.5  # share of each epoch's draws taken from extra_manifest
 
 
 class _StopAfter(L.Callback):

@@ -30,26 +30,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a 4-class U-Net (background, sacrum, two hip bones) with Lightning; the best "
                     "validation Dice is written as a sijscan model folder in --out.",
     )
+    from sijscan.anatomy.train_config import train_default as D  # one source of the defaults
+
     t.add_argument("--manifest", required=True, help="manifest CSV with image and mask columns")
     t.add_argument("--out", required=True, help="output model folder (checkpoints in OUT/checkpoints)")
     t.add_argument("--arch", choices=("default", "paper"), default="default")
-    t.add_argument("--epochs", type=int, default=50)
-    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--epochs", type=int, default=D("epochs"))
+    t.add_argument("--batch-size", type=int, default=D("batch_size"))
     t.add_argument("--size", type=int, default=None, help="working size (default 256, paper 512)")
-    t.add_argument("--lr", type=float, default=3e-3, help="one-cycle max learning rate")
-    t.add_argument("--devices", type=int, default=1)
-    t.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto")
+    t.add_argument("--lr", type=float, default=D("lr"), help="one-cycle max learning rate")
+    t.add_argument("--devices", type=int, default=D("devices"))
+    t.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default=D("accelerator"))
     t.add_argument("--max-images", type=int, default=None, help="use at most N images (first N rows)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=D("seed"))
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     add_progress_flag(t)
-    t.add_argument("--augment", choices=("none", "basic", "strong"), default="basic",
+    t.add_argument("--augment", choices=("none", "basic", "strong"), default=D("augment"),
                    help="training augmentation: basic (default: affine, intensity, noise per batch), strong "
                         "(SyntheX's sim-to-real families: affine, elastic, inversion, gamma, contrast, blur/sharpen, "
                         "noise, random erasing) or none")
     t.add_argument("--extra-manifest", metavar="CSV", default=None,
                    help="a second training manifest with masks (e.g. CT-route renders), mixed into every epoch")
-    t.add_argument("--extra-weight", type=float, default=0.5, metavar="W",
+    t.add_argument("--extra-weight", type=float, default=D("extra_weight"), metavar="W",
                    help="share of each epoch's training draws taken from --extra-manifest, in (0, 1) (default 0.5)")
     t.set_defaults(handler=run_train)
 

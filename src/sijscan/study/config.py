@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from sijscan.anatomy.train_config import train_default as D  # one source of the segmenter's defaults
 from sijscan.errors import InputError
 
 PHANTOM_COHORTS = ("proof", "gespic", "optiref", "damact")
@@ -130,18 +131,20 @@ class CohortConfig:
 
 @dataclass(frozen=True)
 class SegmenterTrain:
-    arch: str = "unet-default"
-    epochs: int = 50
-    size: int = 256
-    batch_size: int = 8
-    lr: float = 3e-3
-    max_images: int | None = None
-    devices: int = 1
-    augment: str = "basic"
+    """``segmenter.train``; defaults from :class:`sijscan.anatomy.train_config.TrainConfig` (one source)."""
+
+    arch: str = D("arch")
+    epochs: int = D("epochs")
+    size: int = D("size")
+    batch_size: int = D("batch_size")
+    lr: float = D("lr")
+    max_images: int | None = D("max_images")
+    devices: int = D("devices")
+    augment: str = D("augment")
     """training augmentation: basic (the paper's list), strong (sim-to-real families) or none"""
     extra_manifest: str | None = None
     """a second training manifest with masks (e.g. CT-route renders), mixed into every epoch"""
-    extra_weight: float = 0.5
+    extra_weight: float = D("extra_weight")
     """share of each epoch's draws taken from extra_manifest (only with extra_manifest)"""
 
 
@@ -275,18 +278,18 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
     k = "segmenter.train"
     _no_unknown(t, ("arch", "epochs", "size", "batch_size", "lr", "max_images", "devices", "augment",
                     "extra_manifest", "extra_weight"), k)
-    size = _int(t, "size", k, 256, minimum=16)
+    size = _int(t, "size", k, D("size"), minimum=16)
     if size % 8:  # type: ignore[operator]
         raise StudyConfigError(f"{k}.size: must be a multiple of 8, got {size}")
-    train = SegmenterTrain(arch=_choice(t, "arch", k, "unet-default", SEGMENTER_ARCHS),  # type: ignore[arg-type]
-                           epochs=_int(t, "epochs", k, 50, minimum=1), size=size,  # type: ignore[arg-type]
-                           batch_size=_int(t, "batch_size", k, 8, minimum=1),  # type: ignore[arg-type]
-                           lr=_float(t, "lr", k, 3e-3, low=1e-8, high=10.0),
-                           max_images=_int(t, "max_images", k, None, minimum=2),
-                           devices=_int(t, "devices", k, 1, minimum=1),  # type: ignore[arg-type]
-                           augment=_choice(t, "augment", k, "basic", AUGMENT_LEVELS),  # type: ignore[arg-type]
+    train = SegmenterTrain(arch=_choice(t, "arch", k, D("arch"), SEGMENTER_ARCHS),  # type: ignore[arg-type]
+                           epochs=_int(t, "epochs", k, D("epochs"), minimum=1), size=size,  # type: ignore[arg-type]
+                           batch_size=_int(t, "batch_size", k, D("batch_size"), minimum=1),  # type: ignore[arg-type]
+                           lr=_float(t, "lr", k, D("lr"), low=1e-8, high=10.0),
+                           max_images=_int(t, "max_images", k, D("max_images"), minimum=2),
+                           devices=_int(t, "devices", k, D("devices"), minimum=1),  # type: ignore[arg-type]
+                           augment=_choice(t, "augment", k, D("augment"), AUGMENT_LEVELS),  # type: ignore[arg-type]
                            extra_manifest=_path(t, "extra_manifest", k, base),
-                           extra_weight=_float(t, "extra_weight", k, 0.5, low=0.01, high=0.99))
+                           extra_weight=_float(t, "extra_weight", k, D("extra_weight"), low=0.01, high=0.99))
     if "extra_weight" in t and train.extra_manifest is None:
         raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.extra_manifest")
     return SegmenterConfig(train=train)

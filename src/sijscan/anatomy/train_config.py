@@ -1,0 +1,37 @@
+"""The segmenter's training settings and their defaults: the ONE place they are written.
+
+``sijscan train-segmenter``'s options and the study config's ``segmenter.train`` keys take their
+defaults from :class:`TrainConfig` (this module imports no torch, so reading it is cheap).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "unet-default"
+    epochs: int = 50
+    batch_size: int = 8
+    size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    devices: int = 1
+    accelerator: str = "auto"
+    max_images: int | None = None
+    seed: int = 0
+    val_frac: float = 0.15
+    progress: bool | None = None  # None: shown in a terminal, not in CI/logs (sijscan._progress)
+    stop_after_epochs: int | None = None  # stop early (checkpointed) to continue later with resume
+    augment: str = "basic"  # none | basic | strong (sijscan.anatomy.augment)
+    extra_manifest: str | None = None  # a second training manifest (e.g. CT-route renders)
+    extra_weight: float = 0.5  # share of each epoch's draws taken from extra_manifest
+
+
+def train_default(name: str) -> Any:
+    """The default of ``TrainConfig.<name>``."""
+    for f in fields(TrainConfig):
+        if f.name == name:
+            return f.default
+    raise KeyError(name)
