@@ -31,7 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from sijscan._progress import progress_enabled
 from sijscan.errors import InputError
@@ -39,6 +39,10 @@ from sijscan.predict.names import file_stamp, folder_files, printable_name, reso
 from sijscan.predict.table import CSV_NAME, RowWriter, prediction_row, read_rows
 
 __all__ = ["run_batch", "collect_inputs", "todo_items", "BatchSummary"]
+
+if TYPE_CHECKING:
+    from sijscan.predict.pipeline import Pipeline
+    from sijscan.predict.prediction import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +159,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
     return items
 
 
-def write_image_outputs(pred: Any, *, images_dir: Path, gradcam: bool) -> None:
+def write_image_outputs(pred: Prediction, *, images_dir: Path, gradcam: bool) -> None:
     """Per-image JSON, overlay and (with Grad-CAM) heat-map PNGs, each written atomically."""
     from sijscan.predict.overlay import (OVERLAY_LONGEST, cam_overlay, segmentation_overlay, write_bytes_atomic,
                                          write_png_atomic)
@@ -177,7 +181,7 @@ def write_image_outputs(pred: Any, *, images_dir: Path, gradcam: bool) -> None:
     write_bytes_atomic(images_dir / f"{stem}.json", payload.encode("utf-8"))
 
 
-def _read_ahead(pipeline: Any, items: Sequence[InputItem], workers: int) -> Iterator[tuple[InputItem, Any]]:
+def _read_ahead(pipeline: Pipeline, items: Sequence[InputItem], workers: int) -> Iterator[tuple[InputItem, Any]]:
     """Yield ``(item, Radiograph or the InputError)``, reading up to ``workers`` files ahead."""
     from sijscan.errors import SijscanError
     from sijscan.predict.pipeline import to_radiograph
@@ -202,7 +206,7 @@ def _read_ahead(pipeline: Any, items: Sequence[InputItem], workers: int) -> Iter
 
 
 def run_batch(
-    pipeline: Any, *, inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
+    pipeline: Pipeline, *, inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
     gradcam: bool = False, batch_size: int = 8, overwrite: bool = False, workers: int = 1,
     report: bool = False, progress: bool | None = None, hash_names: bool = False,
     masks: str | os.PathLike[str] | None = None, settings: dict[str, Any] | None = None,
@@ -239,7 +243,7 @@ def run_batch(
     return summary
 
 
-def record_run(pipeline: Any, *, out: Path, overwrite: bool, settings: dict[str, Any],
+def record_run(pipeline: Pipeline, *, out: Path, overwrite: bool, settings: dict[str, Any],
                arguments: dict[str, Any], own_masks: bool) -> None:
     """``out/run.json`` names the models and settings; a resume with others is refused, and
     ``--overwrite`` sets the earlier run's table and images aside (``*.previous``) instead of mixing them."""
@@ -272,7 +276,7 @@ def todo_items(items: Sequence[InputItem], existing: dict[str, dict[str, str]], 
     return todo
 
 
-def _run_locked(pipeline: Any, *, items: list[InputItem], out: Path, images_dir: Path, gradcam: bool,
+def _run_locked(pipeline: Pipeline, *, items: list[InputItem], out: Path, images_dir: Path, gradcam: bool,
                 batch_size: int, overwrite: bool, workers: int, progress: bool | None) -> BatchSummary:
     from sijscan.io.radiograph import one_line
     from sijscan.predict.outdir import OutputFolderError, os_reason
@@ -343,12 +347,12 @@ def _scrub(message: str, item: InputItem) -> str:
     return printable_name(message)
 
 
-def _finish(pred: Any, *, writer: RowWriter, images_dir: Path, gradcam: bool, summary: BatchSummary) -> None:
+def _finish(pred: Prediction, *, writer: RowWriter, images_dir: Path, gradcam: bool, summary: BatchSummary) -> None:
     write_outputs_safely(pred, images_dir=images_dir, gradcam=gradcam)
     record_row(pred, writer=writer, summary=summary)
 
 
-def write_outputs_safely(pred: Any, *, images_dir: Path, gradcam: bool) -> None:
+def write_outputs_safely(pred: Prediction, *, images_dir: Path, gradcam: bool) -> None:
     """The per-image files of a prediction without error; an ``OSError`` becomes its error (thread-safe)."""
     if pred.error:
         return
@@ -358,7 +362,7 @@ def write_outputs_safely(pred: Any, *, images_dir: Path, gradcam: bool) -> None:
         pred.error = f"cannot write outputs: {exc}"
 
 
-def record_row(pred: Any, *, writer: RowWriter, summary: BatchSummary) -> None:
+def record_row(pred: Prediction, *, writer: RowWriter, summary: BatchSummary) -> None:
     """Count the prediction in ``summary`` and append its row (after :func:`write_outputs_safely`)."""
     if pred.error:
         summary.failures.append((pred.image, pred.error))

@@ -19,12 +19,18 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 
 from sijscan.errors import InputError, SijscanError
+
+if TYPE_CHECKING:
+    from sijscan.predict.batch import InputItem
+    from sijscan.predict.loader import LoadedImage, LoaderBatch
+    from sijscan.predict.pipeline import Pipeline
+    from sijscan.predict.prediction import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +38,7 @@ log = logging.getLogger(__name__)
 class BatchedPredictor:
     """A loaded :class:`~sijscan.predict.pipeline.Pipeline` applied batch by batch (see the module docstring)."""
 
-    def __init__(self, pipeline: Any, *, gradcam: bool = False, threads: int = 1) -> None:
+    def __init__(self, pipeline: Pipeline, *, gradcam: bool = False, threads: int = 1) -> None:
         if threads < 1:
             raise InputError(f"threads must be >= 1, got {threads}")
         self.pipeline = pipeline
@@ -53,7 +59,7 @@ class BatchedPredictor:
         return list(self._pool.map(fn, *iterables))
 
     # --- the three steps -----------------------------------------------------------------------
-    def predict(self, batch: Any, *, items: Sequence[Any]) -> list[Any]:
+    def predict(self, batch: LoaderBatch, *, items: Sequence[InputItem]) -> list[Prediction]:
         """Predictions for ``batch.images`` in order; ``items`` (by ``LoadedImage.index``) scrub paths from errors."""
         from sijscan.predict.batch import _scrub
         from sijscan.predict.pipeline import Prediction, finish_timings
@@ -83,7 +89,7 @@ class BatchedPredictor:
         finish_timings([p for p in preds if not p.error])
         return preds
 
-    def _finish_one(self, im: Any, logits: torch.Tensor | None) -> tuple[Any, np.ndarray | None]:
+    def _finish_one(self, im: LoadedImage, logits: torch.Tensor | None) -> tuple[Prediction | None, np.ndarray | None]:
         """Post-segmentation work of one image; ``(None, None)`` for an image the worker could not read."""
         from sijscan.classify.preprocess import preprocess_view
         from sijscan.io.radiograph import one_line

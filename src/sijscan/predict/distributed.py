@@ -33,7 +33,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from sijscan._logs import follow_our_logging
 from sijscan._progress import progress_enabled
@@ -41,6 +41,10 @@ from sijscan.errors import InputError
 from sijscan.predict.batch import (BatchSummary, InputItem, NoInputsError, collect_inputs, record_row, todo_items,
                                    write_outputs_safely)
 from sijscan.predict.table import CSV_NAME, RowWriter, read_rows
+
+if TYPE_CHECKING:
+    from sijscan.predict.pipeline import Pipeline
+    from sijscan.predict.prediction import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +157,7 @@ class _OutputWriter:
         self.pending: deque[tuple[Any, Future[None] | None]] = deque()
         self.max_pending = max(2 * job.batch_size, 4 * threads)
 
-    def _write(self, pred: Any) -> None:
+    def _write(self, pred: Prediction) -> None:
         if self.job.outputs:
             write_outputs_safely(pred, images_dir=self.images_dir, gradcam=self.job.gradcam)
 
@@ -242,7 +246,7 @@ def _lightning_parts(job: _Job, predictor: Any, *, write_threads: int) -> tuple[
 
 
 def run_distributed(
-    pipeline: Any, *, inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
+    pipeline: Pipeline, *, inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
     devices: int = 1, num_nodes: int = 1, accelerator: str = "auto", loader_workers: int = 0,
     batch_size: int = 8, gradcam: bool = False, overwrite: bool = False, report: bool = False,
     progress: bool | None = None, hash_names: bool = False, threads: int | None = None,
@@ -298,7 +302,7 @@ def _is_first_process() -> bool:
     return rank == 0 and local == 0 and os.environ.get("NODE_RANK", "0") == "0"
 
 
-def _run_job(pipeline: Any, *, items: list[InputItem], out: Path, acc: str, devices: int, num_nodes: int,
+def _run_job(pipeline: Pipeline, *, items: list[InputItem], out: Path, acc: str, devices: int, num_nodes: int,
              loader_workers: int, batch_size: int, gradcam: bool, overwrite: bool, report: bool,
              progress: bool | None, threads: int, write_threads: int, outputs: bool) -> BatchSummary | None:
     job = _Job(items=items, out=out, overwrite=overwrite, batch_size=batch_size, loader_workers=loader_workers,

@@ -15,13 +15,18 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 
 import numpy as np
 
 from sijscan.errors import InputError, ModelError, SijscanError
 from sijscan.predict.prediction import Prediction, PredictionImages
 from sijscan.predict.qc import QCConfig, assess
+
+if TYPE_CHECKING:
+    from sijscan.anatomy.segment import Segmenter
+    from sijscan.classify.predict import ClassifierModel
+    from sijscan.io import Radiograph
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ class PipelineConfigError(ModelError):
 class Pipeline:
     """Loaded segmenter (optional for the full view) + classifier, with QC and Grad-CAM."""
 
-    def __init__(self, *, classifier: Any, segmenter: Any | None = None, qc_config: QCConfig = QCConfig(),
+    def __init__(self, *, classifier: ClassifierModel, segmenter: Segmenter | None = None, qc_config: QCConfig = QCConfig(),
                  cam_classes: Sequence[str] = ("positive",), allow_no_segmenter: bool = False) -> None:
         """``allow_no_segmenter``: an SIJ-crop classifier without a segmenter, for inputs that bring
         their own label maps (:meth:`prepare_from_labels`, ``predict_many(masks=...)``)."""
@@ -123,7 +128,8 @@ class Pipeline:
             out.extend(prepared)
         return out
 
-    def _prepare_or_record(self, source: Source, name: str | None, on_error: str, mask: Any = None) -> Prediction:
+    def _prepare_or_record(self, source: Source, name: str | None, on_error: str,
+                           mask: str | os.PathLike[str] | np.ndarray | None = None) -> Prediction:
         try:
             if mask is None:
                 return self.prepare(source, name=name)
@@ -169,7 +175,7 @@ class Pipeline:
         pred.qc_warnings.append("label map given by the user (segmenter not run)")
         return pred
 
-    def prepare_from_labels(self, radiograph: Any, *, labels: np.ndarray | None, working: np.ndarray | None = None,
+    def prepare_from_labels(self, radiograph: Radiograph, *, labels: np.ndarray | None, working: np.ndarray | None = None,
                             raw: np.ndarray | None = None, name: str | None = None,
                             timings: dict[str, float] | None = None) -> Prediction:
         """Locate, QC and crop one radiograph whose label map (input size) is already known.
@@ -215,7 +221,7 @@ class Pipeline:
 
         return locate_sij(labels)
 
-    def _crop(self, images: PredictionImages, box: list[int], *, radiograph: Any, raw: np.ndarray | None) -> None:
+    def _crop(self, images: PredictionImages, box: list[int], *, radiograph: Radiograph, raw: np.ndarray | None) -> None:
         """The classifier's crop variant: the located box of the display pixels, or the authors' Otsu crop."""
         if self.classifier.recipe.crop == "box":
             x0, y0, x1, y1 = box

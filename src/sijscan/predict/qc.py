@@ -35,10 +35,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    from sijscan.anatomy.localize import SIJLocation
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +199,7 @@ def anatomy_flags(pixels: np.ndarray, labels: np.ndarray, *, config: QCConfig = 
     return flags, measures
 
 
-def header_flags(metadata: Any) -> list[tuple[str, str]]:
+def header_flags(metadata: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """``(flag, reason)`` for DICOM view and body-part tags that do not fit an AP pelvis (see the module docstring)."""
     meta = metadata if isinstance(metadata, dict) else dict(metadata or {})
     found: list[tuple[str, str]] = []
@@ -210,8 +213,9 @@ def header_flags(metadata: Any) -> list[tuple[str, str]]:
     return found
 
 
-def assess(pixels: np.ndarray, *, labels: np.ndarray | None = None, location: Any | None = None,
-           needs_box: bool = True, config: QCConfig = QCConfig(), metadata: Any | None = None) -> QCResult:
+def assess(pixels: np.ndarray, *, labels: np.ndarray | None = None, location: SIJLocation | None = None,
+           needs_box: bool = True, config: QCConfig = QCConfig(),
+           metadata: Mapping[str, Any] | None = None) -> QCResult:
     """Run the QC. ``labels``/``location`` come from the segmenter (None when there is none);
     ``metadata`` (``Radiograph.metadata``) adds the DICOM header flags."""
     small = _small(np.asarray(pixels, dtype=np.float32))  # one QC-size copy for both checks
