@@ -82,7 +82,7 @@ def test_loader_path_in_process_matches_and_resumes(models: Path, folder: Path, 
     _assert_same(_rows(out), reference)
     assert list(_rows(out)) == list(reference)  # input order
     assert set(_rows(out / "ranks", "predictions.rank0.csv")) == set(reference)
-    from sijscan.predict.batch import safe_stem
+    from sijscan.predict.many_files import safe_stem
 
     assert (out / "images" / f"{safe_stem('sub/case0.png')}_gradcam.png").is_file()
     assert (out / "images" / "case1.png.json").is_file() and not (out / "images" / "broken.png.json").exists()

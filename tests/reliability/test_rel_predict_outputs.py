@@ -95,7 +95,7 @@ def test_row4_second_run_into_a_locked_folder_is_refused_naming_the_holder(model
 
 
 def test_row4_scaleout_path_is_refused_too(pipeline, tmp_path: Path) -> None:
-    from sijscan.predict.distributed import run_distributed
+    from sijscan.predict.scale_out import run_distributed
     from sijscan.predict.outdir import OutputLockedError
 
     img = write_png(tmp_path / "x.png")
@@ -131,7 +131,7 @@ def test_row4_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None
 
 
 def test_row5_names_that_sanitise_alike_get_separate_outputs(models: Path, tmp_path: Path) -> None:
-    from sijscan.predict.batch import safe_stem
+    from sijscan.predict.many_files import safe_stem
 
     folder = tmp_path / "in"
     write_png(folder / "a" / "x.png", seed=0)
@@ -148,7 +148,7 @@ def test_row5_names_that_sanitise_alike_get_separate_outputs(models: Path, tmp_p
 
 
 def test_row6_a_file_replaced_under_the_same_name_is_redone(pipeline, tmp_path: Path) -> None:
-    from sijscan.predict.batch import run_batch
+    from sijscan.predict.many_files import run_batch
 
     pipe = pipeline
     img = write_png(tmp_path / "x.png", seed=0)
@@ -194,7 +194,7 @@ def test_failed_rows_are_retried_on_rerun_in_the_default_path(pipeline, tmp_path
     """A transient read failure (the file itself unchanged) is an error row; the next run retries it."""
     import sijscan.predict.pipeline as pipeline_mod
     from sijscan.errors import FileUnreadableError
-    from sijscan.predict.batch import run_batch
+    from sijscan.predict.many_files import run_batch
 
     pipe = pipeline
     good, flaky = write_png(tmp_path / "in" / "good.png"), write_png(tmp_path / "in" / "flaky.png", seed=1)
@@ -218,9 +218,9 @@ def test_failed_rows_are_retried_on_rerun_in_the_default_path(pipeline, tmp_path
 
 def test_scaleout_overwrite_and_changed_files_follow_the_same_rules(tmp_path: Path) -> None:
     """The scale-out copy of the rules (no Lightning run: its to-do list and leftover handling)."""
-    from sijscan.predict.batch import collect_inputs
+    from sijscan.predict.many_files import collect_inputs
     from sijscan.predict.table import RowWriter, prediction_row
-    from sijscan.predict.distributed import _absorb_leftovers, _Job, _todo
+    from sijscan.predict.scale_out import _absorb_leftovers, _Job, _todo
     from sijscan.predict.pipeline import Prediction
 
     folder = tmp_path / "in"
@@ -259,7 +259,7 @@ def test_html_in_a_file_name_is_escaped_in_the_report(models: Path, tmp_path: Pa
                                        ({"RANK": "0", "LOCAL_RANK": "0"}, True), ({"SLURM_PROCID": "3"}, False),
                                        ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False)])
 def test_scaleout_lock_is_taken_by_one_process_only(monkeypatch, env: dict, first: bool) -> None:
-    from sijscan.predict.distributed import _LAUNCHED_ENV, _is_first_process
+    from sijscan.predict.scale_out import _LAUNCHED_ENV, _is_first_process
 
     for key in _LAUNCHED_ENV:
         monkeypatch.delenv(key, raising=False)

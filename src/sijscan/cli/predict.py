@@ -1,4 +1,4 @@
-"""``sijscan predict``: a thin shell over :func:`sijscan.predict.batch.run_batch`."""
+"""``sijscan predict``: a thin shell over :func:`sijscan.predict.many_files.run_batch`."""
 from __future__ import annotations
 
 import argparse

@@ -1,7 +1,7 @@
 """``predict_files``: the one typed call behind ``sijscan predict``; it owns every check and the path choice.
 
-One process (:func:`sijscan.predict.batch.run_batch`) or, with ``devices x num_nodes > 1`` or
-``loader_workers`` given, Lightning scale-out (:func:`sijscan.predict.distributed.run_distributed`).
+One process (:func:`sijscan.predict.many_files.run_batch`) or, with ``devices x num_nodes > 1`` or
+``loader_workers`` given, Lightning scale-out (:func:`sijscan.predict.scale_out.run_distributed`).
 The CLI only parses arguments into this call, so the Python API and the command behave alike.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 from sijscan.errors import InputError
 
 if TYPE_CHECKING:
-    from sijscan.predict.batch import BatchSummary
+    from sijscan.predict.many_files import BatchSummary
     from sijscan.predict.pipeline import Pipeline
 
 PathLike = str | os.PathLike[str]
@@ -65,7 +65,7 @@ def predict_files(
         raise PredictUsageError(f"--masks {masks}: not a folder")
     scale_out = devices != 1 or num_nodes != 1 or loader_workers is not None
     if not scale_out:
-        from sijscan.predict.batch import run_batch
+        from sijscan.predict.many_files import run_batch
 
         pipeline = load_pipeline(model=model, classifier=classifier, segmenter=segmenter, device=device,
                                  backend=backend, fast=fast, own_masks=masks is not None or _has_mask_column(inputs))
@@ -81,7 +81,7 @@ def predict_files(
     if device not in ("auto", "cpu", "cuda"):
         raise PredictUsageError(f"with --devices/--loader-workers, --device must be auto, cpu or cuda "
                                 f"(choose GPUs with CUDA_VISIBLE_DEVICES), got {device!r}")
-    from sijscan.predict.distributed import run_distributed
+    from sijscan.predict.scale_out import run_distributed
 
     accel = accelerator or {"cpu": "cpu", "cuda": "gpu"}.get(device, "auto")
     k = loader_workers if loader_workers is not None else min(4, (os.cpu_count() or 1) // devices)

@@ -1,6 +1,6 @@
 """Batched prediction for the accelerator: segmenter on a batch, per-image CPU work on threads, classifier on a batch.
 
-Order per batch (a :class:`~sijscan.predict.loader.LoaderBatch` whose files were read by
+Order per batch (a :class:`~sijscan.predict.file_loader.LoaderBatch` whose files were read by
 DataLoader workers):
 
 1. the segmenter's network on the stacked working-size inputs (one forward, any device);
@@ -27,8 +27,8 @@ import torch
 from sijscan.errors import InputError, SijscanError
 
 if TYPE_CHECKING:
-    from sijscan.predict.batch import InputItem
-    from sijscan.predict.loader import LoadedImage, LoaderBatch
+    from sijscan.predict.many_files import InputItem
+    from sijscan.predict.file_loader import LoadedImage, LoaderBatch
     from sijscan.predict.pipeline import Pipeline
     from sijscan.predict.prediction import Prediction
 
@@ -61,7 +61,7 @@ class BatchedPredictor:
     # --- the three steps -----------------------------------------------------------------------
     def predict(self, batch: LoaderBatch, *, items: Sequence[InputItem]) -> list[Prediction]:
         """Predictions for ``batch.images`` in order; ``items`` (by ``LoadedImage.index``) scrub paths from errors."""
-        from sijscan.predict.batch import _scrub
+        from sijscan.predict.many_files import _scrub
         from sijscan.predict.pipeline import Prediction, finish_timings
 
         pipe = self.pipeline

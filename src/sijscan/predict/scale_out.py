@@ -1,20 +1,20 @@
 """Batch prediction across processes, GPUs and nodes: Lightning ``Trainer.predict`` with DDP.
 
 ``run_distributed(pipeline, inputs=..., out_dir=..., devices=N, num_nodes=M)`` writes the same
-``OUT/predictions.csv`` and ``OUT/images/`` as :func:`sijscan.predict.batch.run_batch`, plus::
+``OUT/predictions.csv`` and ``OUT/images/`` as :func:`sijscan.predict.many_files.run_batch`, plus::
 
     ranks/predictions.rank<R>.csv   the rows rank R predicted in this run (disjoint across ranks)
 
 How it runs:
 
-* every process collects the same inputs (:func:`~sijscan.predict.batch.collect_inputs`); global
+* every process collects the same inputs (:func:`~sijscan.predict.many_files.collect_inputs`); global
   rank 0 first folds rows left in ``ranks/`` by an interrupted run into ``predictions.csv`` (they
   only fill in missing or failed rows; rank files older than ``predictions.csv`` were merged
   already), then, after a barrier, every rank reads ``predictions.csv`` and takes the same to-do
   list (finished rows are skipped unless ``overwrite``);
 * rank R predicts every ``world``-th image of it (no padding, so no duplicates), files decoded in
-  ``loader_workers`` DataLoader worker processes (:mod:`sijscan.predict.loader`), the networks run
-  on batches (:mod:`sijscan.predict.batched`);
+  ``loader_workers`` DataLoader worker processes (:mod:`sijscan.predict.file_loader`), the networks run
+  on batches (:mod:`sijscan.predict.device_batches`);
 * a prediction writer (Lightning ``BasePredictionWriter``) writes each image's JSON and overlays
   on ``write_threads`` threads with the same writers as ``run_batch`` and appends its row to the
   rank file (one flushed write per row);
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from sijscan._logs import follow_our_logging
 from sijscan._progress import progress_enabled
 from sijscan.errors import InputError
-from sijscan.predict.batch import (BatchSummary, InputItem, NoInputsError, collect_inputs, record_row, todo_items,
+from sijscan.predict.many_files import (BatchSummary, InputItem, NoInputsError, collect_inputs, record_row, todo_items,
                                    write_outputs_safely)
 from sijscan.predict.table import CSV_NAME, RowWriter, read_rows
 
@@ -115,7 +115,7 @@ def _absorb_leftovers(job: _Job) -> None:
 
 
 def _todo(job: _Job) -> list[int]:
-    """Indices of the items to predict (the rule of :func:`sijscan.predict.batch.todo_items`)."""
+    """Indices of the items to predict (the rule of :func:`sijscan.predict.many_files.todo_items`)."""
     todo = {id(it) for it in todo_items(job.items, read_rows(job.csv_path), overwrite=job.overwrite)}
     return [i for i, it in enumerate(job.items) if id(it) in todo]
 
@@ -192,7 +192,7 @@ def _lightning_parts(job: _Job, predictor: Any, *, write_threads: int) -> tuple[
     import lightning as L
     from lightning.pytorch.callbacks import BasePredictionWriter
 
-    from sijscan.predict.loader import RadiographDataset, make_loader
+    from sijscan.predict.file_loader import RadiographDataset, make_loader
 
     class ShardData(L.LightningDataModule):
         def setup(self, stage: str) -> None:
@@ -312,7 +312,7 @@ def _run_job(pipeline: Pipeline, *, items: list[InputItem], out: Path, acc: str,
         if not _todo(job):
             log.info("all %d image(s) already in %s (use --overwrite to redo)", len(items), job.csv_path)
             return _finish(job, n_todo=0, report=report)
-    from sijscan.predict.batched import BatchedPredictor
+    from sijscan.predict.device_batches import BatchedPredictor
 
     predictor = BatchedPredictor(pipeline, gradcam=gradcam, threads=threads)
     data, module, writer = _lightning_parts(job, predictor, write_threads=write_threads)
