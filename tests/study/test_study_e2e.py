@@ -84,6 +84,13 @@ def test_micro_study_end_to_end_then_cached(tmp_path: Path) -> None:
     cfg = config_from_dict(MICRO)
     res = run_study(cfg, out_dir=tmp_path / "s")
     assert res.ran == list(STAGE_NAMES)
+    # every stage folder says what made it (run.json): the predict stage names both classifiers' weights
+    run = json.loads((tmp_path / "s" / "predict" / "run.json").read_text())
+    cards = {m: json.loads((Path(res.outputs["classifiers"][m]["model"]) / "model.json").read_text())
+             for m in ("standard", "anatomy")}
+    assert run["command"] == "study:predict" and run["identity"]["cache_key"]
+    assert {run["identity"]["models"][f"classifiers.{m}"]["sha256"] for m in cards} == {c["sha256"] for c in cards.values()}
+    assert run["identity"]["models"]["segmenter.model"]["kind"] == "segmenter"
     # both models predicted the same images of every evaluation set
     pred = res.outputs["predict"]
     assert set(pred["sets"]) == {"proof-val", "gespic", "optiref"}

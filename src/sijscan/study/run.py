@@ -101,6 +101,27 @@ def run_study(config: str | os.PathLike[str] | StudyConfig, *, out_dir: str | os
     return result
 
 
+def _write_stage_run(stage: Any, *, cfg: StudyConfig, stage_dir: Path, key: str,
+                     records: dict[str, dict[str, Any]]) -> None:
+    """``OUT/<stage>/run.json``: the stage's cache key, its upstream keys, the models it used and the
+    config sections it read (the stage folder is rebuilt whenever the key changes)."""
+    from sijscan.runinfo import check_and_write_run
+
+    from sijscan.modelfolder import read_card
+    from sijscan.runinfo import model_identity
+
+    models = {}
+    for name in stage.upstream:
+        for k, v in ((records.get(name) or {}).get("outputs") or {}).items():
+            path = v.get("model") if isinstance(v, dict) else v if k == "model" else None
+            if isinstance(path, str) and (Path(path) / "model.json").is_file():
+                models[f"{name}.{k}"] = model_identity(read_card(path))
+    identity = {"stage": stage.name, "cache_key": key,
+                "upstream": {u: records[u]["key"] for u in stage.upstream if u in records}, "models": models}
+    check_and_write_run(stage_dir, command=f"study:{stage.name}", identity=identity,
+                        arguments={s: cfg.section(s) for s in stage.sections}, resume=False)
+
+
 def _run_stage(stage: Any, *, cfg: StudyConfig, out: Path, key: str, outputs: dict[str, dict[str, Any]],
                records: dict[str, dict[str, Any]], progress: bool = False) -> dict[str, Any]:
     stage_dir = out / stage.name
@@ -123,6 +144,7 @@ def _run_stage(stage: Any, *, cfg: StudyConfig, out: Path, key: str, outputs: di
     record = {"stage": stage.name, "key": key, "outputs": produced or {}, "seconds": round(seconds, 3),
               "started_utc": started.isoformat(timespec="seconds"),
               "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    _write_stage_run(stage, cfg=cfg, stage_dir=stage_dir, key=key, records=records)
     write_done(stage_dir, record)
     log.info("stage %s: done in %.1f s", stage.name, seconds)
     return record
