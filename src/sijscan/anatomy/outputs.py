@@ -9,7 +9,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sijscan.anatomy.crop import scale_box
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,6 @@ def write_nifti_mask(path: Path, labels: np.ndarray) -> None:
     img = nib.Nifti1Image(data, np.diag([-1.0, -1.0, 1.0, 1.0]))
     img.header.set_intent("label")
     nib.save(img, str(path))
-
-
-def boxes_in_original(location: Any, *, label_shape: tuple[int, int], image_shape: tuple[int, int]) -> dict[str, Any]:
-    """The location's boxes mapped to original pixels (None where absent)."""
-    def m(b: list[int] | None) -> list[int] | None:
-        return None if b is None else scale_box(b, from_shape=label_shape, to_shape=image_shape)
-
-    return {"sij_box": m(location.box), "sij_boxes": {k: m(v) for k, v in location.boxes.items()}}
 
 
 def write_outputs(out_dir: Path, stem: str, *, image: np.ndarray, labels: np.ndarray, crop: np.ndarray | None,

@@ -15,7 +15,7 @@ import numpy as np
 from sijscan.anatomy.crop import SIJNotFoundError, crop_sij
 from sijscan.anatomy.localize import locate_sij
 from sijscan.anatomy.metrics import dice_per_structure, sij_hit, summarise
-from sijscan.anatomy.outputs import boxes_in_original, write_outputs
+from sijscan.anatomy.outputs import write_outputs
 from sijscan.anatomy.segment import Segmenter, grey_u8, recipe_input, segment_and_locate
 from sijscan.errors import InputError, SijscanError
 from sijscan.io import read_radiograph
@@ -127,7 +127,7 @@ def segment_files(
             t3 = time.perf_counter()
             summary: dict[str, Any] = {
                 "image": str(p.resolve()), "model": str(Path(model_dir).resolve()),
-                **boxes_in_original(res.location, label_shape=res.labels.shape, image_shape=pixels.shape),
+                "sij_box": res.location.box, "sij_boxes": dict(res.location.boxes),  # input-size pixels
                 "image_shape": list(pixels.shape), "qc_flags": res.location.qc_flags,
                 "fallback_used": res.location.fallback_used, "confidence": res.location.confidence,
                 "notes": res.location.notes, "crop_shape": None if crop is None else list(crop.shape),

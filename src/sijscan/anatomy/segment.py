@@ -249,8 +249,8 @@ def locate_authors(full: np.ndarray, *, working: np.ndarray | None = None, dilat
     region = authors_sij_region(full, dilation_frac=dilation_frac)
     qc = rescale_location(locate_sij(working if working is not None else full, dilation_frac=dilation_frac,
                                      margin_frac=0.0), to_shape=full.shape)
-    by_x = sorted(region.boxes.items(), key=lambda kv: (kv[1] is None, (kv[1] or [0, 0, 0])[0] + (kv[1] or [0, 0, 0])[2]))
-    boxes = {side: b for side, (_, b) in zip(("image_left", "image_right"), by_x)}
+    found = sorted((b for b in region.boxes.values() if b is not None), key=lambda b: b[0] + b[2])  # by x centre
+    boxes = dict(zip(("image_left", "image_right"), found + [None] * (2 - len(found))))
     used = [c for c, f in region.fallback.items() if f]
     flags = list(qc.qc_flags)
     notes = [f"authors' SIJ region: square dilation r = {region.radius} px on the full-size mask"]

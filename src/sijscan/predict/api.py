@@ -67,8 +67,10 @@ def predict_files(
     if not scale_out:
         from sijscan.predict.many_files import run_batch
 
+        # own_masks=True: an SIJ classifier may come without a segmenter; run_batch then checks, per image,
+        # that each one has its label map (from --masks or a manifest's mask column) and says which lacks one
         pipeline = load_pipeline(model=model, classifier=classifier, segmenter=segmenter, device=device,
-                                 backend=backend, fast=fast, own_masks=masks is not None or _has_mask_column(inputs))
+                                 backend=backend, fast=fast, own_masks=True)
         return run_batch(pipeline, inputs=inputs, out_dir=out_dir, gradcam=gradcam, batch_size=batch_size,
                          overwrite=overwrite, workers=workers, report=report, progress=progress,
                          hash_names=hash_names, masks=masks, settings={"backend": backend, "fast": fast})
@@ -89,16 +91,3 @@ def predict_files(
     return run_distributed(pipeline, inputs=inputs, out_dir=out_dir, devices=devices, num_nodes=num_nodes,
                            accelerator=accel, loader_workers=k, batch_size=batch_size, gradcam=gradcam,
                            overwrite=overwrite, report=report, progress=progress, hash_names=hash_names)
-
-
-def _has_mask_column(inputs: Sequence[PathLike]) -> bool:
-    """True when a manifest among the inputs has a non-empty ``mask`` column."""
-    from sijscan.io import read_manifest
-
-    for raw in inputs:
-        p = Path(raw)
-        if p.suffix.lower() == ".csv" and p.is_file():
-            df = read_manifest(p, check_files=False)
-            if "mask" in df and df["mask"].astype(str).str.strip().replace("nan", "").ne("").any():
-                return True
-    return False
