@@ -16,8 +16,11 @@ joint, the share of the true SIJ box's area inside the predicted SIJ crop box (m
 the share of images with >= 90% inside). Nothing is tuned on the held-out CT: the recipe and every
 size below are fixed before a run and the held-out renders are only segmented.
 
-Sizes: ``--quick`` (smoke test, seconds per model), default = ``--full`` (the measurement, sized for
-a 2-core CPU: each segmenter trains in a few minutes, about the demo's budget).
+Sizes: ``--quick`` (smoke test, seconds per model), default = ``--full`` (the measurement): the
+transfer arm is the DEMO's segmenter recipe read from ``sijscan/study/demo.yaml`` (epochs, size,
+batch, lr, augmentation, CT-route renders per CT and their size, mixing share; the procedural cohort
+has the demo's training size, rendered at 256 px), with the held-out CT's renders left out; the
+two phantom-only arms train with the same size and epochs.
 Prints ONE JSON line on stdout (logs on stderr).
 
     PYTHONPATH=src python benchmarks/sim_to_real.py --full --work /tmp/s2r > s2r.json
@@ -40,13 +43,27 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CT_ROOT = REPO.parent / "shared" / "real-ct" / "pengwin"
 
+def demo_recipe() -> dict[str, Any]:
+    """The demo's segmenter recipe (``sijscan/study/demo.yaml``): what ``--full`` trains, one source."""
+    from sijscan.study.demo import demo_config
+
+    cfg = demo_config()
+    t = cfg.segmenter.train
+    if t is None or t.ct_route is None:
+        raise SystemExit("demo.yaml's segmenter.train has no ct_route: nothing to measure")
+    proof = next(c for c in cfg.cohorts if c.role == "train")
+    return dict(phantom_n=proof.phantom.n if proof.phantom else 400, ct_train_n=t.ct_route.n,
+                ct_size=t.ct_route.size, epochs=t.epochs, size=t.size, batch_size=t.batch_size, lr=t.lr,
+                augment=t.augment, extra_weight=t.extra_weight)
+
+
 MODES: dict[str, dict[str, Any]] = {
     # phantom: procedural proof cohort; ct_train: CT-route renders per training CT; test: per profile
     "quick": dict(phantom_n=10, phantom_size=128, ct_train_n=3, ct_size=128, test_n=1,
-                  test_profiles=("proof_a", "damact"), epochs=1, size=64, batch_size=4, extra_weight=0.5),
-    "full": dict(phantom_n=300, phantom_size=256, ct_train_n=50, ct_size=256, test_n=6,
-                 test_profiles=("proof_a", "gespic", "damact"), epochs=8, size=128, batch_size=8,
-                 extra_weight=0.5),
+                  test_profiles=("proof_a", "damact"), epochs=1, size=64, batch_size=4, lr=3e-3,
+                  augment="strong", extra_weight=0.5),
+    # the rest (epochs, size, CT renders per CT, mixing share, augmentation) is the demo's recipe
+    "full": dict(phantom_size=256, test_n=6, test_profiles=("proof_a", "gespic", "damact")),
 }
 SEEDS = {"phantom": 11, "ct_train": 1, "ct_test": 2, "train": 0}
 TARGET_DICE, TARGET_INSIDE = 0.85, 0.90
@@ -75,7 +92,7 @@ def _train(manifest: Path, out: Path, *, p: dict[str, Any], augment: str, extra:
     from sijscan.modelfolder import read_card
 
     cfg = TrainConfig(arch="unet-default", epochs=p["epochs"], batch_size=p["batch_size"], size=p["size"],
-                      accelerator="cpu", seed=SEEDS["train"], augment=augment,
+                      lr=p["lr"], accelerator="cpu", seed=SEEDS["train"], augment=augment,
                       extra_manifest=None if extra is None else str(extra), extra_weight=p["extra_weight"])
     t = time.perf_counter()
     folder = train_segmenter(manifest=manifest, out_dir=out, config=cfg)
@@ -139,7 +156,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
     from sijscan.phantom.ct import load_ct_case, render_ct_cohort
     from sijscan.phantom.simulate import simulate_cohort
 
-    p = MODES[mode]
+    p = dict(MODES[mode], **(demo_recipe() if mode == "full" else {}))
     t_all = time.perf_counter()
     load0 = os.getloadavg()
     code = _code_state()  # before anything runs: the sources as they were imported
@@ -200,7 +217,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
     for h in holdout:
         others = [c for c in cases if c != h]
         extra = _combine([train_sets[c] for c in others], work / f"ct-train-without-{h}.csv")
-        model, secs = _train(phantom, work / f"seg-transfer-without-{h}", p=p, augment="strong", extra=extra)
+        model, secs = _train(phantom, work / f"seg-transfer-without-{h}", p=p, augment=p["augment"], extra=extra)
         timings[f"train_transfer_without_{h}_s"] = round(secs, 1)
         t = time.perf_counter()
         folds[h] = {"trained_on_ct": others, "phantom_only": evaluate(baseline, test_sets[h]),
@@ -218,8 +235,10 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
                  "test_grades": "random per image (mNY-positive ~50%)"},
         "recipes": {"phantom_only": "unet-default, augment basic, procedural phantom only",
                     "phantom_strong": "unet-default, augment strong, procedural phantom only",
-                    "transfer": f"unet-default, augment strong, phantom + CT-route renders of the other CTs "
-                                f"(extra_weight {p['extra_weight']})"},
+                    "transfer": f"unet-default, augment {p['augment']}, phantom + CT-route renders of the other CTs "
+                                f"(extra_weight {p['extra_weight']})",
+                    "source": "sijscan/study/demo.yaml segmenter.train (the demo's segmenter, one CT left out)"
+                              if mode == "full" else "quick smoke sizes"},
         "targets": {"dice_each_structure": TARGET_DICE, "sij_box_share_inside_crop_each_joint": TARGET_INSIDE},
         "folds": folds,
         "targets_met": {h: {m: _met(f[m]) for m in ARMS if m in f} for h, f in folds.items()},

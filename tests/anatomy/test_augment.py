@@ -70,7 +70,7 @@ def test_each_family_is_applied(family: str) -> None:
     xa, ya = apply_strong(_only(family), x, y)
     assert not torch.allclose(xa, base, atol=1e-3), f"{family} changed nothing"
     a, b = base[0].numpy().ravel(), xa[0].numpy().ravel()
-    if family in ("affine", "elastic"):
+    if family in ("affine", "elastic", "mirror"):
         assert not torch.equal(ya, y)
         return
     assert torch.equal(ya, y), f"{family} is an appearance family: the mask must not change"
@@ -84,13 +84,29 @@ def test_each_family_is_applied(family: str) -> None:
     elif family in ("sharpen", "blur"):  # across the bones' edges: steeper or softer
         edge = np.abs(np.diff(xa[0].numpy(), axis=1)).max() / np.abs(np.diff(base[0].numpy(), axis=1)).max()
         assert edge > 1.2 if family == "sharpen" else edge < 0.8
-    elif family == "erase":
-        changed = np.abs(a - b).reshape(S, S) > 0.05
+    elif family == "erase":  # rectangles refilled; the z-score after them rescales the rest linearly
+        keep = np.ones_like(a, bool)
+        for _ in range(3):  # robust linear fit b ~ a over the pixels the holes left alone
+            slope, icpt = np.polyfit(a[keep], b[keep], 1)
+            keep = np.abs(b - (slope * a + icpt)) < 0.05
+        changed = ~keep.reshape(S, S)
         assert 0.005 < changed.mean() < 0.5
     elif family == "contrast":
         assert abs(b.std() - 1.0) > 0.01 and abs(b.mean()) < 1e-3
     elif family == "brightness":
         assert abs(b.mean()) > 0.01 and abs(b.std() - 1.0) < 1e-3
+
+
+def test_mirror_flips_and_swaps_the_hip_labels() -> None:
+    x, y = _pair()
+    y = y.clone()
+    y[0, 70:80, 60:90] = 3  # a label-3 bar on the image's right
+    xa, ya = apply_strong(_only("mirror"), x, y)
+    assert torch.allclose(xa, torch.flip(x, dims=(-1,)), atol=1e-5)
+    flipped = torch.flip(y, dims=(-1,))
+    assert torch.equal(ya == 1, flipped == 1)
+    assert torch.equal(ya == 2, flipped == 3) and torch.equal(ya == 3, flipped == 2)
+    assert (ya == 2).any() and (ya == 3).any()
 
 
 def test_strong_is_deterministic_under_a_seed() -> None:

@@ -6,24 +6,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import SimpleITK as sitk
 
 from sijscan.cli.main import main
 from sijscan.io.manifest import read_manifest
 from sijscan.mny import mny_positive
-from sijscan.phantom.ct.synthetic import toy_case
+from sijscan.phantom.ct.synthetic import write_toy_case_folder
 
 REAL_CT = Path(__file__).resolve().parents[2] / ".." / "shared" / "real-ct" / "pengwin"
 
 
 def _write_toy(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    toy = toy_case(spacing=2.0, gap_mm=2.0)  # voxel centres 4 mm apart across the joint
-    for suffix, value in (("SA", 1), ("LI", 2), ("RI", 3)):
-        img = sitk.GetImageFromArray(np.where(toy.labels == value, toy.hu, 0).astype(np.int16))
-        img.SetSpacing((2.0, 2.0, 2.0))
-        sitk.WriteImage(img, str(folder / f"toy_{suffix}.nii.gz"))
-    return folder
+    return write_toy_case_folder(folder, spacing=2.0, gap_mm=2.0)  # voxel centres 4 mm apart across the joint
 
 
 def test_simulate_from_ct_end_to_end(tmp_path, capsys):

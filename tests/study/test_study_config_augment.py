@@ -60,3 +60,63 @@ def test_segmenter_stage_passes_the_keys_to_the_trainer(minimal, tmp_path: Path,
     work.run_segmenter(ctx)
     tc = seen["config"]
     assert (tc.augment, tc.extra_manifest, tc.extra_weight) == ("strong", str(tmp_path / "ct.csv"), 0.25)
+
+
+def test_ct_route_parses_resolves_and_is_named_when_bad(minimal, tmp_path: Path) -> None:
+    data = minimal(segmenter__train__augment="strong",
+                   segmenter__train__ct_route={"cases": ["ct/001", "/abs/002"], "n": 5, "size": 128},
+                   segmenter__train__extra_weight=0.4)
+    t = config_from_dict(data, base_dir=tmp_path).segmenter.train
+    assert t.ct_route.cases == (str(tmp_path / "ct" / "001"), "/abs/002")
+    assert (t.ct_route.n, t.ct_route.size, t.ct_route.if_missing, t.extra_weight) == (5, 128, "error", 0.4)
+    for bad, key in (({"cases": []}, "segmenter.train.ct_route.cases"),
+                     ({"cases": ["a"], "n": 0}, "segmenter.train.ct_route.n"),
+                     ({"cases": ["a"], "if_missing": "maybe"}, "segmenter.train.ct_route.if_missing"),
+                     ({"cases": ["a"], "colour": 1}, "segmenter.train.ct_route.colour")):
+        with pytest.raises(StudyConfigError) as err:
+            config_from_dict(minimal(segmenter__train__ct_route=bad))
+        assert str(err.value).startswith(key + ":"), str(err.value)
+    with pytest.raises(StudyConfigError, match="extra_manifest or ct_route, not both"):
+        config_from_dict(minimal(segmenter__train__ct_route={"cases": ["a"]}, segmenter__train__extra_manifest="x.csv"))
+
+
+def _fake_trainer(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    import sijscan.anatomy.train as train_mod
+    import sijscan.modelfolder as mf
+
+    seen: dict[str, Any] = {}
+
+    def fake_train(*, manifest: str, out_dir: Any, config: Any, resume: bool = False) -> Path:
+        seen["config"] = config
+        return Path(out_dir)
+
+    monkeypatch.setattr(train_mod, "train_segmenter", fake_train)
+    monkeypatch.setattr(mf, "read_card", lambda folder: SimpleNamespace(provenance={"val_dice": 0.5}))
+    return seen
+
+
+def test_segmenter_stage_renders_the_ct_route_and_mixes_it_in(minimal, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from sijscan.io import read_manifest
+    from sijscan.phantom.ct.synthetic import write_toy_case_folder
+    from sijscan.study.report import segmenter_line
+
+    write_toy_case_folder(tmp_path / "cts" / "toy")
+    seen = _fake_trainer(monkeypatch)
+    cfg = config_from_dict(minimal(segmenter__train__augment="strong", segmenter__train__ct_route={
+        "cases": ["cts/toy", "cts/absent"], "n": 3, "size": 96, "if_missing": "skip"}), base_dir=tmp_path)
+    ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "segmenter",
+                       upstream={"cohorts": {"proof": {"manifest": "proof.csv"}}})
+    out = work.run_segmenter(ctx)
+    tc = seen["config"]
+    df = read_manifest(tc.extra_manifest)
+    assert len(df) == 3 and set(df["patient_id"]) == {"CT-toy"} and df["mask"].notna().all()
+    assert out["ct_route"]["n_images"] == 3 and out["ct_route"]["skipped"] == [str(tmp_path / "cts" / "absent")]
+    line = segmenter_line(out)
+    assert "3 CT-route radiographs" in line and "(toy;" in line and "absent" in line
+
+    cfg = config_from_dict(minimal(segmenter__train__ct_route={"cases": ["cts/absent"]}), base_dir=tmp_path)
+    ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "segmenter2",
+                       upstream={"cohorts": {"proof": {"manifest": "proof.csv"}}})
+    with pytest.raises(work.StudyDataError, match="CT case folder not found"):
+        work.run_segmenter(ctx)

@@ -14,7 +14,8 @@ Three levels (``TrainConfig.augment``):
     and mask share every spatial draw. The appearance families SyntheX (Gao et al., Nature Machine
     Intelligence 2023) found to matter for sim-to-real transfer of X-ray segmentation:
     affine (rotation +-15 deg, scale 0.8-1.2, shear, translation +-10%) and elastic deformation;
-    inversion; gamma; non-linear contrast (histogram shift); blur or sharpen; Gaussian noise; random
+    mirroring (left-right, the hip-bone labels 2 and 3 swapped: a mirrored pelvis is a plausible
+    pelvis, and it shows each real hip bone of a CT-route render on both sides); inversion; gamma; non-linear contrast (histogram shift); blur or sharpen; Gaussian noise; random
     erasing (rectangles filled with noise; the mask keeps the bone: an occluder does not remove it);
     then the image is z-scored again (what inference feeds the network) and linear
     contrast/brightness jitter follows. Probabilities are in :data:`STRONG_PROBS`.
@@ -37,7 +38,7 @@ from sijscan.errors import InputError
 AUGMENT_LEVELS = ("none", "basic", "strong")
 
 STRONG_PROBS: dict[str, float] = {
-    "affine": 0.8, "elastic": 0.3, "invert": 0.2, "gamma": 0.5, "histogram": 0.3, "blur": 0.25,
+    "mirror": 0.5, "affine": 0.8, "elastic": 0.3, "invert": 0.2, "gamma": 0.5, "histogram": 0.3, "blur": 0.25,
     "sharpen": 0.25, "noise": 0.5, "erase": 0.4, "contrast": 0.5, "brightness": 0.5,
 }
 """Probability with which :func:`strong_transform` applies each family to an image."""
@@ -90,6 +91,29 @@ def _rand_invert(prob: float) -> Any:
     return RandInvertd()
 
 
+def _rand_mirror(prob: float) -> Any:
+    """Left-right mirror of image and mask, with the image-left / image-right hip labels (2, 3) swapped."""
+    from monai.transforms import MapTransform, RandomizableTransform
+
+    class RandMirrord(RandomizableTransform, MapTransform):
+        def __init__(self) -> None:
+            RandomizableTransform.__init__(self, prob)
+            MapTransform.__init__(self, ["image", "label"])
+
+        def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
+            d = dict(data)
+            self.randomize(None)
+            if self._do_transform:
+                d["image"] = torch.flip(torch.as_tensor(d["image"]), dims=(-1,))
+                y = torch.flip(torch.as_tensor(d["label"]), dims=(-1,))
+                swapped = y.clone()
+                swapped[y == 2], swapped[y == 3] = 3, 2
+                d["label"] = swapped
+            return d
+
+    return RandMirrord()
+
+
 def strong_transform(size: int | Sequence[int], *, seed: int = 0,
                      probs: dict[str, float] | None = None) -> Any:
     """The ``strong`` recipe as one MONAI ``Compose`` on ``{"image": (1,H,W) float, "label": (1,H,W)}``.
@@ -110,6 +134,7 @@ def strong_transform(size: int | Sequence[int], *, seed: int = 0,
     h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     both, modes = ["image", "label"], ["bilinear", "nearest"]
     chain = Compose([
+        _rand_mirror(p["mirror"]),
         RandAffined(both, prob=p["affine"], rotate_range=math.radians(15), scale_range=0.2, shear_range=0.1,
                     translate_range=(0.1 * h, 0.1 * w), mode=modes, padding_mode="zeros"),
         # control points every ~h/6 px, each displaced by N(0, 1) x U(h/96, h/40) px

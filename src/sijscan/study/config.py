@@ -10,7 +10,8 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
     cohorts:     {NAME: {role: train|test, phantom: {cohort, n, seed, size, format, followup, overrides}}
                   | {role, manifest: PATH}}          # exactly one training cohort (split train/val)
     segmenter:   {model: DIR} | {train: {arch, epochs, size, batch_size, lr, max_images, devices,
-                                     augment: none|basic|strong, extra_manifest: CSV, extra_weight}}
+                                     augment: none|basic|strong, extra_manifest: CSV, extra_weight,
+                                     ct_route: {cases: [DIR...], n, size, if_missing: error|skip}}}
     classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
                   max_images, epochs}
     predict:     {batch_size, gradcam_examples}
@@ -130,6 +131,20 @@ class CohortConfig:
 
 
 @dataclass(frozen=True)
+class CTRouteSpec:
+    """``segmenter.train.ct_route``: CT-route renders made by the segmenter stage and mixed into training."""
+
+    cases: tuple[str, ...]
+    """CT case folders (any layout ``sijscan simulate --from-ct`` reads)"""
+    n: int = 40
+    """radiographs per CT"""
+    size: int = 256
+    """render size (long side, px)"""
+    if_missing: str = "error"
+    """a case folder that does not exist: ``error`` (the stage fails) or ``skip`` (logged, in the report)"""
+
+
+@dataclass(frozen=True)
 class SegmenterTrain:
     """``segmenter.train``; defaults from :class:`sijscan.anatomy.train_config.TrainConfig` (one source)."""
 
@@ -145,7 +160,9 @@ class SegmenterTrain:
     extra_manifest: str | None = None
     """a second training manifest with masks (e.g. CT-route renders), mixed into every epoch"""
     extra_weight: float = D("extra_weight")
-    """share of each epoch's draws taken from extra_manifest (only with extra_manifest)"""
+    """share of each epoch's draws taken from extra_manifest or ct_route"""
+    ct_route: CTRouteSpec | None = None
+    """CT-route renders (of real CTs) to mix in, made by the segmenter stage (instead of extra_manifest)"""
 
 
 @dataclass(frozen=True)
@@ -277,7 +294,7 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
     t = _mapping(d["train"], "segmenter.train")
     k = "segmenter.train"
     _no_unknown(t, ("arch", "epochs", "size", "batch_size", "lr", "max_images", "devices", "augment",
-                    "extra_manifest", "extra_weight"), k)
+                    "extra_manifest", "extra_weight", "ct_route"), k)
     size = _int(t, "size", k, D("size"), minimum=16)
     if size % 8:  # type: ignore[operator]
         raise StudyConfigError(f"{k}.size: must be a multiple of 8, got {size}")
@@ -289,10 +306,43 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
                            devices=_int(t, "devices", k, D("devices"), minimum=1),  # type: ignore[arg-type]
                            augment=_choice(t, "augment", k, D("augment"), AUGMENT_LEVELS),  # type: ignore[arg-type]
                            extra_manifest=_path(t, "extra_manifest", k, base),
-                           extra_weight=_float(t, "extra_weight", k, D("extra_weight"), low=0.01, high=0.99))
-    if "extra_weight" in t and train.extra_manifest is None:
-        raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.extra_manifest")
+                           extra_weight=_float(t, "extra_weight", k, D("extra_weight"), low=0.01, high=0.99),
+                           ct_route=_ct_route(t.get("ct_route"), f"{k}.ct_route", base))
+    if train.extra_manifest is not None and train.ct_route is not None:
+        raise StudyConfigError(f"{k}: give extra_manifest or ct_route, not both")
+    if "extra_weight" in t and train.extra_manifest is None and train.ct_route is None:
+        raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.extra_manifest or {k}.ct_route")
     return SegmenterConfig(train=train)
+
+
+def _case_path(value: Any, key: str, base: Path | None) -> str:
+    """A CT case folder: relative ones resolve against the config's folder, else the current directory.
+
+    (So one config text serves both ``sijscan demo``, embedded, run from the repository, and
+    ``sijscan study configs/demo.yaml``.) A folder found in neither place keeps the first reading.
+    """
+    first = str(_path({"case": value}, "case", key, base))
+    if Path(first).is_dir() or Path(str(value)).expanduser().is_absolute():
+        return first
+    here = Path.cwd() / Path(str(value)).expanduser()
+    return str(here) if here.is_dir() else first
+
+
+def _ct_route(value: Any, key: str, base: Path | None) -> CTRouteSpec | None:
+    if value is None:
+        return None
+    d = _mapping(value, key)
+    _no_unknown(d, ("cases", "n", "size", "if_missing"), key)
+    cases = d.get("cases")
+    if isinstance(cases, (str, os.PathLike)):
+        cases = [cases]
+    if not isinstance(cases, (list, tuple)) or not cases:
+        raise StudyConfigError(f"{key}.cases: must be a list of CT case folders, got {cases!r}")
+    paths = tuple(_case_path(c, f"{key}.cases", base) for c in cases)
+    size = _int(d, "size", key, CTRouteSpec.size, minimum=64)
+    return CTRouteSpec(cases=paths, n=_int(d, "n", key, CTRouteSpec.n, minimum=1),  # type: ignore[arg-type]
+                       size=size,  # type: ignore[arg-type]
+                       if_missing=_choice(d, "if_missing", key, "error", ("error", "skip")))  # type: ignore[arg-type]
 
 
 def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:

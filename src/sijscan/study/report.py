@@ -185,6 +185,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     rep.table(TABLE1_HEADERS, rows)
     rep.para("Max grade: the higher of the two sides' mNY grades per patient. Positive: modified New York "
              "criterion (definite radiographic sacroiliitis).")
+    _segmenter_para(rep, ctx)
     failed = ctx.upstream.get("predict", {}).get("failed", {})
     if failed:
         rep.table(["Evaluation set", "n", "n analysed (both models)", "no prediction: standard",
@@ -216,6 +217,29 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     summary_png = out / SUMMARY_PNG
     return {"html": str(page), "markdown": str(md), "provenance": str(out / "provenance.json"), "findings": lines,
             "summary_figure": str(summary_png) if summary_png.is_file() else None}
+
+
+def segmenter_line(seg: dict[str, Any]) -> str:
+    """One sentence on the study's segmenter: given or trained, how, and on which real CTs."""
+    if not seg.get("trained"):
+        return f"Segmenter: given model folder {seg.get('model')} ({seg.get('arch')})."
+    line = (f"Segmenter: trained here ({seg.get('arch')}, augmentation {seg.get('augment', 'basic')}, "
+            f"validation Dice {_fmt(seg.get('val_dice'))})")
+    ct = seg.get("ct_route")
+    if ct is None:
+        return line + ", on the training cohort only."
+    names = ", ".join(Path(c).name for c in ct.get("cases", [])) or "none"
+    line += (f", with {ct.get('n_images', 0)} CT-route radiographs rendered from real CTs ({names}; "
+             f"{ct.get('n_per_case')} per CT at {ct.get('size')} px) mixed into training")
+    if ct.get("skipped"):
+        line += f"; CT folders not found and skipped: {', '.join(ct['skipped'])}"
+    return line + "."
+
+
+def _segmenter_para(rep: Any, ctx: StageContext) -> None:
+    seg = ctx.upstream.get("segmenter")
+    if seg:
+        rep.para(segmenter_line(seg))
 
 
 def _table2(rep: Any, ctx: StageContext) -> None:

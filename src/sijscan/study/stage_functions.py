@@ -92,14 +92,42 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
     t = cfg.segmenter.train
     if t is None:  # the config reader guarantees model or train
         raise StudyDataError("segmenter: neither 'model' nor 'train' given")
+    extra, ct_info = t.extra_manifest, None
+    if t.ct_route is not None:
+        extra, ct_info = _ct_route_renders(ctx, t.ct_route)
     tc = TrainConfig(arch=t.arch, epochs=t.epochs, batch_size=t.batch_size, size=t.size, lr=t.lr,
                      devices=t.devices, accelerator=study_device(cfg.study.device, for_="lightning"), max_images=t.max_images,
-                     seed=cfg.study.seed, augment=t.augment, extra_manifest=t.extra_manifest,
+                     seed=cfg.study.seed, augment=t.augment, extra_manifest=extra,
                      extra_weight=t.extra_weight, progress=ctx.progress)
     folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
     card = read_card(folder)
-    return {"model": str(Path(folder).resolve()), "trained": True, "arch": t.arch,
-            "val_dice": card.provenance.get("val_dice")}
+    out = {"model": str(Path(folder).resolve()), "trained": True, "arch": t.arch, "augment": t.augment,
+           "val_dice": card.provenance.get("val_dice")}
+    if ct_info is not None:
+        out["ct_route"] = ct_info
+    return out
+
+
+def _ct_route_renders(ctx: StageContext, spec: Any) -> tuple[str | None, dict[str, Any]]:
+    """Render ``spec.n`` CT-route radiographs per CT case into the stage folder; (manifest or None, facts)."""
+    from sijscan.phantom.ct import render_ct_cohort
+
+    present = [c for c in spec.cases if Path(c).is_dir()]
+    missing = [c for c in spec.cases if c not in present]
+    if missing and spec.if_missing == "error":
+        raise StudyDataError(f"segmenter.train.ct_route: CT case folder not found: {missing[0]}")
+    for c in missing:
+        log.warning("segmenter.train.ct_route: %s not found; training without it (if_missing: skip)", c)
+    info: dict[str, Any] = {"cases": [str(Path(c).resolve()) for c in present], "skipped": missing,
+                            "n_per_case": spec.n, "size": spec.size}
+    if not present:
+        info["n_images"] = 0
+        return None, info
+    manifest = render_ct_cohort(present, ctx.stage_dir / "ct-route", n=spec.n, size=spec.size,
+                                seed=ctx.config.study.seed, profile=None, split="train")
+    info["n_images"] = spec.n * len(present)
+    info["manifest"] = str(manifest)
+    return str(manifest), info
 
 
 def run_classifiers(ctx: StageContext) -> dict[str, Any]:

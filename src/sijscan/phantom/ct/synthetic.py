@@ -5,6 +5,9 @@ at +x, joints where they come close), small enough to render in milliseconds.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from sijscan.phantom.ct.case import VOL_HIP_LEFT, VOL_HIP_RIGHT, VOL_SACRUM, CTCase
@@ -23,3 +26,18 @@ def toy_case(*, spacing: float = 2.0, gap_mm: float = 3.0, name: str = "toy") ->
     hu = np.where(labels > 0, 300, 0).astype(np.int16)
     return CTCase(hu=hu, labels=labels, spacing=(spacing, spacing, spacing), name=name, soft_tissue=False,
                   source="toy")
+
+
+def write_toy_case_folder(folder: str | os.PathLike[str], *, spacing: float = 2.0, gap_mm: float = 2.0,
+                          name: str = "toy") -> Path:
+    """Write :func:`toy_case` in the bone-volume layout of ``../shared/real-ct`` (``NAME_SA/_LI/_RI.nii.gz``)."""
+    import SimpleITK as sitk
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    toy = toy_case(spacing=spacing, gap_mm=gap_mm, name=name)
+    for suffix, value in (("SA", VOL_SACRUM), ("LI", VOL_HIP_LEFT), ("RI", VOL_HIP_RIGHT)):
+        img = sitk.GetImageFromArray(np.where(toy.labels == value, toy.hu, 0).astype(np.int16))
+        img.SetSpacing((spacing, spacing, spacing))
+        sitk.WriteImage(img, str(out / f"{name}_{suffix}.nii.gz"))
+    return out
