@@ -36,7 +36,7 @@ def test_constant_blend_equals_monai(shape: tuple[int, int], window: int, chunk:
         ref = sliding_window_inference(x, (window, window), 16, net, overlap=0.75, mode="constant")
     ours = sliding_window_logits(net, x, window=(window, window), overlap=0.75, chunk=chunk)
     assert ours.shape == ref.shape
-    torch.testing.assert_close(ours, ref, rtol=0, atol=2e-6)  # fp32 rounding at most
+    torch.testing.assert_close(ours, ref, rtol=0, atol=5e-6)  # fp32 rounding: a few ulp of logits ~5
     assert torch.equal(ours.argmax(1), ref.argmax(1))
     if chunk == 16:  # all windows in one call, as MONAI does them: the very same numbers
         assert torch.equal(ours, ref)
@@ -50,5 +50,5 @@ def test_fast_is_one_pass_and_exact_is_windows() -> None:
         one_pass = net(x)
         ref = sliding_window_inference(x, (64, 64), 16, net, overlap=0.75, mode="constant")
     torch.testing.assert_close(infer_logits(net, x, spec, fast=True), one_pass, rtol=0, atol=0)
-    torch.testing.assert_close(infer_logits(net, x, spec), ref, rtol=0, atol=2e-6)
+    torch.testing.assert_close(infer_logits(net, x, spec), ref, rtol=0, atol=5e-6)  # fp32 rounding
     assert not torch.allclose(one_pass, ref, atol=1e-3)  # so the two modes are told apart

@@ -84,6 +84,18 @@ def test_shipped_configs_are_valid(name: str) -> None:
     assert {c.name for c in cfg.test_cohorts} == {"gespic", "optiref", "damact"}
 
 
+@pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml"])
+def test_shipped_segmenters_use_the_sim_to_real_recipe(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17: strong augmentation and the real CTs of ../shared/real-ct (found from the repository)."""
+    monkeypatch.chdir(REPO)
+    t = load_config(REPO / "configs" / name).segmenter.train
+    assert t.augment == "strong" and t.ct_route is not None and t.ct_route.if_missing == "skip"
+    assert [Path(c).name for c in t.ct_route.cases] == ["001", "002", "003"]
+    shared = REPO.parent / "shared" / "real-ct" / "pengwin"
+    if shared.is_dir():  # the development checkout: the folders must be found, not skipped
+        assert all(Path(c).resolve() == (shared / Path(c).name).resolve() for c in t.ct_route.cases)
+
+
 def test_demo_copy_matches_package_data() -> None:
     from sijscan.study.demo import demo_config_text
 

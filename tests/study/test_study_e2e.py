@@ -8,8 +8,16 @@ few training steps carry into the weights: probabilities may move by ~1e-5, so t
 PROB_TOL = 1e-3 (100x that; the micro models' probabilities spread over ~1e-2, and a changed seed or
 recipe moves them by more than 1e-3), the Dice to 1e-3, and an AUC to one swapped positive/negative
 pair (1 / (n_pos x n_neg)), which a near-tie can cause.
+Goldens are kept per numerics fingerprint (:func:`_fingerprint`: the bits of a small seeded
+conv forward/backward, which tell the CPU's kernel paths apart): on a machine whose fingerprint is
+recorded the comparison is the strict one above. Across CPU kinds the few training steps diverge
+far more than 1e-6 (measured 2026-12-02, Intel -> AMD EPYC dev machines: segmenter Dice 0.2896 ->
+0.2938, anatomy-aware probabilities up to 0.018 apart, AUCs of 12 images by up to 0.25), so on an
+unrecorded machine the check is the loose one (DICE_LOOSE, PROB_LOOSE; AUCs not compared) and a
+warning names the fingerprint to record.
 When the pipeline is changed ON PURPOSE (e.g. the phantom renderer), regenerate with
-``SIJSCAN_WRITE_GOLDEN=1 pytest tests/study/test_study_e2e.py`` and say why in the commit.
+``SIJSCAN_WRITE_GOLDEN=1 pytest tests/study/test_study_e2e.py`` (it records this machine's entry and
+drops the others, which no longer describe the pipeline) and say why in the commit.
 """
 from __future__ import annotations
 
@@ -38,6 +46,25 @@ MICRO = {
 GOLDEN = Path(__file__).parent / "golden" / "micro_study.json"
 PROB_TOL = 1e-3
 DICE_TOL = 1e-3
+PROB_LOOSE = 0.05  # another CPU kind: 3x the largest cross-CPU difference measured (0.018)
+DICE_LOOSE = 0.02
+
+
+def _fingerprint() -> str:
+    """Which float kernels this machine runs: a hash of a seeded conv forward + backward (one thread)."""
+    import hashlib
+
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 37, 41, generator=g, requires_grad=True)
+    w = torch.randn(8, 3, 3, 3, generator=g, requires_grad=True)
+    y = torch.nn.functional.conv2d(x, w, padding=1)
+    (y.square().sum() + (y.flatten(1) @ y.flatten(1).T).sum()).backward()
+    h = hashlib.sha256()
+    for t in (y.detach(), x.grad, w.grad):
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _values(res) -> dict:
@@ -57,13 +84,8 @@ def _values(res) -> dict:
     return out
 
 
-def _check_golden(got: dict) -> None:
-    if os.environ.get("SIJSCAN_WRITE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
-        pytest.skip(f"wrote {GOLDEN}")
-    want = json.loads(GOLDEN.read_text())
-    assert got["val_dice"] == pytest.approx(want["val_dice"], abs=DICE_TOL)
+def _compare(got: dict, want: dict, *, strict: bool) -> None:
+    assert got["val_dice"] == pytest.approx(want["val_dice"], abs=DICE_TOL if strict else DICE_LOOSE)
     assert set(got["sets"]) == set(want["sets"])
     for name, w in want["sets"].items():
         g = got["sets"][name]
@@ -72,8 +94,46 @@ def _check_golden(got: dict) -> None:
         for model in ("standard", "anatomy"):
             assert g[f"p_{model}"].keys() == w[f"p_{model}"].keys()
             for image, value in w[f"p_{model}"].items():
-                assert g[f"p_{model}"][image] == pytest.approx(value, abs=PROB_TOL), f"{name} {model} {image}"
-            assert g[f"auc_{model}"] == pytest.approx(w[f"auc_{model}"], abs=pair + 1e-9), f"{name} {model} AUC"
+                assert g[f"p_{model}"][image] == pytest.approx(value, abs=PROB_TOL if strict else PROB_LOOSE), \
+                    f"{name} {model} {image}"
+            if strict:
+                assert g[f"auc_{model}"] == pytest.approx(w[f"auc_{model}"], abs=pair + 1e-9), f"{name} {model} AUC"
+
+
+def _check_golden(got: dict) -> None:
+    import platform
+    import warnings
+
+    fp = _fingerprint()
+    if os.environ.get("SIJSCAN_WRITE_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(exist_ok=True)
+        entry = {"fingerprint": fp, "machine": platform.processor() or platform.machine(), "values": got}
+        GOLDEN.write_text(json.dumps({"entries": [entry]}, indent=1, sort_keys=True) + "\n")
+        pytest.skip(f"wrote {GOLDEN} for fingerprint {fp}")
+    entries = json.loads(GOLDEN.read_text())["entries"]
+    mine = [e for e in entries if e["fingerprint"] == fp]
+    if mine:
+        _compare(got, mine[0]["values"], strict=True)
+        return
+    warnings.warn(f"micro-study golden: no entry for numerics fingerprint {fp}; loose comparison only "
+                  f"(to record this machine, add its entry with SIJSCAN_WRITE_GOLDEN=1 on an unchanged pipeline)")
+    for e in entries:
+        _compare(got, e["values"], strict=False)
+
+
+def test_the_loose_check_spans_cpu_kinds_and_the_strict_one_does_not() -> None:
+    """The two recorded machines' goldens: strict tells them apart, loose accepts either for the other."""
+    entries = json.loads(GOLDEN.read_text())["entries"]
+    assert len({e["fingerprint"] for e in entries}) == len(entries) >= 2
+    a, b = entries[0]["values"], entries[1]["values"]
+    with pytest.raises(AssertionError):
+        _compare(a, b, strict=True)
+    _compare(a, b, strict=False)
+    _compare(b, a, strict=False)
+    worse = json.loads(json.dumps(a))
+    worse["sets"]["gespic"]["p_anatomy"][next(iter(worse["sets"]["gespic"]["p_anatomy"]))] += 2 * PROB_LOOSE
+    with pytest.raises(AssertionError):
+        _compare(worse, b, strict=False)
 
 
 @pytest.mark.slow

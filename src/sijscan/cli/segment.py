@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_progress_flag(t)
     t.add_argument("--augment", choices=("none", "basic", "strong"), default=D("augment"),
                    help="training augmentation: basic (default: affine, intensity, noise per batch), strong "
-                        "(SyntheX's sim-to-real families: affine, elastic, inversion, gamma, contrast, blur/sharpen, "
+                        "(SyntheX's sim-to-real families: mirroring, affine, elastic, inversion, gamma, contrast, blur/sharpen, "
                         "noise, random erasing) or none")
     t.add_argument("--extra-manifest", metavar="CSV", default=None,
                    help="a second training manifest with masks (e.g. CT-route renders), mixed into every epoch")
