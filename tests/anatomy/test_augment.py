@@ -134,3 +134,23 @@ def test_mixing_sampler_draws_the_weighted_share() -> None:
     assert np.array_equal(idx, np.array(list(iter(mixing_sampler(300, 30, weight=0.4, seed=0)))))
     with pytest.raises(InputError, match="extra_weight"):
         mixing_sampler(3, 3, weight=1.0, seed=0)
+
+
+def test_apply_strong_leaves_monai_metadata_tracking_as_it_was() -> None:
+    from monai.data import get_track_meta, set_track_meta
+
+    x, y = _pair()
+    everything = {k: 1.0 for k in STRONG_PROBS}
+    with_meta = strong_transform(S, seed=5, probs=everything)  # the chain as MONAI runs it by default
+    ref = with_meta({"image": x.float(), "label": y.float()})
+    xa, ya = apply_strong(strong_transform(S, seed=5, probs=everything), x, y)
+    assert torch.equal(torch.as_tensor(ref["image"]).float(), xa)  # same tensors without the metadata
+    assert torch.equal(torch.as_tensor(ref["label"]).round().long(), ya)
+    t = strong_transform(S, seed=5, probs={k: 1.0 for k in STRONG_PROBS})
+    for state in (True, False):
+        set_track_meta(state)
+        try:
+            apply_strong(t, x, y)
+            assert get_track_meta() is state
+        finally:
+            set_track_meta(True)

@@ -42,17 +42,7 @@ def test_bad_values_are_named(minimal, changes: dict, key: str) -> None:
 
 def test_segmenter_stage_passes_the_keys_to_the_trainer(minimal, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import sijscan.anatomy.train as train_mod
-    import sijscan.modelfolder as mf
-
-    seen: dict[str, Any] = {}
-
-    def fake_train(*, manifest: str, out_dir: Any, config: Any, resume: bool = False) -> Path:
-        seen["config"] = config
-        return Path(out_dir)
-
-    monkeypatch.setattr(train_mod, "train_segmenter", fake_train)
-    monkeypatch.setattr(mf, "read_card", lambda folder: SimpleNamespace(provenance={"val_dice": 0.5}))
+    seen = _fake_trainer(monkeypatch)
     cfg = config_from_dict(minimal(segmenter__train__augment="strong", segmenter__train__extra_manifest="ct.csv",
                                    segmenter__train__extra_weight=0.25), base_dir=tmp_path)
     ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "segmenter",
