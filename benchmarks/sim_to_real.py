@@ -43,6 +43,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CT_ROOT = REPO.parent / "shared" / "real-ct" / "pengwin"
 
+
 def demo_recipe() -> dict[str, Any]:
     """The demo's segmenter recipe (``sijscan/study/demo.yaml``): what ``--full`` trains, one source."""
     from sijscan.study.demo import demo_config
@@ -252,7 +253,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
 
 
 def _code_state() -> dict[str, Any]:
-    """The commit, and a hash of the CT route's and the trainer's sources as they were run."""
+    """The commit, and a hash of the CT route's and the trainer's sources and the demo recipe as they were run."""
     import hashlib
     import subprocess
 
@@ -263,7 +264,8 @@ def _code_state() -> dict[str, Any]:
         commit = None
     h = hashlib.sha256()
     files = sorted((REPO / "src/sijscan/phantom/ct").glob("*.py")) + [REPO / "src/sijscan/anatomy/train.py",
-                                                                      REPO / "src/sijscan/anatomy/augment.py"]
+                                                                      REPO / "src/sijscan/anatomy/augment.py",
+                                                                      REPO / "src/sijscan/study/demo.yaml"]
     for f in files:
         if f.is_file():
             h.update(f.read_bytes())

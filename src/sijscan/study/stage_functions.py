@@ -12,6 +12,7 @@ from typing import Any
 
 from sijscan.errors import InputError
 from sijscan.devices import study_device
+from sijscan.study.config import CTRouteSpec
 from sijscan.study.context import StageContext
 from sijscan.study.predicting import predict_with_bar
 
@@ -108,7 +109,7 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
     return out
 
 
-def _ct_route_renders(ctx: StageContext, spec: Any) -> tuple[str | None, dict[str, Any]]:
+def _ct_route_renders(ctx: StageContext, spec: CTRouteSpec) -> tuple[str | None, dict[str, Any]]:
     """Render ``spec.n`` CT-route radiographs per CT case into the stage folder; (manifest or None, facts)."""
     from sijscan.phantom.ct import render_ct_cohort
 
