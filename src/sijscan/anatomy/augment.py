@@ -15,8 +15,8 @@ Three levels (``TrainConfig.augment``):
     Intelligence 2023) found to matter for sim-to-real transfer of X-ray segmentation:
     affine (rotation +-15 deg, scale 0.8-1.2, shear, translation +-10%) and elastic deformation;
     mirroring (left-right, the hip-bone labels 2 and 3 swapped: a mirrored pelvis is a plausible
-    pelvis, and it shows each real hip bone of a CT-route render on both sides); inversion; gamma; non-linear contrast (histogram shift); blur or sharpen; Gaussian noise; random
-    erasing (rectangles filled with noise; the mask keeps the bone: an occluder does not remove it);
+    pelvis, and it shows each real hip bone of a CT-route render on both sides); inversion; gamma;
+    non-linear contrast (histogram shift); blur or sharpen; Gaussian noise; random erasing (rectangles filled with noise; the mask keeps the bone: an occluder does not remove it);
     then the image is z-scored again (what inference feeds the network) and linear
     contrast/brightness jitter follows. Probabilities are in :data:`STRONG_PROBS`.
 
