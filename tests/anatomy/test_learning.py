@@ -20,6 +20,9 @@ import torch
 torch.set_num_threads(1)
 
 N, SEED, SIZE = 24, 5, 256
+WORK_SIZE = 64
+WORK_PX = SIZE / WORK_SIZE
+"""One pixel of the segmenter's working grid in the radiograph's pixels: the finest a located box can move."""
 DICE_FLOOR = 0.75
 N_HELD_OUT = 6
 
@@ -38,7 +41,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     split[-N_HELD_OUT:] = "test"  # never seen by training
     df["split"] = split
     manifest = write_manifest(df, root / "split.csv")
-    cfg = TrainConfig(epochs=30, batch_size=4, size=64, lr=3e-3, accelerator="cpu", seed=0, progress=False)
+    cfg = TrainConfig(epochs=60, batch_size=4, size=WORK_SIZE, lr=3e-3, accelerator="cpu", seed=0, progress=False)
     model = train_segmenter(manifest=manifest, out_dir=root / "seg", config=cfg)
     return {"model": model, "test": df[df["split"] == "test"].reset_index(drop=True), "root": root}
 
@@ -58,7 +61,7 @@ def _held_out_dice(model: Path, test: pd.DataFrame) -> dict[str, float]:
 def test_segmenter_learns_the_bones_in_cpu_seconds(trained: dict) -> None:
     dice = _held_out_dice(trained["model"], trained["test"])
     assert set(dice) >= {"sacrum"}
-    for structure, value in dice.items():  # measured 0.81-0.83 per structure on this data
+    for structure, value in dice.items():  # measured 0.85-0.89 per structure (60 epochs; 0.81-0.83 at 30)
         assert value >= DICE_FLOOR, f"{structure}: held-out Dice {value:.3f} < {DICE_FLOOR}"
 
 
@@ -66,7 +69,10 @@ def test_segmenter_learns_the_bones_in_cpu_seconds(trained: dict) -> None:
 def test_predict_with_a_trained_unet_finds_the_true_joints(trained: dict) -> None:
     """``Pipeline.predict_many`` with the trained U-Net: on every held-out image the crop box holds both of
     the renderer's exact joint boxes (the SIJ-box hit of docs/performance.md) and each side's located
-    joint is centred inside the true joint box."""
+    joint is centred inside the true joint box, both to within one pixel of the segmenter's working grid
+    (WORK_PX: the U-Net sees the 256 px image at 64 px). Trained 30 epochs, on one CPU kind a crop edge
+    sat 5 image pixels outside a true box, so it trains 60; a joint found on the wrong structure lands
+    tens of pixels away."""
     from sijscan.anatomy.metrics import sij_hit
     from sijscan.classify.card import classifier_recipe
     from sijscan.classify.preprocess import PreprocessSpec
@@ -87,9 +93,10 @@ def test_predict_with_a_trained_unet_finds_the_true_joints(trained: dict) -> Non
         name = Path(pred.image).name
         assert pred.error is None and pred.probability is not None
         true = {side: [int(v) for v in str(row[f"sij_box_{side}"]).split()] for side in ("image_left", "image_right")}
-        assert sij_hit(pred.sij_box, list(true.values())), f"{name}: crop {pred.sij_box} misses {true}"
+        assert sij_hit(pred.sij_box, list(true.values()), tol=WORK_PX), f"{name}: crop {pred.sij_box} misses {true}"
         for side, box in true.items():
             found = pred.sij_boxes.get(side)
             assert found is not None, f"{name}: no {side} joint found"
             cx, cy = (found[0] + found[2]) / 2, (found[1] + found[3]) / 2
-            assert box[0] <= cx <= box[2] and box[1] <= cy <= box[3], f"{name} {side}: {found} vs true {box}"
+            assert box[0] - WORK_PX <= cx <= box[2] + WORK_PX and box[1] - WORK_PX <= cy <= box[3] + WORK_PX, \
+                f"{name} {side}: {found} vs true {box}"

@@ -12,7 +12,8 @@ Goldens are kept per numerics fingerprint (:func:`_fingerprint`: the bits of a s
 conv forward/backward, which tell the CPU's kernel paths apart): on a machine whose fingerprint is
 recorded the comparison is the strict one above. Across CPU kinds the few training steps diverge
 far more than 1e-6 (measured 2026-12-02, the earlier dev machine -> an AMD EPYC one: segmenter Dice 0.2896 ->
-0.2938, anatomy-aware probabilities up to 0.018 apart, AUCs of 12 images by up to 0.25), so on an
+0.2938, anatomy-aware probabilities up to 0.018 apart, AUCs of 12 images by up to 0.25; an AVX512
+machine with the same conv hash: 0.2979), so on an
 unrecorded machine the check is the loose one (DICE_LOOSE, PROB_LOOSE; AUCs not compared) and a
 warning names the fingerprint to record.
 When the pipeline is changed ON PURPOSE (e.g. the phantom renderer), regenerate with
@@ -52,7 +53,12 @@ DICE_LOOSE = 0.02
 
 
 def _fingerprint() -> str:
-    """Which float kernels this machine runs: a hash of a seeded conv forward + backward (one thread)."""
+    """Which float kernels this machine runs: torch's CPU capability (the SIMD level its kernels were
+    dispatched for) and a hash of a seeded conv forward + backward (one thread).
+
+    The hash alone did not tell two machines apart whose micro studies differ (2026-12-02: an AVX512
+    one gave the same small-conv bits as the machine recorded before it, and segmenter Dice 0.2979
+    against 0.2938), hence the capability in front."""
     import hashlib
 
     import torch
@@ -65,7 +71,7 @@ def _fingerprint() -> str:
     h = hashlib.sha256()
     for t in (y.detach(), x.grad, w.grad):
         h.update(t.numpy().tobytes())
-    return h.hexdigest()[:16]
+    return f"{torch.backends.cpu.get_cpu_capability().lower()}-{h.hexdigest()[:16]}"
 
 
 def _values(res) -> dict:
