@@ -264,12 +264,15 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
         others = [c for c in cases if c != h]
         extra = _combine([train_sets[c] for c in others], models_dir / f"ct-train-without-{h}.csv")
         per_seed: dict[int, dict[str, Any]] = {}
+        eval_s = 0.0
         for s in train_seeds:
             # seed 0 keeps the folder name of the runs before --train-seeds existed
             name = f"seg-transfer-without-{h}" + ("" if s == SEEDS["train"] else f"-seed{s}")
             model, secs = _train(phantom, models_dir / name, p=p, augment=p["augment"], extra=extra, seed=s)
             timings[f"train_{name.removeprefix('seg-').replace('-', '_')}_s"] = round(secs, 1)
+            t = time.perf_counter()
             per_seed[s] = evaluate(model, test_sets[h])
+            eval_s += time.perf_counter() - t
         t = time.perf_counter()
         folds[h] = {"trained_on_ct": others,
                     "transfer": per_seed[train_seeds[0]] if len(train_seeds) == 1 else pool_seeds(per_seed)}
@@ -279,7 +282,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
             folds[h]["transfer_per_seed"] = {str(s): per_seed[s] for s in train_seeds}
         if strong is not None:
             folds[h]["phantom_strong"] = evaluate(strong, test_sets[h])
-        timings[f"eval_{h}_s"] = round(time.perf_counter() - t, 1)
+        timings[f"eval_{h}_s"] = round(eval_s + time.perf_counter() - t, 1)
         log.info("held out %s: %s", h, json.dumps(folds[h]))
     timings["total_s"] = round(time.perf_counter() - t_all, 1)
     return {
@@ -329,6 +332,19 @@ def _code_state() -> dict[str, Any]:
     return {"commit": commit, "sources_sha256": h.hexdigest()[:16]}
 
 
+def parse_train_seeds(ap: argparse.ArgumentParser, text: str | None, *, quick: bool) -> tuple[int, ...]:
+    """``--train-seeds`` as distinct ints in their order; None: seed 0 with ``--quick``, else FULL_TRAIN_SEEDS."""
+    if text is None:
+        return (SEEDS["train"],) if quick else FULL_TRAIN_SEEDS
+    try:
+        seeds = tuple(dict.fromkeys(int(x) for x in text.split(",") if x.strip()))
+    except ValueError:
+        ap.error(f"--train-seeds: comma-separated integers, got {text!r}")
+    if not seeds:
+        ap.error("--train-seeds: at least one seed")
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     size = ap.add_mutually_exclusive_group()
@@ -355,15 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [c for c in cases if not (a.ct_root / c).is_dir()]
     if missing:
         ap.error(f"CT case folders not found under {a.ct_root}: {', '.join(missing)}")
-    if a.train_seeds is None:
-        seeds = (SEEDS["train"],) if a.quick else FULL_TRAIN_SEEDS
-    else:
-        try:
-            seeds = tuple(dict.fromkeys(int(x) for x in a.train_seeds.split(",") if x.strip()))
-        except ValueError:
-            ap.error(f"--train-seeds: comma-separated integers, got {a.train_seeds!r}")
-        if not seeds:
-            ap.error("--train-seeds: at least one seed")
+    seeds = parse_train_seeds(ap, a.train_seeds, quick=a.quick)
     result = run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout, work=a.work,
                  reuse=a.reuse, arms=tuple(x.strip() for x in a.arms.split(",")), train_seeds=seeds)
     print(json.dumps(result, default=str))

@@ -152,13 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [c for c in cases if not (a.ct_root / c).is_dir()]
     if missing:
         ap.error(f"CT case folders not found under {a.ct_root}: {', '.join(missing)}")
-    try:
-        seeds = (tuple(dict.fromkeys(int(x) for x in a.train_seeds.split(",") if x.strip())) if a.train_seeds
-                 else ((0,) if a.quick else s2r.FULL_TRAIN_SEEDS))
-    except ValueError:
-        ap.error(f"--train-seeds: comma-separated integers, got {a.train_seeds!r}")
-    if not seeds:
-        ap.error("--train-seeds: at least one seed")
+    seeds = s2r.parse_train_seeds(ap, a.train_seeds, quick=a.quick)
     cands = CANDIDATES
     if a.quick:  # the quick sizes with the candidates' counts scaled down
         cands = {"demo": {}, "more_ct": {"ct_train_n": 4, "extra_weight": 0.7}}
