@@ -6,6 +6,12 @@ matrix per image, so the whole batch is resampled once, bilinearly, on whatever 
 
 Per-side grade targets are in PATIENT order (left, right). A horizontal flip exchanges the image's
 left and right halves, hence the patient's sides: the targets of flipped images are swapped.
+
+Appearance randomisation (not in the paper; off unless a recipe turns it on): per image, a gamma
+curve, a contrast/brightness change about mid-grey, a Gaussian blur and Gaussian noise, applied to the
+preprocessed (CLAHE'd, [0, 1]) view after the affine. It stands for what differs between hospitals and
+between the phantom's and real anatomy's rendering (sharpness, noise, grey curve), so that the
+classifier cannot tell sources apart by them (issue 22).
 """
 from __future__ import annotations
 
@@ -25,12 +31,38 @@ class AugmentSpec:
     p_zoom: float = 0.5
     max_shear: float = 0.1
     p_shear: float = 0.5
+    p_gamma: float = 0.0
+    gamma_range: tuple[float, float] = (0.7, 1.4)
+    p_contrast: float = 0.0
+    contrast_range: tuple[float, float] = (0.75, 1.3)
+    max_brightness: float = 0.08
+    p_blur: float = 0.0
+    max_blur_sigma_px: float = 1.2
+    p_noise: float = 0.0
+    max_noise_sd: float = 0.04
+
+    @property
+    def appearance(self) -> bool:
+        """True when any appearance randomisation is on."""
+        return max(self.p_gamma, self.p_contrast, self.p_blur, self.p_noise) > 0
 
     def to_json(self) -> dict[str, object]:
         d = asdict(self)
-        d["zoom_range"] = list(self.zoom_range)
+        for k in ("zoom_range", "gamma_range", "contrast_range"):
+            d[k] = list(d[k])
         d["padding"] = "zeros"
         return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> "AugmentSpec":
+        """The spec a card recorded (fields it lacks keep their defaults: cards from before issue 22)."""
+        known = {f for f in cls.__dataclass_fields__}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        return cls(**kw)  # type: ignore[arg-type]
+
+
+APPEARANCE = dict(p_gamma=0.5, p_contrast=0.5, p_blur=0.3, p_noise=0.3)
+"""The appearance randomisation the transfer recipes turn on (``AugmentSpec(**APPEARANCE)``)."""
 
 
 def random_affines(n: int, spec: AugmentSpec, *, size_hw: tuple[int, int] = (1, 1),
@@ -76,12 +108,58 @@ def swap_sides(grades: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
     return torch.where(flipped[:, None], grades.flip(-1), grades)
 
 
+def _gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Blur each ``(1, H, W)`` image of the batch with its own sigma (pixels; 0 leaves it unchanged)."""
+    out = images.clone()
+    for i in torch.nonzero(sigma > 0.05).flatten().tolist():
+        s = float(sigma[i])
+        r = max(1, int(round(3 * s)))
+        x = torch.arange(-r, r + 1, dtype=images.dtype, device=images.device)
+        k = torch.exp(-0.5 * (x / s) ** 2)
+        k = k / k.sum()
+        img = F.pad(images[i:i + 1], (r, r, r, r), mode="replicate")
+        img = F.conv2d(img, k.view(1, 1, 1, -1))
+        out[i:i + 1] = F.conv2d(img, k.view(1, 1, -1, 1))
+    return out
+
+
+def randomise_appearance(images: torch.Tensor, spec: AugmentSpec, *,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per-image gamma, contrast/brightness, blur and noise of ``(N, 1, H, W)`` views in [0, 1] (see module doc)."""
+    if not spec.appearance:
+        return images
+    n = images.shape[0]
+
+    def u(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator, device="cpu")
+
+    def col(v: torch.Tensor) -> torch.Tensor:
+        return v.to(images.device, images.dtype).view(n, 1, 1, 1)
+
+    x = images
+    g_lo, g_hi = spec.gamma_range
+    gamma = torch.where(u(n) < spec.p_gamma, torch.exp(torch.log(torch.tensor(g_lo)) + u(n) * float(
+        torch.log(torch.tensor(g_hi / g_lo)))), torch.ones(n))
+    x = x.clamp(0.0, 1.0) ** col(gamma)
+    c_lo, c_hi = spec.contrast_range
+    on = u(n) < spec.p_contrast
+    contrast = torch.where(on, c_lo + (c_hi - c_lo) * u(n), torch.ones(n))
+    bright = torch.where(on, (u(n) * 2 - 1) * spec.max_brightness, torch.zeros(n))
+    x = (x - 0.5) * col(contrast) + 0.5 + col(bright)
+    sigma = torch.where(u(n) < spec.p_blur, u(n) * spec.max_blur_sigma_px, torch.zeros(n))
+    x = _gaussian_blur(x, sigma)
+    sd = torch.where(u(n) < spec.p_noise, u(n) * spec.max_noise_sd, torch.zeros(n))
+    noise = torch.randn(images.shape, generator=generator, device="cpu").to(images.device, images.dtype)
+    x = x + noise * col(sd)
+    return x.clamp(0.0, 1.0)
+
+
 def augment_batch(images: torch.Tensor, grades: torch.Tensor | None, spec: AugmentSpec, *,
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Augment a batch; return the images and the per-side grades with flipped rows swapped."""
     theta, hflip = random_affines(images.shape[0], spec, size_hw=(images.shape[-2], images.shape[-1]),
                                   generator=generator, device=images.device)
-    out = apply_affines(images, theta)
+    out = randomise_appearance(apply_affines(images, theta), spec, generator=generator)
     return out, (swap_sides(grades, hflip) if grades is not None else None)
 
 

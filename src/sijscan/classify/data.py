@@ -52,6 +52,14 @@ def split_train_val(df: pd.DataFrame, *, seed: int, val_fraction: float = 0.15) 
     return train.reset_index(drop=True), val.reset_index(drop=True)
 
 
+def split_extra(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An extra training manifest's rows: ``split`` 'val' rows join validation, every other row trains."""
+    if "split" not in df.columns:
+        return df.reset_index(drop=True), df.iloc[0:0]
+    val = df["split"] == "val"
+    return df[~val].reset_index(drop=True), df[val].reset_index(drop=True)
+
+
 def grade_targets(df: pd.DataFrame) -> np.ndarray | None:
     """``(N, 2)`` int64 grades in patient (left, right) order, -1 where unknown; None without grade columns."""
     if not {"grade_left", "grade_right"} <= set(df.columns):
@@ -137,6 +145,15 @@ class CachedViews:
                 img = resize_longest(img, width)
             out[i, 0] = torch.from_numpy(pad_or_crop(img, height, width))
         return out
+
+    def concat(self, other: "CachedViews") -> "CachedViews":
+        """These views followed by ``other``'s (grades -1 where one side has none)."""
+        def grades_of(v: CachedViews) -> np.ndarray:
+            return v.grades if v.grades is not None else np.full((len(v.labels), 2), -1, dtype=np.int64)
+
+        grades = None if self.grades is None and other.grades is None else np.concatenate([grades_of(self), grades_of(other)])
+        return CachedViews(arrays=[*self.arrays, *other.arrays], labels=np.concatenate([self.labels, other.labels]),
+                           grades=grades, n_left_out=self.n_left_out + other.n_left_out)
 
     def dataset(self, height: int, width: int) -> torch.utils.data.TensorDataset:
         g = self.grades if self.grades is not None else np.full((len(self.labels), 2), -1, dtype=np.int64)

@@ -28,7 +28,7 @@ import torch
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
 from sijscan._progress import progress_enabled, training_progress
 from sijscan.classify.data import (CachedViews, crop_from_mask, crop_from_segmenter, describe, prepare_views,
-                                   read_training_manifest, split_train_val)
+                                   read_training_manifest, split_extra, split_train_val)
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.module import ClassifierModule
 from sijscan.classify.preprocess import PreprocessSpec
@@ -57,14 +57,27 @@ def _write_progress(path: Path, progress: dict[str, Any]) -> None:
 
 
 def _loaders(data: CachedViews, val: CachedViews, *, height: int, width: int, batch_size: int, world: int,
-             pin: bool) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
-    """Loaders whose GLOBAL batch is the recipe's (split over ``world`` processes), capped by the data."""
+             pin: bool, mixing: tuple[int, float, int] | None = None,
+             ) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
+    """Loaders whose GLOBAL batch is the recipe's (split over ``world`` processes), capped by the data.
+
+    ``mixing`` = (rows of the first training set, share of the second, seed): each epoch draws the
+    rows after the first set with total probability ``share`` (sampling with replacement)."""
     train_ds, val_ds = data.dataset(height, width), val.dataset(height, width)
     bs = min(batch_size // world, len(train_ds) // world)
     if bs < 2:
         raise ClassifierInputError(f"need at least 2 training images per process (BatchNorm in the head); "
                                    f"have {len(train_ds)} for {world} process(es) at batch {batch_size}")
-    train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=True, pin_memory=pin)
+    if mixing is not None:
+        from sijscan.anatomy.augment import mixing_sampler
+
+        n_first, share, seed = mixing
+        sampler = mixing_sampler(n_first, len(train_ds) - n_first, weight=share, seed=seed)
+        train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, sampler=sampler, drop_last=True,
+                                               pin_memory=pin)
+    else:
+        train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=True,
+                                               pin_memory=pin)
     val_dl = torch.utils.data.DataLoader(val_ds, batch_size=max(bs, 2) * 2, shuffle=False, pin_memory=pin)
     return train_dl, val_dl
 
@@ -74,8 +87,13 @@ def train_classifier(
     segmenter: str | Path | None = None, use_mask_crops: bool = False, devices: int = 1, num_nodes: int = 1,
     accelerator: str = "auto", init: str = "imagenet", init_weights: str | Path | None = None, seed: int = 0,
     resume: bool = False, max_images: int | None = None, callbacks: Sequence[Any] = (), progress: bool | None = None,
+    extra_manifest: str | Path | None = None, extra_weight: float = 0.5,
 ) -> Path:
     """Train one classifier (view 'sij' or 'full') with a recipe; return the model folder ``out_dir``.
+
+    ``extra_manifest``: a second training set (e.g. CT-route renders of real anatomy, `sijscan simulate
+    --from-ct`) making ``extra_weight`` of every epoch's draws; its 'val' rows join validation (so the
+    cut-off and temperature are chosen on both), its other rows train. Crops come from the same source.
 
     ``progress``: a bar per phase (None: in a terminal only, see :mod:`sijscan._progress`)."""
     import lightning as L
@@ -107,6 +125,22 @@ def train_classifier(
     spec = PreprocessSpec(height=rec.final_size[0], width=rec.final_size[1], mirror=False)
     train_views = prepare_views(train_df, view=view, spec=spec, crop_source=source, cache_dir=work / "cache")
     val_views = prepare_views(val_df, view=view, spec=spec, crop_source=source, cache_dir=work / "cache")
+    mixing, extra_info = None, None
+    if extra_manifest is not None:
+        if not 0.0 < float(extra_weight) < 1.0:
+            raise ClassifierInputError(f"extra_weight must be in (0, 1), got {extra_weight!r}")
+        extra_train_df, extra_val_df = split_extra(read_training_manifest(extra_manifest))
+        if len(extra_train_df) == 0:
+            raise ClassifierInputError(f"{extra_manifest}: no training rows (every row has split 'val')")
+        n_first = len(train_views.labels)
+        train_views = train_views.concat(prepare_views(extra_train_df, view=view, spec=spec, crop_source=source,
+                                                       cache_dir=work / "cache"))
+        if len(extra_val_df):
+            val_views = val_views.concat(prepare_views(extra_val_df, view=view, spec=spec, crop_source=source,
+                                                       cache_dir=work / "cache"))
+        mixing = (n_first, float(extra_weight), seed)
+        extra_info = {"manifest": str(extra_manifest), "weight": float(extra_weight),
+                      "train": describe(extra_train_df), "val": describe(extra_val_df)}
     init_args = {"grade_head": train_views.grades is not None, "dropout": rec.dropout}
     net = build_network(rec.arch, init_args)
 
@@ -151,7 +185,7 @@ def train_classifier(
             num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(work),
         )
         train_dl, val_dl = _loaders(train_views, val_views, height=int(ph["height"]), width=int(ph["width"]),
-                                    batch_size=int(ph["batch_size"]), world=world, pin=gpu)
+                                    batch_size=int(ph["batch_size"]), world=world, pin=gpu, mixing=mixing)
         last = phase_dir / "last.ckpt"
         ckpt_path = str(last) if resume and last.is_file() else None
         if ckpt_path:
@@ -176,7 +210,8 @@ def train_classifier(
         net=net.to(memory_format=torch.contiguous_format).cpu(), out=out, recipe=rec, spec=spec, view=view,
         init_args=init_args, val_views=val_views, stage_log=[done[k] for k in sorted(done)],
         provenance_extra={"data": {"manifest": str(manifest), "train": describe(train_df), "val": describe(val_df),
-                                   "left_out_no_crop": train_views.n_left_out + val_views.n_left_out},
+                                   "left_out_no_crop": train_views.n_left_out + val_views.n_left_out,
+                                   **({"extra": extra_info} if extra_info else {})},
                           "seed": seed, "crop_source": "mask" if use_mask_crops else (str(segmenter) if segmenter else None),
                           "devices": devices, "num_nodes": num_nodes, "accelerator": acc, **init_info},
     )

@@ -16,6 +16,7 @@ import numpy as np
 from sijscan.errors import InputError
 from sijscan.mny import mny_positive
 from sijscan.phantom import grading
+from sijscan.phantom.lesions import sample_mimics
 from sijscan.phantom.profiles import get_profile
 from sijscan.phantom.spec import CaseSpec
 
@@ -55,6 +56,9 @@ class CohortDef:
     """Rate of degenerative SIJ change at age 60 among negatives (0 below 40, linear in age)."""
     mimic_rate_in_positives: float = 0.5
     """Mimic rates among positives, relative to negatives."""
+    ct_members: tuple[str, ...] | None = None
+    """Build every patient's bones from these CT cases of the shape set only (e.g. ``("001", "002")``
+    to keep CT 003's anatomy out of a cohort used to train a model tested on 003); None: all."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -103,6 +107,8 @@ def get_cohort(name: str, overrides: dict | None = None) -> CohortDef:
         if bad:
             raise UnknownCohortError(f"unknown cohort field(s) {bad}; known: {', '.join(sorted(known))}")
         cohort = replace(cohort, **overrides)
+        if cohort.ct_members is not None:
+            cohort = replace(cohort, ct_members=tuple(str(m) for m in cohort.ct_members))
     if cohort.n < 1 or not 0.0 <= cohort.prevalence <= 1.0 or not 0.0 <= cohort.shortcut_strength <= 1.0:
         raise UnknownCohortError("n must be >= 1, prevalence and shortcut_strength within 0-1")
     for site in cohort.sites:
@@ -139,12 +145,11 @@ def _shortcut_findings(label: int, strength: float, rng: np.random.Generator) ->
 
 
 def _mimics(cohort: CohortDef, *, label: int, sex: str, age: float, rng: np.random.Generator) -> dict:
-    factor = cohort.mimic_rate_in_positives if label else 1.0
-    oci_rate = (cohort.oci_rate_female if sex == "F" else cohort.oci_rate_male) * factor
-    deg_rate = cohort.degenerative_rate_60 * float(np.clip((age - 40.0) / 20.0, 0.0, 2.0)) * factor
-    oci = float(rng.uniform(0.4, 1.0)) if rng.random() < oci_rate else 0.0
-    deg = float(np.clip((age - 30.0) / 40.0 + rng.normal(0, 0.1), 0.2, 1.0)) if rng.random() < deg_rate else 0.0
-    return {"osteitis_condensans": oci, "degenerative": deg}
+    """The mimics with the cohort's rates, drawn as the CT route draws them (:mod:`sijscan.phantom.lesions`)."""
+    m = sample_mimics(label=label, sex=sex, age=age, rng=rng,
+                      oci_rate={"F": cohort.oci_rate_female, "M": cohort.oci_rate_male},
+                      degenerative_rate_60=cohort.degenerative_rate_60, rate_in_positives=cohort.mimic_rate_in_positives)
+    return {"osteitis_condensans": m.osteitis_condensans, "degenerative": m.degenerative, "vacuum": m.vacuum}
 
 
 def _sample_case(
@@ -170,7 +175,8 @@ def _sample_case(
         **_shortcut_findings(label, cohort.shortcut_strength, rng),
         bowel_gas=float(np.clip(rng.normal(profile.bowel_gas_mean, 0.2), 0.0, 1.0)),
         extras={"gonad_shield": bool(rng.random() < (profile.shield_prob_male if sex == "M"
-                                                       else profile.shield_prob_female))},
+                                                       else profile.shield_prob_female)),
+                **({"ct_members": list(cohort.ct_members)} if cohort.ct_members else {})},
     )
     record = CaseRecord(
         index=index, patient_id=f"PH-{cohort.name}-{index + 1:04d}", cohort=cohort.name, split=split,

@@ -106,6 +106,7 @@ def _truth_row(rec: CaseRecord) -> dict:
         "latent_disease": round(rec.truth["latent_disease"], 4),
         "progression_risk": round(rec.truth["progression_risk"], 4),
         "osteitis_condensans": round(s.osteitis_condensans, 3), "degenerative": round(s.degenerative, 3),
+        "vacuum": int(bool(s.vacuum)),
         "hip_narrowing": round(s.hip_narrowing, 3), "syndesmophytes": round(s.syndesmophytes, 3),
         "enthesitis": round(s.enthesitis, 3), "sex": s.sex, "age": s.age, "habitus": round(s.habitus, 3),
         "anatomy_seed": s.anatomy_seed, "gonad_shield": int(bool(s.extras.get("gonad_shield", False))),

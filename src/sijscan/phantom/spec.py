@@ -53,6 +53,8 @@ class CaseSpec:
     """Triangular iliac-side sclerosis, joint space and margins preserved (both sides, may be unequal)."""
     degenerative: float = 0.0
     """Anterior/inferior osteophytes and mild narrowing without erosions (older patients)."""
+    vacuum: bool = False
+    """Gas in a segment of degenerative joints (the vacuum phenomenon); only with ``degenerative`` > 0."""
     # --- findings outside the SIJ (the shortcuts a full-image model can learn), strength 0..1 ---
     hip_narrowing: float = 0.0
     """Concentric hip joint-space narrowing (coxitis), both hips."""

@@ -142,6 +142,7 @@ def render_projection(spec: CaseSpec, geometry: Geometry) -> Projection:
             layout=make_layout(seed, side),
             oci=float(spec.osteitis_condensans),
             deg=float(spec.degenerative),
+            vacuum=bool(spec.vacuum),
         )
     render_syndesmophytes(bone, frame, sk, float(spec.syndesmophytes), seed)
     render_enthesitis(bone, frame, sk, float(spec.enthesitis), seed)

@@ -95,6 +95,10 @@ def render_ct_cohort(
                 "field_box": _boxes_text(acq["field_box"]), "tilt_deg": pose["tilt_deg"],
                 "axial_deg": pose["axial_deg"], "inplane_deg": pose["inplane_deg"], "sid_mm": pose["sid_mm"],
                 "sod_mm": pose["sod_mm"], "habitus": r.meta["habitus"], "bowel_gas": r.meta["bowel_gas"],
+                "latent_left": r.meta["latents"]["left"], "latent_right": r.meta["latents"]["right"],
+                "osteitis_condensans": round(r.meta["mimics"]["osteitis_condensans"], 3),
+                "degenerative": round(r.meta["mimics"]["degenerative"], 3), "vacuum": int(r.meta["mimics"]["vacuum"]),
+                "sex": r.meta["sex_for_shield"], "age": r.meta["age"],
             })
     elapsed = time.perf_counter() - t0
     manifest = write_manifest(pd.DataFrame(rows), out / "manifest.csv")

@@ -1,27 +1,33 @@
-"""The sacroiliac joints of a CT case: surfaces, gap, and sacroiliitis inserted in 3-D per mNY grade.
+"""The sacroiliac joints of a CT case: surfaces, gap, and sacroiliitis inserted in 3-D.
 
 A joint is found where sacrum and ilium come within ``JOINT_MM`` of each other (Euclidean
-distance transforms in mm, scipy); the gap is the non-bone space between them. Lesions, all on
-that side's joint only, grow with the grade (the same sites at every grade, so a higher grade
-changes a superset of the voxels a lower grade changes, and by at least as much):
+distance transforms in mm, scipy); the gap is the non-bone space between them. The lesions follow
+the radiographic definition of each grade that the procedural phantom uses too
+(:mod:`sijscan.phantom.lesions`: one set of per-grade distributions for both routes); a joint's
+sites (where erosions, sclerotic patches and bridges sit) come from its :class:`LesionPlan`, drawn
+per radiograph, and its lesions only grow with its latent severity:
 
-* erosions: small spherical voids on the iliac subchondral bone (1-2 at grade 1, many and larger,
-  "postage-stamp", at grade 3), in the lower two thirds (the synovial part);
-* subchondral sclerosis: a density increase on the iliac side (half of it on the sacral side)
-  fading over a band 3-12 mm wide;
-* joint-space change: pseudo-widening (confluent erosions of the iliac surface) or narrowing
-  (bone added to the iliac surface) at grade 3;
-* ankylosis: bony bridges across the gap (partial, grade 3 in some joints) and the whole gap
-  filled at grade 4 (the joint line disappears).
+* erosions: spherical voids in the iliac subchondral bone of the lower two thirds (the synovial
+  part), the first ``erosion_count`` of the plan's sites;
+* subchondral sclerosis: a density increase of the iliac bone within ``sclerosis_width_mm`` of the
+  sacrum (a share of it on the sacral side, half as wide), patchy at grade 2, whole from grade 3;
+* joint-space change: pseudo-widening (confluent erosion of the iliac face), narrowing (bone added to
+  it), or partial ankylosis ('bridges'), and total ankylosis towards grade 4 (the gap and the
+  erosions filled with bone over ``ankylosis_fraction`` of the joint's height);
+* mimics (:class:`sijscan.phantom.lesions.Mimics`): osteitis condensans ilii (a triangular iliac
+  band in the lower anterior joint, joint space untouched), degenerative change (an anterior-inferior
+  osteophyte outside the joint, mild sclerosis, slight narrowing, gas in the joint: the vacuum
+  phenomenon).
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
+from sijscan.phantom import lesions as les
 from sijscan.phantom.ct.case import VOL_HIP_LEFT, VOL_HIP_RIGHT, VOL_SACRUM, CTCase, CTCaseError
 
 logger = logging.getLogger(__name__)
@@ -33,12 +39,15 @@ ROI_PAD_MM = 14.0
 SIDES = ("left", "right")  # patient's sides
 _ILIUM = {"left": VOL_HIP_LEFT, "right": VOL_HIP_RIGHT}
 
-# per grade 0..4 (non-decreasing): erosion count, erosion radius range (mm), sclerosis HU, band (mm)
-N_EROSIONS = (0, 2, 7, 22, 22)
-EROSION_MM = ((0, 0), (0.8, 1.4), (1.0, 2.0), (1.4, 2.8), (1.4, 2.8))
-SCLEROSIS_HU = (0.0, 60.0, 160.0, 380.0, 380.0)
-SCLEROSIS_BAND_MM = (0.0, 3.0, 5.0, 10.0, 10.0)
 BRIDGE_HU = 420.0
+"""New bone of ankylosis, narrowing and osteophytes (HU)."""
+GAS_HU = -1000.0
+"""Gas in the joint (vacuum phenomenon); :func:`sijscan.phantom.ct.render` maps it to minus water."""
+N_SITES = 24
+N_SEGMENTS = 12
+"""The joint's height is cut into this many segments (where gas of a vacuum phenomenon sits)."""
+N_BRIDGES = 16
+"""Ankylosis fills the gap cell by cell: each gap voxel belongs to the nearest of this many sites."""
 
 
 @dataclass
@@ -53,6 +62,7 @@ class Joint:
     sacral_surface: np.ndarray
     gap: np.ndarray
     stats: dict
+    cache: dict = field(default_factory=dict, repr=False)
 
 
 def _roi(labels: np.ndarray, spacing, ilium: int) -> tuple[slice, slice, slice]:
@@ -130,63 +140,220 @@ def _balls(shape, centres: np.ndarray, radii_vox: np.ndarray) -> np.ndarray:
     return out
 
 
-def lesion_plan(joint: Joint, *, seed: int) -> dict:
-    """Grade-independent lesion layout of one joint (sites, sizes, joint-space type)."""
-    rng = np.random.default_rng(seed)
+@dataclass(frozen=True)
+class LesionPlan:
+    """Where one joint's lesions sit (voxel indices in the joint's ROI) and its per-joint draws."""
+
+    draws: les.JointDraws
+    erosion_sites: np.ndarray  # (N_SITES, 3) on the iliac joint face, lower two thirds
+    erosion_u: np.ndarray  # (N_SITES,) size jitter
+    patch_sites: np.ndarray  # (3, 3) centres of the grade-2 sclerotic patches
+    segment_order: np.ndarray  # (N_SEGMENTS,) order of the gas segments (vacuum phenomenon)
+    bridge_sites: np.ndarray  # (N_BRIDGES, 3) gap voxels; ankylosis fills their nearest-site cells in order
+    widening_sites: np.ndarray  # (8, 3) centres of the confluent erosions of pseudo-widening
+
+
+def lesion_plan(joint: Joint, *, rng: np.random.Generator | int) -> LesionPlan:
+    """A joint's lesion layout, independent of its severity (an int seeds a generator)."""
+    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     surf = np.argwhere(joint.iliac_surface)
     z = surf[:, 0]
     lower = surf[z <= z.min() + 0.67 * (z.max() - z.min())]  # inferior two thirds: the synovial part
     lower = lower if len(lower) else surf
-    n = N_EROSIONS[-1]
-    gap_idx = np.argwhere(joint.gap)
-    return {
-        "erosion_sites": lower[rng.integers(0, len(lower), size=n)],
-        "erosion_u": rng.uniform(0.0, 1.0, size=n),
-        "space": str(rng.choice(["widening", "narrowing", "bridges"], p=[0.45, 0.2, 0.35])),
-        "bridge_sites": gap_idx[rng.integers(0, len(gap_idx), size=6)] if len(gap_idx) else np.zeros((0, 3), int),
-        "bridge_fraction": float(rng.uniform(0.3, 0.7)),
-        "sclerosis_jitter": float(rng.uniform(0.8, 1.2)),
-    }
+    draws = les.draw_joint(rng)
+    return LesionPlan(draws=draws, erosion_sites=lower[rng.integers(0, len(lower), size=N_SITES)],
+                      erosion_u=rng.uniform(0.7, 1.3, size=N_SITES),
+                      patch_sites=lower[rng.integers(0, len(lower), size=3)],
+                      segment_order=rng.permutation(N_SEGMENTS),
+                      widening_sites=lower[rng.integers(0, len(lower), size=8)],
+                      bridge_sites=_gap_sites(joint, rng))
 
 
-def lesion_block(case: CTCase, joint: Joint, grade: int, plan: dict) -> np.ndarray | None:
-    """The ROI's HU block with sacroiliitis of ``grade`` (0-4) inserted, or None for grade 0."""
-    if not 0 <= int(grade) <= 4:
-        raise CTCaseError(f"grade must be 0-4, got {grade}")
-    grade = int(grade)
-    if grade == 0:
-        return None
+def _gap_sites(joint: Joint, rng: np.random.Generator) -> np.ndarray:
+    gap = np.argwhere(joint.gap)
+    if not len(gap):
+        return np.zeros((0, 3), int)
+    return gap[rng.integers(0, len(gap), size=N_BRIDGES)]
+
+
+def _bridged(near: "_Near", plan: LesionPlan, fraction: float, sp: np.ndarray) -> np.ndarray:
+    """Boolean over ``near.gap``: the cells (nearest bridge site) of the first ``fraction`` of the sites."""
+    k = int(round(float(fraction) * N_BRIDGES))
+    if k <= 0 or not len(plan.bridge_sites):
+        return np.zeros(len(near.gap), bool)
+    if k >= N_BRIDGES:
+        return np.ones(len(near.gap), bool)
+    sites = plan.bridge_sites * sp[None, :]
+    d2 = ((near.zyx_mm["gap"][:, None, :] - sites[None, :, :]) ** 2).sum(-1)
+    return np.argmin(d2, axis=1) < k
+
+
+PLATE_MM = 1.6
+"""Thickness of the subchondral bone plate whose density the disease wears away (blurred margins)."""
+OCI_REACH_MM = 25.0
+"""How far from the sacrum iliac voxels are considered for sclerosis and osteitis condensans."""
+
+
+@dataclass(frozen=True)
+class _Near:
+    """Flat ROI indices of the voxels lesions may change, with what the lesions need of them."""
+
+    il: np.ndarray  # iliac voxels within OCI_REACH_MM of the sacrum
+    sa: np.ndarray  # sacral voxels within 12 mm of the ilium
+    gap: np.ndarray
+    plate: np.ndarray  # both joint faces' subchondral plates: bone within PLATE_MM of the other bone's side
+    height: dict[str, np.ndarray]  # per set: 0 = the joint's lowest row ... 1 = its highest
+    zyx_mm: dict[str, np.ndarray]  # per set: (n, 3) position in mm
+    y_anterior: float  # the 70th percentile of the iliac face's AP index (smaller = more anterior)
+    y_span: float
+    z_range: tuple[int, int]
+
+
+def _near(case: CTCase, joint: Joint) -> _Near:
+    if "near" in joint.cache:
+        return joint.cache["near"]
+    lab = case.labels[joint.roi]
+    il = np.flatnonzero((lab == _ILIUM[joint.side]) & (joint.d_sacrum <= OCI_REACH_MM))
+    sa = np.flatnonzero((lab == VOL_SACRUM) & (joint.d_ilium <= 12.0))
+    gap = np.flatnonzero(joint.gap)
+    shell = np.zeros(lab.shape, bool)
+    for bone, surface in ((lab == _ILIUM[joint.side], joint.iliac_surface), (lab == VOL_SACRUM, joint.sacral_surface)):
+        inner = ndimage.binary_erosion(bone, iterations=max(1, int(round(PLATE_MM / min(case.spacing)))))
+        shell |= surface & ~inner
+    plate = np.flatnonzero(shell)
+    face = np.argwhere(joint.iliac_surface)
+    z0, z1 = int(face[:, 0].min()), int(face[:, 0].max())
+    sp = np.asarray(case.spacing, float)
+    height, zyx = {}, {}
+    for name, idx in (("il", il), ("sa", sa), ("gap", gap)):
+        coords = np.stack(np.unravel_index(idx, lab.shape), axis=1)
+        zyx[name] = coords * sp[None, :]
+        height[name] = np.clip((coords[:, 0] - z0) / max(z1 - z0, 1), 0.0, 1.0)
+    near = _Near(il=il, sa=sa, gap=gap, plate=plate, height=height, zyx_mm=zyx, y_anterior=float(np.percentile(face[:, 1], 70)),
+                 y_span=float(max(np.ptp(face[:, 1]), 1)), z_range=(z0, z1))
+    joint.cache["near"] = near
+    return near
+
+
+def _segment_rows(near: _Near, plan: LesionPlan, fraction: float, n_rows: int) -> np.ndarray:
+    """Boolean (z,) rows of the ROI inside the first ``fraction`` of the plan's height segments."""
+    rows = np.zeros(n_rows, bool)
+    k = int(round(float(fraction) * N_SEGMENTS))
+    if k <= 0:
+        return rows
+    edges = np.linspace(near.z_range[0], near.z_range[1] + 1, N_SEGMENTS + 1)
+    for seg in plan.segment_order[:k]:
+        rows[int(np.floor(edges[seg])):int(np.ceil(edges[seg + 1]))] = True
+    return rows
+
+
+def _patchiness(near: _Near, plan: LesionPlan, sp: np.ndarray, spread: float) -> np.ndarray:
+    """Grade 2's localised sclerosis (three ~12 mm patches) blending into the whole joint by grade 3."""
+    if spread >= 1.0:
+        return np.ones(len(near.il), np.float32)
+    centres = plan.patch_sites * sp[None, :]
+    d2 = ((near.zyx_mm["il"][:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    patch = np.exp(-d2 / (2 * 10.0 ** 2)).max(axis=1)
+    return (spread + (1.0 - spread) * patch).astype(np.float32)
+
+
+def lesion_block(case: CTCase, joint: Joint, severity: float, plan: LesionPlan,
+                 mimics: les.Mimics | None = None) -> np.ndarray | None:
+    """The ROI's HU block with the lesions of latent ``severity`` (0-4.5; an integer grade is the
+    middle of that grade's band) and the ``mimics`` inserted; None when nothing changes.
+
+    Works on flat indices of the voxels near the joint (:func:`_near`, cached on the joint): a
+    whole-ROI array version took 0.35-0.75 s per joint on the shared CTs, this one a tenth of that."""
+    if not 0.0 <= float(severity) <= les.MAX_SEVERITY:
+        raise CTCaseError(f"severity must be 0-{les.MAX_SEVERITY}, got {severity}")
+    prm = les.lesion_params(float(severity), plan.draws)
+    mim = mimics or les.Mimics()
+    near = _near(case, joint)
     sp = np.asarray(case.spacing, float)
     hu = case.hu[joint.roi].astype(np.float32)
-    lab = case.labels[joint.roi]
-    il = lab == _ILIUM[joint.side]
-    sac = lab == VOL_SACRUM
-    void_hu = 20.0 if case.soft_tissue else 0.0
-    # sclerosis: iliac side fading away from the joint, half as much on the sacral side
-    band = SCLEROSIS_BAND_MM[grade]
-    amp = SCLEROSIS_HU[grade] * plan["sclerosis_jitter"]
-    prof_il = np.clip(1.0 - joint.d_sacrum / band, 0.0, 1.0) ** 0.7
-    prof_sa = np.clip(1.0 - joint.d_ilium / (0.5 * band), 0.0, 1.0) ** 0.7
-    hu += np.where(il, amp * prof_il, 0.0) + np.where(sac, 0.5 * amp * prof_sa, 0.0)
-    # erosions: the first N sites, radii growing with the grade
-    n = N_EROSIONS[grade]
-    r_lo, r_hi = EROSION_MM[grade]
-    radii_mm = r_lo + (r_hi - r_lo) * plan["erosion_u"][:n]
-    eroded = _balls(hu.shape, plan["erosion_sites"][:n].astype(float), radii_mm[:, None] / sp[None, :]) & il
-    if grade >= 3 and plan["space"] == "widening":
-        eroded |= il & (joint.d_sacrum <= 1.6) & _balls(hu.shape, plan["erosion_sites"][:8].astype(float),
-                                                         np.full((8, 3), 9.0) / sp[None, :])
-    hu[eroded] = void_hu
-    fill = np.zeros(hu.shape, bool)
-    if grade >= 3 and plan["space"] == "narrowing":
-        fill |= joint.gap & (joint.d_ilium <= 1.5)
-    if grade >= 3 and plan["space"] == "bridges" and len(plan["bridge_sites"]):
-        k = max(1, int(round(plan["bridge_fraction"] * len(plan["bridge_sites"]))))
-        fill |= joint.gap & _balls(hu.shape, plan["bridge_sites"][:k].astype(float), np.full((k, 3), 8.0) / sp[None, :])
-    if grade == 4:
-        fill |= joint.gap | eroded
-    hu[fill] = np.maximum(hu[fill], BRIDGE_HU)
-    return hu
+    flat = hu.reshape(-1)  # a view: writes go into ``hu``
+    d_sa, d_il = joint.d_sacrum.reshape(-1), joint.d_ilium.reshape(-1)
+    changed = False
+    add_il = np.zeros(len(near.il), np.float32)
+    add_sa = np.zeros(len(near.sa), np.float32)
+    if prm.sclerosis_hu > 0 and prm.sclerosis_width_mm > 0:
+        band = prm.sclerosis_width_mm
+        spread = float(np.clip(prm.severity - 2.0, 0.0, 1.0))  # patchy at grade 2, whole from grade 3
+        lower = lambda h: np.clip((0.85 - h) / 0.25, 0.0, 1.0)  # noqa: E731 - the lower (synovial) part
+        w_il = lower(near.height["il"]) * _patchiness(near, plan, sp, spread)
+        add_il += prm.sclerosis_hu * w_il * np.clip(1.0 - d_sa[near.il] / band, 0.0, 1.0) ** 0.7
+        add_sa += (prm.sclerosis_hu * prm.sacral_sclerosis_share * lower(near.height["sa"])
+                   * np.clip(1.0 - d_il[near.sa] / (0.5 * band), 0.0, 1.0) ** 0.7)
+    if mim.osteitis_condensans > 0:  # a triangle of dense ilium along the lower, anterior joint
+        tri = np.clip(1.0 - np.abs(near.height["il"] - 0.25) / 0.3, 0.0, 1.0)
+        y = near.zyx_mm["il"][:, 1] / sp[1]
+        anterior = np.clip((near.y_anterior - y) / near.y_span * 3.0, 0.0, 1.0)
+        width = les.oci_width_mm(mim.osteitis_condensans) * tri
+        prof = np.clip(1.0 - d_sa[near.il] / np.maximum(width, 1e-3), 0.0, 1.0) * (width > 1.0)
+        add_il += les.oci_hu(mim.osteitis_condensans) * prof * anterior
+    if mim.degenerative > 0:  # mild subchondral sclerosis of both faces
+        amp = 60.0 + 80.0 * mim.degenerative
+        add_il += amp * np.clip(1.0 - d_sa[near.il] / 3.0, 0.0, 1.0)
+        add_sa += amp * np.clip(1.0 - d_il[near.sa] / 3.0, 0.0, 1.0)
+    if prm.plate_loss > 0:  # the subchondral plate wears thin: its margins blur
+        flat[near.plate] -= prm.plate_loss * 0.8 * np.clip(flat[near.plate] - 100.0, 0.0, None)
+        changed = True
+    if add_il.any() or add_sa.any():
+        flat[near.il] += add_il
+        flat[near.sa] += add_sa
+        changed = True
+    il = case.labels[joint.roi] == _ILIUM[joint.side]
+    eroded = np.zeros(hu.shape, bool)
+    if prm.erosion_count > 0:
+        n = prm.erosion_count
+        radii_mm = prm.erosion_radius_mm * plan.erosion_u[:n]
+        eroded = _balls(hu.shape, plan.erosion_sites[:n].astype(float), radii_mm[:, None] / sp[None, :]) & il
+    if prm.space_change_mm > 0:  # pseudo-widening: confluent erosion of the iliac face
+        eroded |= il & (joint.d_sacrum <= joint.stats["gap_mm_median"] + prm.space_change_mm) & _balls(
+            hu.shape, plan.widening_sites.astype(float), np.full((8, 3), 9.0) / sp[None, :])
+    if eroded.any():
+        hu[eroded] = 20.0 if case.soft_tissue else 0.0
+        changed = True
+    fill = np.zeros(len(near.gap), bool)
+    narrowing = max(-prm.space_change_mm, 0.7 * mim.degenerative)
+    if narrowing > 0:
+        fill |= d_il[near.gap] <= narrowing
+    if prm.ankylosis_fraction > 0:
+        bridged = _bridged(near, plan, prm.ankylosis_fraction, sp)
+        fill |= bridged
+        if bridged.any() and eroded.any():  # erosions next to a bridged cell fill too
+            cells = np.zeros(hu.size, bool)
+            cells[near.gap[bridged]] = True
+            cells = ndimage.binary_dilation(cells.reshape(hu.shape), iterations=3)
+            hu[eroded & cells] = BRIDGE_HU
+    if mim.degenerative > 0:  # the anterior-inferior osteophyte, outside the joint, bridging its margin
+        fill |= _osteophyte(joint, mim.degenerative, sp).reshape(-1)[near.gap]
+    if fill.any():
+        flat[near.gap[fill]] = np.maximum(flat[near.gap[fill]], BRIDGE_HU)
+        changed = True
+    if mim.vacuum:
+        gas_rows = _segment_rows(near, plan, 0.3, hu.shape[0])
+        z = np.unravel_index(near.gap, hu.shape)[0]
+        gas = (~fill & gas_rows[z] & (near.height["gap"] < 0.7)
+               & (np.minimum(d_sa[near.gap], d_il[near.gap]) >= 0.5))
+        if gas.any():
+            flat[near.gap[gas]] = GAS_HU
+            changed = True
+    return hu if changed else None
+
+
+def _osteophyte(joint: Joint, strength: float, sp: np.ndarray) -> np.ndarray:
+    """Non-bone voxels near both bones at the joint's anterior-inferior end, within a 3-7 mm ball."""
+    idx = np.argwhere(joint.gap)
+    if not len(idx):
+        return np.zeros(joint.gap.shape, bool)
+    z_cut = np.percentile(idx[:, 0], 15)
+    low = idx[idx[:, 0] <= z_cut]
+    centre = low[np.argmin(low[:, 1])].astype(float)  # most anterior gap voxel of the lowest part
+    r = (3.0 + 4.0 * float(strength)) / sp
+    ball = _balls(joint.gap.shape, centre[None, :], r[None, :])
+    near_both = (joint.d_sacrum <= 6.0) & (joint.d_ilium <= 6.0) & (joint.d_sacrum > 0) & (joint.d_ilium > 0)
+    return ball & near_both
 
 
 def joint_report(case: CTCase) -> dict:

@@ -22,7 +22,8 @@ from sijscan.phantom.ct.case import VOL_SACRUM, CTCase
 from sijscan.phantom.ct.femur import GRID_MM, femur_volume, find_acetabulum
 from sijscan.phantom.ct.spine import spine_volume
 from sijscan.phantom.ct.geometry import Detector, Pose, project_points, sample_pose
-from sijscan.phantom.ct.joint import SIDES, find_joint, joint_points_mm, lesion_block, lesion_plan
+from sijscan.phantom import lesions as les
+from sijscan.phantom.ct.joint import GAS_HU, SIDES, find_joint, joint_points_mm, lesion_block, lesion_plan
 from sijscan.phantom.ct.projector import Slabs, build_slabs, labels_from_occupancy, path_factor, project
 from sijscan.phantom.profiles import PROFILES, AcquisitionProfile, get_profile
 from sijscan.phantom.spec import CaseSpec, Geometry, Projection
@@ -119,6 +120,7 @@ def _pooled_lesion(slabs: Slabs, case: CTCase, roi: tuple[slice, ...], block: np
     inner = tuple(slice(r.start - a, min(r.stop, b) - a) for r, a, b in zip(roi, lo, hi))
     hu[inner] = block[tuple(slice(0, s.stop - s.start) for s in inner)]
     bone, _ = hu_to_mu(hu, case.soft_tissue)
+    bone[hu <= GAS_HU + 1.0] = -ct_body.MU_WATER  # gas in the joint replaces its water-like content
     pooled = bone.reshape(hu.shape[0] // f[0], f[0], hu.shape[1] // f[1], f[1], hu.shape[2] // f[2], f[2])
     pooled = np.moveaxis(pooled.mean(axis=(1, 3, 5)), 1, 0)
     target = (slice(lo[1] // f[1], hi[1] // f[1]), slice(lo[0] // f[0], hi[0] // f[0]), slice(lo[2] // f[2], hi[2] // f[2]))
@@ -195,28 +197,31 @@ def _resolve_profile(profile, rng: np.random.Generator) -> AcquisitionProfile:
 
 def ct_projection(
     case: CTCase, *, pose: Pose, det: Detector, grades: dict[str, int], rng: np.random.Generator,
-    device: str = "cpu", habitus: float = 1.0, gas_amount: float = 0.5,
+    device: str = "cpu", habitus: float = 1.0, gas_amount: float = 0.5, latents: dict[str, float] | None = None,
+    mimics: les.Mimics | None = None,
 ) -> Projection:
     """The noise-free projection of ``case`` in ``pose`` with sacroiliitis of ``grades`` inserted:
-    bone and soft line integrals, exact label map, true SIJ boxes (``rng`` draws body and gas)."""
+    bone and soft line integrals, exact label map, true SIJ boxes. ``rng`` draws each joint's lesion
+    plan (:func:`lesion_plan`), body and gas; ``latents`` (per side, 0-4.5) default to the middle of
+    each grade's band; ``mimics`` (both joints) default to none."""
     if set(grades) != set(SIDES) or any(int(v) != v or not 0 <= v <= 4 for v in grades.values()):
         raise CTRenderError(f"grades must be {{'left': 0-4, 'right': 0-4}}, got {grades}")
     mag = pose.sid_mm / pose.sod_mm
     fxz = max(1, int(det.pixel_spacing_mm / (mag * min(case.spacing[0], case.spacing[2]))))
     prep = _prepared(case, fxz)
     slabs, centre = prep["slabs"], prep["centre"]
-    case_seed = zlib.crc32(case.name.encode())
     t0 = time.perf_counter()
     saved = []
+    lesion_info = {}
     try:
         for side in SIDES:
-            key = f"lesion_{side}_{int(grades[side])}_{fxz}"
-            if key not in case.cache:  # a few per case: one per (side, grade, pooling)
-                joint = find_joint(case, side)
-                block = lesion_block(case, joint, grades[side], lesion_plan(joint, seed=case_seed + (side == "left")))
-                case.cache[key] = None if block is None else _pooled_lesion(slabs, case, joint.roi, block)
-            if case.cache[key] is not None:
-                saved.append(_patch(slabs, *case.cache[key]))
+            joint = find_joint(case, side)
+            latent = float(latents[side]) if latents is not None else float(grades[side])
+            plan = lesion_plan(joint, rng=rng)
+            block = lesion_block(case, joint, latent, plan, mimics)
+            lesion_info[side] = {**les.lesion_params(latent, plan.draws).to_json()}
+            if block is not None:
+                saved.append(_patch(slabs, *_pooled_lesion(slabs, case, joint.roi, block)))
         factor = path_factor(pose, det)
         rays = project(slabs, pose, det, centre, device=device, factor=factor)
         for extra in prep["extra_slabs"]:
@@ -236,6 +241,7 @@ def ct_projection(
                                            stool=float(rng.uniform(0.3, 1.0)) * gas_amount ** 0.5, rng=rng)
     boxes = _sij_boxes(case, pose, det, centre)
     info = {"ct_case": case.name, "projection_s": round(t_proj, 3), "synthetic_body": rays["soft"] is None,
+            "lesions": lesion_info, "mimics": (mimics or les.Mimics()).to_json(),
             "femoral_heads": case.cache.get("femoral_heads", {}), "magnification": round(mag, 4)}
     return Projection(bone=np.ascontiguousarray(rays["bone"], np.float32), soft=np.ascontiguousarray(soft, np.float32),
                       labels=labels, sij_boxes=boxes, geometry=Geometry(det.height, det.width, det.pixel_spacing_mm),
@@ -266,14 +272,18 @@ def render_ct_radiograph(
     habitus = float(np.clip(rng.normal(prof.habitus_mean, prof.habitus_sd), 0.7, 1.6))
     gas_amount = float(np.clip(rng.beta(2.0, 2.0) * 2.0 * prof.bowel_gas_mean, 0.0, 1.0))
     sex = "F" if rng.random() < prof.female_fraction else "M"
+    age = float(np.clip(rng.normal(prof.age_mean, prof.age_sd), 18.0, 80.0))
+    latents = {s: les.latent_for_grade(int(grades[s]), rng) for s in SIDES}
+    mimics = les.sample_mimics(label=mny_positive(grades["left"], grades["right"]), sex=sex, age=age, rng=rng)
     projection = ct_projection(case, pose=pose, det=det, grades=grades, rng=rng, device=device, habitus=habitus,
-                               gas_amount=gas_amount)
+                               gas_amount=gas_amount, latents=latents, mimics=mimics)
     spec = CaseSpec(anatomy_seed=zlib.crc32(case.name.encode()), sex=sex, habitus=habitus,
                     pelvic_tilt_deg=pose.tilt_deg, axial_rotation_deg=pose.axial_deg,
                     inplane_rotation_deg=pose.inplane_deg, bowel_gas=gas_amount, extras={"ct_case": case.name})
     acquired = acquire(projection, profile=prof, spec=spec, seed=int(rng.integers(0, 2**31 - 1)))
     meta = {**projection.info, "profile": prof.name, "pose": pose.to_dict(), "habitus": round(habitus, 3),
-            "bowel_gas": round(gas_amount, 3), "sex_for_shield": sex, "device": device,
+            "bowel_gas": round(gas_amount, 3), "sex_for_shield": sex, "age": round(age, 1), "device": device,
+            "latents": {k: round(v, 3) for k, v in latents.items()},
             "acquisition": acquired.meta}
     return CTRadiograph(image=acquired.display, stored=acquired.stored, labels=projection.labels,
                         grades={s: int(grades[s]) for s in SIDES}, sij_boxes=projection.sij_boxes, meta=meta)

@@ -1,0 +1,344 @@
+"""Classifier transfer benchmark (issue 22): does the classifier learn sacroiliitis or the simulator?
+
+Leave one real CT out (``../shared/real-ct/pengwin/00N``): train the anatomy-aware (SIJ crop) and
+standard (whole radiograph) classifiers WITHOUT that CT's anatomy, test them on CT-route radiographs
+of it (random 3-D pose, hospital profile, body, gas and per-side grades per radiograph), and on an
+external procedural cohort (``gespic``). Every procedural cohort of a fold is built from the other
+CTs' bone shapes only (``ct_members``), so the held-out CT is in no training image.
+
+Arms (training recipes, fixed in ``CANDIDATES`` before any run):
+
+* ``procedural_only``: today's demo recipe (recipe ``cpu`` on the procedural ``proof`` cohort);
+* the transfer candidates: the same plus CT-route renders of the OTHER CTs (``extra_manifest``, a
+  share of every epoch's draws), with or without appearance randomisation.
+
+``--full`` chooses the transfer recipe per held-out CT by an inner leave-one-CT-out over the other
+two CTs only (score: mean inner AUC of the anatomy-aware model on the inner held-out CT's renders;
+the incumbent ``CANDIDATES[INCUMBENT]`` keeps ties within ``TIE_MARGIN``), then trains the chosen
+recipe and ``procedural_only`` with each seed of ``--train-seeds`` on the outer fold and pools them.
+
+Reported per held-out CT, arm and model: AUC with its DeLong 95% CI, mean probability per maximum
+grade (0-4), ECE (10 bins, raw probability), per-side quadratic weighted kappa of the grade head and
+the phantom gespic AUC; pooled over seeds = mean of the seeds' figures, each seed kept. Crops are
+cut on the TRUE label maps (``--crop-from-mask``): this measures the classifier, not the segmenter.
+Prints ONE JSON line on stdout (logs on stderr).
+
+    PYTHONPATH=src python benchmarks/classifier_transfer.py --full --work /tmp/ct-transfer > out.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CT_ROOT = REPO.parent / "shared" / "real-ct" / "pengwin"
+log = logging.getLogger("classifier_transfer")
+
+MODES: dict[str, dict[str, Any]] = {
+    # proc: procedural training cohort (proof); ct_train: renders per training CT; test: renders of the
+    # held-out CT; ext: external procedural test cohort (gespic)
+    "quick": dict(proc_n=24, proc_size=256, ct_train_n=6, ct_size=256, test_n=8, ext_n=8, epochs=1),
+    "full": dict(proc_n=400, proc_size=1024, ct_train_n=100, ct_size=1024, test_n=90, ext_n=150, epochs=None),
+}
+SEEDS = {"proc": 11, "ct_train": 1, "ct_test": 2, "ext": 3}
+CT_VAL_EVERY = 7
+"""Every 7th CT-route training render (per CT) is a validation row: the cut-off and temperature are
+chosen on procedural and real-anatomy renders together."""
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "procedural_only": dict(extra_weight=None, appearance=False),
+    "mixed": dict(extra_weight=0.5, appearance=False),
+    "mixed_appearance": dict(extra_weight=0.5, appearance=True),
+}
+INCUMBENT = "mixed_appearance"
+TRANSFER = ("mixed", "mixed_appearance")
+TIE_MARGIN = 0.005
+TARGETS = {"auc": 0.85, "p_grade0_max": 0.3, "p_grade4_min": 0.7}
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+
+def _ct_dirs(ct_root: Path, cases: list[str]) -> dict[str, Path]:
+    dirs = {c: ct_root / c for c in cases}
+    missing = [str(d) for d in dirs.values() if not d.is_dir()]
+    if missing:
+        raise SystemExit(f"CT case folder(s) not found: {', '.join(missing)}")
+    return dirs
+
+
+def procedural(work: Path, *, cohort: str, members: list[str], p: dict[str, Any], n: int, seed: int) -> Path:
+    """A procedural cohort built from ``members``' bone shapes only (cached by its parameters)."""
+    from sijscan.phantom.simulate import simulate_cohort
+
+    out = work / f"proc-{cohort}-{'-'.join(sorted(members))}-n{n}-s{p['proc_size']}-seed{seed}"
+    manifest = out / "manifest.csv"
+    if manifest.is_file():
+        return manifest
+    return Path(simulate_cohort(cohort, n=n, seed=seed, out_dir=out, size=p["proc_size"], fmt="png",
+                                workers=int(os.environ.get("SIJSCAN_WORKERS", "2")),
+                                overrides={"ct_members": sorted(members)}))
+
+
+def ct_renders(work: Path, *, case: str, case_dir: Path, n: int, size: int, seed: int, split: str) -> Path:
+    """``n`` CT-route renders of one case (cached); for 'train', every CT_VAL_EVERY-th row is 'val'."""
+    from sijscan.io.manifest import read_manifest, write_manifest
+    from sijscan.phantom.ct import render_ct_cohort
+
+    out = work / f"ct-{case}-{split}-n{n}-s{size}-seed{seed}"
+    manifest = out / "manifest.csv"
+    if not manifest.is_file():
+        render_ct_cohort([case_dir], out, n=n, size=size, seed=seed, profile=None, split=split)
+        if split == "train":
+            df = read_manifest(manifest)
+            df.loc[df.index % CT_VAL_EVERY == CT_VAL_EVERY - 1, "split"] = "val"
+            write_manifest(df, manifest)
+    return manifest
+
+
+def combine(manifests: list[Path], out: Path) -> Path:
+    import pandas as pd
+
+    from sijscan.io import read_manifest
+    from sijscan.io.manifest import write_manifest
+
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return write_manifest(pd.concat([read_manifest(m) for m in manifests], ignore_index=True), out)
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+
+def recipe_for(candidate: str, p: dict[str, Any]):
+    """The demo's classifier recipe (``cpu``), with appearance randomisation when the candidate asks."""
+    import dataclasses
+
+    from sijscan.classify.augment import APPEARANCE
+    from sijscan.classify.recipe import get_recipe
+
+    rec = get_recipe("cpu")
+    if CANDIDATES[candidate]["appearance"]:
+        rec = dataclasses.replace(rec, augment=dataclasses.replace(rec.augment, **APPEARANCE))
+    if p["epochs"] is not None:
+        stages = tuple(dataclasses.replace(s, head_epochs=0, all_epochs=p["epochs"]) for s in rec.stages)
+        rec = dataclasses.replace(rec, stages=stages)
+    return rec
+
+
+def train(*, candidate: str, view: str, proc: Path, extra: Path | None, out: Path, seed: int,
+          p: dict[str, Any]) -> tuple[Path, float]:
+    from sijscan.classify.train import train_classifier
+
+    model = out / "model.json"
+    if model.is_file():
+        return out, 0.0
+    weight = CANDIDATES[candidate]["extra_weight"]
+    t = time.perf_counter()
+    train_classifier(manifest=proc, view=view, out_dir=out, recipe=recipe_for(candidate, p),
+                     use_mask_crops=(view == "sij"), init="random", seed=seed, accelerator="cpu",
+                     extra_manifest=extra if weight else None, extra_weight=weight or 0.5, progress=False)
+    return out, time.perf_counter() - t
+
+
+# --- evaluation -------------------------------------------------------------------------------------
+
+
+def predict(model_dir: Path, manifest: Path, *, view: str) -> list[dict[str, Any]]:
+    """Per row: probability, predicted grades (patient's sides) and the truth."""
+    import pandas as pd
+
+    from sijscan.classify.data import crop_from_mask, read_image
+    from sijscan.classify.predict import classify_views, load_classifier
+    from sijscan.io import read_manifest
+
+    model = load_classifier(model_dir)
+    df = read_manifest(manifest)
+    views = []
+    for _, row in df.iterrows():
+        img = read_image(row["image"])
+        views.append(crop_from_mask(img, row) if view == "sij" else img)
+    preds = classify_views(model, views, batch_size=16)
+    rows = []
+    for (_, row), pr in zip(df.iterrows(), preds):
+        g = pr.grades or {}
+        rows.append({"label": int(row["label"]), "grade_left": int(row["grade_left"]),
+                     "grade_right": int(row["grade_right"]), "p": pr.probability, "decision": pr.decision,
+                     "pred_left": g.get("left"), "pred_right": g.get("right")})
+    return rows
+
+
+def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """AUC (DeLong CI), mean probability per max grade, ECE, per-side quadratic kappa."""
+    from sklearn.metrics import cohen_kappa_score
+
+    from sijscan.evaluate.calibration import calibration
+    from sijscan.evaluate.delong import delong_ci
+
+    y = np.array([r["label"] for r in rows])
+    p = np.array([r["p"] for r in rows], float)
+    out: dict[str, Any] = {"n": int(len(y)), "n_positive": int(y.sum())}
+    ci = delong_ci(y_true=y, scores=p) if 0 < y.sum() < len(y) else None
+    if ci is not None and np.isfinite(ci.auc):
+        out["auc"], out["auc_ci"] = round(float(ci.auc), 4), [round(float(v), 4) for v in ci.ci]
+    else:
+        out["auc"], out["auc_ci"] = None, None
+    mg = np.array([max(r["grade_left"], r["grade_right"]) for r in rows])
+    out["mean_p_by_max_grade"] = {str(g): (round(float(p[mg == g].mean()), 4) if (mg == g).any() else None)
+                                  for g in range(5)}
+    out["n_by_max_grade"] = {str(g): int((mg == g).sum()) for g in range(5)}
+    out["ece"] = round(float(calibration(y_true=y, probability=p).ece), 4)
+    if rows and rows[0]["pred_left"] is not None:
+        kap = {}
+        for side in ("left", "right"):
+            t = [r[f"grade_{side}"] for r in rows]
+            q = [r[f"pred_{side}"] for r in rows]
+            kap[side] = round(float(cohen_kappa_score(t, q, weights="quadratic", labels=list(range(5)))), 4)
+        out["kappa"] = kap
+    return out
+
+
+def pool(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Mean over seeds of each figure (what the targets are judged on), with each seed's kept."""
+    seeds = sorted(per_seed)
+
+    def mean(vals: list[Any]) -> float | None:
+        v = [float(x) for x in vals if x is not None]
+        return round(float(np.mean(v)), 4) if v else None
+
+    first = per_seed[seeds[0]]
+    out: dict[str, Any] = {"seeds": seeds, "auc": mean([per_seed[s]["auc"] for s in seeds]),
+                           "auc_seeds": [per_seed[s]["auc"] for s in seeds],
+                           "ece": mean([per_seed[s]["ece"] for s in seeds]),
+                           "mean_p_by_max_grade": {g: mean([per_seed[s]["mean_p_by_max_grade"][g] for s in seeds])
+                                                   for g in first["mean_p_by_max_grade"]},
+                           "n_by_max_grade": first["n_by_max_grade"]}
+    if "kappa" in first:
+        out["kappa"] = {side: mean([per_seed[s]["kappa"][side] for s in seeds]) for side in ("left", "right")}
+    return out
+
+
+def met(pooled: dict[str, Any]) -> bool:
+    g = pooled["mean_p_by_max_grade"]
+    return bool(pooled["auc"] is not None and pooled["auc"] >= TARGETS["auc"]
+                and g["0"] is not None and g["0"] <= TARGETS["p_grade0_max"]
+                and g["4"] is not None and g["4"] >= TARGETS["p_grade4_min"])
+
+
+# --- folds ------------------------------------------------------------------------------------------
+
+
+def fold(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[str], p: dict[str, Any],
+         candidates: list[str], seeds: list[int], views: tuple[str, ...], external: bool) -> dict[str, Any]:
+    """Train each candidate (and seed, view) without ``held_out``; test on its renders (and gespic)."""
+    proc = procedural(work, cohort="proof", members=train_cases, p=p, n=p["proc_n"], seed=SEEDS["proc"])
+    cts = [ct_renders(work, case=c, case_dir=dirs[c], n=p["ct_train_n"], size=p["ct_size"], seed=SEEDS["ct_train"],
+                      split="train") for c in train_cases]
+    extra = combine(cts, work / f"ct-train-{'-'.join(sorted(train_cases))}.csv")
+    test = ct_renders(work, case=held_out, case_dir=dirs[held_out], n=p["test_n"], size=p["ct_size"],
+                      seed=SEEDS["ct_test"], split="test")
+    ext = procedural(work, cohort="gespic", members=train_cases, p=p, n=p["ext_n"], seed=SEEDS["ext"]) if external else None
+    out: dict[str, Any] = {}
+    for cand in candidates:
+        out[cand] = {}
+        for view in views:
+            model_name = "anatomy" if view == "sij" else "standard"
+            per_seed, per_seed_ext, secs = {}, {}, []
+            for s in seeds:
+                folder = work / "models" / f"{held_out}-{'-'.join(sorted(train_cases))}" / f"{cand}-{view}-seed{s}"
+                folder, t = train(candidate=cand, view=view, proc=proc, extra=extra, out=folder, seed=s, p=p)
+                secs.append(round(t, 1))
+                per_seed[s] = score(predict(folder, test, view=view))
+                if ext is not None:
+                    per_seed_ext[s] = score(predict(folder, ext, view=view))
+                log.info("held out %s, %s %s seed %d: AUC %s, mean p by max grade %s", held_out, cand, model_name, s,
+                         per_seed[s]["auc"], per_seed[s]["mean_p_by_max_grade"])
+            entry = {"ct": pool(per_seed), "ct_per_seed": per_seed, "train_s": secs}
+            entry["ct"]["target_met"] = met(entry["ct"])
+            if ext is not None:
+                entry["gespic"] = pool(per_seed_ext)
+            out[cand][model_name] = entry
+    return out
+
+
+def choose(scores: dict[str, float], *, incumbent: str = INCUMBENT, margin: float = TIE_MARGIN) -> str:
+    """The best-scoring candidate; the incumbent keeps the choice unless beaten by more than ``margin``."""
+    best = max(scores, key=lambda k: scores[k])
+    return incumbent if incumbent in scores and scores[best] - scores[incumbent] <= margin else best
+
+
+def run(*, mode: str, ct_root: Path, cases: list[str], work: Path, seeds: list[int], nested: bool,
+        candidates: list[str], held_out: list[str] | None = None) -> dict[str, Any]:
+    p = MODES[mode]
+    dirs = _ct_dirs(ct_root, cases)
+    result: dict[str, Any] = {"folds": {}}
+    for k in held_out or cases:
+        others = [c for c in cases if c != k]
+        chosen, inner = candidates[-1], {}
+        if nested and len(others) >= 2:
+            scores = {}
+            for cand in candidates:
+                aucs = []
+                for j in others:
+                    rest = [c for c in others if c != j]
+                    r = fold(work=work, dirs=dirs, held_out=j, train_cases=rest, p=p, candidates=[cand],
+                             seeds=[seeds[0]], views=("sij",), external=False)
+                    aucs.append(r[cand]["anatomy"]["ct"]["auc"] or 0.0)
+                scores[cand] = round(float(np.mean(aucs)), 4)
+                inner[cand] = {"inner_aucs": dict(zip(others, aucs)), "score": scores[cand]}
+            chosen = choose(scores)
+        arms = sorted({"procedural_only", chosen} if nested else {"procedural_only", *candidates})
+        outer = fold(work=work, dirs=dirs, held_out=k, train_cases=others, p=p, candidates=arms, seeds=seeds,
+                     views=("sij", "full"), external=True)
+        result["folds"][k] = {"chosen": chosen, "inner": inner, "arms": outer}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", type=Path, required=True, help="renders and models (reused when present)")
+    ap.add_argument("--ct-root", type=Path, default=DEFAULT_CT_ROOT)
+    ap.add_argument("--cases", default="001,002,003")
+    ap.add_argument("--held-out", default=None, help="only these outer folds (comma-separated); default all")
+    ap.add_argument("--quick", action="store_true", help="smoke test: tiny images, one epoch")
+    ap.add_argument("--full", action="store_true", help="the measurement (default)")
+    ap.add_argument("--train-seeds", default="0,1,2")
+    ap.add_argument("--no-nested", action="store_true",
+                    help="skip the inner recipe choice: train every candidate on the outer folds")
+    ap.add_argument("--candidates", default=",".join(c for c in CANDIDATES if c != "procedural_only"))
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    mode = "quick" if a.quick else "full"
+    cases = [c.strip() for c in a.cases.split(",") if c.strip()]
+    cands = [c.strip() for c in a.candidates.split(",") if c.strip()]
+    bad = [c for c in cands if c not in CANDIDATES]
+    if bad:
+        raise SystemExit(f"unknown candidate(s) {bad}; known: {', '.join(CANDIDATES)}")
+    t0 = time.perf_counter()
+    res = run(mode=mode, ct_root=a.ct_root, cases=cases, work=a.work,
+              seeds=[int(s) for s in a.train_seeds.split(",")], nested=not a.no_nested, candidates=cands,
+              held_out=[c.strip() for c in a.held_out.split(",")] if a.held_out else None)
+    import torch
+
+    from sijscan import __version__
+
+    res.update({"benchmark": "classifier_transfer", "mode": mode, "recipe": MODES[mode], "candidates": CANDIDATES,
+                "incumbent": INCUMBENT, "targets": TARGETS, "seeds_data": SEEDS, "train_seeds": a.train_seeds,
+                "sijscan_version": __version__, "torch": torch.__version__, "machine": platform.processor() or
+                platform.machine(), "cpus": os.cpu_count(), "wall_s": round(time.perf_counter() - t0, 1),
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
