@@ -54,12 +54,14 @@ CT_VAL_EVERY = 7
 """Every 7th CT-route training render (per CT) is a validation row: the cut-off and temperature are
 chosen on procedural and real-anatomy renders together."""
 CANDIDATES: dict[str, dict[str, Any]] = {
-    "procedural_only": dict(extra_weight=None, appearance=False),
-    "mixed": dict(extra_weight=0.5, appearance=False),
-    "mixed_appearance": dict(extra_weight=0.5, appearance=True),
+    "procedural_only": dict(extra_weight=None, appearance=False, elastic=False, crop="box"),
+    "mixed": dict(extra_weight=0.5, appearance=False, elastic=False, crop="box"),
+    "mixed_appearance": dict(extra_weight=0.5, appearance=True, elastic=False, crop="box"),
+    "joints": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints"),
+    "joints_appearance": dict(extra_weight=0.5, appearance=True, elastic=False, crop="joints"),
+    "joints_elastic": dict(extra_weight=0.5, appearance=True, elastic=True, crop="joints"),
 }
-INCUMBENT = "mixed_appearance"
-TRANSFER = ("mixed", "mixed_appearance")
+INCUMBENT = "joints"
 TIE_MARGIN = 0.005
 TARGETS = {"auc": 0.85, "p_grade0_max": 0.3, "p_grade4_min": 0.7}
 
@@ -123,12 +125,12 @@ def recipe_for(candidate: str, p: dict[str, Any]):
     """The demo's classifier recipe (``cpu``), with appearance randomisation when the candidate asks."""
     import dataclasses
 
-    from sijscan.classify.augment import APPEARANCE
-    from sijscan.classify.recipe import get_recipe
+    from sijscan.classify.recipe import get_recipe, with_appearance
 
     rec = get_recipe("cpu")
-    if CANDIDATES[candidate]["appearance"]:
-        rec = dataclasses.replace(rec, augment=dataclasses.replace(rec.augment, **APPEARANCE))
+    c = CANDIDATES[candidate]
+    if c["appearance"] or c["elastic"]:
+        rec = with_appearance(rec, elastic=c["elastic"])
     if p["epochs"] is not None:
         stages = tuple(dataclasses.replace(s, head_epochs=0, all_epochs=p["epochs"]) for s in rec.stages)
         rec = dataclasses.replace(rec, stages=stages)
@@ -146,7 +148,8 @@ def train(*, candidate: str, view: str, proc: Path, extra: Path | None, out: Pat
     t = time.perf_counter()
     train_classifier(manifest=proc, view=view, out_dir=out, recipe=recipe_for(candidate, p),
                      use_mask_crops=(view == "sij"), init="random", seed=seed, accelerator="cpu",
-                     extra_manifest=extra if weight else None, extra_weight=weight or 0.5, progress=False)
+                     extra_manifest=extra if weight else None, extra_weight=weight or 0.5, progress=False,
+                     crop=CANDIDATES[candidate]["crop"] if view == "sij" else "box")
     return out, time.perf_counter() - t
 
 
@@ -154,9 +157,8 @@ def train(*, candidate: str, view: str, proc: Path, extra: Path | None, out: Pat
 
 
 def predict(model_dir: Path, manifest: Path, *, view: str) -> list[dict[str, Any]]:
-    """Per row: probability, predicted grades (patient's sides) and the truth."""
-    import pandas as pd
-
+    """Per row: probability, predicted grades (patient's sides) and the truth (crops on the true masks,
+    cut as the model's card says)."""
     from sijscan.classify.data import crop_from_mask, read_image
     from sijscan.classify.predict import classify_views, load_classifier
     from sijscan.io import read_manifest
@@ -166,7 +168,7 @@ def predict(model_dir: Path, manifest: Path, *, view: str) -> list[dict[str, Any
     views = []
     for _, row in df.iterrows():
         img = read_image(row["image"])
-        views.append(crop_from_mask(img, row) if view == "sij" else img)
+        views.append(crop_from_mask(img, row, crop=model.recipe.crop) if view == "sij" else img)
     preds = classify_views(model, views, batch_size=16)
     rows = []
     for (_, row), pr in zip(df.iterrows(), preds):

@@ -60,3 +60,38 @@ def test_end_to_end_on_drawn_pelvis_upscaled(draw: DrawFn) -> None:
     crop = crop_sij(big, loc)
     assert crop.shape == ((loc.box[3] - loc.box[1]) * 4, (loc.box[2] - loc.box[0]) * 4)
     assert set(np.unique(crop)) >= {1.0, 2.0, 3.0}  # both joints and the sacrum inside
+
+
+def _two_joint_location(k: int = 1) -> SIJLocation:
+    """Joint boxes on a (100, 200) map, or on a map ``k`` times smaller."""
+    boxes = {"image_left": [40 // k, 30 // k, 60 // k, 70 // k], "image_right": [140 // k, 20 // k, 160 // k, 70 // k]}
+    return SIJLocation(box=[30 // k, 15 // k, 170 // k, 75 // k], boxes=boxes, qc_flags=[], fallback_used=False,
+                       confidence=1.0, label_shape=(100 // k, 200 // k))
+
+
+def test_joint_pair_crop_puts_both_joints_side_by_side_in_one_orientation() -> None:
+    from sijscan.anatomy.crop import JOINT_TILE_ASPECT, JOINT_TILE_SCALE, joint_pair_crop
+
+    img = np.zeros((100, 200), np.float32)
+    img[40:60, 45:50] = 1.0  # a mark lateral (image-left) in the image-left joint
+    img[40:60, 145:150] = 2.0  # a mark medial (left of its centre) in the image-right joint
+    out = joint_pair_crop(img, _two_joint_location())
+    h = round(JOINT_TILE_SCALE * 50)  # the taller box: 50 px
+    w = round(JOINT_TILE_ASPECT * h)
+    assert out.shape == (h, 2 * w)
+    left, right = out[:, :w], out[:, w:]
+    # the image-left joint unchanged: its mark left of the tile's centre
+    assert np.argwhere(left == 1.0)[:, 1].max() < w // 2
+    # the image-right joint mirrored: its medial (left-in-image) mark now right of the centre
+    assert np.argwhere(right == 2.0)[:, 1].min() > w // 2
+
+
+def test_joint_pair_crop_scales_boxes_and_needs_both_sides() -> None:
+    from sijscan.anatomy.crop import joint_pair_crop
+
+    loc = _two_joint_location(k=2)  # boxes found on a half-size map
+    out = joint_pair_crop(np.zeros((100, 200), np.float32), loc)
+    assert out.shape[0] == round(1.3 * 50)  # boxes scaled to the image: the 25 px box is 50 px there
+    loc.boxes["image_right"] = None
+    with pytest.raises(SIJNotFoundError):
+        joint_pair_crop(np.zeros((100, 200), np.float32), loc)

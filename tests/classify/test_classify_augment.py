@@ -63,3 +63,37 @@ def test_affine_ranges_and_zero_padding() -> None:
     out = apply_affines(ones, theta[:1])
     assert float(out[0, 0, 0, 0]) < 0.5 or float(out[0, 0, 0, -1]) < 0.5  # a rotated corner leaves the image
     assert float(out[0, 0, 10, 30]) > 0.99 and float(out.min()) == 0.0  # zero padding
+
+
+def test_appearance_randomisation_is_off_by_default_and_on_when_asked() -> None:
+    from sijscan.classify.augment import APPEARANCE, AugmentSpec, randomise_appearance
+
+    x = torch.rand(6, 1, 12, 16)
+    assert randomise_appearance(x, AugmentSpec()) is x  # the paper's recipe: untouched (and no draws)
+    sq = randomise_appearance(x, AugmentSpec(p_gamma=1.0, gamma_range=(2.0, 2.0)))
+    assert torch.allclose(sq, x ** 2, atol=1e-6)
+    g = torch.Generator().manual_seed(0)
+    y = randomise_appearance(x, AugmentSpec(**APPEARANCE), generator=g)
+    assert y.shape == x.shape and float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    assert not torch.allclose(y, x)
+    # blur only: a blurred image keeps its mean but loses its pixel-to-pixel variation
+    b = randomise_appearance(x, AugmentSpec(p_blur=1.0, max_blur_sigma_px=1.2), generator=torch.Generator().manual_seed(1))
+    dx = lambda t: (t[..., 1:] - t[..., :-1]).abs().mean()  # noqa: E731
+    assert float(dx(b)) < float(dx(x))
+
+
+def test_elastic_displacement_is_bounded_smooth_and_optional() -> None:
+    from sijscan.classify.augment import AugmentSpec, apply_affines, random_displacement
+
+    assert random_displacement(3, AugmentSpec(), size_hw=(24, 32)) is None
+    spec = AugmentSpec(p_elastic=1.0, elastic_px=3.0)
+    d = random_displacement(4, spec, size_hw=(96, 144), generator=torch.Generator().manual_seed(2))
+    assert d.shape == (4, 96, 144, 2)
+    px = d * torch.tensor([144 / 2.0, 96 / 2.0])  # back to pixels (x, y)
+    assert float(px.abs().max()) <= 3.0 * 1.3 and float(px.abs().max()) > 0.5  # bicubic may overshoot a little
+    assert float((px[:, :, 1:] - px[:, :, :-1]).abs().max()) < 0.5  # smooth, no folding: neighbours move together
+    ident = torch.eye(2, 3).expand(4, 2, 3)
+    flat = torch.full((4, 1, 96, 144), 0.7)
+    out = apply_affines(flat, ident, d)
+    inner = out[:, :, 5:-5, 5:-5]
+    assert torch.allclose(inner, torch.full_like(inner, 0.7), atol=1e-5)  # a flat image stays flat inside

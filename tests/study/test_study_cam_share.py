@@ -12,6 +12,7 @@ import pytest
 from sijscan.study import report as study_report
 from sijscan.study.config import config_from_dict
 from sijscan.study.context import StageContext
+from sijscan.study.report_grades import grades_section
 from sijscan.study.cam_share import cam_shares, table_rows
 
 H, W = 40, 60
@@ -109,7 +110,7 @@ def test_report_sections_for_cam_share_and_grades(ctx: StageContext, tmp_path: P
     out = tmp_path / "rep"
     out.mkdir()
     study_report._where(rep, ctx, out)
-    study_report._grades(rep, ctx, out)
+    grades_section(rep, ctx, out)
     md = rep.markdown()
     assert "## Where the models look" in md and "| proof-val | anatomy-aware | 3 (1 without CAM) |" in md
     assert "## Grade head: per-side grade agreement" in md and "| optiref | standard | patient's left | 3 |" in md
@@ -118,5 +119,5 @@ def test_report_sections_for_cam_share_and_grades(ctx: StageContext, tmp_path: P
     empty = Report(title="e")
     ctx.upstream["evaluate"] = {}
     study_report._where(empty, ctx, out)
-    study_report._grades(empty, ctx, out)
+    grades_section(empty, ctx, out)
     assert empty.markdown().count("(not computed") == 2

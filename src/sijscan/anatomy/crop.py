@@ -109,3 +109,70 @@ def crop_sij(
         return img[y0:y1, x0:x1]
     u8 = img if img.dtype == np.uint8 else np.rint(np.clip(img.astype(np.float64), 0, 1) * 255).astype(np.uint8)
     return authors_crop(u8, [x0, y0, x1, y1])[0]
+
+
+JOINT_TILE_ASPECT = 0.75
+"""Width / height of each joint's tile in :func:`joint_pair_crop` (a joint is taller than wide)."""
+JOINT_TILE_SCALE = 1.3
+"""Tile height / the taller joint box's height: room for sclerosis and erosions around the joint."""
+
+
+JointTile = tuple[list[int], bool]
+"""One tile of a joint-pair crop: its ``[x0, y0, x1, y1]`` in the image's pixels (may reach beyond the
+image: those pixels repeat its edge) and whether it is mirrored."""
+
+
+def joint_pair_tiles(image_shape: Sequence[int], location: SIJLocation, *,
+                     label_shape: Sequence[int] | None = None) -> list[JointTile]:
+    """Where :func:`joint_pair_crop` cuts its two tiles (image-left joint, then image-right mirrored)."""
+    if location is None or any(location.boxes.get(s) is None for s in ("image_left", "image_right")):
+        raise SIJNotFoundError("no box for both sacroiliac joints (flags: "
+                               f"{', '.join(location.qc_flags) if location else 'no location'})")
+    shape = tuple(label_shape) if label_shape is not None else location.label_shape
+    boxes = {s: scale_box(location.boxes[s], from_shape=shape, to_shape=image_shape) for s in ("image_left", "image_right")}
+    h = max(2, int(round(JOINT_TILE_SCALE * max(b[3] - b[1] for b in boxes.values()))))
+    w = max(2, int(round(JOINT_TILE_ASPECT * h)))
+    tiles = []
+    for side in ("image_left", "image_right"):
+        x0, y0, x1, y1 = boxes[side]
+        tx, ty = (x0 + x1) // 2 - w // 2, (y0 + y1) // 2 - h // 2
+        tiles.append(([tx, ty, tx + w, ty + h], side == "image_right"))
+    return tiles
+
+
+def joint_pair_crop(image: np.ndarray, location: SIJLocation, *, label_shape: Sequence[int] | None = None) -> np.ndarray:
+    """Both joints side by side, each in the same orientation: ``[image-left joint | image-right joint mirrored]``.
+
+    Each tile is centred on its joint's box; both tiles have the same size in pixels (the taller box's
+    height x JOINT_TILE_SCALE, JOINT_TILE_ASPECT as wide), so both joints keep one scale; regions beyond
+    the image repeat its edge. The image-right joint is mirrored, so in both tiles the ilium is on the
+    left and the sacrum on the right. Raises ``SIJNotFoundError`` when a side has no box.
+    """
+    import cv2
+
+    img = np.asarray(image)
+    if img.ndim != 2 or img.size == 0:
+        raise InputError(f"image must be a non-empty 2-D array, got shape {img.shape}")
+    tiles = joint_pair_tiles(img.shape, location, label_shape=label_shape)
+    h, w = tiles[0][0][3] - tiles[0][0][1], tiles[0][0][2] - tiles[0][0][0]
+    pad = max(h, w)
+    padded = cv2.copyMakeBorder(np.ascontiguousarray(img), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    out = []
+    for (x0, y0, x1, y1), mirrored in tiles:
+        tile = padded[y0 + pad: y1 + pad, x0 + pad: x1 + pad]
+        out.append(tile[:, ::-1] if mirrored else tile)
+    return np.ascontiguousarray(np.concatenate(out, axis=1))
+
+
+CROPS = ("box", "joints")
+"""How an anatomy-aware classifier's view is cut: the box around both joints, or the joint pair."""
+
+
+def cut_view(image: np.ndarray, location: SIJLocation | None, *, crop: str = "box",
+             label_shape: Sequence[int] | None = None) -> np.ndarray:
+    """The classifier's SIJ view of ``image``: :func:`crop_sij` (``"box"``) or :func:`joint_pair_crop` (``"joints"``)."""
+    if crop == "box":
+        return crop_sij(image, location, label_shape=label_shape)
+    if crop == "joints":
+        return joint_pair_crop(image, location, label_shape=label_shape)  # type: ignore[arg-type]
+    raise InputError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")

@@ -40,6 +40,11 @@ class AugmentSpec:
     max_blur_sigma_px: float = 1.2
     p_noise: float = 0.0
     max_noise_sd: float = 0.04
+    p_elastic: float = 0.0
+    elastic_px: float = 3.0
+    """largest displacement (input pixels) of the smooth random deformation"""
+    elastic_grid: tuple[int, int] = (4, 6)
+    """control points (rows, columns) of the deformation, interpolated bicubically"""
 
     @property
     def appearance(self) -> bool:
@@ -48,21 +53,19 @@ class AugmentSpec:
 
     def to_json(self) -> dict[str, object]:
         d = asdict(self)
-        for k in ("zoom_range", "gamma_range", "contrast_range"):
+        for k in ("zoom_range", "gamma_range", "contrast_range", "elastic_grid"):
             d[k] = list(d[k])
         d["padding"] = "zeros"
         return d
 
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> "AugmentSpec":
-        """The spec a card recorded (fields it lacks keep their defaults: cards from before issue 22)."""
-        known = {f for f in cls.__dataclass_fields__}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
-        return cls(**kw)  # type: ignore[arg-type]
 
-
-APPEARANCE = dict(p_gamma=0.5, p_contrast=0.5, p_blur=0.3, p_noise=0.3)
-"""The appearance randomisation the transfer recipes turn on (``AugmentSpec(**APPEARANCE)``)."""
+APPEARANCE = dict(p_gamma=0.5, gamma_range=(0.8, 1.25), p_contrast=0.5, contrast_range=(0.85, 1.2), max_brightness=0.05,
+                  p_blur=0.3, max_blur_sigma_px=0.8, p_noise=0.3, max_noise_sd=0.015)
+"""The appearance randomisation the transfer recipes turn on (``AugmentSpec(**APPEARANCE)``): milder than
+the defaults' ranges, because a lesion's contrast at the classifier's input is a few hundredths (a
+first version with noise SD up to 0.04 kept a tiny network from learning anything: docs/performance.md)."""
+ELASTIC = dict(p_elastic=0.7, elastic_px=4.0)
+"""The smooth deformation the transfer recipes can turn on (``AugmentSpec(**ELASTIC)``)."""
 
 
 def random_affines(n: int, spec: AugmentSpec, *, size_hw: tuple[int, int] = (1, 1),
@@ -97,10 +100,31 @@ def random_affines(n: int, spec: AugmentSpec, *, size_hw: tuple[int, int] = (1, 
     return theta.to(device), hflip.to(device)
 
 
-def apply_affines(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """Resample ``(N, C, H, W)`` images with the ``(N, 2, 3)`` matrices; zero padding outside."""
+def apply_affines(images: torch.Tensor, theta: torch.Tensor, displacement: torch.Tensor | None = None) -> torch.Tensor:
+    """Resample ``(N, C, H, W)`` images with the ``(N, 2, 3)`` matrices (plus an ``(N, H, W, 2)``
+    displacement of the sampling grid, normalised coordinates); zero padding outside."""
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    if displacement is not None:
+        grid = grid + displacement.to(grid.dtype)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_displacement(n: int, spec: AugmentSpec, *, size_hw: tuple[int, int],
+                        generator: torch.Generator | None = None) -> torch.Tensor | None:
+    """A smooth random deformation per image (``p_elastic`` of them; the rest none), ``(n, H, W, 2)`` in
+    grid_sample's normalised coordinates, at most ``elastic_px`` input pixels; None when off.
+
+    It changes the joints' shapes a little (anatomy differs from patient to patient) while keeping
+    their texture, so that a classifier trained on few real anatomies sees more than those."""
+    if spec.p_elastic <= 0:
+        return None
+    h, w = size_hw
+    gh, gw = spec.elastic_grid
+    on = (torch.rand(n, generator=generator) < spec.p_elastic).float()
+    coarse = (torch.rand(n, 2, gh, gw, generator=generator) * 2 - 1) * spec.elastic_px * on[:, None, None, None]
+    fine = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)
+    scale = torch.tensor([2.0 / w, 2.0 / h]).view(1, 2, 1, 1)  # pixels -> normalised (x, y)
+    return (fine * scale).permute(0, 2, 3, 1)
 
 
 def swap_sides(grades: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
@@ -157,9 +181,11 @@ def randomise_appearance(images: torch.Tensor, spec: AugmentSpec, *,
 def augment_batch(images: torch.Tensor, grades: torch.Tensor | None, spec: AugmentSpec, *,
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Augment a batch; return the images and the per-side grades with flipped rows swapped."""
-    theta, hflip = random_affines(images.shape[0], spec, size_hw=(images.shape[-2], images.shape[-1]),
-                                  generator=generator, device=images.device)
-    out = randomise_appearance(apply_affines(images, theta), spec, generator=generator)
+    size = (images.shape[-2], images.shape[-1])
+    theta, hflip = random_affines(images.shape[0], spec, size_hw=size, generator=generator, device=images.device)
+    disp = random_displacement(images.shape[0], spec, size_hw=size, generator=generator)
+    out = randomise_appearance(apply_affines(images, theta, None if disp is None else disp.to(images.device)), spec,
+                               generator=generator)
     return out, (swap_sides(grades, hflip) if grades is not None else None)
 
 

@@ -5,8 +5,9 @@
     task            "binary" (softmax over 2 logits; index 1 = definite radiographic sacroiliitis)
     view            "sij" (SIJ crop; needs a segmenter) or "full" (the whole radiograph)
     crop            how the SIJ view is cut: "box" (sijscan: the located box of the display
-                    pixels) or "authors_otsu" (the published app: zero outside the box on the
-                    8-bit image, then ITK's Otsu foreground crop; see sijscan.anatomy.crop)
+                    pixels), "joints" (both joints side by side in one orientation:
+                    sijscan.anatomy.crop.joint_pair_crop) or "authors_otsu" (the published app:
+                    zero outside the box on the 8-bit image, then ITK's Otsu foreground crop)
     preprocess      :class:`~sijscan.classify.preprocess.PreprocessSpec` (mirror, CLAHE, size)
     input_size_hw   [H, W] the network sees (= preprocess height/width)
     grade_head      whether the network has the per-side ordinal grade head
@@ -24,7 +25,7 @@ from sijscan.anatomy.recipes import strict_fields
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.errors import ModelError
 
-CROPS = ("box", "authors_otsu")
+CROPS = ("box", "joints", "authors_otsu")
 _DOC_KEYS = frozenset({"grade_side_order", "output", "cutoff_method", "temperature_method", "training", "source"})
 
 
@@ -32,7 +33,7 @@ _DOC_KEYS = frozenset({"grade_side_order", "output", "cutoff_method", "temperatu
 class ClassifierRecipe:
     task: Literal["binary"]
     view: Literal["sij", "full"]
-    crop: Literal["box", "authors_otsu"]
+    crop: Literal["box", "joints", "authors_otsu"]
     preprocess: PreprocessSpec
     input_size_hw: tuple[int, int]
     grade_head: bool = False

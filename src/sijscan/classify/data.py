@@ -90,30 +90,42 @@ def read_label_map(path: str) -> np.ndarray:
 CropSource = Callable[[np.ndarray, pd.Series], np.ndarray]
 
 
-def crop_from_mask(image: np.ndarray, row: pd.Series) -> np.ndarray:
-    """SIJ crop located on the manifest's true label map (same locate_sij/crop_sij as the segmenter path)."""
-    from sijscan.anatomy.crop import crop_sij
+def crop_from_mask(image: np.ndarray, row: pd.Series, *, crop: str = "box") -> np.ndarray:
+    """SIJ view located on the manifest's true label map (same locate_sij / cut_view as the segmenter path)."""
+    from sijscan.anatomy.crop import cut_view
     from sijscan.anatomy.localize import locate_sij
 
     mask = row.get("mask")
     if not isinstance(mask, str) or not mask:
         raise ClassifierInputError(f"{row['image']}: --crop-from-mask needs a 'mask' for every image")
     labels = read_label_map(mask)
-    return crop_sij(image, locate_sij(labels), label_shape=labels.shape)
+    return cut_view(image, locate_sij(labels), crop=crop, label_shape=labels.shape)
 
 
-def crop_from_segmenter(segmenter_dir: str | Path, *, device: str = "cpu") -> CropSource:
+def mask_crops(crop: str = "box") -> CropSource:
+    """A crop source cutting the ``crop`` view ("box" or "joints") on each row's true label map."""
+    if crop == "box":
+        return crop_from_mask
+
+    def source(image: np.ndarray, row: pd.Series) -> np.ndarray:
+        return crop_from_mask(image, row, crop=crop)
+
+    source.__name__ = f"mask:{crop}"
+    return source
+
+
+def crop_from_segmenter(segmenter_dir: str | Path, *, device: str = "cpu", crop: str = "box") -> CropSource:
     """A crop source that segments each radiograph with the segmenter model folder ``segmenter_dir``."""
-    from sijscan.anatomy.crop import crop_sij
+    from sijscan.anatomy.crop import cut_view
     from sijscan.anatomy.segment import Segmenter, segment_and_locate
 
     seg = Segmenter.load(segmenter_dir, device=device)
 
     def source(image: np.ndarray, row: pd.Series) -> np.ndarray:
         result = segment_and_locate(seg, image, already_scaled=True)
-        return crop_sij(image, result.location)
+        return cut_view(image, result.location, crop=crop)
 
-    source.__name__ = f"segmenter:{Path(segmenter_dir).name}"
+    source.__name__ = f"segmenter:{Path(segmenter_dir).name}" + ("" if crop == "box" else f":{crop}")
     return source
 
 

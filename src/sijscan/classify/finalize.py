@@ -29,7 +29,7 @@ def batch_logits(net: torch.nn.Module, images: torch.Tensor, *, batch_size: int 
 
 def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: PreprocessSpec, view: str,
                    init_args: dict[str, Any], val_views: CachedViews, stage_log: list[dict[str, Any]],
-                   provenance_extra: dict[str, Any]) -> Path:
+                   provenance_extra: dict[str, Any], crop: str = "box") -> Path:
     from sijscan.evaluate.cutoff import select_cutoff
     from sijscan.evaluate.metrics import auc_midrank
     from sijscan.modelfolder import default_provenance, save_model
@@ -45,7 +45,7 @@ def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: Pre
     from sijscan.classify.card import classifier_recipe
 
     card_recipe = classifier_recipe(
-        view=view, spec=spec, crop="box", output="softmax over 2 logits; index 1 = definite radiographic sacroiliitis",
+        view=view, spec=spec, crop=crop, output="softmax over 2 logits; index 1 = definite radiographic sacroiliitis",
         grade_head=bool(init_args.get("grade_head")), grade_side_order=list(SIDE_ORDER),
         cutoff_method="max_accuracy on validation (raw probability)",
         temperature_method="NLL on validation, bounded 1-D search",

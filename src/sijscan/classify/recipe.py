@@ -78,6 +78,16 @@ head-only phase would only fit a head to random features), a ResNet-10-sized net
 RECIPES = {"paper": PAPER, "quick": QUICK, "cpu": CPU}
 
 
+def with_appearance(recipe: Recipe, *, elastic: bool = False) -> Recipe:
+    """``recipe`` with appearance randomisation on (:data:`sijscan.classify.augment.APPEARANCE`) and,
+    with ``elastic``, the smooth deformation (:data:`~sijscan.classify.augment.ELASTIC`)."""
+    from dataclasses import replace
+
+    from sijscan.classify.augment import APPEARANCE, ELASTIC
+
+    return replace(recipe, augment=replace(recipe.augment, **APPEARANCE, **(ELASTIC if elastic else {})))
+
+
 def get_recipe(name: str, *, arch: str | None = None) -> Recipe:
     if name not in RECIPES:
         raise ClassifierInputError(f"unknown recipe {name!r}; use one of: {', '.join(RECIPES)}")

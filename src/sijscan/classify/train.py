@@ -27,7 +27,7 @@ import torch
 
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
 from sijscan._progress import progress_enabled, training_progress
-from sijscan.classify.data import (CachedViews, crop_from_mask, crop_from_segmenter, describe, prepare_views,
+from sijscan.classify.data import (CachedViews, crop_from_segmenter, describe, mask_crops, prepare_views,
                                    read_training_manifest, split_extra, split_train_val)
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.module import ClassifierModule
@@ -87,7 +87,7 @@ def train_classifier(
     segmenter: str | Path | None = None, use_mask_crops: bool = False, devices: int = 1, num_nodes: int = 1,
     accelerator: str = "auto", init: str = "imagenet", init_weights: str | Path | None = None, seed: int = 0,
     resume: bool = False, max_images: int | None = None, callbacks: Sequence[Any] = (), progress: bool | None = None,
-    extra_manifest: str | Path | None = None, extra_weight: float = 0.5,
+    extra_manifest: str | Path | None = None, extra_weight: float = 0.5, crop: str = "box",
 ) -> Path:
     """Train one classifier (view 'sij' or 'full') with a recipe; return the model folder ``out_dir``.
 
@@ -95,7 +95,9 @@ def train_classifier(
     --from-ct`) making ``extra_weight`` of every epoch's draws; its 'val' rows join validation (so the
     cut-off and temperature are chosen on both), its other rows train. Crops come from the same source.
 
-    ``progress``: a bar per phase (None: in a terminal only, see :mod:`sijscan._progress`)."""
+    ``progress``: a bar per phase (None: in a terminal only, see :mod:`sijscan._progress`).
+    ``crop`` (view 'sij'): "box" (the box around both joints, the paper's) or "joints" (the joint pair
+    side by side, each in one orientation: :func:`sijscan.anatomy.crop.joint_pair_crop`)."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -120,8 +122,13 @@ def train_classifier(
     train_df, val_df = split_train_val(df, seed=seed)
     if max_images is not None:
         train_df, val_df = train_df.head(max_images), val_df.head(max(2, max_images // 4))
+    from sijscan.anatomy.crop import CROPS
+
+    if crop not in CROPS or (view == "full" and crop != "box"):
+        raise ClassifierInputError(f"crop must be one of {', '.join(CROPS)} (view 'sij' only), got {crop!r}")
     seg_device = "cuda" if acc == "gpu" else "cpu"
-    source = crop_from_mask if use_mask_crops else (crop_from_segmenter(segmenter, device=seg_device) if segmenter else None)
+    source = mask_crops(crop) if use_mask_crops else (
+        crop_from_segmenter(segmenter, device=seg_device, crop=crop) if segmenter else None)
     spec = PreprocessSpec(height=rec.final_size[0], width=rec.final_size[1], mirror=False)
     train_views = prepare_views(train_df, view=view, spec=spec, crop_source=source, cache_dir=work / "cache")
     val_views = prepare_views(val_df, view=view, spec=spec, crop_source=source, cache_dir=work / "cache")
@@ -207,7 +214,7 @@ def train_classifier(
     if int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0:
         return out
     return finalize_model(
-        net=net.to(memory_format=torch.contiguous_format).cpu(), out=out, recipe=rec, spec=spec, view=view,
+        net=net.to(memory_format=torch.contiguous_format).cpu(), out=out, recipe=rec, spec=spec, view=view, crop=crop,
         init_args=init_args, val_views=val_views, stage_log=[done[k] for k in sorted(done)],
         provenance_extra={"data": {"manifest": str(manifest), "train": describe(train_df), "val": describe(val_df),
                                    "left_out_no_crop": train_views.n_left_out + val_views.n_left_out,

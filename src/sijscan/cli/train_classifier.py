@@ -28,21 +28,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last finished phase/checkpoint in --out")
     p.add_argument("--max-images", type=int, default=None, help="use at most N training images (N/4 validation)")
+    p.add_argument("--extra-manifest", metavar="CSV", default=None,
+                   help="a second training set mixed into every epoch, e.g. CT-route renders of real anatomy "
+                        "(`sijscan simulate --from-ct`); its split 'val' rows join validation")
+    p.add_argument("--extra-weight", type=float, default=0.5, help="share of each epoch's draws from --extra-manifest")
+    p.add_argument("--crop", choices=["box", "joints"], default="box",
+                   help="view 'sij': the box around both joints (the paper's) or the two joints side by side, "
+                        "each in one orientation")
+    p.add_argument("--appearance", action="store_true",
+                   help="appearance randomisation (gamma, contrast, blur, noise) on top of the recipe's augmentation")
     add_progress_flag(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sijscan.classify.errors import ClassifierInputError
-    from sijscan.classify.recipe import get_recipe
+    from sijscan.classify.recipe import get_recipe, with_appearance
     from sijscan.classify.train import train_classifier
 
     if args.devices < 1 or args.num_nodes < 1:
         raise ClassifierInputError("--devices and --num-nodes must be >= 1")
     if args.max_images is not None and args.max_images < 2:
         raise ClassifierInputError("--max-images must be >= 2")
+    recipe = get_recipe(args.recipe, arch=args.arch)
+    if args.appearance:
+        recipe = with_appearance(recipe)
     out = train_classifier(
-        manifest=args.manifest, view=args.view, out_dir=args.out, recipe=get_recipe(args.recipe, arch=args.arch),
+        manifest=args.manifest, view=args.view, out_dir=args.out, recipe=recipe,
+        extra_manifest=args.extra_manifest, extra_weight=args.extra_weight, crop=args.crop,
         segmenter=args.segmenter, use_mask_crops=args.crop_from_mask, devices=args.devices, num_nodes=args.num_nodes,
         accelerator=args.accelerator, init=args.init, init_weights=args.init_weights, seed=args.seed,
         resume=args.resume, max_images=args.max_images, progress=args.progress,

@@ -52,6 +52,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.special import erfinv
 
 MAX_SEVERITY = 4.5
 SPACE_TYPES = ("widening", "narrowing", "bridges")
@@ -178,10 +179,21 @@ def sample_mimics(*, label: int, sex: str, age: float, rng: np.random.Generator,
     rates = oci_rate or OCI_RATE
     oci_p = rates["F" if sex == "F" else "M"] * factor
     deg_p = degenerative_rate_60 * float(np.clip((age - 40.0) / 20.0, 0.0, 2.0)) * factor
-    oci = float(rng.uniform(0.4, 1.0)) if rng.random() < oci_p else 0.0
-    deg = float(np.clip((age - 30.0) / 40.0 + rng.normal(0, 0.1), 0.2, 1.0)) if rng.random() < deg_p else 0.0
-    vacuum = bool(deg > 0 and rng.random() < 0.5)
-    return Mimics(osteitis_condensans=oci, degenerative=deg, vacuum=vacuum)
+    u = rng.random(5)  # always five draws, so what follows in ``rng`` does not depend on the rates
+    oci = float(0.4 + 0.6 * u[1]) if u[0] < oci_p else 0.0
+    deg = float(np.clip((age - 30.0) / 40.0 + 0.1 * np.sqrt(2.0) * erfinv(2.0 * u[3] - 1.0), 0.2, 1.0)) if u[2] < deg_p else 0.0
+    return Mimics(osteitis_condensans=oci, degenerative=deg, vacuum=bool(deg > 0 and u[4] < 0.5))
+
+
+DEGENERATIVE_NARROWING_MM = 0.7
+"""Joint-space narrowing of degenerative change of strength 1 (mm)."""
+DEGENERATIVE_SCLEROSIS_MM = 3.0
+"""Width of degenerative change's mild subchondral sclerosis, both joint faces (mm)."""
+
+
+def degenerative_hu(strength: float) -> float:
+    """Density increase (HU) of degenerative change's subchondral sclerosis at ``strength`` (0-1)."""
+    return 60.0 + 80.0 * float(strength) if strength > 0 else 0.0
 
 
 def oci_hu(strength: float) -> float:

@@ -156,3 +156,26 @@ def cam_to_radiograph(cam: np.ndarray, *, crop_box: Sequence[int], image_shape: 
     full = np.zeros((int(image_shape[0]), int(image_shape[1])), dtype=np.float32)
     full[y0:y1, x0:x1] = cam_to_crop(cam, crop_shape=(y1 - y0, x1 - x0), mirror=mirror)
     return full
+
+
+def cam_tiles_to_radiograph(cam: np.ndarray, *, tiles: Sequence[tuple[Sequence[int], bool]], crop_shape: Sequence[int],
+                            image_shape: Sequence[int], mirror: bool = False) -> np.ndarray:
+    """Map an input-sized CAM of a joint-pair crop (tiles side by side, see
+    :func:`sijscan.anatomy.crop.joint_pair_crop`) back onto the whole radiograph, tile by tile
+    (mirrored tiles mirrored back; where tiles overlap, the larger value)."""
+    on_crop = cam_to_crop(cam, crop_shape=crop_shape, mirror=mirror)
+    full = np.zeros((int(image_shape[0]), int(image_shape[1])), dtype=np.float32)
+    x = 0
+    for box, mirrored in tiles:
+        x0, y0, x1, y1 = (int(v) for v in box)
+        part = on_crop[:, x:x + (x1 - x0)]
+        x += x1 - x0
+        if mirrored:
+            part = part[:, ::-1]
+        cx0, cy0 = max(x0, 0), max(y0, 0)
+        cx1, cy1 = min(x1, full.shape[1]), min(y1, full.shape[0])
+        if cx1 <= cx0 or cy1 <= cy0:
+            continue
+        sub = part[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+        np.maximum(full[cy0:cy1, cx0:cx1], sub, out=full[cy0:cy1, cx0:cx1])
+    return full

@@ -209,7 +209,7 @@ class Pipeline:
             images.crop_box = [0, 0, int(pixels.shape[1]), int(pixels.shape[0])]
             images.crop = pixels
         elif pred.sij_box is not None:
-            self._crop(images, pred.sij_box, radiograph=radiograph, raw=raw)
+            self._crop(images, pred.sij_box, radiograph=radiograph, raw=raw, location=location)
         if images.crop is not None and min(images.crop.shape) < 2:
             images.crop, images.crop_box = None, None
         return pred
@@ -221,11 +221,20 @@ class Pipeline:
 
         return locate_sij(labels)
 
-    def _crop(self, images: PredictionImages, box: list[int], *, radiograph: Radiograph, raw: np.ndarray | None) -> None:
-        """The classifier's crop variant: the located box of the display pixels, or the authors' Otsu crop."""
+    def _crop(self, images: PredictionImages, box: list[int], *, radiograph: Radiograph, raw: np.ndarray | None,
+              location: Any = None) -> None:
+        """The classifier's crop variant: the located box of the display pixels, the joint pair, or the
+        authors' Otsu crop."""
         if self.classifier.recipe.crop == "box":
             x0, y0, x1, y1 = box
             images.crop_box, images.crop = list(box), images.pixels[y0:y1, x0:x1]
+            return
+        if self.classifier.recipe.crop == "joints":
+            from sijscan.anatomy.crop import joint_pair_crop, joint_pair_tiles
+
+            images.crop = joint_pair_crop(images.pixels, location)
+            images.tiles = joint_pair_tiles(images.pixels.shape, location)
+            images.crop_box = list(box)
             return
         from sijscan.anatomy.crop import authors_crop
         from sijscan.anatomy.segment import authors_grey, grey_u8

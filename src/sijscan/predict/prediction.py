@@ -20,6 +20,8 @@ class PredictionImages:
     cams: dict[str, np.ndarray] = field(default_factory=dict)
     """Class name -> CAM at the classifier input size, [0, 1]."""
     mirror: bool = False
+    tiles: list[tuple[list[int], bool]] | None = None
+    """A joint-pair crop's tiles (box in the image, mirrored), left to right; None for a one-box crop."""
 
 
 @dataclass
@@ -59,6 +61,11 @@ class Prediction:
         im = self.images
         if im is None or cls not in im.cams or im.crop_box is None:
             return None
+        if im.tiles is not None and im.crop is not None:
+            from sijscan.predict.gradcam import cam_tiles_to_radiograph
+
+            return cam_tiles_to_radiograph(im.cams[cls], tiles=im.tiles, crop_shape=im.crop.shape,
+                                           image_shape=im.pixels.shape, mirror=im.mirror)
         return cam_to_radiograph(im.cams[cls], crop_box=im.crop_box, image_shape=im.pixels.shape, mirror=im.mirror)
 
     def cam_on_crop(self, cls: str = "positive") -> np.ndarray | None:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from sijscan.study.context import StageContext
+from sijscan.study.names import MODELS
 
 log = logging.getLogger(__name__)
 
-MODELS = {"standard": "full", "anatomy": "sij"}
 HEADERS = ["Evaluation set", "Model", "n (positives with a share)", "Mean share (95% CI)", "Median share (95% CI)",
            "Chance: image area", "Chance: within the crop"]
 

@@ -5,8 +5,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sijscan.errors import SijscanError
+from sijscan.errors import InputError, SijscanError
 from sijscan.study.config import StudyConfig
+
+
+class StudyDataError(InputError):
+    """A cohort or model given in the config cannot be used for the study."""
 
 
 class StageFailedError(SijscanError):

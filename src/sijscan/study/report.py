@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import platform
 import shutil
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sijscan.study.context import StageContext
+from sijscan.study.report_grades import fmt as _fmt, grades_section, seeds_section
 from sijscan.study.stages import STAGE_NAMES
 
 log = logging.getLogger(__name__)
@@ -109,14 +109,6 @@ def provenance(ctx: StageContext) -> dict[str, Any]:
             "stage_keys": {name: ctx.records[name].get("key", "")[:12] for name in ctx.records}}
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return "n/a"
-    return f"{f:.{digits}f}" if math.isfinite(f) else "n/a"
-
-
 def _fmt_p(p: Any) -> str:
     from sijscan.evaluate.report import fmt_p
 
@@ -169,9 +161,11 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     out = ctx.stage_dir
     rep = Report(title=f"sijscan study: {cfg.study.name}")
     sources = {c.name: ctx.upstream["cohorts"][c.name].get("source") for c in cfg.cohorts}
-    if any(s == "phantom" for s in sources.values()):
-        rep.para("Cohorts marked 'phantom' are SIMULATED radiographs (sijscan.phantom), not patients: these numbers "
-                 "test the software and the in-silico analogue of the paper's claims, never clinical accuracy.")
+    if any(s in ("phantom", "ct") for s in sources.values()):
+        rep.para("Cohorts marked 'phantom' are SIMULATED radiographs (sijscan.phantom), not patients; cohorts marked "
+                 "'ct' are simulated radiographs rendered from real CT anatomy with simulated sacroiliitis (the CT "
+                 "route). These numbers test the software and the in-silico analogue of the paper's claims, never "
+                 "clinical accuracy.")
     _summary(rep, ctx, out, sources)
     rep.heading("Findings")
     lines = findings(ctx)
@@ -180,7 +174,12 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     rep.heading("Table 1: cohorts")
     rows = []
     for c in cfg.cohorts:
-        df = read_manifest(ctx.upstream["cohorts"][c.name]["manifest"], check_files=False)
+        made = ctx.upstream["cohorts"][c.name]
+        if made["manifest"] is None:
+            rep.para(f"Cohort {c.name} was not made: its CT case folder(s) {', '.join(made.get('skipped', []))} "
+                     "are not here (if_missing: skip).")
+            continue
+        df = read_manifest(made["manifest"], check_files=False)
         rows.append(table1_row(f"{c.name} ({sources[c.name]})", c.role, df))
     rep.table(TABLE1_HEADERS, rows)
     rep.para("Max grade: the higher of the two sides' mNY grades per patient. Positive: modified New York "
@@ -198,7 +197,8 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     _table2(rep, ctx)
     _figures(rep, ctx, out)
     _where(rep, ctx, out)
-    _grades(rep, ctx, out)
+    grades_section(rep, ctx, out)
+    seeds_section(rep, ctx)
     _progression(rep, ctx)
     prov = provenance(ctx)
     (out / "provenance.json").write_text(json.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
@@ -280,8 +280,10 @@ def _summary(rep: Any, ctx: StageContext, out: Path, sources: dict[str, Any]) ->
             for c, b in res["cohorts"].items() if not c.startswith("all")]
     cfg = ctx.config
     data = ", ".join(f"{c.name} {ctx.upstream['cohorts'][c.name].get('n', '?')}"
-                     + (f" ({c.phantom.size} px)" if c.phantom else "") for c in cfg.cohorts)
-    kind = "phantom (simulated)" if any(s == "phantom" for s in sources.values()) else "given"
+                     + (f" ({c.phantom.size} px)" if c.phantom else "")
+                     + (f" (CT route: real CT {', '.join(Path(x).name for x in c.ct.cases)}, {c.ct.size} px)" if c.ct else "")
+                     for c in cfg.cohorts)
+    kind = "phantom (simulated)" if any(s in ("phantom", "ct") for s in sources.values()) else "given"
     note = f"Data: {kind} cohorts {data}; study seed {cfg.study.seed}; config {cfg.source or 'in memory'}."
     auc_forest_figure(rows=rows, name_a=MODEL_NAMES["standard"], name_b=MODEL_NAMES["anatomy"], path=out / SUMMARY_PNG,
                       title=f"{cfg.study.name}: standard vs anatomy-aware model", note=note)
@@ -358,30 +360,3 @@ def _where(rep: Any, ctx: StageContext, out: Path) -> None:
              "anatomy-aware model's crop (its CAM is zero outside the crop, so this is its baseline). CIs: "
              "95% percentile bootstrap over images. Mean paired difference, anatomy-aware minus standard: "
              + difference_text(res) + ".")
-
-
-def _grades(rep: Any, ctx: StageContext, out: Path) -> None:
-    from sijscan.evaluate.grades import HEADERS, MNY_HEADERS, grade_rows, mny_row
-    from sijscan.evaluate.report import write_json
-
-    rep.heading("Grade head: per-side grade agreement")
-    res = ctx.upstream.get("evaluate", {}).get("grades") or {}
-    rows, mny, reasons = [], [], set()
-    titles = {"standard": "standard", "anatomy": "anatomy-aware"}
-    for model, sets in res.items():
-        for name, sec in sets.items():
-            if not sec.get("available"):
-                reasons.add(str(sec.get("reason")))
-                continue
-            rows += [[name, titles.get(model, model), *r] for r in grade_rows(sec)]
-            mny.append([name, titles.get(model, model), *mny_row(sec)])
-    if not rows:
-        rep.para(f"(not computed: {'; '.join(sorted(reasons)) or 'no evaluation output'})")
-        return
-    write_json(out / "grade_agreement.json", res)
-    rep.table(["Evaluation set", "Model", *HEADERS], rows)
-    rep.table(["Evaluation set", "Model", *MNY_HEADERS], mny)
-    rep.para("The classifiers' ordinal grade head (trained with the binary head when the training manifest has "
-             "grades) predicts each side's modified New York grade 0-4. Exact and within-one agreement with "
-             "Wilson 95% CIs; kappa with quadratic weights; the mNY criterion applied to the two predicted grades "
-             "vs the label.")

@@ -10,21 +10,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sijscan.errors import InputError
 from sijscan.devices import study_device
-from sijscan.study.config import CTRouteSpec
-from sijscan.study.context import StageContext
-from sijscan.study.predicting import predict_with_bar
+from sijscan.study.context import StageContext, StudyDataError
+from sijscan.study.ct_renders import render_ct_set
+from sijscan.study.names import MODEL_TITLES, MODELS
+from sijscan.study.predict_stage import run_predict  # noqa: F401 - the stage table names run_predict here
+from sijscan.study.seeds import seed_aucs
 
 log = logging.getLogger(__name__)
 
-MODELS = {"standard": "full", "anatomy": "sij"}
-MODEL_TITLES = {"standard": "standard (whole radiograph)", "anatomy": "anatomy-aware (SIJ crop)"}
-VAL_SUFFIX = "-val"
-
-
-class StudyDataError(InputError):
-    """A cohort or model given in the config cannot be used for the study."""
 
 
 # --- cohorts ---------------------------------------------------------------------------------------
@@ -54,7 +48,14 @@ def run_cohorts(ctx: StageContext) -> dict[str, Any]:
     cfg = ctx.config
     out: dict[str, Any] = {}
     for c in cfg.cohorts:
-        if c.phantom is not None:
+        if c.ct is not None:
+            ct_manifest, info = render_ct_set(c.ct, out=ctx.stage_dir / c.name, seed=cfg.study.seed, use="cohort",
+                                              split="test", where=f"cohorts.{c.name}.ct", cohort=c.name)
+            if ct_manifest is None:  # if_missing: skip, and none of its CTs is here
+                out[c.name] = {"manifest": None, "role": c.role, "n": 0, "source": "ct", "skipped": info["skipped"]}
+                continue
+            manifest = Path(ct_manifest)
+        elif c.phantom is not None:
             from sijscan.phantom import simulate_cohort
 
             p = c.phantom
@@ -67,8 +68,8 @@ def run_cohorts(ctx: StageContext) -> dict[str, Any]:
         if c.role == "train":
             manifest = _ensure_split(manifest, seed=cfg.study.seed, out=ctx.stage_dir / f"{c.name}-with-split.csv")
         df = read_manifest(manifest)
-        out[c.name] = {"manifest": str(manifest), "role": c.role, "n": int(len(df)),
-                       "source": "phantom" if c.phantom is not None else "manifest"}
+        source = "ct" if c.ct is not None else "phantom" if c.phantom is not None else "manifest"
+        out[c.name] = {"manifest": str(manifest), "role": c.role, "n": int(len(df)), "source": source}
     return out
 
 
@@ -95,7 +96,8 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
         raise StudyDataError("segmenter: neither 'model' nor 'train' given")
     extra, ct_info = t.extra_manifest, None
     if t.ct_route is not None:
-        extra, ct_info = _ct_route_renders(ctx, t.ct_route)
+        extra, ct_info = render_ct_set(t.ct_route, out=ctx.stage_dir / "ct-route", seed=cfg.study.seed,
+                                       use="segmenter", split="train", where="segmenter.train.ct_route")
     tc = TrainConfig(arch=t.arch, epochs=t.epochs, batch_size=t.batch_size, size=t.size, lr=t.lr,
                      devices=t.devices, accelerator=study_device(cfg.study.device, for_="lightning"), max_images=t.max_images,
                      seed=cfg.study.seed, augment=t.augment, extra_manifest=extra,
@@ -109,184 +111,49 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
     return out
 
 
-def _ct_route_renders(ctx: StageContext, spec: CTRouteSpec) -> tuple[str | None, dict[str, Any]]:
-    """Render ``spec.n`` CT-route radiographs per CT case into the stage folder; (manifest or None, facts)."""
-    from sijscan.phantom.ct import render_ct_cohort
+def _classifier_recipe(c: Any) -> Any:
+    from sijscan.classify.recipe import get_recipe, with_appearance
 
-    present = [c for c in spec.cases if Path(c).is_dir()]
-    missing = [c for c in spec.cases if c not in present]
-    if missing and spec.if_missing == "error":
-        raise StudyDataError(f"segmenter.train.ct_route: CT case folder not found: {missing[0]}")
-    for c in missing:
-        log.warning("segmenter.train.ct_route: %s not found; training without it (if_missing: skip)", c)
-    info: dict[str, Any] = {"cases": [str(Path(c).resolve()) for c in present], "skipped": missing,
-                            "n_per_case": spec.n, "size": spec.size}
-    if not present:
-        info["n_images"] = 0
-        return None, info
-    manifest = render_ct_cohort(present, ctx.stage_dir / "ct-route", n=spec.n, size=spec.size,
-                                seed=ctx.config.study.seed, profile=None, split="train")
-    info["n_images"] = spec.n * len(present)
-    info["manifest"] = str(manifest)
-    return str(manifest), info
-
-
-def run_classifiers(ctx: StageContext) -> dict[str, Any]:
-    from sijscan.classify.recipe import get_recipe
-    from sijscan.classify.train import train_classifier
-    from sijscan.modelfolder import read_card
-
-    cfg = ctx.config
-    c = cfg.classifiers
     recipe = get_recipe(c.recipe, arch=c.arch)
     if c.epochs is not None:
         # phases the recipe leaves out (0 epochs) stay out
         stages = tuple(dataclasses.replace(st, head_epochs=c.epochs if st.head_epochs else 0,
                                            all_epochs=c.epochs if st.all_epochs else 0) for st in recipe.stages)
         recipe = dataclasses.replace(recipe, stages=stages)
-    out: dict[str, Any] = {"recipe": recipe.name, "arch": recipe.arch}
-    for name, view in MODELS.items():
-        folder = train_classifier(
-            manifest=_train_manifest(ctx), view=view, out_dir=ctx.stage_dir / name, recipe=recipe,
+    return with_appearance(recipe) if c.appearance else recipe
+
+
+def run_classifiers(ctx: StageContext) -> dict[str, Any]:
+    """Both views; the anatomy-aware one once per ``classifiers.seeds`` (the first is THE model)."""
+    from sijscan.classify.train import train_classifier
+    from sijscan.modelfolder import read_card
+
+    cfg = ctx.config
+    c = cfg.classifiers
+    recipe = _classifier_recipe(c)
+    out: dict[str, Any] = {"recipe": recipe.name, "arch": recipe.arch, "appearance": c.appearance}
+    extra = None
+    if c.ct_route is not None:
+        extra, out["ct_route"] = render_ct_set(c.ct_route, out=ctx.stage_dir / "ct-route", seed=cfg.study.seed,
+                                               use="classifiers", split="train", where="classifiers.ct_route")
+    seeds = list(c.seeds or (cfg.study.seed,))
+
+    def train(view: str, folder: Path, seed: int) -> Path:
+        return Path(train_classifier(
+            manifest=_train_manifest(ctx), view=view, out_dir=folder, recipe=recipe,
             segmenter=ctx.upstream["segmenter"]["model"] if view == "sij" else None, devices=c.devices,
             num_nodes=c.num_nodes, accelerator=study_device(cfg.study.device, for_="lightning"), init=c.init,
-            init_weights=c.init_weights, seed=cfg.study.seed, max_images=c.max_images, progress=ctx.progress,
-        )
-        card = read_card(folder)
-        out[name] = {"model": str(Path(folder).resolve()), "view": view, "cutoff": card.cutoff}
+            init_weights=c.init_weights, seed=seed, max_images=c.max_images, progress=ctx.progress,
+            extra_manifest=extra, extra_weight=c.extra_weight))
+
+    for name, view in MODELS.items():
+        folder = train(view, ctx.stage_dir / name, seeds[0])
+        out[name] = {"model": str(folder.resolve()), "view": view, "cutoff": read_card(folder).cutoff, "seed": seeds[0]}
+    out["anatomy_seeds"] = {str(seeds[0]): out["anatomy"]["model"]}
+    for seed in seeds[1:]:
+        folder = train("sij", ctx.stage_dir / f"anatomy-seed{seed}", seed)
+        out["anatomy_seeds"][str(seed)] = str(folder.resolve())
     return out
-
-
-# --- predictions -----------------------------------------------------------------------------------
-
-
-def eval_sets(ctx: StageContext) -> dict[str, Path]:
-    """Evaluation set name -> manifest: the training cohort's validation rows, then each test cohort."""
-    from sijscan.io.manifest import read_manifest, write_manifest
-
-    cfg = ctx.config
-    out_dir = ctx.stage_dir / "manifests"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sets: dict[str, Path] = {}
-    train = cfg.train_cohort
-    for c in (train, *cfg.test_cohorts):
-        df = read_manifest(ctx.upstream["cohorts"][c.name]["manifest"])
-        name = c.name
-        if c.role == "train":
-            df = df[df["split"] == "val"].reset_index(drop=True)
-            name = c.name + VAL_SUFFIX
-        df["cohort"] = name
-        sets[name] = write_manifest(df, out_dir / f"{name}.csv")
-    return sets
-
-
-def _prediction_rows(preds: list[Any]) -> list[dict[str, Any]]:
-    """One row per prediction; ``grade_left``/``grade_right`` (patient's sides) when the model has a grade head."""
-    rows = []
-    for p in preds:
-        row = {"image": p.image, "probability": p.probability, "probability_calibrated": p.probability_calibrated,
-               "decision": p.decision, "cutoff": p.cutoff, "qc_flags": ";".join(p.qc_flags), "error": p.error or ""}
-        if any(q.grades for q in preds):
-            grades = p.grades or {}
-            row["grade_left"], row["grade_right"] = grades.get("left"), grades.get("right")
-        rows.append(row)
-    return rows
-
-
-def run_predict(ctx: StageContext) -> dict[str, Any]:
-    import pandas as pd
-
-    from sijscan.io.manifest import read_manifest
-    from sijscan.predict.pipeline import Pipeline
-
-    cfg = ctx.config
-    seg = ctx.upstream["segmenter"]["model"]
-    sets = eval_sets(ctx)
-    raw: dict[str, dict[str, pd.DataFrame]] = {}
-    for model in MODELS:
-        pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
-                                  segmenter=seg if MODELS[model] == "sij" else None, device=study_device(cfg.study.device, for_="torch"))
-        raw[model] = {}
-        for name, manifest in sets.items():
-            images = [str(x) for x in read_manifest(manifest)["image"]]
-            preds = predict_with_bar(pipe, images, batch_size=cfg.predict.batch_size,
-                                      desc=f"predict {model} {name}", enabled=ctx.progress)
-            df = pd.DataFrame(_prediction_rows(preds))
-            df["decision"] = df["decision"].astype("Int64")
-            (ctx.stage_dir / model).mkdir(parents=True, exist_ok=True)
-            df.to_csv(ctx.stage_dir / model / f"{name}_all.csv", index=False)
-            raw[model][name] = df
-    out: dict[str, Any] = {"sets": {k: str(v) for k, v in sets.items()}, "predictions": {m: {} for m in MODELS},
-                           "combined": {}, "failed": {}}
-    for name in sets:
-        ok = None
-        for model in MODELS:
-            good = set(raw[model][name].loc[raw[model][name]["probability"].notna(), "image"])
-            ok = good if ok is None else ok & good
-        failed = {m: int(raw[m][name]["probability"].isna().sum()) for m in MODELS}
-        withheld = {f"{m}_qc_withheld": int((raw[m][name]["probability"].notna() & raw[m][name]["decision"].isna()).sum())
-                    for m in MODELS}
-        out["failed"][name] = {"n": int(len(raw["standard"][name])), "n_paired": len(ok or ()), **failed, **withheld}
-        if failed["standard"] or failed["anatomy"]:
-            log.warning("%s: %s images without a prediction; both models are compared on the %d with one",
-                        name, failed, len(ok or ()))
-        for model in MODELS:
-            df = raw[model][name]
-            path = ctx.stage_dir / model / f"{name}.csv"
-            # no 'decision' column: QC withholds some decisions, and the statistics use probability >= cut-off
-            df[df["image"].isin(ok or set())].drop(columns=["decision"]).to_csv(path, index=False)
-            out["predictions"][model][name] = str(path)
-    for model in MODELS:
-        path = ctx.stage_dir / model / "all_sets.csv"
-        pd.concat([pd.read_csv(p) for p in out["predictions"][model].values()]).to_csv(path, index=False)
-        out["combined"][model] = str(path)
-    out["gradcam"] = _gradcam_examples(ctx, sets=sets, seg=seg)
-    return out
-
-
-def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> list[dict[str, Any]]:
-    """A few Grad-CAM overlays of both models on every evaluation set (positives first)."""
-    k = ctx.config.predict.gradcam_examples
-    if k == 0:
-        return []
-    out_dir = ctx.stage_dir / "gradcam"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    examples: list[dict[str, Any]] = []
-    for name, manifest in sets.items():
-        examples += _gradcam_set(ctx, name=name, manifest=manifest, seg=seg, k=k, out_dir=out_dir)
-    return examples
-
-
-def _gradcam_set(ctx: StageContext, *, name: str, manifest: Path, seg: str, k: int,
-                 out_dir: Path) -> list[dict[str, Any]]:
-    from sijscan.errors import SijscanError
-    from sijscan.io.manifest import read_manifest
-    from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, write_png_atomic
-    from sijscan.predict.pipeline import Pipeline
-
-    df = read_manifest(manifest)
-    df = df.sort_values("label", ascending=False, kind="stable")
-    images = [str(x) for x in df["image"].head(k)]
-    labels = [int(x) if x == x else None for x in df["label"].head(k)]
-    examples: list[dict[str, Any]] = []
-    for model in MODELS:
-        try:
-            pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
-                                      segmenter=seg if MODELS[model] == "sij" else None,
-                                      device=study_device(ctx.config.study.device, for_="torch"))
-            preds = pipe.predict_many(images, batch_size=max(1, k), gradcam=True, names=images, on_error="record")
-        except (SijscanError, RuntimeError, ValueError) as exc:
-            log.warning("Grad-CAM examples of %s skipped: %s", model, exc)
-            continue
-        for i, (pred, label) in enumerate(zip(preds, labels)):
-            cam = pred.cam_on_radiograph("positive") if pred.error is None else None
-            if cam is None or pred.images is None:
-                continue
-            path = out_dir / f"{name}_{model}_{i:02d}.png"
-            write_png_atomic(path, cam_overlay(pred.images.pixels, cam, longest=min(OVERLAY_LONGEST, 512)))
-            examples.append({"set": name, "model": model, "image": pred.image, "label": label,
-                             "probability": pred.probability, "png": str(path)})
-    return examples
 
 
 # --- statistics ------------------------------------------------------------------------------------
@@ -319,6 +186,10 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
 
     out["grades"] = strict(grades)
     out["camshare"] = strict(_camshare(ctx))
+    seeds = pred.get("anatomy_seeds")
+    if seeds:
+        out["anatomy_seed_auc"] = strict(seed_aucs(first_predictions=pred["predictions"]["anatomy"],
+                                                   other=seeds["other"], sets=pred["sets"], first=seeds["first"]))
     return out
 
 

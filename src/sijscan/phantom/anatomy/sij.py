@@ -5,8 +5,8 @@ sacral margin (the joint gap lies just lateral of it), the posterior line is the
 gap lies just medial of it); between them the posterior ilium overlaps the sacrum. Along each line
 the beam runs tangentially through the cartilage, so bone is missing over the joint width (a lucent
 band); the subchondral plates are tangential cortex (bright lines, thicker on the iliac side). How
-clearly a joint's lines show and how irregular they are varies from joint to joint (normal joints
-are not smooth: ``JointLayout.line_vis``, ``natural_irr``).
+clearly a joint's lines show, how sharp and how irregular they are varies from joint to joint (normal
+joints are not smooth: ``JointLayout.line_vis``, ``natural_blur``, ``natural_irr``).
 
 Lesions follow the radiographic definition of each grade that the CT route uses too
 (:mod:`sijscan.phantom.lesions`): a joint's :class:`~sijscan.phantom.lesions.LesionParams` at its
@@ -73,6 +73,7 @@ class JointLayout:
     natural_irr: float  # mm: the normal joint lines' irregularity
     line_vis: float  # how clearly this joint's lines and plates show (normal variation)
     vacuum_s: float  # centre of the gas segment of a joint with a vacuum phenomenon
+    natural_blur: float  # mm: how sharp this joint's margins are without disease (normal variation)
 
 
 def make_layout(seed: int, side: str) -> JointLayout:
@@ -91,6 +92,7 @@ def make_layout(seed: int, side: str) -> JointLayout:
         natural_irr=float(rng.uniform(0.2, 0.8)),
         line_vis=float(rng.uniform(0.5, 1.1)),
         vacuum_s=float(rng.uniform(0.45, 0.8)),
+        natural_blur=float(rng.uniform(0.25, 0.6)),
     )
 
 
@@ -133,7 +135,8 @@ def _profiles(prm: les.LesionParams, lay: JointLayout, *, deg: float, length_mm:
     irr = (lay.natural_irr + 0.45 * prm.plate_loss) * irr_n  # a worn plate's margin is more irregular
     # bridged segments; the new bone matures (the joint line's ghost fades) from latent 4 to 4.5
     fill = _segments(lay.segment_order, prm.ankylosis_fraction) * (0.85 + 0.15 * smoothstep((sev - 4.0) / 0.5))
-    fill = np.maximum(fill, deg * smoothstep((s - 0.86) / 0.1))  # degenerative bridging at the lower margin
+    # an anterior osteophyte bridging the lower margin overlaps the joint line there without erasing it
+    fill = np.maximum(fill, 0.6 * deg * smoothstep((s - 0.9) / 0.08))
     patchy = np.zeros(NS)
     for ps in lay.patch_s:
         patchy = np.maximum(patchy, np.exp(-(((s - ps) / 0.12) ** 2)))
@@ -141,7 +144,7 @@ def _profiles(prm: les.LesionParams, lay: JointLayout, *, deg: float, length_mm:
     lower = smoothstep((s - 0.15) / 0.25)
     scl_hu = prm.sclerosis_hu * lower * (spread + (1.0 - spread) * patchy)
     env = smoothstep((s + 0.03) / 0.08) * smoothstep((1.03 - s) / 0.08)
-    width = max(w0 * (1.0 - 0.25 * deg) + prm.space_change_mm, 0.3)
+    width = max(w0 - les.DEGENERATIVE_NARROWING_MM * deg + prm.space_change_mm, 0.3)
     return {"ero": ero, "serr": serr, "irr": irr, "fill": fill, "scl_hu": scl_hu, "env": env,
             "width": np.full(NS, width)}
 
@@ -256,7 +259,9 @@ def render_joint(
     prm = les.lesion_params(float(sev), layout.draws)
     w0 = side.joint_w
     pr = _profiles(prm, layout, deg=float(deg), length_mm=_line_length_mm(side.ant_line), w0=w0)
-    blur = 0.25 + 0.6 * prm.plate_loss  # the margins blur as the subchondral plate is lost
+    # the margins blur as the subchondral plate is lost; normal joints differ in sharpness too (the real
+    # joint is curved and oblique, so its tangential margin is smeared by more or less)
+    blur = layout.natural_blur + 0.6 * prm.plate_loss
     field = np.zeros((win.h, win.w), np.float32)
     plate_fade = 1.0 - prm.plate_loss
     vis = np.float32(layout.line_vis)
@@ -319,8 +324,10 @@ def render_joint(
             # anterior osteophyte: a bony beak bridging the lower margin, reaching below the joint
             beak = np.exp(-(((s - 1.0) / 0.07) ** 2) - ((e / 5.0) ** 2))
             acc += (0.45 * deg * beak).astype(np.float32)
-            lower = 0.12 * deg * smoothstep((s - 0.6) / 0.3) * P["env"]
-            acc += (lower * np.exp(-np.clip(e - m_il, 0, None) / 2.5) * side_il).astype(np.float32)
+            # mild subchondral sclerosis of the lower joint (the CT route's density and width, projected)
+            band = les.DEGENERATIVE_SCLEROSIS_MM
+            lower = K_HU * les.degenerative_hu(deg) * SCL_PATH * band * smoothstep((s - 0.6) / 0.3) * P["env"]
+            acc += (lower * np.exp(-np.clip(e - m_il, 0, None) / band) * side_il).astype(np.float32)
     _erosion_dots(field, win, frame, side, prm, layout, sg, float(blur))
     add_into(canvas, win, field, frame)
     c = win.clip(frame)

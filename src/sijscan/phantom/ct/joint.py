@@ -292,9 +292,9 @@ def lesion_block(case: CTCase, joint: Joint, severity: float, plan: LesionPlan,
         prof = np.clip(1.0 - d_sa[near.il] / np.maximum(width, 1e-3), 0.0, 1.0) * (width > 1.0)
         add_il += les.oci_hu(mim.osteitis_condensans) * prof * anterior
     if mim.degenerative > 0:  # mild subchondral sclerosis of both faces
-        amp = 60.0 + 80.0 * mim.degenerative
-        add_il += amp * np.clip(1.0 - d_sa[near.il] / 3.0, 0.0, 1.0)
-        add_sa += amp * np.clip(1.0 - d_il[near.sa] / 3.0, 0.0, 1.0)
+        amp, band = les.degenerative_hu(mim.degenerative), les.DEGENERATIVE_SCLEROSIS_MM
+        add_il += amp * np.clip(1.0 - d_sa[near.il] / band, 0.0, 1.0)
+        add_sa += amp * np.clip(1.0 - d_il[near.sa] / band, 0.0, 1.0)
     if prm.plate_loss > 0:  # the subchondral plate wears thin: its margins blur
         flat[near.plate] -= prm.plate_loss * 0.8 * np.clip(flat[near.plate] - 100.0, 0.0, None)
         changed = True
@@ -315,7 +315,7 @@ def lesion_block(case: CTCase, joint: Joint, severity: float, plan: LesionPlan,
         hu[eroded] = 20.0 if case.soft_tissue else 0.0
         changed = True
     fill = np.zeros(len(near.gap), bool)
-    narrowing = max(-prm.space_change_mm, 0.7 * mim.degenerative)
+    narrowing = max(-prm.space_change_mm, les.DEGENERATIVE_NARROWING_MM * mim.degenerative)
     if narrowing > 0:
         fill |= d_il[near.gap] <= narrowing
     if prm.ankylosis_fraction > 0:

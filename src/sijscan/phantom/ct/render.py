@@ -251,12 +251,16 @@ def ct_projection(
 def render_ct_radiograph(
     case: CTCase, *, size: int = 512, rng: np.random.Generator | int = 0,
     profile: str | AcquisitionProfile | None = None, grades: dict[str, int] | None = None,
-    device: str = "cpu", pose: Pose | None = None,
+    device: str = "cpu", pose: Pose | None = None, latents: dict[str, float] | None = None,
+    mimics: les.Mimics | None = None, acquisition_seed: int | None = None,
 ) -> CTRadiograph:
     """Render one AP radiograph of ``case`` with sacroiliitis of ``grades`` ({"left", "right"}: 0-4).
 
     ``rng`` (a generator or a seed) draws what is not given: the profile (one of ``PROFILES``), the
-    grades, the pose (the profile's positioning spread), habitus, body and gas. Then the phantom's
+    grades, the pose (the profile's positioning spread), habitus, age, each joint's latent severity
+    within its grade's band (``latents``) and lesion plan, the mimics (``mimics``; pass
+    ``Mimics()`` for none), body, gas and the acquisition's noise seed (``acquisition_seed``). The
+    draws are the same whatever is given, so two calls with one seed differ only in what was given. Then the phantom's
     acquisition (``sijscan.phantom.acquisition.acquire``) exposes, detects and processes it.
     """
     from sijscan.phantom.simulate import geometry_for
@@ -273,14 +277,18 @@ def render_ct_radiograph(
     gas_amount = float(np.clip(rng.beta(2.0, 2.0) * 2.0 * prof.bowel_gas_mean, 0.0, 1.0))
     sex = "F" if rng.random() < prof.female_fraction else "M"
     age = float(np.clip(rng.normal(prof.age_mean, prof.age_sd), 18.0, 80.0))
-    latents = {s: les.latent_for_grade(int(grades[s]), rng) for s in SIDES}
-    mimics = les.sample_mimics(label=mny_positive(grades["left"], grades["right"]), sex=sex, age=age, rng=rng)
+    drawn = {s: les.latent_for_grade(int(grades[s]), rng) for s in SIDES}
+    latents = dict(latents) if latents is not None else drawn
+    sampled = les.sample_mimics(label=mny_positive(grades["left"], grades["right"]), sex=sex, age=age, rng=rng)
+    mimics = mimics if mimics is not None else sampled
     projection = ct_projection(case, pose=pose, det=det, grades=grades, rng=rng, device=device, habitus=habitus,
                                gas_amount=gas_amount, latents=latents, mimics=mimics)
     spec = CaseSpec(anatomy_seed=zlib.crc32(case.name.encode()), sex=sex, habitus=habitus,
                     pelvic_tilt_deg=pose.tilt_deg, axial_rotation_deg=pose.axial_deg,
                     inplane_rotation_deg=pose.inplane_deg, bowel_gas=gas_amount, extras={"ct_case": case.name})
-    acquired = acquire(projection, profile=prof, spec=spec, seed=int(rng.integers(0, 2**31 - 1)))
+    drawn_seed = int(rng.integers(0, 2**31 - 1))
+    acquired = acquire(projection, profile=prof, spec=spec,
+                       seed=drawn_seed if acquisition_seed is None else int(acquisition_seed))
     meta = {**projection.info, "profile": prof.name, "pose": pose.to_dict(), "habitus": round(habitus, 3),
             "bowel_gas": round(gas_amount, 3), "sex_for_shield": sex, "age": round(age, 1), "device": device,
             "latents": {k: round(v, 3) for k, v in latents.items()},

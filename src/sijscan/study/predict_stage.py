@@ -1,0 +1,154 @@
+"""The predict stage: both models (and the anatomy-aware model's other seeds) on every evaluation set."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sijscan.devices import study_device
+from sijscan.study.context import StageContext
+from sijscan.study.names import MODELS, VAL_SUFFIX
+from sijscan.study.predicting import predict_with_bar
+from sijscan.study.seeds import predict_other_seeds
+
+log = logging.getLogger(__name__)
+
+
+def eval_sets(ctx: StageContext) -> dict[str, Path]:
+    """Evaluation set name -> manifest: the training cohort's validation rows, then each test cohort."""
+    from sijscan.io.manifest import read_manifest, write_manifest
+
+    cfg = ctx.config
+    out_dir = ctx.stage_dir / "manifests"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sets: dict[str, Path] = {}
+    train = cfg.train_cohort
+    for c in (train, *cfg.test_cohorts):
+        if ctx.upstream["cohorts"][c.name]["manifest"] is None:  # a CT-route cohort whose CTs are absent
+            continue
+        df = read_manifest(ctx.upstream["cohorts"][c.name]["manifest"])
+        name = c.name
+        if c.role == "train":
+            df = df[df["split"] == "val"].reset_index(drop=True)
+            name = c.name + VAL_SUFFIX
+        df["cohort"] = name
+        sets[name] = write_manifest(df, out_dir / f"{name}.csv")
+    return sets
+
+
+def _prediction_rows(preds: list[Any]) -> list[dict[str, Any]]:
+    """One row per prediction; ``grade_left``/``grade_right`` (patient's sides) when the model has a grade head."""
+    rows = []
+    for p in preds:
+        row = {"image": p.image, "probability": p.probability, "probability_calibrated": p.probability_calibrated,
+               "decision": p.decision, "cutoff": p.cutoff, "qc_flags": ";".join(p.qc_flags), "error": p.error or ""}
+        if any(q.grades for q in preds):
+            grades = p.grades or {}
+            row["grade_left"], row["grade_right"] = grades.get("left"), grades.get("right")
+        rows.append(row)
+    return rows
+
+
+def run_predict(ctx: StageContext) -> dict[str, Any]:
+    import pandas as pd
+
+    from sijscan.io.manifest import read_manifest
+    from sijscan.predict.pipeline import Pipeline
+
+    cfg = ctx.config
+    seg = ctx.upstream["segmenter"]["model"]
+    sets = eval_sets(ctx)
+    raw: dict[str, dict[str, pd.DataFrame]] = {}
+    seed_models = ctx.upstream["classifiers"].get("anatomy_seeds", {})
+    first_seed = str(ctx.upstream["classifiers"]["anatomy"].get("seed", ""))
+    other_seeds: dict[str, dict[str, str]] = {s: {} for s in seed_models if s != first_seed}
+    for model in MODELS:
+        pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
+                                  segmenter=seg if MODELS[model] == "sij" else None, device=study_device(cfg.study.device, for_="torch"))
+        raw[model] = {}
+        for name, manifest in sets.items():
+            images = [str(x) for x in read_manifest(manifest)["image"]]
+            preds = predict_with_bar(pipe, images, batch_size=cfg.predict.batch_size,
+                                      desc=f"predict {model} {name}", enabled=ctx.progress)
+            df = pd.DataFrame(_prediction_rows(preds))
+            df["decision"] = df["decision"].astype("Int64")
+            (ctx.stage_dir / model).mkdir(parents=True, exist_ok=True)
+            df.to_csv(ctx.stage_dir / model / f"{name}_all.csv", index=False)
+            raw[model][name] = df
+            if model == "anatomy" and other_seeds:
+                for seed, path in predict_other_seeds(preds, models=seed_models, first=first_seed,
+                                                      out_dir=ctx.stage_dir, set_name=name).items():
+                    other_seeds[seed][name] = path
+    out: dict[str, Any] = {"sets": {k: str(v) for k, v in sets.items()}, "predictions": {m: {} for m in MODELS},
+                           "combined": {}, "failed": {}}
+    for name in sets:
+        ok = None
+        for model in MODELS:
+            good = set(raw[model][name].loc[raw[model][name]["probability"].notna(), "image"])
+            ok = good if ok is None else ok & good
+        failed = {m: int(raw[m][name]["probability"].isna().sum()) for m in MODELS}
+        withheld = {f"{m}_qc_withheld": int((raw[m][name]["probability"].notna() & raw[m][name]["decision"].isna()).sum())
+                    for m in MODELS}
+        out["failed"][name] = {"n": int(len(raw["standard"][name])), "n_paired": len(ok or ()), **failed, **withheld}
+        if failed["standard"] or failed["anatomy"]:
+            log.warning("%s: %s images without a prediction; both models are compared on the %d with one",
+                        name, failed, len(ok or ()))
+        for model in MODELS:
+            df = raw[model][name]
+            path = ctx.stage_dir / model / f"{name}.csv"
+            # no 'decision' column: QC withholds some decisions, and the statistics use probability >= cut-off
+            df[df["image"].isin(ok or set())].drop(columns=["decision"]).to_csv(path, index=False)
+            out["predictions"][model][name] = str(path)
+    for model in MODELS:
+        path = ctx.stage_dir / model / "all_sets.csv"
+        pd.concat([pd.read_csv(p) for p in out["predictions"][model].values()]).to_csv(path, index=False)
+        out["combined"][model] = str(path)
+    out["gradcam"] = _gradcam_examples(ctx, sets=sets, seg=seg)
+    if other_seeds:
+        out["anatomy_seeds"] = {"first": first_seed, "other": other_seeds}
+    return out
+
+
+def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> list[dict[str, Any]]:
+    """A few Grad-CAM overlays of both models on every evaluation set (positives first)."""
+    k = ctx.config.predict.gradcam_examples
+    if k == 0:
+        return []
+    out_dir = ctx.stage_dir / "gradcam"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    examples: list[dict[str, Any]] = []
+    for name, manifest in sets.items():
+        examples += _gradcam_set(ctx, name=name, manifest=manifest, seg=seg, k=k, out_dir=out_dir)
+    return examples
+
+
+def _gradcam_set(ctx: StageContext, *, name: str, manifest: Path, seg: str, k: int,
+                 out_dir: Path) -> list[dict[str, Any]]:
+    from sijscan.errors import SijscanError
+    from sijscan.io.manifest import read_manifest
+    from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, write_png_atomic
+    from sijscan.predict.pipeline import Pipeline
+
+    df = read_manifest(manifest)
+    df = df.sort_values("label", ascending=False, kind="stable")
+    images = [str(x) for x in df["image"].head(k)]
+    labels = [int(x) if x == x else None for x in df["label"].head(k)]
+    examples: list[dict[str, Any]] = []
+    for model in MODELS:
+        try:
+            pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
+                                      segmenter=seg if MODELS[model] == "sij" else None,
+                                      device=study_device(ctx.config.study.device, for_="torch"))
+            preds = pipe.predict_many(images, batch_size=max(1, k), gradcam=True, names=images, on_error="record")
+        except (SijscanError, RuntimeError, ValueError) as exc:
+            log.warning("Grad-CAM examples of %s skipped: %s", model, exc)
+            continue
+        for i, (pred, label) in enumerate(zip(preds, labels)):
+            cam = pred.cam_on_radiograph("positive") if pred.error is None else None
+            if cam is None or pred.images is None:
+                continue
+            path = out_dir / f"{name}_{model}_{i:02d}.png"
+            write_png_atomic(path, cam_overlay(pred.images.pixels, cam, longest=min(OVERLAY_LONGEST, 512)))
+            examples.append({"set": name, "model": model, "image": pred.image, "label": label,
+                             "probability": pred.probability, "png": str(path)})
+    return examples
