@@ -93,7 +93,6 @@ def _decode_times(paths: list[Path], fmt: str, repeats: int) -> dict[str, float]
 def _cpu_stages(models: Path, paths: list[Path], out: Path) -> dict[str, float]:
     """Median single-thread ms per image of each CPU step (the networks excluded), on ``paths``."""
     from sijscan.anatomy.localize import locate_sij
-    from sijscan.anatomy.segment import preprocess_array
     from sijscan.classify.preprocess import preprocess_view
     from sijscan.io import read_radiograph
     from sijscan.predict.overlay import segmentation_overlay, write_png_atomic
@@ -112,8 +111,9 @@ def _cpu_stages(models: Path, paths: list[Path], out: Path) -> dict[str, float]:
 
     out.mkdir(parents=True, exist_ok=True)
     for p in paths:
-        px = timed("read (worker)", read_radiograph, p).pixels
-        x = timed("segmenter_input: resize + z-score (worker)", preprocess_array, px, recipe=seg.recipe)
+        radiograph = timed("read (worker)", read_radiograph, p)
+        px = radiograph.pixels
+        x = timed("segmenter_input: resize + z-score (worker)", seg.prepare, radiograph).tensor[None]
         logits = seg.logits(x)
         work = timed("segmenter_postprocess: argmax + largest components", seg.postprocess, logits)
         full = timed("labels_to_full_size", seg.resize_back, work, px.shape)

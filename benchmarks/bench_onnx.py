@@ -86,20 +86,20 @@ def _speedup(d: dict[str, float]) -> float:
     return round(d["torch"] / d["onnx"], 3)
 
 
-def _segmenter_stages(seg: Any, pixels: Any, repeats: int) -> dict[str, float]:
-    """Median time of each stage of ``Segmenter.segment`` + localisation (torch or onnx alike)."""
+def _segmenter_stages(seg: Any, radiograph: Any, repeats: int) -> dict[str, float]:
+    """Median time of each stage of ``Segmenter.run`` (torch or onnx alike)."""
     from sijscan.anatomy.localize import locate_sij
 
     stages: dict[str, list[float]] = {k: [] for k in ("preprocess", "network", "postprocess", "resize_back", "locate")}
     for _ in range(repeats):
         t0 = time.perf_counter()
-        x = seg.preprocess(pixels)
+        x = seg.prepare(radiograph).tensor[None]
         t1 = time.perf_counter()
         logits = seg.logits(x)
         t2 = time.perf_counter()
         lab = seg.postprocess(logits)
         t3 = time.perf_counter()
-        seg.resize_back(lab, pixels.shape)
+        seg.resize_back(lab, (radiograph.height, radiograph.width))
         t4 = time.perf_counter()
         work = lab.T.copy() if seg.recipe.get("transposed") else lab
         locate_sij(work, **seg.recipe.get("localize", {}))
@@ -111,7 +111,6 @@ def _segmenter_stages(seg: Any, pixels: Any, repeats: int) -> dict[str, float]:
 
 
 def _bench_config(name: str, folder: Path, paths: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
     import torch
 
     from sijscan.io import read_radiograph
@@ -120,8 +119,8 @@ def _bench_config(name: str, folder: Path, paths: list[str], args: argparse.Name
 
     pipes = {b: Pipeline.from_folder(folder, device="cpu", backend=b) for b in ("torch", "onnx")}
     segs = {b: p.segmenter for b, p in pipes.items()}
-    pixels = np.asarray(read_radiograph(paths[0]).pixels, dtype=np.float32)
-    x_seg = segs["torch"].preprocess(pixels)
+    radiograph = read_radiograph(paths[0])
+    x_seg = segs["torch"].prepare(radiograph).tensor[None]
     x_clf = torch.rand(1, 1, 416, 628, generator=torch.Generator().manual_seed(0))
     clf = {b: p.classifier.network for b, p in pipes.items()}
     res: dict[str, Any] = {"segmenter_input": list(x_seg.shape)}
@@ -156,11 +155,11 @@ def _bench_config(name: str, folder: Path, paths: list[str], args: argparse.Name
     res["export"] = {role: {k: read_card(d).extra["onnx"][k] for k in ("exporter", "opset", "max_abs_diff")}
                      for role, d in pipeline_dirs(folder).items()}
     if name == "published":
-        res.update(_published_extras(segs, pixels, args))
+        res.update(_published_extras(segs, radiograph, args))
     return res
 
 
-def _published_extras(segs: dict[str, Any], pixels: Any, args: argparse.Namespace) -> dict[str, Any]:
+def _published_extras(segs: dict[str, Any], radiograph: Any, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     out: dict[str, Any] = {}
@@ -172,8 +171,9 @@ def _published_extras(segs: dict[str, Any], pixels: Any, args: argparse.Namespac
             "torch": lambda: segs["torch"].network(win), "onnx": lambda: segs["onnx"].network(win),
             "torch_channels_last": lambda: net_cl(win_cl)}, args.repeats + 2)
         out["windows_per_radiograph"] = 9
-        out["segmenter_stages_s"] = {b: _segmenter_stages(s, pixels, max(2, args.repeats - 1)) for b, s in segs.items()}
-        x = segs["torch"].preprocess(pixels)
+        out["segmenter_stages_s"] = {b: _segmenter_stages(s, radiograph, max(2, args.repeats - 1))
+                                     for b, s in segs.items()}
+        x = segs["torch"].prepare(radiograph).tensor[None]
         def variant(seg: Any, inf: dict[str, Any]) -> Callable[[], Any]:
             v = copy.copy(seg)
             v.recipe = {**seg.recipe, "inference": {**seg.recipe["inference"], **inf}}

@@ -21,7 +21,8 @@ import torch
 from sijscan.anatomy.crop import crop_sij
 from sijscan.anatomy.networks import ARCH_INIT
 from sijscan.anatomy.recipes import published_recipe, sijscan_recipe
-from sijscan.anatomy.segment import Segmenter, segment_and_locate
+from sijscan.anatomy.segment import Segmenter
+from sijscan.io import display_radiograph
 from sijscan.modelfolder import build_network, save_model
 
 
@@ -40,7 +41,7 @@ def time_one(seg: Segmenter, img: np.ndarray, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats + 1):  # the first run warms up
         t0 = time.perf_counter()
-        res = segment_and_locate(seg, img)
+        res = seg.run(display_radiograph(img, name="phantom_like"))
         if res.location.box is not None:
             crop_sij(img, res.location, label_shape=res.working_labels.shape)
         times.append(time.perf_counter() - t0)

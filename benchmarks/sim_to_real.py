@@ -122,7 +122,7 @@ def evaluate(model: Path, manifest: Path) -> dict[str, Any]:
     import cv2
 
     from sijscan.anatomy.metrics import box_share_inside, dice_per_structure
-    from sijscan.anatomy.segment import Segmenter, recipe_input, segment_and_locate
+    from sijscan.anatomy.segment import Segmenter
     from sijscan.io import read_manifest, read_radiograph
 
     seg = Segmenter.load(model)
@@ -131,8 +131,7 @@ def evaluate(model: Path, manifest: Path) -> dict[str, Any]:
     inside: dict[str, list[float]] = {"image_left": [], "image_right": []}
     flagged = 0
     for row in df.to_dict("records"):
-        pixels, scaled = recipe_input(read_radiograph(row["image"]), seg.spec)
-        res = segment_and_locate(seg, pixels, already_scaled=scaled)
+        res = seg.run(read_radiograph(row["image"]))
         true = cv2.imread(str(row["mask"]), cv2.IMREAD_UNCHANGED)
         for k, v in dice_per_structure(res.labels, true).items():
             dice.setdefault(k, []).append(v)

@@ -26,7 +26,7 @@ import torch
 from sijscan.anatomy.networks import LABELS, PAPER_INIT
 from sijscan.anatomy.recipes import published_recipe
 from sijscan.anatomy.recipes import parse_segmenter_recipe
-from sijscan.anatomy.segment import preprocess_array, recipe_input
+from sijscan.anatomy.segment import prepare_input
 from sijscan.io import read_radiograph
 from sijscan.modelfolder import build_network, default_provenance, save_model
 
@@ -46,8 +46,7 @@ def prepare(pairs: list[tuple[Path, Path]], recipe: dict) -> tuple[torch.Tensor,
     xs, ys = [], []
     size = tuple(recipe["working_size"])
     for img, msk in pairs:
-        pixels, scaled = recipe_input(read_radiograph(img), parse_segmenter_recipe(recipe))
-        xs.append(preprocess_array(pixels, recipe=recipe, already_scaled=scaled)[0])
+        xs.append(prepare_input(read_radiograph(img), parse_segmenter_recipe(recipe)).tensor)
         lab = cv2.imread(str(msk), cv2.IMREAD_UNCHANGED)
         lab = np.ascontiguousarray(lab.T) if recipe["transposed"] else lab
         ys.append(torch.from_numpy(cv2.resize(lab, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)

@@ -150,14 +150,13 @@ def test_segmenter_crops_equal_mask_crops_and_failures_are_left_out(cohort: Path
     class FakeSegmenter:
         recipe: dict[str, object] = {}
 
-        def segment(self, pixels: np.ndarray, *, already_scaled: bool = False) -> tuple[np.ndarray, np.ndarray]:
-            lab = truth[pixels.tobytes()] if pixels.tobytes() != broken else np.zeros(pixels.shape, np.uint8)
-            return lab, lab
-
-        def locate(self, *, full: np.ndarray, working: np.ndarray | None = None):  # the default recipe's method
+        def run(self, radiograph):  # Segmenter.run: labels and the default recipe's location
             from sijscan.anatomy.localize import locate_sij
+            from sijscan.anatomy.segment import Segmentation
 
-            return locate_sij(full if working is None else working)
+            pixels = radiograph.pixels
+            lab = truth[pixels.tobytes()] if pixels.tobytes() != broken else np.zeros(pixels.shape, np.uint8)
+            return Segmentation(labels=lab, working_labels=lab, location=locate_sij(lab))
 
     monkeypatch.setattr(seg_mod.Segmenter, "load", classmethod(lambda cls, d, device="cpu": FakeSegmenter()))
     source = crop_from_segmenter(tmp_path / "any-segmenter")

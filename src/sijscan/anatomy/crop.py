@@ -63,13 +63,13 @@ def otsu_foreground_box(img: np.ndarray) -> list[int] | None:
     return [int(x), int(y), int(x + w), int(y + h)]
 
 
-def authors_crop(grey_u8: np.ndarray, box: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+def authors_crop(grey: np.ndarray, box: Sequence[int]) -> tuple[np.ndarray, list[int]]:
     """The published crop: zero outside ``box`` on the whole 8-bit image, then its Otsu foreground.
 
     Returns ``(crop, crop_box)`` with ``crop_box`` in the image's pixels. When nothing lies above the
     threshold (a black box) the box itself is the crop (their code would fail there).
     """
-    img = np.asarray(grey_u8)
+    img = np.asarray(grey)
     if img.ndim != 2 or img.dtype != np.uint8:
         raise InputError(f"the published crop needs a 2-D uint8 image, got {img.dtype} {img.shape}")
     x0, y0, x1, y1 = (int(v) for v in box)

@@ -16,7 +16,7 @@ from sijscan.anatomy.crop import SIJNotFoundError, crop_sij
 from sijscan.anatomy.localize import locate_sij
 from sijscan.anatomy.metrics import dice_per_structure, sij_hit, summarise
 from sijscan.anatomy.outputs import write_outputs
-from sijscan.anatomy.segment import Segmenter, grey_u8, recipe_input, segment_and_locate
+from sijscan.anatomy.segment import Segmenter
 from sijscan.errors import InputError, SijscanError
 from sijscan.io import read_radiograph
 
@@ -114,13 +114,12 @@ def segment_files(
         try:
             t0 = time.perf_counter()
             radiograph = read_radiograph(p)
-            pixels, scaled = recipe_input(radiograph, seg.spec)
             t1 = time.perf_counter()
-            res = segment_and_locate(seg, pixels, already_scaled=scaled)
+            res = seg.run(radiograph)
             display = radiograph.pixels
             t2 = time.perf_counter()
             try:
-                source = grey_u8(display, pixels if scaled else None) if paper_crop else display
+                source = res.crop_grey() if paper_crop else display
                 crop = crop_sij(source, res.location, paper_variant=paper_crop)
             except SIJNotFoundError:
                 crop = None
@@ -128,10 +127,11 @@ def segment_files(
             summary: dict[str, Any] = {
                 "image": str(p.resolve()), "model": str(Path(model_dir).resolve()),
                 "sij_box": res.location.box, "sij_boxes": dict(res.location.boxes),  # input-size pixels
-                "image_shape": list(pixels.shape), "qc_flags": res.location.qc_flags,
+                "image_shape": list(display.shape), "qc_flags": res.location.qc_flags,
                 "fallback_used": res.location.fallback_used, "confidence": res.location.confidence,
                 "notes": res.location.notes, "crop_shape": None if crop is None else list(crop.shape),
-                "timings": {"read_s": round(t1 - t0, 4), **res.timings, "crop_s": round(t3 - t2, 4)},
+                "timings": {"read_s": round(t1 - t0, 4), **{k: round(v, 4) for k, v in res.timings.items()},
+                            "crop_s": round(t3 - t2, 4)},
             }
             write_outputs(out, p.stem, image=display, labels=res.labels, crop=crop, summary=summary, nifti=nifti)
             mask_path, true_boxes = _truth_for(rows.get(str(p.resolve())))

@@ -2,9 +2,14 @@
 
 The card's ``recipe`` (parsed strictly into :class:`sijscan.anatomy.recipes.SegmenterRecipe`) says
 how to preprocess, infer, postprocess and locate; nothing here is specific to one model.
-:meth:`Segmenter.segment_radiograph` gives the mask at the input size and at the working size
-(display orientation); :meth:`Segmenter.locate` the SIJ location in input-size pixels, on the map
-and by the method the recipe names. :func:`segment_and_locate` does both, with timings.
+
+:meth:`Segmenter.run` is the one way code segments a radiograph: ``Radiograph`` in (an array is
+wrapped by :func:`sijscan.io.display_radiograph` or :func:`sijscan.io.radiograph_from_array`),
+:class:`Segmentation` out (labels at the input size and the working size, the SIJ location in
+input-size pixels, the grey image the published crop is cut from). Batched callers split it in
+two: :func:`prepare_input` (what the network takes; picklable, runs in DataLoader workers) and
+:meth:`Segmenter.finish` (network output -> ``Segmentation``). How a radiograph becomes the
+network's input (the published recipe's 8-bit grey, its x255 scale) is decided here only.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from scipy import ndimage
 from sijscan.anatomy.localize import SIJLocation, locate_sij
 from sijscan.anatomy.recipes import SegmenterRecipe, parse_segmenter_recipe
 from sijscan.errors import InputError, ModelError
+from sijscan.io.radiograph import Radiograph
 from sijscan.modelfolder import ModelCard
 
 log = logging.getLogger(__name__)
@@ -30,17 +36,42 @@ _PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
 
 @dataclass
+class SegmenterInput:
+    """One radiograph prepared for the segmenter's network (:func:`prepare_input`).
+
+    Tensors only, so it crosses DataLoader worker processes through shared memory.
+    """
+
+    tensor: torch.Tensor
+    """(1, h, w) float32 at the working size; stack several into a batch."""
+    shape: tuple[int, int]
+    """The radiograph's (H, W): labels come back at this size."""
+    paper_grey: torch.Tensor | None = None
+    """uint8 (H, W): the authors' 8-bit grey (published recipe, 8-bit PNG/JPEG); None otherwise."""
+
+
+@dataclass
 class Segmentation:
     """A segmentation of one radiograph, in display orientation."""
 
     labels: np.ndarray  # uint8, the input's (H, W)
     working_labels: np.ndarray  # uint8, working size, what localisation runs on
-    location: SIJLocation
+    location: SIJLocation  # boxes in input-size pixels
     timings: dict[str, float] = field(default_factory=dict)
+    pixels: np.ndarray | None = field(default=None, repr=False)  # the radiograph's display pixels
+    paper_grey: np.ndarray | None = field(default=None, repr=False)
+
+    def crop_grey(self) -> np.ndarray:
+        """uint8 (H, W): the grey the published (Otsu) crop is cut from (see :func:`grey_u8`)."""
+        if self.paper_grey is not None:
+            return self.paper_grey
+        if self.pixels is None:
+            raise ValueError("this Segmentation was made without the radiograph's pixels")
+        return display_u8(self.pixels)
 
 
 class Segmenter:
-    """A loaded segmenter model folder: network + card; call :meth:`segment` on grey arrays."""
+    """A loaded segmenter model folder: network + card; :meth:`run` segments a ``Radiograph``."""
 
     def __init__(self, network: torch.nn.Module, card: ModelCard, *, device: str = "cpu", fast: bool = False) -> None:
         if card.kind != "segmenter":
@@ -93,7 +124,8 @@ class Segmenter:
         return np.ascontiguousarray(out.T if transposed else out)
 
     def segment(self, pixels: np.ndarray, *, already_scaled: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(labels at input size, labels at working size)``, both display orientation."""
+        """Return ``(labels at input size, labels at working size)`` of a grey array, both display
+        orientation. A low-level step: code with a radiograph calls :meth:`run`, which picks the grey."""
         arr = np.asarray(pixels)
         if arr.ndim != 2 or min(arr.shape) < 2:
             raise InputError(f"expected a 2-D grey image, got shape {arr.shape}")
@@ -107,10 +139,45 @@ class Segmenter:
         work_disp = np.ascontiguousarray(work.T) if self.spec.transposed else work
         return full, work_disp
 
-    def segment_radiograph(self, radiograph: Any) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`segment` on the grey values this recipe wants from a ``Radiograph`` (see :func:`recipe_input`)."""
-        arr, scaled = recipe_input(radiograph, self.spec)
-        return self.segment(arr, already_scaled=scaled)
+    def segment_radiograph(self, radiograph: Radiograph) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels at input size, labels at working size)`` of a ``Radiograph``; :meth:`run` also locates."""
+        prepared = self.prepare(radiograph)
+        return self.labels_from_logits(self.logits(prepared.tensor[None]), shape=prepared.shape)
+
+    # --- the one way to segment a radiograph ---------------------------------------------------
+    def prepare(self, radiograph: Radiograph) -> SegmenterInput:
+        """The network's input for ``radiograph`` (:func:`prepare_input` with this recipe)."""
+        return prepare_input(radiograph, self.spec)
+
+    def finish(self, logits: torch.Tensor, prepared: SegmenterInput, *, radiograph: Radiograph) -> Segmentation:
+        """(1, C, h, w) logits of ``prepared`` -> labels, working map and the SIJ location (timed)."""
+        t0 = time.perf_counter()
+        full, work = self.labels_from_logits(logits, shape=prepared.shape)
+        t1 = time.perf_counter()
+        location = self.locate(full=full, working=work)
+        paper = None if prepared.paper_grey is None else prepared.paper_grey.numpy()
+        return Segmentation(labels=full, working_labels=work, location=location, pixels=radiograph.pixels,
+                            paper_grey=paper, timings={"segment_s": t1 - t0, "locate_s": time.perf_counter() - t1})
+
+    def run(self, radiograph: Radiograph) -> Segmentation:
+        """Segment ``radiograph`` and locate its SIJs as the recipe says (location in input-size pixels).
+
+        Timings: ``segment_s`` (input preparation, network, labels at both sizes), ``locate_s``.
+        """
+        if not isinstance(radiograph, Radiograph):
+            raise InputError(f"Segmenter.run takes a Radiograph, got {type(radiograph).__name__} (wrap an array "
+                             "with sijscan.io.display_radiograph or radiograph_from_array)")
+        t0 = time.perf_counter()
+        prepared = self.prepare(radiograph)
+        logits = self.logits(prepared.tensor[None])
+        t1 = time.perf_counter()
+        out = self.finish(logits, prepared, radiograph=radiograph)
+        out.timings["segment_s"] += t1 - t0
+        return out
+
+    def crop_grey(self, radiograph: Radiograph) -> np.ndarray:
+        """uint8 (H, W): the grey the published crop is cut from, for a label map not made by :meth:`run`."""
+        return crop_grey(radiograph, self.spec)
 
     def locate(self, *, full: np.ndarray, working: np.ndarray | None = None) -> SIJLocation:
         """The SIJ location in FULL-size pixels, by the recipe's method on the map it names.
@@ -180,7 +247,7 @@ def keep_largest_components(lab: np.ndarray) -> np.ndarray:
     return out
 
 
-def authors_grey(radiograph: Any, weights: tuple[float, float, float]) -> np.ndarray | None:
+def authors_grey(radiograph: Radiograph, weights: tuple[float, float, float]) -> np.ndarray | None:
     """The float32 grey the authors' app computes from an 8-bit PNG/JPEG; None for any other input.
 
     Their ``LoadImage`` (PIL) keeps the stored 8-bit values; RGB(A) becomes ``weights`` . (R, G, B)
@@ -210,7 +277,7 @@ def authors_grey(radiograph: Any, weights: tuple[float, float, float]) -> np.nda
     return arr.astype(np.float32)
 
 
-def recipe_input(radiograph: Any, spec: SegmenterRecipe) -> tuple[np.ndarray, bool]:
+def recipe_input(radiograph: Radiograph, spec: SegmenterRecipe) -> tuple[np.ndarray, bool]:
     """``(grey array, already_scaled)`` for :meth:`Segmenter.segment`: the authors' 8-bit grey when the
     recipe names ``grey_weights`` and the file is an 8-bit PNG/JPEG, else the display pixels."""
     raw = authors_grey(radiograph, spec.grey_weights) if spec.grey_weights else None
@@ -222,7 +289,31 @@ def grey_u8(pixels: np.ndarray, raw: np.ndarray | None) -> np.ndarray:
     grey when there is one (8-bit files), else the correctly windowed display pixels rounded to 8 bits."""
     if raw is not None:
         return np.clip(raw, 0, 255).astype(np.uint8)
+    return display_u8(pixels)
+
+
+def display_u8(pixels: np.ndarray) -> np.ndarray:
+    """Display pixels in [0, 1] rounded to 8 bits."""
     return np.rint(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def prepare_input(radiograph: Radiograph, spec: SegmenterRecipe) -> SegmenterInput:
+    """THE preparation of a radiograph for a segmenter with recipe ``spec``: the grey it wants
+    (:func:`recipe_input`), resized and normalised (:func:`preprocess_array`); with the authors'
+    8-bit grey kept for the published crop when the recipe read one."""
+    if min(radiograph.height, radiograph.width) < 2:
+        raise InputError(f"expected a 2-D grey image, got shape {radiograph.pixels.shape}")
+    arr, scaled = recipe_input(radiograph, spec)
+    tensor = preprocess_array(arr, recipe=spec, already_scaled=scaled)[0]
+    paper = torch.from_numpy(grey_u8(radiograph.pixels, arr)) if scaled else None
+    return SegmenterInput(tensor=tensor, shape=(int(radiograph.height), int(radiograph.width)), paper_grey=paper)
+
+
+def crop_grey(radiograph: Radiograph, spec: SegmenterRecipe | None) -> np.ndarray:
+    """uint8 (H, W): the grey the published crop is cut from, for a segmenter recipe ``spec`` (or
+    none: the display pixels). :meth:`Segmentation.crop_grey` gives the same without decoding again."""
+    raw = authors_grey(radiograph, spec.grey_weights) if spec is not None and spec.grey_weights else None
+    return grey_u8(radiograph.pixels, raw)
 
 
 def rescale_location(loc: SIJLocation, *, to_shape: tuple[int, ...]) -> SIJLocation:
@@ -263,14 +354,3 @@ def locate_authors(full: np.ndarray, *, working: np.ndarray | None = None, dilat
     return SIJLocation(box=region.box, boxes=boxes, qc_flags=flags, fallback_used=bool(used),
                        confidence=qc.confidence if region.box is not None else 0.0,
                        label_shape=(int(full.shape[0]), int(full.shape[1])), notes=notes)
-
-
-def segment_and_locate(segmenter: Segmenter, pixels: np.ndarray, *, already_scaled: bool = False) -> Segmentation:
-    """Segment one grey image and locate its SIJs as the recipe says (location in input-size pixels)."""
-    t0 = time.perf_counter()
-    full, work = segmenter.segment(pixels, already_scaled=already_scaled)
-    t1 = time.perf_counter()
-    location = segmenter.locate(full=full, working=work)
-    t2 = time.perf_counter()
-    return Segmentation(labels=full, working_labels=work, location=location,
-                        timings={"segment_s": round(t1 - t0, 4), "locate_s": round(t2 - t1, 4)})

@@ -2,7 +2,7 @@
 
 Data: manifest rows with a ``mask``; validation = ``split == "val"`` (else 15% held out by seed);
 ``split == "test"`` rows are never used. Each image is preprocessed ONCE with the inference recipe
-(:func:`sijscan.anatomy.segment.preprocess_array`, so training and inference see identical inputs)
+(:func:`sijscan.anatomy.segment.prepare_input`, so training and inference see identical inputs)
 and its mask resized with nearest neighbour; both are cached in memory as tensors.
 
 Augmentation (``augment``): ``basic`` (default, the paper's list, per batch on the training
@@ -31,9 +31,9 @@ from sijscan._logs import follow_our_logging, lightning_fit_warnings
 from sijscan._progress import training_progress
 from sijscan.anatomy.augment import PairDataset, basic_augment, check_level, mixing_sampler, strong_transform
 from sijscan.anatomy.networks import ARCH_INIT, LABELS
-from sijscan.anatomy.recipes import sijscan_recipe
+from sijscan.anatomy.recipes import parse_segmenter_recipe, sijscan_recipe
+from sijscan.anatomy.segment import prepare_input
 from sijscan.anatomy.train_config import TrainConfig
-from sijscan.anatomy.segment import preprocess_array
 from sijscan.errors import InputError, ModelError
 from sijscan.modelfolder import build_network, default_provenance, save_model
 
@@ -85,8 +85,10 @@ def _cache(images: list[str], masks: list[str], recipe: dict[str, Any]) -> tuple
 
     xs, ys = [], []
     h, w = recipe["working_size"]
+    spec = parse_segmenter_recipe(recipe)
     for img_path, mask_path in zip(images, masks):
-        pixels = np.asarray(read_radiograph(img_path).pixels, dtype=np.float32)
+        radiograph = read_radiograph(img_path)
+        pixels = radiograph.pixels
         mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
         if mask is None:
             raise InputError(f"{mask_path}: cannot read mask")
@@ -96,7 +98,7 @@ def _cache(images: list[str], masks: list[str], recipe: dict[str, Any]) -> tuple
             raise InputError(f"{mask_path}: mask shape {mask.shape} differs from image {pixels.shape}")
         if mask.max() > 3:
             raise InputError(f"{mask_path}: labels must be 0-3, found {int(mask.max())}")
-        xs.append(preprocess_array(pixels, recipe=recipe)[0])
+        xs.append(prepare_input(radiograph, spec).tensor)
         ys.append(torch.from_numpy(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int64))[None])
     return torch.stack(xs), torch.stack(ys)
 

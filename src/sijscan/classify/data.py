@@ -117,12 +117,13 @@ def mask_crops(crop: str = "box") -> CropSource:
 def crop_from_segmenter(segmenter_dir: str | Path, *, device: str = "cpu", crop: str = "box") -> CropSource:
     """A crop source that segments each radiograph with the segmenter model folder ``segmenter_dir``."""
     from sijscan.anatomy.crop import cut_view
-    from sijscan.anatomy.segment import Segmenter, segment_and_locate
+    from sijscan.anatomy.segment import Segmenter
+    from sijscan.io import read_radiograph
 
     seg = Segmenter.load(segmenter_dir, device=device)
 
     def source(image: np.ndarray, row: pd.Series) -> np.ndarray:
-        result = segment_and_locate(seg, image, already_scaled=True)
+        result = seg.run(read_radiograph(row["image"]))  # the radiograph, as predict hands it over
         return cut_view(image, result.location, crop=crop)
 
     source.__name__ = f"segmenter:{Path(segmenter_dir).name}" + ("" if crop == "box" else f":{crop}")

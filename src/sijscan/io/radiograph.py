@@ -206,3 +206,25 @@ def radiograph_from_array(array: np.ndarray, *, name: str = "array") -> Radiogra
         windowing={**windowing, "inverted": False},
         metadata={"name": name, "dtype": str(arr.dtype), "channels": channels},
     )
+
+
+def display_radiograph(pixels: np.ndarray, *, name: str = "array") -> Radiograph:
+    """Wrap display pixels already in [0, 1] (e.g. a phantom image in memory) as a ``Radiograph``, unchanged.
+
+    No rescaling (unlike :func:`radiograph_from_array`, which min-max scales float arrays) and no
+    copy when ``pixels`` is already float32. Raises ``InputError`` subclasses for anything else.
+    """
+    arr = np.asarray(pixels)
+    if arr.ndim != 2:
+        raise VolumeNotSupportedError(f"{name}: display pixels of shape {arr.shape} are not a 2-D image")
+    check_size(int(arr.shape[0]), int(arr.shape[1]), label=name)
+    if arr.dtype.kind != "f":
+        raise UnsupportedPhotometricError(f"{name}: display pixels must be floats in [0, 1], got dtype {arr.dtype}"
+                                          " (use radiograph_from_array for stored values)")
+    check_finite(arr, label=name)
+    if arr.min() < 0.0 or arr.max() > 1.0:
+        raise CorruptImageError(f"{name}: display pixels must lie in [0, 1], got [{arr.min():g}, {arr.max():g}]")
+    return Radiograph(pixels=arr.astype(np.float32, copy=False), path=None, source_format="array", bits_stored=32,
+                      photometric="MONOCHROME2",
+                      windowing={**full_range_info(low=0.0, high=1.0, source="display"), "inverted": False},
+                      metadata={"name": name, "dtype": str(arr.dtype), "channels": 1})

@@ -5,10 +5,11 @@ DataLoader workers):
 
 1. the segmenter's network on the stacked working-size inputs (one forward, any device);
 2. per image, on ``threads`` threads (OpenCV, NumPy and SciPy release the GIL in their heavy
-   parts): the segmenter's own ``postprocess`` and ``resize_back``, then
+   parts): :meth:`Segmenter.finish <sijscan.anatomy.segment.Segmenter.finish>` (labels, SIJ
+   location: the second half of the single-image path's ``Segmenter.run``), then
    :meth:`Pipeline.prepare_from_labels <sijscan.predict.pipeline.Pipeline.prepare_from_labels>`
-   (SIJ localisation, QC, crop: the single-image path's own step), then the classifier's
-   preprocessing (CLAHE, resize, pad);
+   (QC, crop: the single-image path's own step), then the classifier's preprocessing (CLAHE,
+   resize, pad);
 3. the classifier's network on the stacked inputs (with Grad-CAM when asked).
 
 Results equal the single-image path's (same functions, same order of operations); only the
@@ -100,12 +101,12 @@ class BatchedPredictor:
         pipe = self.pipeline
         try:
             radiograph = im.radiograph()
-            t0 = time.perf_counter()
-            full = shown = None
-            if logits is not None:
-                full, shown = pipe.segmenter.labels_from_logits(logits[None], shape=(radiograph.height, radiograph.width))
-            timings = {"read_s": im.read_s, "segment_s": time.perf_counter() - t0}
-            pred = pipe.prepare_from_labels(radiograph, labels=full, working=shown, name=im.image, timings=timings)
+            segmentation = None
+            if logits is not None and im.seg_input is not None:
+                segmentation = pipe.segmenter.finish(logits[None], im.seg_input, radiograph=radiograph)
+            timings = {"read_s": im.read_s}
+            pred = pipe.prepare_from_labels(radiograph, labels=None, segmentation=segmentation, name=im.image,
+                                            timings=timings)
             if pred.images is None or pred.images.crop is None:
                 return pred, None
             t1 = time.perf_counter()

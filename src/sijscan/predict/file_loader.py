@@ -1,8 +1,8 @@
 """Reading radiographs in DataLoader worker processes for batch prediction (the scale-out path).
 
 Each worker reads one file with :func:`sijscan.io.read_radiograph` (decode, LUTs, [0, 1] pixels)
-and, when the pipeline has a segmenter, prepares the segmenter's input at its working size
-(:func:`sijscan.anatomy.segment.preprocess_array`, the same call the single-image path makes). A
+and, when the pipeline has a segmenter, prepares the segmenter's input
+(:func:`sijscan.anatomy.segment.prepare_input`, the same call :meth:`Segmenter.run` makes). A
 file that cannot be read becomes a :class:`LoadedImage` with ``error`` set (one line): a bad file
 never kills a worker.
 
@@ -16,12 +16,15 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 
 from sijscan.errors import SijscanError
+
+if TYPE_CHECKING:
+    from sijscan.anatomy.segment import SegmenterInput
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +37,8 @@ class LoadedImage:
     """Position in the dataset's item list (the order of ``collect_inputs``)."""
     image: str
     pixels: torch.Tensor | None = None
-    seg_input: torch.Tensor | None = None
-    """(1, h, w) float32 at the segmenter's working size; None without a segmenter or on error."""
+    seg_input: SegmenterInput | None = None
+    """What the segmenter's network takes (working size); None without a segmenter or on error."""
     radiograph_fields: dict[str, Any] = field(default_factory=dict)
     """Every ``Radiograph`` init field except ``pixels`` (source format, windowing, ...)."""
     error: str | None = None
@@ -56,7 +59,7 @@ class LoaderBatch:
 
     images: list[LoadedImage]
     seg_input: torch.Tensor | None
-    """(n_ok, 1, h, w); row k belongs to ``images[seg_rows[k]]``."""
+    """(n_ok, 1, h, w): the stacked ``SegmenterInput.tensor``; row k belongs to ``images[seg_rows[k]]``."""
     seg_rows: list[int]
 
     def pin_memory(self) -> "LoaderBatch":  # called by the DataLoader's pinning thread
@@ -89,10 +92,9 @@ class RadiographDataset(torch.utils.data.Dataset):
         try:
             radiograph = read_radiograph(item.path)
             if self.recipe is not None:
-                from sijscan.anatomy.segment import preprocess_array, recipe_input
+                from sijscan.anatomy.segment import prepare_input
 
-                arr, scaled = recipe_input(radiograph, self.spec)
-                out.seg_input = preprocess_array(arr, recipe=self.spec, already_scaled=scaled)[0]
+                out.seg_input = prepare_input(radiograph, self.spec)
         except SijscanError as exc:
             out.error = one_line(exc)
             return out
@@ -110,7 +112,7 @@ class RadiographDataset(torch.utils.data.Dataset):
 def collate_images(images: list[LoadedImage]) -> LoaderBatch:
     """Keep the images as they are; stack the segmenter inputs of the readable ones."""
     rows = [i for i, im in enumerate(images) if im.seg_input is not None]
-    seg = torch.stack([images[i].seg_input for i in rows]) if rows else None  # type: ignore[misc]
+    seg = torch.stack([images[i].seg_input.tensor for i in rows]) if rows else None  # type: ignore[union-attr]
     return LoaderBatch(images=list(images), seg_input=seg, seg_rows=rows)
 
 

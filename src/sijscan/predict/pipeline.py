@@ -24,7 +24,7 @@ from sijscan.predict.prediction import Prediction, PredictionImages
 from sijscan.predict.qc import QCConfig, assess
 
 if TYPE_CHECKING:
-    from sijscan.anatomy.segment import Segmenter
+    from sijscan.anatomy.segment import Segmentation, Segmenter
     from sijscan.classify.predict import ClassifierModel
     from sijscan.io import Radiograph
 
@@ -149,17 +149,8 @@ class Pipeline:
         t0 = time.perf_counter()
         radiograph = to_radiograph(source, name=name)
         timings: dict[str, float] = {"read_s": time.perf_counter() - t0}
-        labels = working = raw = None
-        if self.segmenter is not None:
-            from sijscan.anatomy.segment import recipe_input
-
-            t = time.perf_counter()
-            arr, scaled = recipe_input(radiograph, self.segmenter.spec)
-            raw = arr if scaled else None
-            labels, working = self.segmenter.segment(arr, already_scaled=scaled)
-            timings["segment_s"] = time.perf_counter() - t
-        return self.prepare_from_labels(radiograph, labels=labels, working=working, raw=raw, name=name,
-                                        timings=timings)
+        segmentation = self.segmenter.run(radiograph) if self.segmenter is not None else None
+        return self.prepare_from_labels(radiograph, labels=None, segmentation=segmentation, name=name, timings=timings)
 
     def prepare_with_mask(self, source: Source, mask: str | os.PathLike[str] | np.ndarray, *,
                           name: str | None = None) -> Prediction:
@@ -175,29 +166,33 @@ class Pipeline:
         pred.qc_warnings.append("label map given by the user (segmenter not run)")
         return pred
 
-    def prepare_from_labels(self, radiograph: Radiograph, *, labels: np.ndarray | None, working: np.ndarray | None = None,
-                            raw: np.ndarray | None = None, name: str | None = None,
+    def prepare_from_labels(self, radiograph: Radiograph, *, labels: np.ndarray | None,
+                            segmentation: Segmentation | None = None, name: str | None = None,
                             timings: dict[str, float] | None = None) -> Prediction:
         """Locate, QC and crop one radiograph whose label map (input size) is already known.
 
-        ``working``: the segmenter's working-size map (where sijscan's own models locate); ``raw``:
-        the authors' 8-bit grey when the segmenter's recipe read one (see
-        :func:`sijscan.anatomy.segment.recipe_input`), re-derived when needed and not given.
+        ``segmentation``: the segmenter's result for this radiograph (:meth:`Segmenter.run
+        <sijscan.anatomy.segment.Segmenter.run>`: labels, SIJ location and crop grey, its timings
+        added to ``timings``); otherwise ``labels`` (e.g. the user's own map) are located here.
         """
         timings = {} if timings is None else timings
         pixels = radiograph.pixels
         pred = Prediction(image=name or radiograph.name, view=self.view, cutoff=self.cutoff,
                           temperature=self.classifier.temperature, image_shape=[int(pixels.shape[0]), int(pixels.shape[1])],
                           source_format=radiograph.source_format, timings=timings)
+        location = None
+        if segmentation is not None:
+            labels, location = segmentation.labels, segmentation.location
+            timings.update(segmentation.timings)
         images = PredictionImages(pixels=pixels, labels=labels, mirror=bool(self.classifier.spec.mirror))
         pred.images = images
-        location = None
         if labels is not None:
             if labels.shape != pixels.shape:
                 raise InputError(f"{pred.image}: label map {labels.shape} does not match the image {pixels.shape}")
-            t = time.perf_counter()
-            location = self._locate(labels, working)
-            timings["locate_s"] = time.perf_counter() - t
+            if location is None:
+                t = time.perf_counter()
+                location = self._locate(labels)
+                timings["locate_s"] = time.perf_counter() - t
             pred.sij_box = location.box
             pred.sij_boxes = dict(location.boxes)
         t = time.perf_counter()
@@ -209,20 +204,21 @@ class Pipeline:
             images.crop_box = [0, 0, int(pixels.shape[1]), int(pixels.shape[0])]
             images.crop = pixels
         elif pred.sij_box is not None:
-            self._crop(images, pred.sij_box, radiograph=radiograph, raw=raw, location=location)
+            self._crop(images, pred.sij_box, radiograph=radiograph, segmentation=segmentation, location=location)
         if images.crop is not None and min(images.crop.shape) < 2:
             images.crop, images.crop_box = None, None
         return pred
 
-    def _locate(self, labels: np.ndarray, working: np.ndarray | None) -> Any:
+    def _locate(self, labels: np.ndarray) -> Any:
+        """The SIJ location on a label map the segmenter did not make (its recipe's method when there is one)."""
         if self.segmenter is not None:
-            return self.segmenter.locate(full=labels, working=working)
+            return self.segmenter.locate(full=labels)
         from sijscan.anatomy.localize import locate_sij
 
         return locate_sij(labels)
 
-    def _crop(self, images: PredictionImages, box: list[int], *, radiograph: Radiograph, raw: np.ndarray | None,
-              location: Any = None) -> None:
+    def _crop(self, images: PredictionImages, box: list[int], *, radiograph: Radiograph,
+              segmentation: Segmentation | None, location: Any = None) -> None:
         """The classifier's crop variant: the located box of the display pixels, the joint pair, or the
         authors' Otsu crop."""
         if self.classifier.recipe.crop == "box":
@@ -237,11 +233,15 @@ class Pipeline:
             images.crop_box = list(box)
             return
         from sijscan.anatomy.crop import authors_crop
-        from sijscan.anatomy.segment import authors_grey, grey_u8
+        from sijscan.anatomy.segment import crop_grey
 
-        if raw is None and self.segmenter is not None and self.segmenter.spec.grey_weights:
-            raw = authors_grey(radiograph, self.segmenter.spec.grey_weights)
-        images.crop, images.crop_box = authors_crop(grey_u8(images.pixels, raw), box)
+        if segmentation is not None:
+            grey = segmentation.crop_grey()
+        elif self.segmenter is not None:  # a label map of the user's: the grey this segmenter would read
+            grey = self.segmenter.crop_grey(radiograph)
+        else:
+            grey = crop_grey(radiograph, None)
+        images.crop, images.crop_box = authors_crop(grey, box)
 
     def classify_prepared(self, preds: list[Prediction], *, gradcam: bool,
                           arrays: Sequence[np.ndarray] | None = None) -> None:
