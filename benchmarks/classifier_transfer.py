@@ -60,6 +60,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "joints": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints"),
     "joints_appearance": dict(extra_weight=0.5, appearance=True, elastic=False, crop="joints"),
     "joints_elastic": dict(extra_weight=0.5, appearance=True, elastic=True, crop="joints"),
+    "joints_mix": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", joint_mix=True),
 }
 INCUMBENT = "joints"
 TIE_MARGIN = 0.005
@@ -125,12 +126,11 @@ def recipe_for(candidate: str, p: dict[str, Any]):
     """The demo's classifier recipe (``cpu``), with appearance randomisation when the candidate asks."""
     import dataclasses
 
-    from sijscan.classify.recipe import get_recipe, with_appearance
+    from sijscan.classify.recipe import get_recipe, with_augment
 
     rec = get_recipe("cpu")
     c = CANDIDATES[candidate]
-    if c["appearance"] or c["elastic"]:
-        rec = with_appearance(rec, elastic=c["elastic"])
+    rec = with_augment(rec, appearance=c["appearance"], elastic=c["elastic"], tile_mix=c.get("joint_mix", False))
     if p["epochs"] is not None:
         stages = tuple(dataclasses.replace(s, head_epochs=0, all_epochs=p["epochs"]) for s in rec.stages)
         rec = dataclasses.replace(rec, stages=stages)

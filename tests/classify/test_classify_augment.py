@@ -97,3 +97,25 @@ def test_elastic_displacement_is_bounded_smooth_and_optional() -> None:
     out = apply_affines(flat, ident, d)
     inner = out[:, :, 5:-5, 5:-5]
     assert torch.allclose(inner, torch.full_like(inner, 0.7), atol=1e-5)  # a flat image stays flat inside
+
+
+def test_joint_mix_takes_the_right_joint_and_its_grade_from_another_row() -> None:
+    from sijscan.classify.augment import mix_tiles
+
+    x = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 1, 2, 4).clone()  # row k is filled with k
+    grades = torch.tensor([[0, 0], [3, 1], [2, 2], [-1, 0]])  # (patient's left, right); the last unknown
+    y = torch.tensor([0, 1, 1, 0])
+    out, y2, g2 = mix_tiles(x, y, grades, 1.0, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out[..., :2], x[..., :2])  # the left halves (patient's right joints) stay
+    for i in range(4):
+        src = int(out[i, 0, 0, 3])
+        if src != i:  # mixed: right half, grade column 0 (patient's left) and label follow the source row
+            assert grades[i].min() >= 0 and grades[src].min() >= 0
+            assert int(g2[i, 0]) == int(grades[src, 0]) and int(g2[i, 1]) == int(grades[i, 1])
+            gl, gr = int(g2[i, 0]), int(g2[i, 1])
+            assert int(y2[i]) == int((gl >= 2 and gr >= 2) or gl >= 3 or gr >= 3)
+        else:
+            assert int(y2[i]) == int(y[i]) and torch.equal(g2[i], grades[i])
+    assert any(int(out[i, 0, 0, 3]) != i for i in range(3))  # some rows were mixed
+    assert int(out[3, 0, 0, 3]) == 3  # a row without grades is never mixed
+    assert mix_tiles(x, y, grades, 0.0)[0] is x

@@ -45,6 +45,8 @@ class AugmentSpec:
     """largest displacement (input pixels) of the smooth random deformation"""
     elastic_grid: tuple[int, int] = (4, 6)
     """control points (rows, columns) of the deformation, interpolated bicubically"""
+    p_tile_mix: float = 0.0
+    """joint-pair views only: share of rows whose right joint (tile) comes from another row (see :func:`mix_tiles`)"""
 
     @property
     def appearance(self) -> bool:
@@ -65,6 +67,7 @@ APPEARANCE = dict(p_gamma=0.5, gamma_range=(0.8, 1.25), p_contrast=0.5, contrast
 the defaults' ranges, because a lesion's contrast at the classifier's input is a few hundredths (a
 first version with noise SD up to 0.04 kept a tiny network from learning anything: docs/performance.md)."""
 ELASTIC = dict(p_elastic=0.7, elastic_px=4.0)
+TILE_MIX = dict(p_tile_mix=0.5)
 """The smooth deformation the transfer recipes can turn on (``AugmentSpec(**ELASTIC)``)."""
 
 
@@ -199,3 +202,29 @@ def sample_mixup(n: int, alpha: float, *, generator: torch.Generator | None = No
     perm = torch.randperm(n, generator=generator)
     return lam, perm
 
+
+def mix_tiles(images: torch.Tensor, labels: torch.Tensor, grades: torch.Tensor | None, p: float, *,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Joint-pair views (``[patient's right joint | patient's left joint, mirrored]``): in a share ``p`` of
+    the rows, the right half and its joint's grade come from another row of the batch, and the label is
+    the modified New York criterion of the two grades: a new patient from two real joints.
+
+    With few real anatomies in training (the CT route's CTs), this shows the classifier each joint beside
+    joints of other anatomies, so it judges joints rather than recognising whole anatomies. The right
+    half holds grade column 0 (the patient's left) before and after :func:`augment_batch` (a horizontal
+    flip swaps both). Rows without both grades are left alone."""
+    n = images.shape[0]
+    if p <= 0 or grades is None or n < 2:
+        return images, labels, grades
+    perm = torch.randperm(n, generator=generator).to(images.device)
+    known = (grades >= 0).all(dim=1)
+    mix = (torch.rand(n, generator=generator).to(images.device) < p) & known & known[perm]
+    if not bool(mix.any()):
+        return images, labels, grades
+    half = images.shape[-1] // 2
+    out = images.clone()
+    out[mix, ..., half:] = images[perm[mix], ..., half:]
+    g = grades.clone()
+    g[mix, 0] = grades[perm[mix], 0]
+    positive = ((g[:, 0] >= 2) & (g[:, 1] >= 2)) | (g >= 3).any(dim=1)
+    return out, torch.where(mix, positive.to(labels.dtype), labels), g

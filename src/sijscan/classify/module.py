@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sijscan.classify.augment import AugmentSpec, augment_batch, sample_mixup
+from sijscan.classify.augment import AugmentSpec, augment_batch, mix_tiles, sample_mixup
 from sijscan.classify.grades import grades_from_cumulative  # noqa: F401 - re-exported
 from sijscan.classify.networks import SIJResNet, block_groups, head_parameters
 
@@ -108,6 +108,7 @@ class ClassifierModule(L.LightningModule):
         x, y, grades = batch
         has_grades = self.model.grade_head is not None
         x, grades = augment_batch(self._prep(x), grades if has_grades else None, self.augment)
+        x, y, grades = mix_tiles(x, y, grades, self.augment.p_tile_mix)
         lam, perm = sample_mixup(x.shape[0], self.mixup_alpha)
         perm = perm.to(x.device)
         if lam < 1.0:

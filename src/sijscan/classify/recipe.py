@@ -78,14 +78,16 @@ head-only phase would only fit a head to random features), a ResNet-10-sized net
 RECIPES = {"paper": PAPER, "quick": QUICK, "cpu": CPU}
 
 
-def with_appearance(recipe: Recipe, *, elastic: bool = False) -> Recipe:
-    """``recipe`` with appearance randomisation on (:data:`sijscan.classify.augment.APPEARANCE`) and,
-    with ``elastic``, the smooth deformation (:data:`~sijscan.classify.augment.ELASTIC`)."""
+def with_augment(recipe: Recipe, *, appearance: bool = False, elastic: bool = False, tile_mix: bool = False) -> Recipe:
+    """``recipe`` with appearance randomisation (:data:`sijscan.classify.augment.APPEARANCE`), the smooth
+    deformation (:data:`~sijscan.classify.augment.ELASTIC`) and joint mixing (:data:`~sijscan.classify.augment.TILE_MIX`)
+    turned on as asked."""
     from dataclasses import replace
 
-    from sijscan.classify.augment import APPEARANCE, ELASTIC
+    from sijscan.classify.augment import APPEARANCE, ELASTIC, TILE_MIX
 
-    return replace(recipe, augment=replace(recipe.augment, **APPEARANCE, **(ELASTIC if elastic else {})))
+    on = {**(APPEARANCE if appearance else {}), **(ELASTIC if elastic else {}), **(TILE_MIX if tile_mix else {})}
+    return replace(recipe, augment=replace(recipe.augment, **on)) if on else recipe
 
 
 def get_recipe(name: str, *, arch: str | None = None) -> Recipe:

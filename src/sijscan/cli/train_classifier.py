@@ -37,13 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "each in one orientation")
     p.add_argument("--appearance", action="store_true",
                    help="appearance randomisation (gamma, contrast, blur, noise) on top of the recipe's augmentation")
+    p.add_argument("--elastic", action="store_true", help="a smooth random deformation of each training view")
+    p.add_argument("--joint-mix", action="store_true",
+                   help="--crop joints: half the training rows take their right joint (and its grade) from another "
+                        "row; the label is the mNY criterion of the two grades")
     add_progress_flag(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sijscan.classify.errors import ClassifierInputError
-    from sijscan.classify.recipe import get_recipe, with_appearance
+    from sijscan.classify.recipe import get_recipe, with_augment
     from sijscan.classify.train import train_classifier
 
     if args.devices < 1 or args.num_nodes < 1:
@@ -51,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_images is not None and args.max_images < 2:
         raise ClassifierInputError("--max-images must be >= 2")
     recipe = get_recipe(args.recipe, arch=args.arch)
-    if args.appearance:
-        recipe = with_appearance(recipe)
+    recipe = with_augment(recipe, appearance=args.appearance, elastic=args.elastic, tile_mix=args.joint_mix)
     out = train_classifier(
         manifest=args.manifest, view=args.view, out_dir=args.out, recipe=recipe,
         extra_manifest=args.extra_manifest, extra_weight=args.extra_weight, crop=args.crop,

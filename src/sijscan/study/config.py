@@ -14,7 +14,8 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
                                      augment: none|basic|strong, extra_manifest: CSV, extra_weight,
                                      ct_route: {cases: [DIR...], n, size, if_missing: error|skip}}}
     classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
-                  max_images, epochs, appearance: bool, seeds: [INT...], extra_weight,
+                  max_images, epochs, crop: box|joints, appearance, elastic, joint_mix: bool,
+                  seeds: [INT...], extra_weight,
                   ct_route: {cases: [DIR...], n, size, if_missing}}
     predict:     {batch_size, gradcam_examples}
     evaluate:    {n_bootstrap, confident, progression_bootstrap, cam_share_images}
@@ -125,8 +126,14 @@ class ClassifierConfig:
     max_images: int | None = None
     epochs: int | None = None
     """when set, every head-only and all-layer phase the recipe runs (epochs > 0) runs this many epochs"""
+    crop: str = "box"
+    """the anatomy-aware view: "box" (around both joints, the paper's) or "joints" (the joint pair side by side)"""
     appearance: bool = False
     """appearance randomisation (gamma, contrast, blur, noise: :mod:`sijscan.classify.augment`) on top of the recipe's"""
+    elastic: bool = False
+    """a smooth random deformation of each training view"""
+    joint_mix: bool = False
+    """crop "joints": half the training rows take their right joint from another row (label: mNY of the two grades)"""
     seeds: tuple[int, ...] | None = None
     """the anatomy-aware model is trained once per seed (the first is THE model, the others are reported
     beside it: how far the result moves with the seed); None: the study's seed only"""
@@ -289,13 +296,18 @@ def _ct_route(value: Any, key: str, base: Path | None) -> CTRouteSpec | None:
 def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
     k = "classifiers"
     no_unknown(d, ("recipe", "arch", "init", "init_weights", "devices", "num_nodes", "max_images", "epochs",
-                    "appearance", "seeds", "extra_weight", "ct_route"), k)
-    appearance = d.get("appearance", False)
-    if not isinstance(appearance, bool):
-        raise StudyConfigError(f"{k}.appearance: must be true or false, got {appearance!r}")
+                    "crop", "appearance", "elastic", "joint_mix", "seeds", "extra_weight", "ct_route"), k)
+    flags = {}
+    for name in ("appearance", "elastic", "joint_mix"):
+        flags[name] = d.get(name, False)
+        if not isinstance(flags[name], bool):
+            raise StudyConfigError(f"{k}.{name}: must be true or false, got {flags[name]!r}")
+    crop = read_choice(d, "crop", k, "box", ("box", "joints"))
+    if flags["joint_mix"] and crop != "joints":
+        raise StudyConfigError(f"{k}.joint_mix: needs {k}.crop: joints")
     if "extra_weight" in d and d.get("ct_route") is None:
         raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.ct_route")
-    return ClassifierConfig(appearance=appearance, seeds=read_seeds(d, k),
+    return ClassifierConfig(crop=crop, **flags, seeds=read_seeds(d, k),  # type: ignore[arg-type]
                             extra_weight=read_float(d, "extra_weight", k, 0.5, low=0.01, high=0.99),
                             ct_route=_ct_route(d.get("ct_route"), f"{k}.ct_route", base),
                             recipe=read_choice(d, "recipe", k, "quick", RECIPES),  # type: ignore[arg-type]

@@ -112,7 +112,7 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
 
 
 def _classifier_recipe(c: Any) -> Any:
-    from sijscan.classify.recipe import get_recipe, with_appearance
+    from sijscan.classify.recipe import get_recipe, with_augment
 
     recipe = get_recipe(c.recipe, arch=c.arch)
     if c.epochs is not None:
@@ -120,7 +120,7 @@ def _classifier_recipe(c: Any) -> Any:
         stages = tuple(dataclasses.replace(st, head_epochs=c.epochs if st.head_epochs else 0,
                                            all_epochs=c.epochs if st.all_epochs else 0) for st in recipe.stages)
         recipe = dataclasses.replace(recipe, stages=stages)
-    return with_appearance(recipe) if c.appearance else recipe
+    return with_augment(recipe, appearance=c.appearance, elastic=c.elastic, tile_mix=c.joint_mix)
 
 
 def run_classifiers(ctx: StageContext) -> dict[str, Any]:
@@ -131,7 +131,7 @@ def run_classifiers(ctx: StageContext) -> dict[str, Any]:
     cfg = ctx.config
     c = cfg.classifiers
     recipe = _classifier_recipe(c)
-    out: dict[str, Any] = {"recipe": recipe.name, "arch": recipe.arch, "appearance": c.appearance}
+    out: dict[str, Any] = {"recipe": recipe.name, "arch": recipe.arch, "crop": c.crop, "augment": recipe.augment.to_json()}
     extra = None
     if c.ct_route is not None:
         extra, out["ct_route"] = render_ct_set(c.ct_route, out=ctx.stage_dir / "ct-route", seed=cfg.study.seed,
@@ -144,7 +144,7 @@ def run_classifiers(ctx: StageContext) -> dict[str, Any]:
             segmenter=ctx.upstream["segmenter"]["model"] if view == "sij" else None, devices=c.devices,
             num_nodes=c.num_nodes, accelerator=study_device(cfg.study.device, for_="lightning"), init=c.init,
             init_weights=c.init_weights, seed=seed, max_images=c.max_images, progress=ctx.progress,
-            extra_manifest=extra, extra_weight=c.extra_weight))
+            extra_manifest=extra, extra_weight=c.extra_weight, crop=c.crop if view == "sij" else "box"))
 
     for name, view in MODELS.items():
         folder = train(view, ctx.stage_dir / name, seeds[0])
