@@ -81,7 +81,7 @@ def test_load_config_errors_are_one_line(tmp_path: Path) -> None:
 def test_shipped_configs_are_valid(name: str) -> None:
     cfg = load_config(REPO / "configs" / name)
     assert cfg.train_cohort.name == "proof"
-    assert {c.name for c in cfg.test_cohorts} == {"gespic", "optiref", "damact"}
+    assert {c.name for c in cfg.test_cohorts} == {"gespic", "optiref", "damact", "ct003"}  # ct003: real anatomy
 
 
 @pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml"])
@@ -90,7 +90,12 @@ def test_shipped_segmenters_use_the_sim_to_real_recipe(name: str, monkeypatch: p
     monkeypatch.chdir(REPO)
     t = load_config(REPO / "configs" / name).segmenter.train
     assert t.augment == "strong" and t.ct_route is not None and t.ct_route.if_missing == "skip"
-    assert [Path(c).name for c in t.ct_route.cases] == ["001", "002", "003"]
+    # 003 is kept out of every model: it is the real-anatomy test cohort (issue 22)
+    assert [Path(c).name for c in t.ct_route.cases] == ["001", "002"]
+    cfg = load_config(REPO / "configs" / name)
+    ct_cohorts = [c for c in cfg.cohorts if c.ct is not None]
+    assert [Path(x).name for c in ct_cohorts for x in c.ct.cases] == ["003"]
+    assert [Path(c).name for c in cfg.classifiers.ct_route.cases] == ["001", "002"]
     shared = REPO.parent / "shared" / "real-ct" / "pengwin"
     if shared.is_dir():  # the development checkout: the folders must be found, not skipped
         assert all(Path(c).resolve() == (shared / Path(c).name).resolve() for c in t.ct_route.cases)
@@ -104,7 +109,7 @@ def test_demo_copy_matches_package_data() -> None:
 
 def test_paper_config_has_the_papers_sizes() -> None:
     cfg = load_config(REPO / "configs" / "paper.yaml")
-    sizes = {c.name: c.phantom.n for c in cfg.cohorts}
+    sizes = {c.name: c.phantom.n for c in cfg.cohorts if c.phantom is not None}
     assert sizes == {"proof": 1483, "gespic": 436, "optiref": 340, "damact": 163}
     assert cfg.classifiers.recipe == "paper" and cfg.study.device == "gpu"
     gespic = next(c for c in cfg.cohorts if c.name == "gespic")
