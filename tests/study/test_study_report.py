@@ -10,6 +10,7 @@ import pytest
 
 from sijscan.study import stage_functions as work
 from sijscan.study.config import config_from_dict
+from sijscan.study import report as study_report
 from sijscan.study.report import table1_row
 from sijscan.study.context import StageContext
 
@@ -226,3 +227,18 @@ def test_report_renders_figure_first_in_chromium(ctx: StageContext, monkeypatch:
     assert [len(r) for r in rows] == [3, 3, 3, 1]
     for r in rows[:3]:
         assert len({round(top) for top, _ in r}) == 1 and len({round(left) for _, left in r}) == 3
+
+
+def test_findings_name_the_real_anatomy_cohort_and_each_seed() -> None:
+    from types import SimpleNamespace
+
+    s = {"n": 60, "auc_standard": 0.6, "auc_anatomy": 0.8, "auc_difference_ci": [0.05, 0.35], "delong_p": 0.01}
+    ctx = SimpleNamespace(upstream={
+        "compare": {"summary": {"ct003": dict(s), "optiref": dict(s)}},
+        "cohorts": {"ct003": {"source": "ct"}, "optiref": {"source": "phantom"}},
+        "evaluate": {"anatomy_seed_auc": {"ct003": {"0": {"auc": 0.8}, "1": {"auc": 0.78}, "spread": 0.02}}},
+    })
+    lines = study_report.findings(ctx)  # type: ignore[arg-type]
+    ct = next(line for line in lines if line.startswith("ct003"))
+    assert "(real CT anatomy, CT route)" in ct and "0.800 (seed 0), 0.780 (seed 1); spread 0.020" in ct
+    assert "real CT" not in next(line for line in lines if line.startswith("optiref"))

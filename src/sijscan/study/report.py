@@ -122,13 +122,22 @@ def findings(ctx: StageContext) -> list[str]:
     """Plain-language lines: does the anatomy-aware model beat the standard one, cohort by cohort?"""
     lines = []
     summary = ctx.upstream.get("compare", {}).get("summary", {})
+    cohorts = ctx.upstream.get("cohorts", {})
+    seeds = ctx.upstream.get("evaluate", {}).get("anatomy_seed_auc") or {}
     for cohort, s in summary.items():
         if cohort.startswith("all"):
             continue
         lo, hi = (s.get("auc_difference_ci") or [float("nan")] * 2)[:2]
-        lines.append(f"{cohort} (n={s['n']}): AUC standard {_fmt(s['auc_standard'])} vs anatomy-aware "
-                     f"{_fmt(s['auc_anatomy'])}; difference {_fmt(_diff(s))} (95% CI {_fmt(lo)} to {_fmt(hi)}), "
-                     f"DeLong p {_p_clause(s['delong_p'])}.")
+        kind = " (real CT anatomy, CT route)" if (cohorts.get(cohort) or {}).get("source") == "ct" else ""
+        line = (f"{cohort}{kind} (n={s['n']}): AUC standard {_fmt(s['auc_standard'])} vs anatomy-aware "
+                f"{_fmt(s['auc_anatomy'])}; difference {_fmt(_diff(s))} (95% CI {_fmt(lo)} to {_fmt(hi)}), "
+                f"DeLong p {_p_clause(s['delong_p'])}.")
+        per_seed = seeds.get(cohort) or {}
+        aucs = [(k, v.get("auc")) for k, v in per_seed.items() if k != "spread"]
+        if len(aucs) > 1:
+            line += (" Anatomy-aware AUC per training seed: " + ", ".join(f"{_fmt(a)} (seed {k})" for k, a in aucs)
+                     + f"; spread {_fmt(per_seed.get('spread'))}.")
+        lines.append(line)
     for cohort, r in ctx.upstream.get("progression", {}).items():
         for model, title in (("anatomy", "anatomy-aware"), ("standard", "standard")):
             ci = (r["paper_ratio_ci"].get(model) or [float("nan")] * 2)
