@@ -31,20 +31,17 @@ class StudyDataError(InputError):
 
 
 def _ensure_split(manifest: Path, *, seed: int, out: Path) -> Path:
-    """The training manifest with ``split`` train/val (85/15 by seed when it has no 'val' rows)."""
-    import numpy as np
-
+    """The training manifest with ``split`` train/val (15% of the patients by seed when it has no 'val' rows;
+    the same hold-out as ``train-classifier``: :func:`sijscan.classify.data.split_train_val`)."""
+    from sijscan.classify.data import split_train_val
     from sijscan.io.manifest import read_manifest, write_manifest
 
     df = read_manifest(manifest, require=("label",))
     if "split" in df.columns and (df["split"] == "val").any() and (df["split"] == "train").any():
         return manifest
-    rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(df))
-    n_val = max(1, int(round(0.15 * len(df))))
-    split = np.array(["train"] * len(df), dtype=object)
-    split[idx[:n_val]] = "val"
-    df["split"] = split
+    train, val = split_train_val(df, seed=seed)
+    on_val = df["image"].isin(set(val["image"]))
+    df["split"] = ["val" if v else ("train" if s in (None, "", "train") else s) for v, s in zip(on_val, df["split"])]
     return write_manifest(df, out)
 
 
