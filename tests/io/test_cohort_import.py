@@ -96,6 +96,11 @@ def test_assign_splits_keeps_each_patient_on_one_side():
     split = assign_splits(df, val_fraction=0.2, seed=0)
     assert df.assign(split=split).groupby("patient_id")["split"].nunique().max() == 1
     assert (split == "val").sum() == 8  # 2 of 10 patients per stratum, 2 images each
+    rare = pd.DataFrame({"image": [f"i{k}" for k in range(20)], "patient_id": [f"p{k}" for k in range(20)],
+                         "label": [1, 1] + [0] * 18})
+    for seed in range(10):  # the rare class is held out once per seed, never 0 or 2 times (stratified)
+        held = rare[assign_splits(rare, val_fraction=0.25, seed=seed) == "val"]
+        assert held["label"].tolist().count(1) == 1 and len(held) == 5
 
 
 def test_join_by_accession_and_by_file_name(cohort, tmp_path):
@@ -142,6 +147,7 @@ def test_bad_cells_and_unmatched_rows_are_listed_not_guessed(cohort, tmp_path):
     assert r.summary["grade_rows"]["with_problems"] == ["line 2: L = 'n/a' is not a grade 0-4"]
     assert r.summary["grade_rows"]["unmatched"] == ["line 4: no image with patient_id NOBODY"]
     assert r.frame["patient_id"].tolist() == ["P001"] and r.summary["radiographs"]["without_grades"] == 15
+    assert r.frame["study_date"].tolist() == ["2020-03-01"]  # by patient_id alone: the earliest study
 
 
 def test_mapping_errors_name_the_columns(cohort, tmp_path):
