@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
@@ -33,6 +34,8 @@ from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.module import ClassifierModule
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.classify.recipe import Recipe, get_recipe
+from sijscan.classify.verdict import check_training_labels
+from sijscan.io.cohort.splits import patients_on_both_sides
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +77,14 @@ def train_classifier(
     segmenter: str | Path | None = None, use_mask_crops: bool = False, devices: int = 1, num_nodes: int = 1,
     accelerator: str = "auto", init: str = "imagenet", init_weights: str | Path | None = None, seed: int = 0,
     resume: bool = False, max_images: int | None = None, callbacks: Sequence[Any] = (), progress: bool | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Train one classifier (view 'sij' or 'full') with a recipe; return the model folder ``out_dir``.
 
-    ``progress``: a bar per phase (None: in a terminal only, see :mod:`sijscan._progress`)."""
+    ``progress``: a bar per phase (None: in a terminal only, see :mod:`sijscan._progress`).
+    ``overwrite``: replace a trained model already in ``out_dir`` (else refused). A training split
+    with one class is refused; the verdict on the model (:mod:`sijscan.classify.verdict`) goes into
+    ``model.json`` ``provenance.verdict``."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -95,6 +102,9 @@ def train_classifier(
 
     acc = resolve_accelerator(accelerator)
     out, work = Path(out_dir), Path(out_dir) / "training"
+    if (out / "model.json").is_file() and not (resume or overwrite) and "LOCAL_RANK" not in os.environ:
+        raise ClassifierInputError(f"{out} already holds a trained model (model.json): give another --out, or "
+                                   "--overwrite to replace it (--resume to continue an interrupted run)")
     work.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)
 
@@ -102,6 +112,10 @@ def train_classifier(
     train_df, val_df = split_train_val(df, seed=seed)
     if max_images is not None:
         train_df, val_df = train_df.head(max_images), val_df.head(max(2, max_images // 4))
+    check_training_labels(train_df["label"])
+    leaked = patients_on_both_sides(pd.concat([train_df.assign(split="train"), val_df.assign(split="val")]))
+    if leaked:
+        log.warning("%d patient(s) have radiographs in both train and val: %s", len(leaked), ", ".join(leaked[:5]))
     seg_device = "cuda" if acc == "gpu" else "cpu"
     source = crop_from_mask if use_mask_crops else (crop_from_segmenter(segmenter, device=seg_device) if segmenter else None)
     spec = PreprocessSpec(height=rec.final_size[0], width=rec.final_size[1], mirror=False)
@@ -174,7 +188,7 @@ def train_classifier(
         return out
     return finalize_model(
         net=net.to(memory_format=torch.contiguous_format).cpu(), out=out, recipe=rec, spec=spec, view=view,
-        init_args=init_args, val_views=val_views, stage_log=[done[k] for k in sorted(done)],
+        init_args=init_args, val_views=val_views, stage_log=[done[k] for k in sorted(done)], leaked_patients=leaked,
         provenance_extra={"data": {"manifest": str(manifest), "train": describe(train_df), "val": describe(val_df),
                                    "left_out_no_crop": train_views.n_left_out + val_views.n_left_out},
                           "seed": seed, "crop_source": "mask" if use_mask_crops else (str(segmenter) if segmenter else None),

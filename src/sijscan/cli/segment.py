@@ -44,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--max-images", type=int, default=None, help="use at most N images (first N rows)")
     t.add_argument("--seed", type=int, default=D("seed"))
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    t.add_argument("--overwrite", action="store_true", help="replace a trained model already in --out")
     add_progress_flag(t)
     t.add_argument("--augment", choices=("none", "basic", "strong"), default=D("augment"),
                    help="training augmentation: basic (default: affine, intensity, noise per batch), strong "
@@ -81,6 +82,19 @@ def run_train(args: argparse.Namespace) -> int:
         accelerator=args.accelerator, max_images=args.max_images, seed=args.seed, progress=args.progress,
         augment=args.augment, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
     )
-    folder = train_segmenter(manifest=args.manifest, out_dir=args.out, config=cfg, resume=args.resume)
+    folder = train_segmenter(manifest=args.manifest, out_dir=args.out, config=cfg, resume=args.resume,
+                             overwrite=args.overwrite)
+    from sijscan.modelfolder import read_card
+
+    if not (folder / "model.json").is_file():  # a DDP rank other than 0
+        return 0
+    verdict = read_card(folder).provenance.get("verdict") or {}
     print(f"model folder written: {folder}")
+    dice = verdict.get("val_dice")
+    print(f"validation: {verdict.get('val_n', '?')} images, best mean Dice (sacrum, hip bones) "
+          f"{'undefined' if dice is None else f'{dice:.3f}'}")
+    for code, text in verdict.get("flags", {}).items():
+        print(f"warning: {code}: {text}", file=sys.stderr)
+    if verdict.get("degenerate"):
+        print("warning: this segmenter is DEGENERATE (see above): do not use it", file=sys.stderr)
     return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from sijscan._progress import add_progress_flag
 
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default=None, help="override the recipe's architecture (e.g. tiny-resnet for demos)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last finished phase/checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a trained model already in --out")
     p.add_argument("--max-images", type=int, default=None, help="use at most N training images (N/4 validation)")
     add_progress_flag(p)
     p.set_defaults(handler=run)
@@ -45,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
         manifest=args.manifest, view=args.view, out_dir=args.out, recipe=get_recipe(args.recipe, arch=args.arch),
         segmenter=args.segmenter, use_mask_crops=args.crop_from_mask, devices=args.devices, num_nodes=args.num_nodes,
         accelerator=args.accelerator, init=args.init, init_weights=args.init_weights, seed=args.seed,
-        resume=args.resume, max_images=args.max_images, progress=args.progress,
+        resume=args.resume, max_images=args.max_images, progress=args.progress, overwrite=args.overwrite,
     )
-    log.info("model folder written: %s", out)
+    from sijscan.classify.verdict import verdict_lines
+    from sijscan.modelfolder import read_card
+
+    if not (out / "model.json").is_file():  # a scale-out rank other than 0: rank 0 reports
+        return 0
+    for line in verdict_lines(read_card(out).provenance, where=str(out)):
+        print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout, flush=True)
     return 0
