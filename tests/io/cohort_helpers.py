@@ -7,7 +7,11 @@ import numpy as np
 
 
 def write_tiny_dicom(path: Path, *, patient_id: str, study_uid: str, accession: str, study_date: str,
-                     modality: str = "DX", size: int = 16, seed: int = 0) -> Path:
+                     modality: str = "DX", size: int = 16, seed: int = 0, pixels: np.ndarray | None = None,
+                     spacing: tuple[str, str] = ("0.5", "0.5"), position: list[str] | None = None,
+                     orientation: list[str] | None = None, imager_spacing: bool = True) -> Path:
+    """A DX radiograph; ``pixels`` (uint16) replace the random ones; ``position``/``orientation`` set
+    ImagePositionPatient / ImageOrientationPatient."""
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
@@ -29,12 +33,20 @@ def write_tiny_dicom(path: Path, *, patient_id: str, study_uid: str, accession: 
     ds.StudyTime = "101500"
     ds.Modality = modality
     ds.ViewPosition = "AP"
-    ds.PixelSpacing = ["0.5", "0.5"]
-    ds.Rows = ds.Columns = size
+    ds.PixelSpacing = list(spacing)
+    if imager_spacing:
+        ds.ImagerPixelSpacing = list(spacing)
+    if position is not None:
+        ds.ImagePositionPatient = position
+    if orientation is not None:
+        ds.ImageOrientationPatient = orientation
+    arr = (np.random.default_rng(seed).integers(0, 4095, (size, size), dtype=np.uint16) if pixels is None
+           else np.asarray(pixels, dtype=np.uint16))
+    ds.Rows, ds.Columns = arr.shape
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = np.random.default_rng(seed).integers(0, 4095, (size, size), dtype=np.uint16).tobytes()
+    ds.PixelData = np.ascontiguousarray(arr).tobytes()
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path

@@ -3,6 +3,8 @@
 Layout of ``out_dir``::
 
     model.json, weights.safetensors   the finished model folder (sijscan.modelfolder)
+    pipeline.json, segmenter/         a pipeline folder: a copy of the segmenter it was trained with
+                                      (sijscan.pipelinefolder), so ``predict/serve --model OUT`` work
     training/progress.json            finished phases: best checkpoint, best val MCC, steps, images/s
     training/phase<i>-<stage>-<head|all>/best-*.ckpt, last.ckpt
     training/cache/                   deterministic preprocessing (float16 .npy)
@@ -186,7 +188,7 @@ def train_classifier(
             last.unlink(missing_ok=True)
     if int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0:
         return out
-    return finalize_model(
+    folder = finalize_model(
         net=net.to(memory_format=torch.contiguous_format).cpu(), out=out, recipe=rec, spec=spec, view=view,
         init_args=init_args, val_views=val_views, stage_log=[done[k] for k in sorted(done)], leaked_patients=leaked,
         provenance_extra={"data": {"manifest": str(manifest), "train": describe(train_df), "val": describe(val_df),
@@ -194,6 +196,9 @@ def train_classifier(
                           "seed": seed, "crop_source": "mask" if use_mask_crops else (str(segmenter) if segmenter else None),
                           "devices": devices, "num_nodes": num_nodes, "accelerator": acc, **init_info},
     )
+    from sijscan.pipelinefolder import make_pipeline_folder
+
+    return make_pipeline_folder(folder, segmenter=segmenter)  # serve/predict/export-onnx --model OUT
 
 
 def quick_recipe_with(**changes: Any) -> Recipe:

@@ -16,10 +16,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Segment radiographs with a segmenter model folder; write per image <stem>_mask.png, "
                     "<stem>_overlay.png, <stem>_crop.png and <stem>.json (SIJ box in original pixels, QC flags).",
     )
-    p.add_argument("images", nargs="*", metavar="IMAGE", help="radiographs (DICOM, PNG, JPEG, TIFF)")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="radiographs (DICOM, PNG, JPEG, TIFF) or folders of them")
     p.add_argument("--model", required=True, help="segmenter model folder (sijscan or imported published)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--nifti", action="store_true", help="also write <stem>_mask.nii.gz (overlays in 3D Slicer)")
+    p.add_argument("--nifti", action="store_true", help="also write <stem>_mask.nii.gz with the radiograph's pixel "
+                                                        "spacing and position (opens aligned in 3D Slicer)")
+    p.add_argument("--dicom-seg", action="store_true", help="DICOM inputs: also write <stem>_seg.dcm (DICOM SEG, "
+                   "needs sijscan[dicom-seg]) and dicom_results.csv keyed by StudyInstanceUID/SOPInstanceUID")
     p.add_argument("--manifest", help="manifest CSV; with masks, Dice and SIJ-box hit rate go to metrics.json")
     p.add_argument("--paper-crop", action="store_true", help="published crop: zero outside the box, Otsu trim")
     p.add_argument("--device", default="cpu", help="torch device, e.g. 'cpu' or 'cuda' (default cpu)")
@@ -61,7 +64,8 @@ def run_segment(args: argparse.Namespace) -> int:
     from sijscan.anatomy.run import segment_files
 
     run = segment_files(args.images, model_dir=args.model, out_dir=args.out, nifti=args.nifti,
-                        manifest=args.manifest, paper_crop=args.paper_crop, device=args.device)
+                        manifest=args.manifest, paper_crop=args.paper_crop, device=args.device,
+                        dicom_seg=args.dicom_seg)
     for path, reason in run.failed:
         print(f"sijscan segment: {reason if reason.startswith(path) else f'{path}: {reason}'}", file=sys.stderr)
     flagged = sum(1 for d in run.done if d["qc_flags"])

@@ -56,4 +56,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for line in verdict_lines(read_card(out).provenance, where=str(out)):
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout, flush=True)
+    if (out / "segmenter" / "model.json").is_file() or args.view == "full":
+        with_seg = " (classifier + its segmenter)" if args.view == "sij" else ""
+        print(f"pipeline folder{with_seg}: sijscan predict IMAGES --model {out} --out DIR; sijscan serve --model {out}")
+    else:
+        print(f"no segmenter in {out} (trained on mask crops): predict/serve need --segmenter DIR, or --masks")
     return 0
