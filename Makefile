@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,app,onnx]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,app,onnx,cohort,dicom-seg]'
 	@touch $(STAMP)
 
 test: $(STAMP)

@@ -239,11 +239,19 @@ def default_provenance(**extra: Any) -> dict[str, Any]:
     return prov
 
 
+def umask_mode() -> int:
+    """The mode a plain ``open()`` would give a new file under the current umask (mkstemp gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -274,6 +282,7 @@ def save_model(
     os.close(fd)
     try:
         save_file(state, tmp, metadata={"format": FORMAT_NAME, "arch": arch})
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, out / WEIGHTS_FILE)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

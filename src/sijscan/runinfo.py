@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from sijscan import __version__
 from sijscan.errors import InputError
+from sijscan.modelfolder import umask_mode
 
 log = logging.getLogger(__name__)
 
@@ -83,5 +84,6 @@ def check_and_write_run(out_dir: str | os.PathLike[str], *, command: str, identi
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".run.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(json.dumps(record, indent=2) + "\n")
+    os.chmod(tmp, umask_mode())  # mkstemp makes 0600; run.json is shared like the outputs beside it
     os.replace(tmp, path)
     return old is not None and not same

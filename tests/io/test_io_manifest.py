@@ -162,3 +162,17 @@ def test_validate_manifest_on_a_typed_frame(tmp_path: Path) -> None:
     assert validate_manifest(frame, base_dir=tmp_path, check_files=False) == [
         "line 2: label 1 contradicts grades left 1 / right 1 (modified New York gives 0)"
     ]
+
+
+def test_empty_label_is_filled_from_both_grades(tmp_path: Path) -> None:
+    """The user guide: `label` may be left empty (or absent) when both grades are given."""
+    path = _write(tmp_path / "m.csv", "image,label,grade_left,grade_right,followup_grade_left,followup_grade_right\n"
+                                      "a.png,,2,2,1,1\nb.png,,0,3,,\nc.png,1,4,0,,\n")
+    df = read_manifest(path, require=("label",), check_files=False)
+    assert df["label"].tolist() == [1, 1, 1]
+    assert df["followup_label"].tolist()[0] == 0 and df["followup_label"].isna().tolist()[1:] == [True, True]
+    no_column = _write(tmp_path / "n.csv", "image,grade_left,grade_right\na.png,1,2\n")
+    assert read_manifest(no_column, require=("label",), check_files=False)["label"].tolist() == [0]
+    one_grade = _write(tmp_path / "o.csv", "image,label,grade_left,grade_right\na.png,,2,\n")
+    with pytest.raises(ManifestError, match="line 2: required column 'label' is empty"):
+        read_manifest(one_grade, require=("label",), check_files=False)

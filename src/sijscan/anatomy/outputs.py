@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import cv2
 import numpy as np
 
+if TYPE_CHECKING:
+    from sijscan.io.geometry import Geometry
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +49,29 @@ def overlay(image: np.ndarray, labels: np.ndarray, *, box: list[int] | None,
     return rgb
 
 
-def write_nifti_mask(path: Path, labels: np.ndarray) -> None:
-    """Write a 2-D label map as NIfTI that 3D Slicer overlays on the source PNG/JPG.
+def write_nifti_mask(path: Path, labels: np.ndarray, geometry: "Geometry | None" = None) -> None:
+    """Write a 2-D label map as NIfTI that 3D Slicer overlays on its radiograph.
 
-    Slicer (ITK) reads a 2-D raster with index i = column, j = row, unit spacing, origin 0, in LPS
-    coordinates; NIfTI is RAS, so the array is stored (column, row, 1) with affine diag(-1, -1, 1).
+    The array is stored (column, row, 1) with the RAS affine of the radiograph's geometry
+    (:mod:`sijscan.io.geometry`: pixel spacing, ImagePositionPatient and ImageOrientationPatient
+    for DICOM; ITK's 1 mm / origin 0 / identity for PNG, JPEG, TIFF), qform and sform both set.
     """
     import nibabel as nib
 
+    from sijscan.io.geometry import Geometry, nifti_affine
+
+    affine = nifti_affine(geometry or Geometry())
     data = np.ascontiguousarray(labels.astype(np.uint8).T[:, :, None])
-    img = nib.Nifti1Image(data, np.diag([-1.0, -1.0, 1.0, 1.0]))
+    img = nib.Nifti1Image(data, affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    img.header.set_xyzt_units("mm")
     img.header.set_intent("label")
     nib.save(img, str(path))
 
 
 def write_outputs(out_dir: Path, stem: str, *, image: np.ndarray, labels: np.ndarray, crop: np.ndarray | None,
-                  summary: dict[str, Any], nifti: bool) -> None:
+                  summary: dict[str, Any], nifti: bool, geometry: "Geometry | None" = None) -> None:
     """Write ``<stem>_mask.png``, ``_overlay.png``, ``_crop.png`` (if any), ``.json``, ``_mask.nii.gz``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out_dir / f"{stem}_mask.png"), labels.astype(np.uint8))
@@ -70,5 +80,56 @@ def write_outputs(out_dir: Path, stem: str, *, image: np.ndarray, labels: np.nda
     if crop is not None and crop.size:
         cv2.imwrite(str(out_dir / f"{stem}_crop.png"), to_uint8(crop))
     if nifti:
-        write_nifti_mask(out_dir / f"{stem}_mask.nii.gz", labels)
+        write_nifti_mask(out_dir / f"{stem}_mask.nii.gz", labels, geometry)
     (out_dir / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
+    """Files as given; a folder becomes every radiograph under it (recursive, by content; hidden files skipped)."""
+    from sijscan.io.detect import HEAD_BYTES, sniff_format
+
+    out: list[str | os.PathLike[str]] = []
+    for item in inputs:
+        p = Path(item)
+        if not p.is_dir():
+            out.append(item)
+            continue
+        for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")):
+            try:
+                with open(f, "rb") as fh:
+                    head = fh.read(HEAD_BYTES)
+            except OSError:
+                continue
+            if sniff_format(f, head) is not None:
+                out.append(f)
+    return out
+
+
+DICOM_RESULT_COLUMNS = ("study_instance_uid", "series_instance_uid", "sop_instance_uid", "seg_file",
+                        "seg_series_instance_uid", "seg_sop_instance_uid", "sij_box", "sij_box_image_left",
+                        "sij_box_image_right", "qc_flags", "confidence", "model", "model_sha256")
+
+
+def dicom_result_row(path: Path, labels: np.ndarray, summary: dict[str, Any], *, out: Path, card: Any) -> dict[str, Any]:
+    """Write ``<stem>_seg.dcm`` for a DICOM input and return its structured result (UIDs, never names)."""
+    from sijscan.io.dicomseg import write_dicom_seg
+
+    seg_file = out / f"{path.stem}_seg.dcm"
+    model_name = Path(str(card.path)).name if getattr(card, "path", None) else card.arch
+    uids = write_dicom_seg(path, labels, seg_file, model_name=f"{card.arch} {model_name}", model_sha256=card.sha256)
+    boxes = summary.get("sij_boxes") or {}
+    return {**uids, "seg_file": seg_file.name, "sij_box": summary.get("sij_box"),
+            "sij_box_image_left": boxes.get("image_left"), "sij_box_image_right": boxes.get("image_right"),
+            "qc_flags": ";".join(summary.get("qc_flags") or []), "confidence": summary.get("confidence"),
+            "model": card.arch, "model_sha256": card.sha256}
+
+
+def write_dicom_results(path: Path, rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(DICOM_RESULT_COLUMNS))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else " ".join(map(str, row[k])) if isinstance(row.get(k), list)
+                                 else row[k]) for k in DICOM_RESULT_COLUMNS})

@@ -15,10 +15,11 @@ import numpy as np
 from sijscan.anatomy.crop import SIJNotFoundError, crop_sij
 from sijscan.anatomy.localize import locate_sij
 from sijscan.anatomy.metrics import dice_per_structure, sij_hit, summarise
-from sijscan.anatomy.outputs import write_outputs
+from sijscan.anatomy.outputs import dicom_result_row, expand_folders, write_dicom_results, write_outputs
 from sijscan.anatomy.segment import Segmenter
 from sijscan.errors import InputError, SijscanError
 from sijscan.io import read_radiograph
+from sijscan.io.geometry import image_geometry
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,16 @@ def segment_files(
     manifest: str | os.PathLike[str] | None = None,
     paper_crop: bool = False,
     device: str = "cpu",
+    dicom_seg: bool = False,
 ) -> SegmentRun:
-    """Segment each image, write its outputs under ``out_dir``; continue past bad files.
+    """Segment each image (folders: every radiograph under them), write its outputs under ``out_dir``;
+    continue past bad files.
 
     With ``manifest`` (rows with a ``mask``), also compute Dice per structure and the SIJ-box hit
     rate and write ``out_dir/metrics.json``. With no ``images``, every manifest image is used.
+    ``nifti``: ``<stem>_mask.nii.gz`` with the radiograph's geometry (:mod:`sijscan.io.geometry`).
+    ``dicom_seg``: for DICOM inputs ``<stem>_seg.dcm`` (:mod:`sijscan.io.dicomseg`) and
+    ``dicom_results.csv``, one row per DICOM input keyed by its StudyInstanceUID/SOPInstanceUID.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -99,8 +105,13 @@ def segment_files(
         rows = {str(Path(r["image"]).resolve()): r for r in df.to_dict("records")}
         if not images:
             images = list(df["image"])
+    images = expand_folders(images)
     if not images:
-        raise InputError("no images given (pass IMAGE paths or --manifest)")
+        raise InputError("no images given (pass IMAGE paths or folders, or --manifest)")
+    if dicom_seg:
+        from sijscan.io.dicomseg import require_highdicom
+
+        require_highdicom()  # one line before any work, not one error per file
     seg = Segmenter.load(model_dir, device=device)
     from sijscan.runinfo import check_and_write_run, model_identity
 
@@ -109,6 +120,7 @@ def segment_files(
                         arguments={"n_images": len(images), "nifti": bool(nifti), "device": device}, resume=False)
     run = SegmentRun()
     evals: list[dict[str, Any]] = []
+    dicom_rows: list[dict[str, Any]] = []
     for path in images:
         p = Path(path)
         try:
@@ -133,7 +145,11 @@ def segment_files(
                 "timings": {"read_s": round(t1 - t0, 4), **{k: round(v, 4) for k, v in res.timings.items()},
                             "crop_s": round(t3 - t2, 4)},
             }
-            write_outputs(out, p.stem, image=display, labels=res.labels, crop=crop, summary=summary, nifti=nifti)
+            geometry = image_geometry(p) if nifti else None
+            write_outputs(out, p.stem, image=display, labels=res.labels, crop=crop, summary=summary, nifti=nifti,
+                          geometry=geometry)
+            if dicom_seg and radiograph.source_format == "dicom":
+                dicom_rows.append(dicom_result_row(p, res.labels, summary, out=out, card=seg.card))
             mask_path, true_boxes = _truth_for(rows.get(str(p.resolve())))
             if mask_path:
                 evals.append(_evaluate(summary, res.labels, mask_path, true_boxes))
@@ -141,6 +157,8 @@ def segment_files(
         except (SijscanError, OSError) as exc:
             run.failed.append((str(p), str(exc)))
             log.info("skipped %s (%s)", p, exc)
+    if dicom_rows:
+        write_dicom_results(out / "dicom_results.csv", dicom_rows)
     if evals:
         run.metrics = {**summarise(evals), "per_image": evals, "model": str(model_dir), "manifest": str(manifest)}
         (out / "metrics.json").write_text(json.dumps(run.metrics, indent=2, default=str) + "\n", encoding="utf-8")

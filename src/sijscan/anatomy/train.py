@@ -200,9 +200,13 @@ def _check_resumable(last: Path, cfg: TrainConfig) -> None:
 
 def train_segmenter(
     *, manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str], config: TrainConfig | None = None,
-    resume: bool = False,
+    resume: bool = False, overwrite: bool = False,
 ) -> Path:
-    """Train per ``config``; write the best-validation-Dice model folder to ``out_dir``; return it."""
+    """Train per ``config``; write the best-validation-Dice model folder to ``out_dir``; return it.
+
+    A trained model already in ``out_dir`` is refused unless ``overwrite`` (or ``resume``). The card's
+    ``provenance.verdict`` flags a best validation Dice below :data:`MIN_VAL_DICE` (masks too poor to
+    locate the joints)."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     cfg = config or TrainConfig()
@@ -216,6 +220,9 @@ def train_segmenter(
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.devices < 1:
         raise InputError("epochs, batch size and devices must be >= 1")
     out = Path(out_dir)
+    if (out / "model.json").is_file() and not (resume or overwrite) and "LOCAL_RANK" not in os.environ:
+        raise InputError(f"{out} already holds a trained model (model.json): give another --out, or "
+                         "--overwrite to replace it (--resume to continue an interrupted run)")
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     if resume:
@@ -247,8 +254,28 @@ def train_segmenter(
         best_path, out_dir=out, size=cfg.size,
         provenance=dict(data=str(Path(manifest).resolve()), **counts,
                         seed=cfg.seed, epochs=int(trainer.current_epoch),
-                        val_dice=None if score is None else round(float(score), 4), train_config=asdict(cfg)),
+                        val_dice=None if score is None else round(float(score), 4), train_config=asdict(cfg),
+                        verdict=segmenter_verdict(None if score is None else float(score), n_val=counts["n_val"])),
     )
+
+
+MIN_VAL_DICE = 0.5
+
+
+def segmenter_verdict(val_dice: float | None, *, n_val: int) -> dict[str, Any]:
+    """Flags (code -> one line) on a trained segmenter; ``degenerate`` when its masks cannot be used."""
+    flags: dict[str, str] = {}
+    if val_dice is None or not np.isfinite(val_dice):
+        flags["val_dice_undefined"] = "no validation Dice was recorded"
+    elif val_dice < MIN_VAL_DICE:
+        flags["val_dice_low"] = (f"best validation Dice {val_dice:.3f} < {MIN_VAL_DICE}: the masks are too poor to "
+                                 "locate the sacroiliac joints (check the learning rate, epochs and masks)")
+    if n_val < 5:
+        flags["tiny_validation"] = f"validation has {n_val} image(s): the best-Dice checkpoint is chance-driven"
+    for code, text in flags.items():
+        log.warning("%s: %s", code, text)
+    return {"val_dice": val_dice, "val_n": n_val, "flags": flags,
+            "degenerate": any(c in flags for c in ("val_dice_undefined", "val_dice_low"))}
 
 
 def export_checkpoint(ckpt_path: str | os.PathLike[str], *, out_dir: str | os.PathLike[str], size: int,

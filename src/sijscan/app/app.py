@@ -162,12 +162,13 @@ def _figure(uri: str | None, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def render_result(pred: Any) -> tuple[str, str]:
-    """(markdown summary, HTML with the images embedded) for one ``Prediction``."""
+def render_result(pred: Any, *, model: str | None = None) -> tuple[str, str]:
+    """(markdown summary, HTML with the images embedded) for one ``Prediction``; ``model`` names the model."""
+    from sijscan.predict.explain import EMPTY_CAM, OVERLAY_LEGEND, agreement_note, cam_is_empty
     from sijscan.predict.overlay import cam_overlay, data_uri, segmentation_overlay
     from sijscan.anatomy.outputs import to_uint8
 
-    lines = []
+    lines = [f"Model: {model}"] if model else []
     if pred.probability is not None:
         lines.append(f"**Probability of sacroiliitis: {pred.probability:.3f}** "
                      f"(calibrated {pred.probability_calibrated:.3f}; cut-off {pred.cutoff:.3f})")
@@ -179,6 +180,10 @@ def render_result(pred: Any) -> tuple[str, str]:
     if pred.grades:
         lines.append(f"Per-side grades (patient left / right): {pred.grades['left']} / {pred.grades['right']}; "
                      f"modified New York from grades: {'positive' if pred.mny else 'negative'}")
+        note = agreement_note(decision=pred.decision, grade_left=pred.grades.get("left"),
+                              grade_right=pred.grades.get("right"), mny=pred.mny)
+        if note:
+            lines.append(note)
     if pred.qc_warnings:
         lines.append("QC warnings: " + "; ".join(pred.qc_warnings))
     im = pred.images
@@ -186,13 +191,13 @@ def render_result(pred: Any) -> tuple[str, str]:
     if im is not None:
         figs.append(_figure(data_uri(segmentation_overlay(im.pixels, im.labels, box=pred.sij_box,
                                                           side_boxes=pred.sij_boxes), longest=640),
-                            "segmentation and SIJ box"))
+                            "segmentation and SIJ box. " + OVERLAY_LEGEND))
         if im.crop is not None:
             figs.append(_figure(data_uri(to_uint8(im.crop), longest=640), "SIJ crop" if pred.view == "sij" else "view"))
         cam_crop = pred.cam_on_crop("positive")
         if cam_crop is not None and im.crop is not None:
             figs.append(_figure(data_uri(cam_overlay(im.crop, cam_crop), longest=640),
-                                "Grad-CAM: evidence for sacroiliitis"))
+                                "Grad-CAM: " + (EMPTY_CAM if cam_is_empty(cam_crop) else "evidence for sacroiliitis")))
         cam_full = pred.cam_on_radiograph("positive")
         if cam_full is not None and pred.view == "sij":
             figs.append(_figure(data_uri(cam_overlay(im.pixels, cam_full, longest=640), longest=640), "Grad-CAM on the radiograph"))
@@ -225,7 +230,9 @@ def analyse(pipeline: Any, path: str | None, *, max_upload_mb: float,
         pred = pipeline.predict(radiograph, gradcam=True, name="upload")
     except SijscanError as exc:
         return f"**Error:** {html.escape(one_line(exc))}", ""
-    return render_result(pred)
+    from sijscan.predict.explain import model_line, pipeline_identity
+
+    return render_result(pred, model=model_line(pipeline_identity(pipeline)))
 
 
 def build_app(pipeline: Any, *, max_upload_mb: float = 50.0) -> Any:

@@ -37,18 +37,28 @@ def read_training_manifest(path: str | Path) -> pd.DataFrame:
 
 
 def split_train_val(df: pd.DataFrame, *, seed: int, val_fraction: float = 0.15) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows with split 'train' and 'val'; without 'val' rows, an 85/15 random split of 'train' (the paper's)."""
-    if "split" in df.columns:
-        train, val = df[df["split"] == "train"], df[df["split"] == "val"]
-    else:
-        train, val = df, df.iloc[0:0]
-    if len(val) == 0:
-        rng = np.random.default_rng(seed)
-        idx = rng.permutation(len(train))
-        n_val = max(1, int(round(val_fraction * len(train))))
-        train, val = train.iloc[idx[n_val:]], train.iloc[idx[:n_val]]
+    """Rows with split 'train' (or empty) and 'val'; 'test' rows are left out.
+
+    Without 'val' rows, ``val_fraction`` of the PATIENTS (every radiograph of a patient on the same
+    side; each label stratum held out separately; seeded) become the validation split
+    (:func:`sijscan.io.cohort.splits.held_out_patients`). A patient without ``patient_id`` counts
+    as one radiograph.
+    """
+    from sijscan.io.cohort.splits import held_out_patients, patient_keys
+
+    split = df["split"].fillna("").astype(str).str.strip() if "split" in df.columns else pd.Series("", index=df.index)
+    train, val = df[split.isin(["train", ""])], df[split == "val"]
+    if len(val) == 0 and len(train) > 0:
+        held = held_out_patients(train, fraction=val_fraction, seed=seed)
+        if not held:  # one patient per label: no patient can be held out without emptying a class
+            held = {sorted(set(patient_keys(train)))[0]} if patient_keys(train).nunique() > 1 else set()
+        on_val = patient_keys(train).isin(held)
+        train, val = train[~on_val], train[on_val]
+        log.info("no 'val' rows: %d of %d patients held out for validation (by patient, stratified, seed %d)",
+                 len(held), patient_keys(df).nunique(), seed)
     if len(train) == 0 or len(val) == 0:
-        raise ClassifierInputError(f"need training and validation images; got {len(train)} train, {len(val)} val")
+        raise ClassifierInputError(f"need training and validation images; got {len(train)} train, {len(val)} val "
+                                   f"(rows with split 'train' or empty train, 'val' validates, 'test' is left out)")
     return train.reset_index(drop=True), val.reset_index(drop=True)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from sijscan.classify.data import CachedViews
 from sijscan.classify.networks import SIDE_ORDER
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.classify.recipe import Recipe
+from sijscan.classify.verdict import judge
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def batch_logits(net: torch.nn.Module, images: torch.Tensor, *, batch_size: int 
 
 def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: PreprocessSpec, view: str,
                    init_args: dict[str, Any], val_views: CachedViews, stage_log: list[dict[str, Any]],
-                   provenance_extra: dict[str, Any], crop: str = "box") -> Path:
+                   provenance_extra: dict[str, Any], crop: str = "box", leaked_patients: Sequence[str] = ()) -> Path:
     from sijscan.evaluate.cutoff import select_cutoff
     from sijscan.evaluate.metrics import auc_midrank
     from sijscan.modelfolder import default_provenance, save_model
@@ -42,6 +43,10 @@ def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: Pre
     val_auc = auc_midrank(y_true=y, scores=p) if 0 < y.sum() < len(y) else float("nan")
     log.info("validation: AUC %.3f, cut-off %.3f (accuracy %.3f), temperature %.3f", val_auc, choice.cutoff,
              choice.value, temperature)
+    verdict = judge(y=y, probability=p, cutoff=choice.cutoff, temperature=temperature,
+                    val_auc=None if np.isnan(val_auc) else float(val_auc), leaked_patients=leaked_patients)
+    for code, text in verdict.flags.items():
+        log.warning("%s: %s", code, text)
     from sijscan.classify.card import classifier_recipe
 
     card_recipe = classifier_recipe(
@@ -53,5 +58,6 @@ def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: Pre
     metrics = {"val_auc": None if np.isnan(val_auc) else float(val_auc), "val_accuracy_at_cutoff": choice.value,
                "val_n": int(len(y)), "val_n_positive": int(y.sum())}
     return save_model(out, network=net, kind="classifier", arch=recipe.arch, init_args=init_args, labels=LABELS,
-                      recipe=card_recipe, provenance=default_provenance(**provenance_extra, metrics=metrics),
+                      recipe=card_recipe, provenance=default_provenance(**provenance_extra, metrics=metrics,
+                                                                        verdict=verdict.to_json()),
                       cutoff=choice.cutoff, temperature=temperature)

@@ -3,6 +3,8 @@
 Layout of ``out_dir``::
 
     model.json, weights.safetensors   the finished model folder (sijscan.modelfolder)
+    pipeline.json, segmenter/         a pipeline folder: a copy of the segmenter it was trained with
+                                      (sijscan.pipelinefolder), so ``predict/serve --model OUT`` work
     training/progress.json            finished phases: best checkpoint, best val MCC, steps, images/s
     training/phase<i>-<stage>-<head|all>/best-*.ckpt, last.ckpt
     training/cache/                   deterministic preprocessing (float16 .npy)
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
@@ -33,6 +36,8 @@ from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.module import ClassifierModule
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.classify.recipe import Recipe, get_recipe
+from sijscan.classify.verdict import check_training_labels
+from sijscan.io.cohort.splits import patients_on_both_sides
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +92,7 @@ def train_classifier(
     segmenter: str | Path | None = None, use_mask_crops: bool = False, devices: int = 1, num_nodes: int = 1,
     accelerator: str = "auto", init: str = "imagenet", init_weights: str | Path | None = None, seed: int = 0,
     resume: bool = False, max_images: int | None = None, callbacks: Sequence[Any] = (), progress: bool | None = None,
-    extra_manifest: str | Path | None = None, extra_weight: float = 0.5, crop: str = "box",
+    extra_manifest: str | Path | None = None, extra_weight: float = 0.5, crop: str = "box", overwrite: bool = False,
 ) -> Path:
     """Train one classifier (view 'sij' or 'full') with a recipe; return the model folder ``out_dir``.
 
@@ -97,7 +102,10 @@ def train_classifier(
 
     ``progress``: a bar per phase (None: in a terminal only, see :mod:`sijscan._progress`).
     ``crop`` (view 'sij'): "box" (the box around both joints, the paper's) or "joints" (the joint pair
-    side by side, each in one orientation: :func:`sijscan.anatomy.crop.joint_pair_crop`)."""
+    side by side, each in one orientation: :func:`sijscan.anatomy.crop.joint_pair_crop`).
+    ``overwrite``: replace a trained model already in ``out_dir`` (else refused). A training split
+    with one class is refused; the verdict on the model (:mod:`sijscan.classify.verdict`) goes into
+    ``model.json`` ``provenance.verdict``."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -115,6 +123,9 @@ def train_classifier(
 
     acc = resolve_accelerator(accelerator)
     out, work = Path(out_dir), Path(out_dir) / "training"
+    if (out / "model.json").is_file() and not (resume or overwrite) and "LOCAL_RANK" not in os.environ:
+        raise ClassifierInputError(f"{out} already holds a trained model (model.json): give another --out, or "
+                                   "--overwrite to replace it (--resume to continue an interrupted run)")
     work.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)
 
@@ -126,6 +137,10 @@ def train_classifier(
 
     if crop not in CROPS or (view == "full" and crop != "box"):
         raise ClassifierInputError(f"crop must be one of {', '.join(CROPS)} (view 'sij' only), got {crop!r}")
+    check_training_labels(train_df["label"])
+    leaked = patients_on_both_sides(pd.concat([train_df.assign(split="train"), val_df.assign(split="val")]))
+    if leaked:
+        log.warning("%d patient(s) have radiographs in both train and val: %s", len(leaked), ", ".join(leaked[:5]))
     seg_device = "cuda" if acc == "gpu" else "cpu"
     source = mask_crops(crop) if use_mask_crops else (
         crop_from_segmenter(segmenter, device=seg_device, crop=crop) if segmenter else None)
@@ -213,15 +228,18 @@ def train_classifier(
             last.unlink(missing_ok=True)
     if int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0:
         return out
-    return finalize_model(
+    folder = finalize_model(
         net=net.to(memory_format=torch.contiguous_format).cpu(), out=out, recipe=rec, spec=spec, view=view, crop=crop,
-        init_args=init_args, val_views=val_views, stage_log=[done[k] for k in sorted(done)],
+        init_args=init_args, val_views=val_views, stage_log=[done[k] for k in sorted(done)], leaked_patients=leaked,
         provenance_extra={"data": {"manifest": str(manifest), "train": describe(train_df), "val": describe(val_df),
                                    "left_out_no_crop": train_views.n_left_out + val_views.n_left_out,
                                    **({"extra": extra_info} if extra_info else {})},
                           "seed": seed, "crop_source": "mask" if use_mask_crops else (str(segmenter) if segmenter else None),
                           "devices": devices, "num_nodes": num_nodes, "accelerator": acc, **init_info},
     )
+    from sijscan.pipelinefolder import make_pipeline_folder
+
+    return make_pipeline_folder(folder, segmenter=segmenter)  # serve/predict/export-onnx --model OUT
 
 
 def quick_recipe_with(**changes: Any) -> Recipe:

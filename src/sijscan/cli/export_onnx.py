@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "for a segmenter or classifier folder, or for both folders a pipeline.json names. The file's "
                     "sha256, opset and the max |onnx - torch| on a fixed random input are recorded in model.json.",
     )
-    p.add_argument("--model", required=True, metavar="DIR", help="segmenter, classifier or pipeline folder")
+    p.add_argument("--model", metavar="DIR", help="segmenter, classifier or pipeline folder")
+    p.add_argument("--classifier", metavar="DIR", help="classifier folder (instead of, or besides, --model)")
+    p.add_argument("--segmenter", metavar="DIR", help="segmenter folder (instead of, or besides, --model)")
     p.add_argument("--out", metavar="DIR", help="write here instead of MODEL/onnx (pipeline: DIR/segmenter, "
                                                 "DIR/classifier); the card records the path relative to MODEL")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 20)")
@@ -31,7 +33,15 @@ def run_export(args: argparse.Namespace) -> int:
     opset = DEFAULT_OPSET if args.opset is None else int(args.opset)
     if not 7 <= opset <= 30:
         raise InputError(f"--opset must be an ONNX opset number (e.g. 18-20), got {opset}")
-    for done in export_any(args.model, out_dir=args.out, opset=opset, exporter=args.exporter):
+    folders = [f for f in (args.model, args.segmenter, args.classifier) if f]
+    if not folders:
+        raise InputError("give --model DIR (a segmenter, classifier or pipeline folder), or --segmenter DIR and/or "
+                         "--classifier DIR")
+    if args.out and len(folders) > 1:
+        raise InputError("--out takes one model folder: export --segmenter and --classifier in separate calls")
+    exports = [done for folder in folders for done in export_any(folder, out_dir=args.out, opset=opset,
+                                                                 exporter=args.exporter)]
+    for done in exports:
         dyn = ",".join(str(i) for i in done.dynamic_axes.get("image", []))
         print(f"{done.kind}: {done.path} (opset {done.opset}, {done.exporter} exporter, dynamic input axes {dyn}; "
               f"max |onnx - torch| = {done.max_abs_diff:.3g} on a random {tuple(done.check_shape)} input)")

@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
             "[0, 1] pixels. Exit code 0 when every file was read, 1 when some failed."
         ),
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="radiograph files")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="radiograph files or folders (searched recursively)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
     parser.set_defaults(handler=run)
 
@@ -61,8 +61,10 @@ def _describe_all(files: list[str], *, as_json: bool) -> int:
     """Print one line per file; return how many failed."""
     from sijscan.io import read_radiograph  # heavy (pandas, numpy): only when the command runs
 
+    from sijscan.anatomy.outputs import expand_folders
+
     failed = 0
-    for name in files:
+    for name in map(str, expand_folders(files)):
         try:
             info = read_radiograph(name).summary()
         except InputError as exc:

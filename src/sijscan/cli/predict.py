@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--masks", metavar="DIR",
                    help="your own label maps (0 bg, 1 sacrum, 2/3 hip bones), named like the images (or <stem>_mask);"
                         " images with one skip the segmenter. A manifest's mask column is used too")
+    p.add_argument("--ignore-manifest-masks", action="store_true",
+                   help="segment every image, even those whose manifest row names a mask (true masks flatter the "
+                        "anatomy-aware model)")
     p.add_argument("--classifier", help="classifier model folder (instead of --model)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--gradcam", action="store_true", help="also write Grad-CAM PNGs (evidence for sacroiliitis)")
@@ -63,7 +66,8 @@ def run_predict(args: argparse.Namespace) -> int:
         masks=args.masks, device=args.device, backend=args.backend, fast=args.fast, gradcam=args.gradcam,
         batch_size=args.batch_size, workers=args.workers, report=args.report, overwrite=args.overwrite,
         progress=args.progress, hash_names=args.hash_names, devices=args.devices, num_nodes=args.num_nodes,
-        accelerator=args.accelerator, loader_workers=args.loader_workers)
+        accelerator=args.accelerator, loader_workers=args.loader_workers,
+        manifest_masks=not args.ignore_manifest_masks)
     if summary is None:  # a scale-out rank other than 0: rank 0 merges and reports
         return 0
     for image, reason in summary.failures:

@@ -16,10 +16,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Segment radiographs with a segmenter model folder; write per image <stem>_mask.png, "
                     "<stem>_overlay.png, <stem>_crop.png and <stem>.json (SIJ box in original pixels, QC flags).",
     )
-    p.add_argument("images", nargs="*", metavar="IMAGE", help="radiographs (DICOM, PNG, JPEG, TIFF)")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="radiographs (DICOM, PNG, JPEG, TIFF) or folders of them")
     p.add_argument("--model", required=True, help="segmenter model folder (sijscan or imported published)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--nifti", action="store_true", help="also write <stem>_mask.nii.gz (overlays in 3D Slicer)")
+    p.add_argument("--nifti", action="store_true", help="also write <stem>_mask.nii.gz with the radiograph's pixel "
+                                                        "spacing and position (opens aligned in 3D Slicer)")
+    p.add_argument("--dicom-seg", action="store_true", help="DICOM inputs: also write <stem>_seg.dcm (DICOM SEG, "
+                   "needs sijscan[dicom-seg]) and dicom_results.csv keyed by StudyInstanceUID/SOPInstanceUID")
     p.add_argument("--manifest", help="manifest CSV; with masks, Dice and SIJ-box hit rate go to metrics.json")
     p.add_argument("--paper-crop", action="store_true", help="published crop: zero outside the box, Otsu trim")
     p.add_argument("--device", default="cpu", help="torch device, e.g. 'cpu' or 'cuda' (default cpu)")
@@ -44,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--max-images", type=int, default=None, help="use at most N images (first N rows)")
     t.add_argument("--seed", type=int, default=D("seed"))
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    t.add_argument("--overwrite", action="store_true", help="replace a trained model already in --out")
     add_progress_flag(t)
     t.add_argument("--augment", choices=("none", "basic", "strong"), default=D("augment"),
                    help="training augmentation: basic (default: affine, intensity, noise per batch), strong "
@@ -60,7 +64,8 @@ def run_segment(args: argparse.Namespace) -> int:
     from sijscan.anatomy.run import segment_files
 
     run = segment_files(args.images, model_dir=args.model, out_dir=args.out, nifti=args.nifti,
-                        manifest=args.manifest, paper_crop=args.paper_crop, device=args.device)
+                        manifest=args.manifest, paper_crop=args.paper_crop, device=args.device,
+                        dicom_seg=args.dicom_seg)
     for path, reason in run.failed:
         print(f"sijscan segment: {reason if reason.startswith(path) else f'{path}: {reason}'}", file=sys.stderr)
     flagged = sum(1 for d in run.done if d["qc_flags"])
@@ -81,6 +86,19 @@ def run_train(args: argparse.Namespace) -> int:
         accelerator=args.accelerator, max_images=args.max_images, seed=args.seed, progress=args.progress,
         augment=args.augment, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
     )
-    folder = train_segmenter(manifest=args.manifest, out_dir=args.out, config=cfg, resume=args.resume)
+    folder = train_segmenter(manifest=args.manifest, out_dir=args.out, config=cfg, resume=args.resume,
+                             overwrite=args.overwrite)
+    from sijscan.modelfolder import read_card
+
+    if not (folder / "model.json").is_file():  # a DDP rank other than 0
+        return 0
+    verdict = read_card(folder).provenance.get("verdict") or {}
     print(f"model folder written: {folder}")
+    dice = verdict.get("val_dice")
+    print(f"validation: {verdict.get('val_n', '?')} images, best mean Dice (sacrum, hip bones) "
+          f"{'undefined' if dice is None else f'{dice:.3f}'}")
+    for code, text in verdict.get("flags", {}).items():
+        print(f"warning: {code}: {text}", file=sys.stderr)
+    if verdict.get("degenerate"):
+        print("warning: this segmenter is DEGENERATE (see above): do not use it", file=sys.stderr)
     return 0

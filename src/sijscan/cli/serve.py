@@ -11,7 +11,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Start the Gradio web app. Binds 127.0.0.1 unless --host says otherwise. Nothing uploaded "
                     "is stored. Research use only, not a medical device.",
     )
-    p.add_argument("--model", required=True, help="model folder (pipeline.json or a classifier folder)")
+    p.add_argument("--model", help="pipeline folder (pipeline.json; what train-classifier writes), or a classifier "
+                                   "folder with --segmenter")
+    p.add_argument("--classifier", metavar="DIR", help="classifier model folder (instead of --model)")
+    p.add_argument("--segmenter", metavar="DIR", help="segmenter model folder (with --classifier, or to replace "
+                                                      "--model's)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload accepted (default 50)")
@@ -33,16 +37,21 @@ def run_serve(args: argparse.Namespace) -> int:
         print("sijscan serve: error: the web app needs gradio: pip install 'sijscan[app]'", file=sys.stderr)
         return 2
     from sijscan.app.app import build_app, launch_app
-    from sijscan.predict.pipeline import Pipeline
+    from sijscan.predict.api import load_pipeline
 
-    pipeline = Pipeline.from_folder(args.model, device=args.device)
+    pipeline = load_pipeline(model=args.model, classifier=args.classifier, segmenter=args.segmenter,
+                             device=args.device)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"sijscan serve: warning: binding {args.host}: the app is reachable from other machines",
               file=sys.stderr)
+    demo = build_app(pipeline, max_upload_mb=args.max_upload_mb)
     try:
-        launch_app(build_app(pipeline, max_upload_mb=args.max_upload_mb), host=args.host, port=args.port, block=True)
+        launch_app(demo, host=args.host, port=args.port, block=False)
     except OSError as exc:  # the port was taken between the check and the launch
         print(f"sijscan serve: error: cannot listen on {args.host}:{args.port}: {str(exc).splitlines()[0]}",
               file=sys.stderr)
         return 2
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"sijscan serve: open http://{shown}:{args.port}/ in a browser (Ctrl-C stops the app)", flush=True)
+    demo.block_thread()
     return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from sijscan._progress import add_progress_flag
 
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default=None, help="override the recipe's architecture (e.g. tiny-resnet for demos)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last finished phase/checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a trained model already in --out")
     p.add_argument("--max-images", type=int, default=None, help="use at most N training images (N/4 validation)")
     p.add_argument("--extra-manifest", metavar="CSV", default=None,
                    help="a second training set mixed into every epoch, e.g. CT-route renders of real anatomy "
@@ -61,7 +63,18 @@ def run(args: argparse.Namespace) -> int:
         extra_manifest=args.extra_manifest, extra_weight=args.extra_weight, crop=args.crop,
         segmenter=args.segmenter, use_mask_crops=args.crop_from_mask, devices=args.devices, num_nodes=args.num_nodes,
         accelerator=args.accelerator, init=args.init, init_weights=args.init_weights, seed=args.seed,
-        resume=args.resume, max_images=args.max_images, progress=args.progress,
+        resume=args.resume, max_images=args.max_images, progress=args.progress, overwrite=args.overwrite,
     )
-    log.info("model folder written: %s", out)
+    from sijscan.classify.verdict import verdict_lines
+    from sijscan.modelfolder import read_card
+
+    if not (out / "model.json").is_file():  # a scale-out rank other than 0: rank 0 reports
+        return 0
+    for line in verdict_lines(read_card(out).provenance, where=str(out)):
+        print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout, flush=True)
+    if (out / "segmenter" / "model.json").is_file() or args.view == "full":
+        with_seg = " (classifier + its segmenter)" if args.view == "sij" else ""
+        print(f"pipeline folder{with_seg}: sijscan predict IMAGES --model {out} --out DIR; sijscan serve --model {out}")
+    else:
+        print(f"no segmenter in {out} (trained on mask crops): predict/serve need --segmenter DIR, or --masks")
     return 0

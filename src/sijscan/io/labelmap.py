@@ -2,16 +2,23 @@
 
 sijscan's labels: 0 background, 1 sacrum, 2 hip bone on the image's left, 3 hip bone on the image's
 right, in standard display orientation. PNG/TIFF (8/16-bit grey; a colour PNG's first channel) and
-2-D NIfTI (``.nii``/``.nii.gz``, stored as (x, y): transposed to (rows, columns)) are read.
+2-D NIfTI (``.nii``/``.nii.gz``, oriented by its affine: see :func:`read_label_map`) are read.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sijscan.errors import CorruptImageError, FileMissingError, InputError
+
+if TYPE_CHECKING:
+    from sijscan.io.geometry import Geometry
+
+log = logging.getLogger(__name__)
 
 LABEL_SUFFIXES = (".png", ".tif", ".tiff", ".nii", ".nii.gz")
 
@@ -20,8 +27,16 @@ class LabelMapError(InputError):
     """A label map that cannot be used: unreadable, not 2-D, or with values outside 0-3."""
 
 
-def read_label_map(path: str | os.PathLike[str]) -> np.ndarray:
-    """The label map at ``path`` as uint8 (H, W); one-line errors for a missing, broken or odd file."""
+def read_label_map(path: str | os.PathLike[str], *, reference: "Geometry | None" = None) -> np.ndarray:
+    """The label map at ``path`` as uint8 (H, W); one-line errors for a missing, broken or odd file.
+
+    A NIfTI's affine is honoured: its voxel axes are matched to the radiograph's grid (``reference``,
+    default ITK's 2-D convention, which ``segment --nifti`` writes for PNG/JPEG and most DX files),
+    so a mask stored RAS-oriented, flipped or with swapped axes is read the right way round (said
+    in the log) and an oblique one is refused; never silently mirrored.
+    """
+    from sijscan.io.geometry import Geometry, reorient_to_grid
+
     p = Path(path)
     if not p.is_file():
         raise FileMissingError(f"{p.name}: label map not found")
@@ -30,9 +45,17 @@ def read_label_map(path: str | os.PathLike[str]) -> np.ndarray:
         if name.endswith((".nii", ".nii.gz")):
             import nibabel as nib
 
-            arr = np.asarray(nib.load(str(p)).dataobj)
-            arr = np.squeeze(arr)
-            arr = arr.T if arr.ndim == 2 else arr
+            img = nib.load(str(p))
+            arr = np.asarray(img.dataobj)
+            while arr.ndim > 2 and arr.shape[-1] == 1:
+                arr = arr[..., 0]
+            if arr.ndim == 2:
+                try:
+                    arr, note = reorient_to_grid(arr, img.affine, reference=reference or Geometry(), label=p.name)
+                except ValueError as exc:
+                    raise LabelMapError(str(exc)) from None
+                if note:
+                    log.warning("%s: read by its affine (%s)", p.name, note)
         else:
             from PIL import Image
 

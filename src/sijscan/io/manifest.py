@@ -10,6 +10,7 @@ CSV lines (the header is line 1).
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 import tempfile
@@ -30,6 +31,7 @@ PATH_COLUMNS = ("image", "mask")
 TEXT_COLUMNS = ("patient_id", "cohort", "split")
 SPLITS = ("train", "val", "test")
 _MAX_LISTED = 50
+log = logging.getLogger(__name__)
 
 
 def _is_empty(value: Any) -> bool:
@@ -100,6 +102,26 @@ def _check_grades(row: dict[str, Any], prefix: str, line: int, problems: list[st
                 f"line {line}: {label_key} {label} contradicts grades left {left} / right {right} "
                 f"(modified New York gives {expected})"
             )
+
+
+def fill_labels_from_grades(raw: pd.DataFrame) -> int:
+    """Fill empty ``label`` / ``followup_label`` cells from both grades (modified New York), in place.
+
+    Only rows whose two grades are integers 0-4 are filled; anything else is left for
+    :func:`validate_manifest` to report. Returns how many cells were filled."""
+    filled = 0
+    for prefix in ("", "followup_"):
+        label, left, right = f"{prefix}label", f"{prefix}grade_left", f"{prefix}grade_right"
+        if not {label, left, right} <= set(raw.columns):
+            continue
+        for i in raw.index:
+            if not _is_empty(raw.at[i, label]):
+                continue
+            (gl, ok_l), (gr, ok_r) = _parse_int(raw.at[i, left]), _parse_int(raw.at[i, right])
+            if ok_l and ok_r and gl in range(5) and gr in range(5):
+                raw.at[i, label] = str(mny_positive(gl, gr))
+                filled += 1
+    return filled
 
 
 def validate_manifest(
@@ -208,7 +230,8 @@ def read_manifest(
 
     Returns all ``MANIFEST_COLUMNS`` (missing optional ones added empty) then the extra columns:
     ``image``/``mask`` as absolute path strings (empty mask -> None), label and grade columns as
-    pandas ``Int64``, patient_id/cohort/split as strings or None, extra columns numeric when every
+    pandas ``Int64`` (an empty label with both grades given is filled from them:
+    :func:`fill_labels_from_grades`), patient_id/cohort/split as strings or None, extra columns numeric when every
     filled cell is a number (else strings, empty -> None). ``df.attrs["manifest_path"]`` is the
     absolute CSV path.
     """
@@ -219,7 +242,8 @@ def read_manifest(
         raise EmptyFileError(f"{p}: manifest file is empty (0 bytes)")
     header, rows, lines, problems = _read_csv(p)
     wanted = ["image"] + [c for c in require if c != "image"]
-    missing = [c for c in wanted if c not in header]
+    derivable = {"label"} if {"grade_left", "grade_right"} <= set(header) else set()
+    missing = [c for c in wanted if c not in header and c not in derivable]
     if missing:
         raise ManifestError(f"{p}: missing required column(s) {', '.join(missing)} (found: {', '.join(header)})")
     raw = pd.DataFrame(rows, columns=header, dtype=object)
@@ -229,6 +253,9 @@ def read_manifest(
     raw = raw[list(MANIFEST_COLUMNS) + [c for c in header if c not in MANIFEST_COLUMNS]]
     raw.attrs["csv_lines"] = lines
     base = p.absolute().parent
+    filled = fill_labels_from_grades(raw)
+    if filled:
+        log.info("%s: %d empty label cell(s) filled from both grades (modified New York)", p, filled)
     problems += validate_manifest(raw, base_dir=base, check_files=check_files, require=require)
     if problems:
         order = {line: i for i, line in enumerate(lines)}

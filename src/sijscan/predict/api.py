@@ -48,13 +48,13 @@ def predict_files(
     device: str = "auto", backend: str = "torch", fast: bool = False, gradcam: bool = False,
     batch_size: int = 8, workers: int = 1, report: bool = False, overwrite: bool = False,
     progress: bool | None = None, hash_names: bool = False, devices: int = 1, num_nodes: int = 1,
-    accelerator: str | None = None, loader_workers: int | None = None,
+    accelerator: str | None = None, loader_workers: int | None = None, manifest_masks: bool = True,
 ) -> "BatchSummary | None":
     """Predict every radiograph in ``inputs`` (files, folders, manifest CSVs) into ``out_dir``.
 
     ``masks``: a folder of your own label maps (sijscan's labels; named like the images, any
     image extension, or ``<stem>_mask.*``); a manifest's ``mask`` column is used as well. Images
-    with a mask skip the segmenter. Returns the summary (None on scale-out ranks other than 0).
+    with a mask skip the segmenter (``manifest_masks=False`` ignores the manifest's column). Returns the summary (None on scale-out ranks other than 0).
     Raises ``PredictUsageError`` for options that do not fit together.
     """
     if batch_size < 1 or workers < 1:
@@ -73,7 +73,8 @@ def predict_files(
                                  backend=backend, fast=fast, own_masks=True)
         return run_batch(pipeline, inputs=inputs, out_dir=out_dir, gradcam=gradcam, batch_size=batch_size,
                          overwrite=overwrite, workers=workers, report=report, progress=progress,
-                         hash_names=hash_names, masks=masks, settings={"backend": backend, "fast": fast})
+                         hash_names=hash_names, masks=masks, settings={"backend": backend, "fast": fast},
+                         manifest_masks=manifest_masks)
     if devices < 1 or num_nodes < 1 or (loader_workers is not None and loader_workers < 0):
         raise PredictUsageError("--devices and --num-nodes must be >= 1, --loader-workers >= 0")
     for flag, on in (("--fast", fast), ("--masks", masks is not None), ("--backend onnx", backend != "torch")):

@@ -100,7 +100,8 @@ def _content_hash(path: Path) -> str:
 
 
 def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool = False,
-                   skip_under: Path | None = None, masks: str | os.PathLike[str] | None = None) -> list[InputItem]:
+                   skip_under: Path | None = None, masks: str | os.PathLike[str] | None = None,
+                   manifest_masks: bool = True) -> list[InputItem]:
     """Expand files, folders (recursive) and manifest CSVs into a de-duplicated list of images.
 
     A manifest's ``mask`` column, or ``masks`` (a folder searched with
@@ -135,7 +136,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
             from sijscan.io import read_manifest
 
             df = read_manifest(p, check_files=False)
-            given = df["mask"] if "mask" in df else [None] * len(df)
+            given = df["mask"] if "mask" in df and manifest_masks else [None] * len(df)
             for img, mask in zip(df["image"], given):
                 has = isinstance(mask, str) and mask.strip() not in ("", "nan")
                 add(Path(str(img)), Path(str(img)).name, Path(mask) if has else None)
@@ -210,6 +211,7 @@ def run_batch(
     gradcam: bool = False, batch_size: int = 8, overwrite: bool = False, workers: int = 1,
     report: bool = False, progress: bool | None = None, hash_names: bool = False,
     masks: str | os.PathLike[str] | None = None, settings: dict[str, Any] | None = None,
+    manifest_masks: bool = True,
 ) -> BatchSummary:
     """Predict every image in ``inputs`` into ``out_dir``; see the module docstring.
 
@@ -219,9 +221,14 @@ def run_batch(
     from sijscan.predict.outdir import out_lock, prepare_out_dir
 
     out = Path(out_dir)
-    items = collect_inputs(inputs, hash_names=hash_names, skip_under=out, masks=masks)
+    items = collect_inputs(inputs, hash_names=hash_names, skip_under=out, masks=masks, manifest_masks=manifest_masks)
     if not items:
         raise NoInputsError("no radiographs found in the inputs given")
+    n_own = sum(it.mask is not None for it in items)
+    if n_own:
+        log.warning("%d of %d image(s) use their own label map (%s); the segmenter is skipped for them%s", n_own,
+                    len(items), "--masks" if masks is not None else "the manifest's mask column",
+                    "" if masks is not None else " (--ignore-manifest-masks segments them instead)")
     if pipeline.segmenter is None and pipeline.view == "sij":
         lacking = [it.image for it in items if it.mask is None]
         if lacking:

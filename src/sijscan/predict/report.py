@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from sijscan.predict.explain import EMPTY_CAM, OVERLAY_LEGEND, SIDES_NOTE, agreement_note, model_line
 from sijscan.predict.names import safe_stem
 from sijscan.predict.table import CSV_NAME, read_rows
 
@@ -49,6 +50,25 @@ def _img(uri: str | None, alt: str) -> str:
     return f'<img src="{uri}" alt="{html.escape(alt)}">' if uri else ""
 
 
+def _model(out: Path) -> str:
+    import json
+
+    try:
+        identity = json.loads((out / "run.json").read_text(encoding="utf-8")).get("identity", {})
+    except (OSError, ValueError):
+        return "unknown (no run.json)"
+    return model_line(identity)
+
+
+def _is_grey(path: Path) -> bool:
+    import cv2
+    import numpy as np
+
+    data = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return img is not None and bool(np.all(img[..., 0] == img[..., 1]) and np.all(img[..., 1] == img[..., 2]))
+
+
 def build_report(out_dir: str | os.PathLike[str], *, order: Sequence[str] | None = None) -> str:
     """The HTML text of the report for a batch output folder."""
     from sijscan import __version__
@@ -66,9 +86,12 @@ def build_report(out_dir: str | os.PathLike[str], *, order: Sequence[str] | None
         "not a medical device. Probabilities are of definite radiographic sacroiliitis (modified New York "
         "criteria); the decision is taken at the model's cut-off and withheld when input QC fails. Grad-CAM "
         "shows evidence for sacroiliitis (red = more).</p>",
+        f"<p class='note'>Model: {html.escape(_model(out))}</p>",
+        f"<p class='note'>{html.escape(OVERLAY_LEGEND)} {html.escape(SIDES_NOTE)}</p>",
         f"<p>{len(keys)} images: {n_pos} positive, {n_withheld} withheld by QC, {n_err} failed.</p>",
-        "<table><thead><tr><th>image</th><th>probability (calibrated)</th><th>decision</th><th>grades L/R</th>"
-        "<th>QC</th><th>overlay</th><th>Grad-CAM</th><th>error</th></tr></thead><tbody>",
+        "<table><thead><tr><th>image</th><th>probability (calibrated)</th><th>decision</th>"
+        "<th>grades, patient's left / right</th><th>QC</th><th>overlay</th><th>Grad-CAM</th><th>error</th>"
+        "</tr></thead><tbody>",
     ]
     for k in keys:
         r = rows[k]
@@ -79,11 +102,22 @@ def build_report(out_dir: str | os.PathLike[str], *, order: Sequence[str] | None
         decision = {"1": "positive", "0": "negative"}.get(r.get("decision", ""), "withheld" if not r.get("error") else "")
         grades = f"{r['grade_left']}/{r['grade_right']}" if r.get("grade_left") else ""
         qc = "ok" if r.get("qc_passed") == "true" else html.escape(r.get("qc_reasons") or r.get("qc_flags") or "")
-        cam = _thumb_uri(images / f"{stem}_gradcam_crop.png") or _thumb_uri(images / f"{stem}_gradcam.png")
+        cam_file = images / f"{stem}_gradcam_crop.png"
+        cam_file = cam_file if cam_file.is_file() else images / f"{stem}_gradcam.png"
+        cam = _thumb_uri(cam_file)
+        if cam and _is_grey(cam_file):  # cam_overlay colours only where the map is > 0
+            cam = None
+            cam_text = f"<small>{html.escape(EMPTY_CAM)}</small>"
+        else:
+            cam_text = ""
+        note = agreement_note(decision=r.get("decision"), grade_left=r.get("grade_left"),
+                              grade_right=r.get("grade_right"), mny=r.get("mny"))
+        if note:
+            grades += f"<br><small>{html.escape(note)}</small>"
         parts.append(
             f"<tr class='{cls}'><td>{html.escape(k)}</td><td>{prob}</td><td>{decision}"
             f"<br><small>cut-off {html.escape(r.get('cutoff', ''))}</small></td><td>{grades}</td><td>{qc}</td>"
-            f"<td>{_img(_thumb_uri(images / f'{stem}_overlay.png'), 'overlay')}</td><td>{_img(cam, 'Grad-CAM')}</td>"
+            f"<td>{_img(_thumb_uri(images / f'{stem}_overlay.png'), 'overlay')}</td><td>{_img(cam, 'Grad-CAM')}{cam_text}</td>"
             f"<td>{html.escape(r.get('error', ''))}</td></tr>"
         )
     parts.append("</tbody></table></body></html>\n")

@@ -25,20 +25,17 @@ log = logging.getLogger(__name__)
 
 
 def _ensure_split(manifest: Path, *, seed: int, out: Path) -> Path:
-    """The training manifest with ``split`` train/val (85/15 by seed when it has no 'val' rows)."""
-    import numpy as np
-
+    """The training manifest with ``split`` train/val (15% of the patients by seed when it has no 'val' rows;
+    the same hold-out as ``train-classifier``: :func:`sijscan.classify.data.split_train_val`)."""
+    from sijscan.classify.data import split_train_val
     from sijscan.io.manifest import read_manifest, write_manifest
 
     df = read_manifest(manifest, require=("label",))
     if "split" in df.columns and (df["split"] == "val").any() and (df["split"] == "train").any():
         return manifest
-    rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(df))
-    n_val = max(1, int(round(0.15 * len(df))))
-    split = np.array(["train"] * len(df), dtype=object)
-    split[idx[:n_val]] = "val"
-    df["split"] = split
+    train, val = split_train_val(df, seed=seed)
+    on_val = df["image"].isin(set(val["image"]))
+    df["split"] = ["val" if v else ("train" if s in (None, "", "train") else s) for v, s in zip(on_val, df["split"])]
     return write_manifest(df, out)
 
 
@@ -102,7 +99,8 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
                      devices=t.devices, accelerator=study_device(cfg.study.device, for_="lightning"), max_images=t.max_images,
                      seed=cfg.study.seed, augment=t.augment, extra_manifest=extra,
                      extra_weight=t.extra_weight, progress=ctx.progress)
-    folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
+    folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc,
+                             overwrite=True)
     card = read_card(folder)
     out = {"model": str(Path(folder).resolve()), "trained": True, "arch": t.arch, "augment": t.augment,
            "val_dice": card.provenance.get("val_dice")}
@@ -144,11 +142,18 @@ def run_classifiers(ctx: StageContext) -> dict[str, Any]:
             segmenter=ctx.upstream["segmenter"]["model"] if view == "sij" else None, devices=c.devices,
             num_nodes=c.num_nodes, accelerator=study_device(cfg.study.device, for_="lightning"), init=c.init,
             init_weights=c.init_weights, seed=seed, max_images=c.max_images, progress=ctx.progress,
-            extra_manifest=extra, extra_weight=c.extra_weight, crop=c.crop if view == "sij" else "box"))
+            extra_manifest=extra, extra_weight=c.extra_weight, crop=c.crop if view == "sij" else "box",
+            overwrite=True))  # the study owns its stage folders (cached by key; --force redoes them)
+
+    def entry(folder: Path, view: str, seed: int) -> dict[str, Any]:
+        card = read_card(folder)
+        verdict = getattr(card, "provenance", {}).get("verdict") or {}
+        return {"model": str(folder.resolve()), "view": view, "cutoff": card.cutoff, "seed": seed,
+                "warnings": [f"{k}: {v}" for k, v in verdict.get("flags", {}).items()],
+                "degenerate": bool(verdict.get("degenerate"))}
 
     for name, view in MODELS.items():
-        folder = train(view, ctx.stage_dir / name, seeds[0])
-        out[name] = {"model": str(folder.resolve()), "view": view, "cutoff": read_card(folder).cutoff, "seed": seeds[0]}
+        out[name] = entry(train(view, ctx.stage_dir / name, seeds[0]), view, seeds[0])
     out["anatomy_seeds"] = {str(seeds[0]): out["anatomy"]["model"]}
     for seed in seeds[1:]:
         folder = train("sij", ctx.stage_dir / f"anatomy-seed{seed}", seed)
