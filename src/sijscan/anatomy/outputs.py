@@ -1,13 +1,14 @@
 """Files written per segmented radiograph: mask PNG/NIfTI, overlay, crop, JSON summary."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from sijscan import jsonio
 
 
 log = logging.getLogger(__name__)
@@ -71,4 +72,4 @@ def write_outputs(out_dir: Path, stem: str, *, image: np.ndarray, labels: np.nda
         cv2.imwrite(str(out_dir / f"{stem}_crop.png"), to_uint8(crop))
     if nifti:
         write_nifti_mask(out_dir / f"{stem}_mask.nii.gz", labels)
-    (out_dir / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (out_dir / f"{stem}.json").write_text(jsonio.dumps(summary, indent=2) + "\n", encoding="utf-8")

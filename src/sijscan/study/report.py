@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sijscan import jsonio
 from sijscan.study.context import StageContext
 from sijscan.study.stages import STAGE_NAMES
 
@@ -201,7 +202,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     _grades(rep, ctx, out)
     _progression(rep, ctx)
     prov = provenance(ctx)
-    (out / "provenance.json").write_text(json.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
+    (out / "provenance.json").write_text(jsonio.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
     rep.heading("Provenance")
     rep.table(["Stage", "Seconds", "Cache key"],
               [[n, _fmt(prov["stage_seconds"].get(n), 1), prov["stage_keys"].get(n, "")] for n in STAGE_NAMES
