@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
-from sijscan import __version__
+from sijscan import __version__, jsonio
 from sijscan.errors import ModelError
 
 if TYPE_CHECKING:  # torch is imported lazily: reading a card needs no torch
@@ -276,8 +276,9 @@ def save_model(
     from safetensors.torch import save_file
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous().clone() for k, v in network.state_dict().items()}
+    check_finite_weights(state, where=f"{out}: {arch} network")  # before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".weights.", suffix=".tmp")
     os.close(fd)
     try:
@@ -296,7 +297,7 @@ def save_model(
         extra=dict(extra or {}), weights_file=WEIGHTS_FILE, sha256=sha256_file(out / WEIGHTS_FILE),
     )
     ModelCard.from_json(card.to_json(), path=out)  # never write a card that would not load
-    _atomic_write_text(out / CARD_FILE, json.dumps(card.to_json(), indent=2, sort_keys=False) + "\n")
+    _atomic_write_text(out / CARD_FILE, jsonio.dumps(card.to_json(), indent=2, sort_keys=False) + "\n")
     log.info("saved %s model (%s) to %s", kind, arch, out)
     return out
 
@@ -324,7 +325,7 @@ def update_card(model_dir: str | os.PathLike[str], **changes: Any) -> ModelCard:
             raise ValueError(f"cannot update model card field {key!r}")
         setattr(card, key, value)
     ModelCard.from_json(card.to_json(), path=Path(model_dir))  # the changed card must still be valid
-    _atomic_write_text(Path(model_dir) / CARD_FILE, json.dumps(card.to_json(), indent=2) + "\n")
+    _atomic_write_text(Path(model_dir) / CARD_FILE, jsonio.dumps(card.to_json(), indent=2) + "\n")
     return card
 
 
@@ -348,6 +349,7 @@ def load_model(
         state = load_file(str(weights), device=map_location)
     except (SafetensorError, OSError) as exc:
         raise ModelError(f"{weights}: unreadable weights ({exc})") from exc
+    check_finite_weights(state, where=str(weights))
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -355,3 +357,19 @@ def load_model(
         raise ModelError(f"{weights}: weights do not fit architecture {card.arch!r}: {first}") from exc
     network.eval()
     return network, card
+
+
+def check_finite_weights(state: dict[str, "torch.Tensor"], *, where: str) -> None:
+    """Raise ``ModelError`` naming the first floating tensor holding NaN or infinity (and how many do).
+
+    A NaN weight makes every output NaN, and ``NaN >= cutoff`` is False: each image would come out
+    a confident negative. Checked on load and before saving (a diverged training writes no model).
+    """
+    import torch
+
+    bad = [name for name, t in state.items()
+           if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        more = f" (and {len(bad) - 1} more tensor(s))" if len(bad) > 1 else ""
+        raise ModelError(f"{where}: weights tensor {bad[0]!r} holds NaN or infinite values{more}; "
+                         "the model is unusable (training diverged or the file is damaged)")

@@ -13,12 +13,12 @@ so the folder can be moved, archived or served on its own.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 from pathlib import Path
 
+from sijscan import jsonio
 from sijscan.errors import ModelError
 from sijscan.modelfolder import CARD_FILE, read_card
 
@@ -68,7 +68,7 @@ def make_pipeline_folder(classifier_dir: str | os.PathLike[str], *,
     elif (root / SEGMENTER_SUBFOLDER / CARD_FILE).is_file():  # a copy left by an earlier run into this folder
         shutil.rmtree(root / SEGMENTER_SUBFOLDER)
     tmp = root / f".{PIPELINE_FILE}.tmp"
-    tmp.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(jsonio.dumps(spec, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, root / PIPELINE_FILE)
     log.info("%s is a pipeline folder (%s)", root, ", ".join(f"{k}: {v}" for k, v in spec.items() if k != "format"))
     return root

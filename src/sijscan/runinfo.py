@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from sijscan import jsonio
 from sijscan import __version__
 from sijscan.errors import InputError
 from sijscan.modelfolder import umask_mode
@@ -66,7 +67,7 @@ def check_and_write_run(out_dir: str | os.PathLike[str], *, command: str, identi
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             old = None
             log.warning("%s is unreadable; it is replaced", path)
-    ident = json.loads(json.dumps(identity, default=str))
+    ident = json.loads(jsonio.dumps(identity, default=str))
     diffs = _differences(old.get("identity") or {}, ident) if old is not None else []
     same = old is not None and not diffs
     if old is not None and not same:
@@ -79,11 +80,11 @@ def check_and_write_run(out_dir: str | os.PathLike[str], *, command: str, identi
     record = {"command": command, "sijscan_version": __version__,
               "created_utc": (old or {}).get("created_utc") if same else _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "updated_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-              "identity": ident, "arguments": json.loads(json.dumps(dict(arguments), default=str))}
+              "identity": ident, "arguments": json.loads(jsonio.dumps(dict(arguments), default=str))}
     out.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".run.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, indent=2) + "\n")
+        fh.write(jsonio.dumps(record, indent=2) + "\n")
     os.chmod(tmp, umask_mode())  # mkstemp makes 0600; run.json is shared like the outputs beside it
     os.replace(tmp, path)
     return old is not None and not same

@@ -1,7 +1,6 @@
 """Files written per segmented radiograph: mask PNG/NIfTI, overlay, crop, JSON summary."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -9,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import cv2
 import numpy as np
+
+from sijscan import jsonio
 
 if TYPE_CHECKING:
     from sijscan.io.geometry import Geometry
@@ -81,7 +82,7 @@ def write_outputs(out_dir: Path, stem: str, *, image: np.ndarray, labels: np.nda
         cv2.imwrite(str(out_dir / f"{stem}_crop.png"), to_uint8(crop))
     if nifti:
         write_nifti_mask(out_dir / f"{stem}_mask.nii.gz", labels, geometry)
-    (out_dir / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (out_dir / f"{stem}.json").write_text(jsonio.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
 def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:

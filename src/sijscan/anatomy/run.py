@@ -1,7 +1,6 @@
 """Segment a batch of radiographs with a model folder: one typed call behind ``sijscan segment``."""
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -12,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from sijscan import jsonio
 from sijscan.anatomy.crop import SIJNotFoundError, crop_sij
 from sijscan.anatomy.localize import locate_sij
 from sijscan.anatomy.metrics import dice_per_structure, sij_hit, summarise
@@ -161,5 +161,5 @@ def segment_files(
         write_dicom_results(out / "dicom_results.csv", dicom_rows)
     if evals:
         run.metrics = {**summarise(evals), "per_image": evals, "model": str(model_dir), "manifest": str(manifest)}
-        (out / "metrics.json").write_text(json.dumps(run.metrics, indent=2, default=str) + "\n", encoding="utf-8")
+        (out / "metrics.json").write_text(jsonio.dumps(run.metrics, indent=2, default=str) + "\n", encoding="utf-8")
     return run

@@ -20,8 +20,9 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sijscan.errors import InputError
 
@@ -39,6 +40,10 @@ _OWNED_ENV = "SIJSCAN_PRIVATE_GRADIO_DIR"
 
 class ServeError(InputError):
     """The web app cannot start (port in use, address not available)."""
+
+
+class UploadTooLargeError(InputError):
+    """An upload over ``--max-upload-mb``."""
 
 
 def private_temp_dir() -> Path:
@@ -95,15 +100,47 @@ def check_port(host: str, port: int) -> None:
 
 
 class UploadTracker:
-    """How many uploads point at each cached file.
+    """How many uploads point at each cached file, and what the last read of each path gave.
 
     Gradio stores an upload under the hash of its content, so two users uploading the same file
     share one path; it may only be deleted once every request that uploaded it has been served.
+    The count is only a fast path: an upload renamed onto the path before its response reaches
+    :class:`UploadCounter` is not counted yet, and the request served first deletes its file. So
+    :meth:`read` keeps the result of reading each path (the radiograph, or the error) for
+    ``RECENT_S`` seconds (at most ``RECENT_MAX`` paths, in memory): a request whose file a request
+    of the same content has already consumed gets that result (same path = same content).
     """
+
+    RECENT_S = UNANALYSED_MAX_S
+    RECENT_MAX = 4
 
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._recent: dict[str, tuple[float, Any]] = {}
+
+    def read(self, path: str, reader: Callable[[str], Any]) -> Any:
+        """``reader(path)``, or the result of the last read of this path when another request of the
+        same content has deleted it meanwhile; an ``InputError``/``OSError`` is raised again each time."""
+        key = os.path.realpath(path)
+        with self._lock:
+            now = time.monotonic()
+            for k in [k for k, (t, _) in self._recent.items() if now - t > self.RECENT_S]:
+                del self._recent[k]
+            if not os.path.exists(key) and key in self._recent:
+                result = self._recent[key][1]
+            else:
+                try:
+                    result = reader(key)
+                except (InputError, OSError) as exc:
+                    result = exc
+                self._recent.pop(key, None)
+                self._recent[key] = (now, result)
+                while len(self._recent) > self.RECENT_MAX:
+                    del self._recent[next(iter(self._recent))]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def add(self, paths: list[str]) -> None:
         with self._lock:
@@ -212,20 +249,27 @@ def analyse(pipeline: Any, path: str | None, *, max_upload_mb: float,
 
     if not path:
         return "Upload a radiograph (DICOM, PNG, JPEG, TIFF or NIfTI).", ""
-    try:
-        size = Path(path).stat().st_size
+    tracker = tracker or UploadTracker()
+
+    def read(p: str) -> Any:
+        size = Path(p).stat().st_size
         if size > max_upload_mb * 1024 * 1024:
-            return (f"**Error:** the file is {size / 1024 / 1024:.1f} MB; uploads are limited to "
-                    f"{max_upload_mb:g} MB.", "")
+            raise UploadTooLargeError(f"the file is {size / 1024 / 1024:.1f} MB; uploads are limited to "
+                                      f"{max_upload_mb:g} MB.")
         from sijscan.predict.pipeline import to_radiograph
 
-        radiograph = to_radiograph(path)
+        return to_radiograph(p)
+
+    try:
+        radiograph = tracker.read(path, read)
+    except UploadTooLargeError as exc:
+        return f"**Error:** {exc}", ""
     except SijscanError as exc:
         return f"**Error:** cannot use this file: {html.escape(one_line(exc).replace(str(path), 'upload'))}", ""
     except OSError as exc:
         return f"**Error:** cannot read the upload ({html.escape(type(exc).__name__)})", ""
     finally:
-        (tracker or UploadTracker()).release(path)
+        tracker.release(path)
     try:
         pred = pipeline.predict(radiograph, gradcam=True, name="upload")
     except SijscanError as exc:

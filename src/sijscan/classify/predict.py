@@ -14,6 +14,7 @@ from sijscan.classify.card import ClassifierRecipe, parse_classifier_recipe
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.grades import SIDE_ORDER
 from sijscan.classify.preprocess import PreprocessSpec, preprocess_view
+from sijscan.errors import ModelError
 from sijscan.modelfolder import ModelCard
 from sijscan.mny import mny_positive
 
@@ -49,6 +50,25 @@ class ViewPrediction:
     """Per side (patient's left/right), from the grade head when the model has one."""
     mny_from_grades: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+NONFINITE_OUTPUT = ("the classifier's output is NaN or infinite (broken model weights or a numerical fault): "
+                    "no probability and no decision")
+"""The error of an image whose logits are not finite (``NaN >= cutoff`` is False: never a silent negative)."""
+
+
+class NonFiniteOutputError(ModelError):
+    """The classifier gave NaN or infinite logits."""
+
+
+def finite_rows(logits: np.ndarray, grade_logits: np.ndarray | None = None) -> np.ndarray:
+    """Per image, True when its binary logits (and grade logits, if any) are all finite."""
+    lg = np.asarray(logits, dtype=np.float64)
+    ok = np.isfinite(lg.reshape(len(lg), -1)).all(axis=1)
+    if grade_logits is not None:
+        g = np.asarray(grade_logits, dtype=np.float64)
+        ok &= np.isfinite(g.reshape(len(g), -1)).all(axis=1)
+    return ok
 
 
 def forward_logits(network: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -88,9 +108,13 @@ def classify_views(model: ClassifierModel | str | os.PathLike[str], images: Sequ
     with torch.inference_mode():
         outs = [forward_logits(m.network, x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     logits = torch.cat([o[0].float().cpu() for o in outs]).numpy()
-    grades = None
+    grades = cum = None
     if outs and outs[0][1] is not None:
-        grades = grades_from_cumulative(torch.cat([o[1] for o in outs])).cpu().numpy()
+        cum = torch.cat([o[1] for o in outs])
+        grades = grades_from_cumulative(cum).cpu().numpy()
+    bad = np.flatnonzero(~finite_rows(logits, None if cum is None else cum.float().cpu().numpy()))
+    if bad.size:
+        raise NonFiniteOutputError(f"view(s) {', '.join(map(str, bad[:10].tolist()))}: {NONFINITE_OUTPUT}")
     p_raw, p_cal = probability(logits), probability(logits, m.temperature)
     out = []
     for i in range(len(images)):

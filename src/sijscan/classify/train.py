@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sijscan import jsonio
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
 from sijscan._progress import progress_enabled, training_progress
 from sijscan.classify.data import (CachedViews, crop_from_segmenter, describe, mask_crops, prepare_views,
@@ -57,7 +58,7 @@ def _read_progress(path: Path) -> dict[str, Any]:
 
 def _write_progress(path: Path, progress: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(progress, indent=2))
+    tmp.write_text(jsonio.dumps(progress, indent=2))
     os.replace(tmp, path)
 
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
 
+from sijscan import jsonio
 from sijscan.errors import InputError
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
@@ -71,10 +71,10 @@ def _describe_all(files: list[str], *, as_json: bool) -> int:
             failed += 1
             message = " ".join(str(exc).split())
             if as_json:
-                print(json.dumps({"path": name, "error": message, "error_type": type(exc).__name__}), flush=True)
+                print(jsonio.dumps({"path": name, "error": message, "error_type": type(exc).__name__}), flush=True)
             else:
                 print(f"sijscan info: error: {message}", file=sys.stderr, flush=True)
             continue
         info["path"] = name
-        print(json.dumps(info) if as_json else _text_line(info), flush=True)
+        print(jsonio.dumps(info) if as_json else _text_line(info), flush=True)
     return failed

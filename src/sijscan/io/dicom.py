@@ -116,6 +116,26 @@ def _spacing(ds: Any, *, label: str) -> tuple[float | None, str | None]:
     return None, None
 
 
+def _lut_table(item: Any, ds: Any) -> tuple[np.ndarray, int]:
+    """A LUT item's entries (float64) and its first mapped input value (PS3.3 C.11.1.1.1: LUT
+    Descriptor = entries (0 means 65536), first mapped value, bits per entry; LUT Data US, or OW/UN
+    holding one 16-bit word per entry, as pydicom reads it)."""
+    n_entries, first, bits = (int(v) for v in item.LUTDescriptor)
+    n_entries = n_entries or 2**16
+    if bits not in (8, *range(10, 17)):
+        raise ValueError(f"{bits} bits per LUT entry (allowed: 8, 10-16)")
+    raw = item["LUTData"].value
+    if isinstance(raw, (bytes, bytearray)):
+        little = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        little = True if little is None else bool(little.is_little_endian)
+        data = np.frombuffer(bytes(raw)[: 2 * n_entries], dtype="<u2" if little else ">u2")
+    else:
+        data = np.atleast_1d(np.asarray(raw, dtype=np.int64))
+    if len(data) < n_entries:
+        raise ValueError(f"LUT Data holds {len(data)} entries, the descriptor says {n_entries}")
+    return data[:n_entries].astype(np.float64), first
+
+
 def _voi_to_unit(values: np.ndarray, ds: Any, *, label: str) -> tuple[np.ndarray, dict[str, Any]]:
     """Apply the VOI LUT / first window with pydicom and map its output range to [0, 1]."""
     from pydicom.pixels import apply_voi_lut
@@ -124,26 +144,34 @@ def _voi_to_unit(values: np.ndarray, ds: Any, *, label: str) -> tuple[np.ndarray
     has_lut = bool(lut_seq) and "LUTDescriptor" in lut_seq[0] and "LUTData" in lut_seq[0]
     has_window = ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None
     if has_lut or has_window:
-        # Sentinels far below and above every value give the output range of the chosen function
-        # (pydicom maps a window onto the nominal range of the stored values, a LUT onto its entries).
-        if has_lut:
-            values = np.rint(values).astype(np.int64)
-            big = 2**40
-            ends_in = np.array([min(int(values.min()), -big), max(int(values.max()), big)], dtype=np.int64)
-        else:
-            values = values.astype(np.float64)
-            big = 1e12
-            ends_in = np.array([min(float(values.min()), -big), max(float(values.max()), big)])
         try:
-            with np.errstate(over="ignore"):
-                out = np.asarray(apply_voi_lut(values, ds, index=0), dtype=np.float64)
-                ends = np.asarray(apply_voi_lut(ends_in, ds, index=0), dtype=np.float64)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            if has_lut:
+                # Every input becomes one of the LUT's entries (inputs before the first mapped value
+                # the first entry, after the last the last: PS3.3 C.11.2.1.1), so the output range is
+                # that of the entries. The look-up is done here, not by pydicom's ``apply_voi``: it
+                # computes the entry index in the entries' dtype, so with 8-bit entries an input 256
+                # or more past the first mapped value (a 12-bit image through a 4096-entry LUT) wraps
+                # round, with 16-bit entries one 65536 past; it also cannot read LUT Data stored as UN.
+                table, first = _lut_table(lut_seq[0], ds)
+                index = np.clip(np.rint(values) - first, 0, len(table) - 1).astype(np.int64)
+                out = table[index]
+                ends = np.array([float(table.min()), float(table.max())])
+            else:
+                # A window's output range is the nominal range of its input (pydicom's y_min/y_max):
+                # sentinels far below and above every value give it, for each VOI LUT function.
+                values = values.astype(np.float64)
+                big = 1e12
+                ends_in = np.array([min(float(values.min()), -big), max(float(values.max()), big)])
+                with np.errstate(over="ignore"):
+                    out = np.asarray(apply_voi_lut(values, ds, index=0), dtype=np.float64)
+                    ends = np.asarray(apply_voi_lut(ends_in, ds, index=0), dtype=np.float64)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError) as exc:
             logger.warning("%s: ignoring an unusable VOI LUT/window (%s); using the full range", label, one_line(exc))
         else:
             if has_lut:
                 item = lut_seq[0]
-                info: dict[str, Any] = {"method": "voi_lut", "index": 0, "count": len(lut_seq)}
+                info: dict[str, Any] = {"method": "voi_lut", "index": 0, "count": len(lut_seq),
+                                        "output_range": [int(ends[0]), int(ends[1])]}
                 if item.get("LUTExplanation"):
                     info["explanation"] = str(item.LUTExplanation)
             else:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sijscan import jsonio
 from sijscan.errors import ChecksumError, DownloadError, OfflineError
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = Non
     got = Downloaded(url=url, path=dest, size=size, sha256=digest, sha256_checked=want is not None,
                      resumed_from=start, cached=False,
                      downloaded_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    _record_path(dest).write_text(json.dumps({k: v for k, v in got.record().items()
+    _record_path(dest).write_text(jsonio.dumps({k: v for k, v in got.record().items()
                                               if k in ("url", "size", "sha256", "downloaded_utc")}, indent=1))
     log.info("downloaded %s -> %s (%d bytes, sha256 %s)", url, dest, size, digest)
     return got

@@ -20,7 +20,6 @@ Usage: ``python -m sijscan.phantom.shape_stats --ct-root ../shared/real-ct/pengw
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
@@ -31,6 +30,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.interpolate import RBFInterpolator
 
+from sijscan import jsonio
 from sijscan.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": "python -m sijscan.phantom.shape_stats " + " ".join(argv if argv is not None else sys.argv[1:]),
         "units": "mm in the phantom frame; M = bone line integral (mu 0.0206/mm x (1 + HU/1000))",
     }
-    (args.out / "phantom_shapes.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    (args.out / "phantom_shapes.json").write_text(jsonio.dumps(summary, indent=1, default=float) + "\n")
 
 
 if __name__ == "__main__":

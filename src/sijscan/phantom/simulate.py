@@ -6,7 +6,6 @@ for any number of workers.
 """
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -18,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sijscan import jsonio
 from sijscan.errors import InputError
 from sijscan.phantom.acquisition import acquire
 from sijscan.phantom.cohorts import SHORTCUT_BASE_RATE, SHORTCUT_MAX_RATE_POS, CaseRecord, sample_cohort
@@ -273,7 +273,7 @@ def _write_outputs(out, cohort_def, records, tasks, rows, *, seed, size, fmt, pr
         "label_map": {"0": "background", "1": "sacrum", "2": "hip bone image-left (patient right)",
                       "3": "hip bone image-right (patient left)"},
     }
-    (out / "cohort.json").write_text(json.dumps(info, indent=2, default=_json_default) + "\n")
+    (out / "cohort.json").write_text(jsonio.dumps(info, indent=2, default=_json_default) + "\n")
     return Path(manifest)
 
 

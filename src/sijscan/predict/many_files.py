@@ -23,7 +23,6 @@ Every file-system failure on ``out_dir`` is an :class:`~sijscan.predict.outdir.O
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import sys
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
+from sijscan import jsonio
 from sijscan._progress import progress_enabled
 from sijscan.errors import InputError
 from sijscan.predict.names import file_stamp, folder_files, printable_name, resolved, safe_stem
@@ -178,7 +178,7 @@ def write_image_outputs(pred: Prediction, *, images_dir: Path, gradcam: bool) ->
                                  cam_overlay(im.pixels, full, longest=OVERLAY_LONGEST))
             if crop is not None and im.crop is not None:
                 write_png_atomic(images_dir / f"{stem}_gradcam_crop.png", cam_overlay(im.crop, crop))
-    payload = json.dumps(pred.to_json(), indent=2) + "\n"
+    payload = jsonio.dumps(pred.to_json(), indent=2) + "\n"
     write_bytes_atomic(images_dir / f"{stem}.json", payload.encode("utf-8"))
 
 

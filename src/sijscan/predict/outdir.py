@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from sijscan import jsonio
 from sijscan.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def prepare_out_dir(out: Path) -> Path:
 
 def _holder_text() -> str:
     # no command line: its paths could name a patient, and the file can outlive a killed run
-    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+    return jsonio.dumps({"host": socket.gethostname(), "pid": os.getpid(),
                        "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "program": "sijscan"})
 
 

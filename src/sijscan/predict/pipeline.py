@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 
 import numpy as np
 
+from sijscan import jsonio
 from sijscan.errors import InputError, ModelError, SijscanError
 from sijscan.predict.prediction import Prediction, PredictionImages
 from sijscan.predict.qc import QCConfig, assess
@@ -125,6 +126,11 @@ class Pipeline:
             prepared = [self._prepare_or_record(s, n, on_error, m) for s, n, m in zip(chunk, chunk_names, chunk_masks)]
             self.classify_prepared([p for p in prepared if p.error is None and p.images is not None
                                     and p.images.crop is not None], gradcam=gradcam)
+            failed = next((p for p in prepared if p.error), None)
+            if failed is not None and on_error == "raise":  # the classifier's output was not finite
+                from sijscan.classify.predict import NonFiniteOutputError
+
+                raise NonFiniteOutputError(f"{failed.image}: {failed.error}")
             out.extend(prepared)
         return out
 
@@ -256,6 +262,7 @@ class Pipeline:
 
         from sijscan.classify.calibration import probability
         from sijscan.classify.grades import SIDE_ORDER
+        from sijscan.classify.predict import NONFINITE_OUTPUT, finite_rows
         from sijscan.classify.preprocess import preprocess_view
         from sijscan.mny import mny_positive
 
@@ -286,7 +293,11 @@ class Pipeline:
             from sijscan.classify.grades import grades_from_cumulative
 
             grades = grades_from_cumulative(cum).cpu().numpy()
+        finite = finite_rows(lg, None if cum is None else cum.detach().float().cpu().numpy())
         for i, p in enumerate(preds):
+            if not finite[i]:  # an error row, never a QC-passed negative (NaN >= cutoff is False)
+                p.error, p.decision = NONFINITE_OUTPUT, None
+                continue
             p.probability, p.probability_calibrated = float(p_raw[i]), float(p_cal[i])
             p.decision = int(p_raw[i] >= m.cutoff) if p.qc_passed else None
             if grades is not None:
@@ -361,6 +372,6 @@ def write_pipeline_folder(folder: str | os.PathLike[str], *, classifier: str | o
     spec: dict[str, str] = {"classifier": os.path.relpath(Path(classifier).resolve(), root.resolve())}
     if segmenter is not None:
         spec["segmenter"] = os.path.relpath(Path(segmenter).resolve(), root.resolve())
-    (root / PIPELINE_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    (root / PIPELINE_FILE).write_text(jsonio.dumps(spec, indent=2) + "\n", encoding="utf-8")
     return root
 

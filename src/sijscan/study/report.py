@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sijscan import jsonio
 from sijscan.study.context import StageContext
 from sijscan.study.report_grades import fmt as _fmt, grades_section, seeds_section
 from sijscan.study.stages import STAGE_NAMES
@@ -210,7 +211,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     seeds_section(rep, ctx)
     _progression(rep, ctx)
     prov = provenance(ctx)
-    (out / "provenance.json").write_text(json.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
+    (out / "provenance.json").write_text(jsonio.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
     rep.heading("Provenance")
     rep.table(["Stage", "Seconds", "Cache key"],
               [[n, _fmt(prov["stage_seconds"].get(n), 1), prov["stage_keys"].get(n, "")] for n in STAGE_NAMES

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sijscan import jsonio
 from sijscan.study.config import StudyConfig
 
 DONE_FILE = "done.json"
@@ -78,6 +79,6 @@ def write_done(stage_dir: Path, record: dict[str, Any]) -> Path:
     stage_dir.mkdir(parents=True, exist_ok=True)
     path = stage_dir / DONE_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(jsonio.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path

@@ -8,7 +8,6 @@ relative to it (:func:`sijscan.io.write_manifest`) and ``<manifest>.summary.json
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from sijscan import jsonio
 from sijscan.io.cohort.join import followup_pairs, join_grades, choose_key, study_ids
 from sijscan.io.cohort.readers import RULES, Resolved, resolve_readers
 from sijscan.io.cohort.scan import scan_folder
@@ -145,7 +145,7 @@ def import_cohort(*, folder: str | os.PathLike[str], grades: str | os.PathLike[s
                        ungraded=ungraded, keep_ungraded=keep_ungraded, pair_notes=pair_notes, n_paired=n_paired,
                        readers=readers, role=role, seed=seed, manifest=target)
     text = render_summary(summary)
-    target.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    target.with_suffix(".summary.json").write_text(jsonio.dumps(summary, indent=2) + "\n", encoding="utf-8")
     target.with_suffix(".summary.txt").write_text(text, encoding="utf-8")
     return CohortImport(manifest=target, frame=frame, summary=summary, summary_text=text)
 

@@ -7,7 +7,6 @@ Every radiograph depends only on (seed, case name, index): its own generator dra
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -17,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from sijscan import jsonio
 from sijscan.errors import InputError
 from sijscan.phantom.ct.case import CTCase, load_ct_case
 from sijscan.phantom.ct.joint import joint_report
@@ -113,6 +113,6 @@ def render_ct_cohort(
                       "3": "hip bone image-right (patient left)"},
         "seconds": round(elapsed, 2), "images_per_second": round(len(rows) / max(elapsed, 1e-9), 3),
     }
-    (out / "cohort.json").write_text(json.dumps(info, indent=2) + "\n")
+    (out / "cohort.json").write_text(jsonio.dumps(info, indent=2) + "\n")
     logger.info("CT route: %d images in %.1f s", len(rows), elapsed)
     return Path(manifest)

@@ -1,0 +1,104 @@
+"""Issue 26 item 7: concurrent uploads of the same image to ``serve`` (the handler called from threads).
+
+Gradio stores an upload at ``<cache>/<sha of the content>/<name>`` and renames every upload of the
+same content onto that one path. A request that has been analysed deletes its upload; when another
+upload of the same content has just been renamed there (before its response was counted), that
+deletion took the other request's file: "cannot read the upload (FileNotFoundError)".
+"""
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rel_helpers import draw_pelvis
+
+
+def _png() -> bytes:
+    ok, buf = cv2.imencode(".png", (draw_pelvis()[0] * 255).astype(np.uint8))
+    return buf.tobytes()
+
+
+def _upload(cache: Path, name: str, data: bytes) -> str:
+    """What Gradio's ``/upload`` route does: write a temporary file, rename it onto the content path."""
+    import hashlib
+
+    folder = cache / hashlib.sha256(data).hexdigest()[:20]
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = cache / f"upload-{threading.get_ident()}-{random.random()}.tmp"
+    tmp.write_bytes(data)
+    os.rename(tmp, folder / name)
+    return str(folder / name)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    c = tmp_path / "cache"
+    c.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(c))
+    return c
+
+
+def test_row7_an_upload_renamed_onto_the_path_before_it_was_counted_is_not_lost(pipeline, cache) -> None:
+    """The race, in order: A uploads and is counted, B's file lands on the same path, A is analysed
+    (and deletes the path), then B is counted and analysed."""
+    from sijscan.app.app import UploadTracker, analyse
+
+    data, tracker = _png(), UploadTracker()
+    path_a = _upload(cache, "p.png", data)
+    tracker.add([path_a])
+    path_b = _upload(cache, "p.png", data)  # renamed onto the same path; its response not yet counted
+    summary_a, _ = analyse(pipeline, path_a, max_upload_mb=5, tracker=tracker)
+    tracker.add([path_b])
+    summary_b, _ = analyse(pipeline, path_b, max_upload_mb=5, tracker=tracker)
+    assert "Probability of sacroiliitis" in summary_a
+    assert "Probability of sacroiliitis" in summary_b, summary_b
+    assert summary_a == summary_b
+    assert not Path(path_a).exists()
+
+
+def test_row7_twenty_concurrent_uploads_of_one_image_all_get_a_result(pipeline, cache) -> None:
+    from sijscan.app.app import UploadTracker, analyse
+
+    data, tracker = _png(), UploadTracker()
+    n, results, start = 20, [], threading.Barrier(20)
+    lock = threading.Lock()
+
+    def user(i: int) -> None:
+        start.wait()
+        path = _upload(cache, "same.png", data)
+        time.sleep(random.Random(i).uniform(0, 0.02))  # the response reaches the counter a little later
+        tracker.add([path])
+        summary, _ = analyse(pipeline, path, max_upload_mb=5, tracker=tracker)
+        with lock:
+            results.append(summary)
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    failed = [s for s in results if "Probability of sacroiliitis" not in s]
+    assert len(results) == n and not failed, failed[:2]
+    leftovers = [p for p in cache.rglob("*") if p.is_file()]
+    assert not leftovers, leftovers
+
+
+def test_row7_a_distinct_upload_after_the_same_name_is_read_afresh(pipeline, cache) -> None:
+    """The result of one upload is reused only for the same content path, never for another file."""
+    from sijscan.app.app import UploadTracker, analyse
+
+    tracker = UploadTracker()
+    p1 = _upload(cache, "x.png", _png())
+    tracker.add([p1])
+    s1, _ = analyse(pipeline, p1, max_upload_mb=5, tracker=tracker)
+    p2 = _upload(cache, "x.png", b"not an image at all")
+    tracker.add([p2])
+    s2, _ = analyse(pipeline, p2, max_upload_mb=5, tracker=tracker)
+    assert "Probability" in s1 and s2.startswith("**Error:** cannot use this file")
