@@ -1,6 +1,7 @@
 """CT-route renders a study makes: training data of a model, or a test cohort of real anatomy."""
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,22 @@ SEED_OFFSET = {"segmenter": 0, "classifiers": 1, "cohort": 2}
 """Each use renders with its own seed (study seed + offset): no radiograph is in two of them."""
 VAL_EVERY = 7
 """A model's CT-route training renders: every 7th (per CT) is a validation row."""
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(folder: str, stamp: float) -> Any:
+    """A CT case loaded once per study process (``stamp``: the folder's mtime, so an edited case reloads).
+
+    Loading and preparing a case (reorientation, slab stacks, joints) takes 20-40 s on two cores; the
+    segmenter, the classifiers and a test cohort may all render from the same CT."""
+    from sijscan.phantom.ct import load_ct_case
+
+    return load_ct_case(folder)
+
+
+def _case(folder: str) -> Any:
+    p = Path(folder).resolve()
+    return _loaded(str(p), p.stat().st_mtime)
 
 
 def render_ct_set(spec: CTRouteSpec, *, out: Path, seed: int, use: str, split: str, where: str,
@@ -37,8 +54,8 @@ def render_ct_set(spec: CTRouteSpec, *, out: Path, seed: int, use: str, split: s
     if not present:
         info["n_images"] = 0
         return None, info
-    manifest = render_ct_cohort(present, out, n=spec.n, size=spec.size, seed=seed + SEED_OFFSET[use], profile=None,
-                                split=split)
+    manifest = render_ct_cohort([_case(c) for c in present], out, n=spec.n, size=spec.size,
+                                seed=seed + SEED_OFFSET[use], profile=None, split=split)
     if split == "train" or cohort is not None:
         df = read_manifest(manifest)
         if split == "train":
