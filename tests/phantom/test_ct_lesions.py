@@ -59,3 +59,29 @@ def test_radiograph_changes_only_inside_the_lesioned_joint_box(case):
     assert np.array_equal(p0.labels, p4.labels)  # lesions never move the bone outlines
     bx0, _, bx1, _ = p4.sij_boxes["image_left"]
     assert bx1 <= x0  # the two joints' boxes do not overlap in the toy
+
+
+def test_only_the_lesions_gas_is_taken_as_gas():
+    """A CT with its own air near the joint (bowel gas of a soft-tissue CT) keeps it as it is; only gas
+    that the vacuum phenomenon put into the joint takes the joint's water out."""
+    from dataclasses import replace
+
+    from sijscan.phantom.ct.joint import GAS_HU
+    from sijscan.phantom.ct.render import _pooled_lesion, _prepared
+    from sijscan.phantom.lesions import Mimics
+
+    base = toy_case(spacing=2.0)
+    hu = base.hu.astype(np.int16).copy()
+    joint = find_joint(base, "right")
+    air = np.zeros(hu.shape, bool)
+    air[joint.roi] = ~joint.gap  # the joint space itself holds soft tissue (0 HU)
+    air &= base.labels == 0
+    hu[air] = -1000  # the CT's own air around the joint
+    case = replace(base, hu=hu, soft_tissue=True, cache={})
+    joint = find_joint(case, "right")
+    plan = lesion_plan(joint, rng=5)
+    slabs = _prepared(case, 1)["slabs"]
+    no_gas = lesion_block(case, joint, 0.0, plan, Mimics(osteitis_condensans=1.0))
+    assert float(_pooled_lesion(slabs, case, joint.roi, no_gas)[1].min()) >= 0.0
+    gas = lesion_block(case, joint, 0.0, plan, Mimics(degenerative=1.0, vacuum=True))
+    assert (gas == GAS_HU).any() and float(_pooled_lesion(slabs, case, joint.roi, gas)[1].min()) < 0.0

@@ -16,13 +16,13 @@ import numpy as np
 
 from sijscan.errors import InputError
 from sijscan.mny import mny_positive
+from sijscan.phantom import lesions as les
 from sijscan.phantom.acquisition import acquire
 from sijscan.phantom.ct import body as ct_body
 from sijscan.phantom.ct.case import VOL_SACRUM, CTCase
 from sijscan.phantom.ct.femur import GRID_MM, femur_volume, find_acetabulum
 from sijscan.phantom.ct.spine import spine_volume
 from sijscan.phantom.ct.geometry import Detector, Pose, project_points, sample_pose
-from sijscan.phantom import lesions as les
 from sijscan.phantom.ct.joint import GAS_HU, SIDES, find_joint, joint_points_mm, lesion_block, lesion_plan
 from sijscan.phantom.ct.projector import Slabs, build_slabs, labels_from_occupancy, path_factor, project
 from sijscan.phantom.profiles import PROFILES, AcquisitionProfile, get_profile
@@ -118,9 +118,13 @@ def _pooled_lesion(slabs: Slabs, case: CTCase, roi: tuple[slice, ...], block: np
     big = tuple(slice(a, b) for a, b in zip(lo, hi))
     hu = case.hu[big].astype(np.float32)
     inner = tuple(slice(r.start - a, min(r.stop, b) - a) for r, a, b in zip(roi, lo, hi))
-    hu[inner] = block[tuple(slice(0, s.stop - s.start) for s in inner)]
+    part = block[tuple(slice(0, s.stop - s.start) for s in inner)]
+    # gas the lesion put into the joint (vacuum phenomenon), not gas the CT itself holds (bowel)
+    gas = np.zeros(hu.shape, bool)
+    gas[inner] = (part <= GAS_HU + 1.0) & (hu[inner] > GAS_HU + 1.0)
+    hu[inner] = part
     bone, _ = hu_to_mu(hu, case.soft_tissue)
-    bone[hu <= GAS_HU + 1.0] = -ct_body.MU_WATER  # gas in the joint replaces its water-like content
+    bone[gas] = -ct_body.MU_WATER  # it replaces the joint's water-like content
     pooled = bone.reshape(hu.shape[0] // f[0], f[0], hu.shape[1] // f[1], f[1], hu.shape[2] // f[2], f[2])
     pooled = np.moveaxis(pooled.mean(axis=(1, 3, 5)), 1, 0)
     target = (slice(lo[1] // f[1], hi[1] // f[1]), slice(lo[0] // f[0], hi[0] // f[0]), slice(lo[2] // f[2], hi[2] // f[2]))
@@ -219,7 +223,7 @@ def ct_projection(
             latent = float(latents[side]) if latents is not None else float(grades[side])
             plan = lesion_plan(joint, rng=rng)
             block = lesion_block(case, joint, latent, plan, mimics)
-            lesion_info[side] = {**les.lesion_params(latent, plan.draws).to_json()}
+            lesion_info[side] = les.lesion_params(latent, plan.draws).to_json()
             if block is not None:
                 saved.append(_patch(slabs, *_pooled_lesion(slabs, case, joint.roi, block)))
         factor = path_factor(pose, det)
