@@ -33,6 +33,7 @@ from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.module import ClassifierModule
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.classify.recipe import Recipe, get_recipe
+from sijscan.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,7 @@ def _read_progress(path: Path) -> dict[str, Any]:
 
 
 def _write_progress(path: Path, progress: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(progress, indent=2))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(progress, indent=2))
 
 
 def _loaders(data: CachedViews, val: CachedViews, *, height: int, width: int, batch_size: int, world: int,
