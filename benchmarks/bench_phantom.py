@@ -23,7 +23,8 @@ from sijscan.phantom import writers  # noqa: E402
 from sijscan.phantom.acquisition import acquire  # noqa: E402
 from sijscan.phantom.cohorts import sample_cohort  # noqa: E402
 from sijscan.phantom.profiles import get_profile  # noqa: E402
-from sijscan.phantom.simulate import _render_projection, geometry_for  # noqa: E402
+from sijscan.phantom.body_model import render_projection  # noqa: E402
+from sijscan.phantom.simulate import geometry_for  # noqa: E402
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
             prof = get_profile(rec.site)
             c0 = time.process_time()
             t0 = time.perf_counter()
-            proj = _render_projection(rec.spec, geometry_for(prof, args.size))
+            proj = render_projection(rec.spec, geometry_for(prof, args.size))
             t1 = time.perf_counter()
             acq = acquire(proj, profile=prof, spec=rec.spec, seed=rec.acquisition_seed)
             t2 = time.perf_counter()

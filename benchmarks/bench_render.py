@@ -16,7 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sijscan.phantom.anatomy import render_projection  # noqa: E402
+from sijscan.phantom.body_model import render_projection  # noqa: E402
 from sijscan.phantom.spec import CaseSpec, Geometry  # noqa: E402
 
 

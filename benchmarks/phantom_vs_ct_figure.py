@@ -7,14 +7,17 @@ phantom's bone line integral inside the hip and sacrum labels (seeds 1-3, 1 mm).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from sijscan.phantom.anatomy import render_projection
-from sijscan.phantom.shape_stats import load_case, project
-from sijscan.phantom.spec import CaseSpec, Geometry
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tools/ is not installed
+
+from sijscan.phantom.body_model import render_projection  # noqa: E402
+from sijscan.phantom.spec import CaseSpec, Geometry  # noqa: E402
+from tools.shape_stats import load_case, project  # noqa: E402
 
 H, W = 330, 420
 

@@ -8,6 +8,7 @@ import torch
 
 from sijscan import modelfolder as mf
 from sijscan.errors import ModelError
+from sijscan.files import file_digest
 
 
 @mf.register_arch("test-tiny-linear")
@@ -35,7 +36,7 @@ def test_round_trip_restores_weights_and_card(tmp_path):
     assert card.labels == {"0": "negative", "1": "positive"}
     assert not loaded.training
     data = json.loads((folder / "model.json").read_text())
-    assert data["sha256"] == mf.sha256_file(folder / "weights.safetensors")
+    assert data["sha256"] == file_digest(folder / "weights.safetensors")
 
 
 def test_tampered_weights_are_refused(tmp_path):

@@ -10,6 +10,16 @@ class SijscanError(Exception):
     """Base class of every error sijscan raises on purpose."""
 
 
+def one_line(exc: BaseException, *, name_foreign: bool = False, limit: int = 300) -> str:
+    """An exception as one short line: whitespace (decoder messages span lines) collapsed, the class
+    name when the message is empty, at most ``limit`` characters. ``name_foreign``: put the class
+    name in front of an exception sijscan did not raise on purpose (``ValueError: ...``)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if name_foreign and not isinstance(exc, SijscanError):
+        text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class InputError(SijscanError):
     """The user's input (file, CSV, argument) cannot be used. The message is one line."""
 

@@ -17,20 +17,19 @@ folder needs no import order from the caller.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import importlib
 import json
 import logging
 import os
 import platform
 import subprocess
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from sijscan import __version__, jsonio
 from sijscan.errors import ModelError
+from sijscan.files import atomic_path, atomic_write, file_digest
 
 if TYPE_CHECKING:  # torch is imported lazily: reading a card needs no torch
     import torch
@@ -202,12 +201,7 @@ def migrate_card(fields: dict[str, Any], *, version: int, where: str) -> dict[st
     return out
 
 
-def sha256_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_file = file_digest  # transition: the name other branches still call; use sijscan.files.file_digest
 
 
 def git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
@@ -239,25 +233,6 @@ def default_provenance(**extra: Any) -> dict[str, Any]:
     return prov
 
 
-def umask_mode() -> int:
-    """The mode a plain ``open()`` would give a new file under the current umask (mkstemp gives 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(
     out_dir: str | os.PathLike[str],
     *,
@@ -279,25 +254,18 @@ def save_model(
     state = {k: v.detach().cpu().contiguous().clone() for k, v in network.state_dict().items()}
     check_finite_weights(state, where=f"{out}: {arch} network")  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".weights.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": FORMAT_NAME, "arch": arch})
-        os.chmod(tmp, umask_mode())
-        os.replace(tmp, out / WEIGHTS_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out / WEIGHTS_FILE) as tmp:  # created as open() would: the umask applies
+        save_file(state, str(tmp), metadata={"format": FORMAT_NAME, "arch": arch})
     card = ModelCard(
         kind=kind, arch=arch, init_args=dict(init_args),
         labels={str(k): str(v) for k, v in labels.items()},
         recipe=dict(recipe), provenance=dict(provenance or default_provenance()),
         cutoff=None if cutoff is None else float(cutoff),
         temperature=None if temperature is None else float(temperature),
-        extra=dict(extra or {}), weights_file=WEIGHTS_FILE, sha256=sha256_file(out / WEIGHTS_FILE),
+        extra=dict(extra or {}), weights_file=WEIGHTS_FILE, sha256=file_digest(out / WEIGHTS_FILE),
     )
     ModelCard.from_json(card.to_json(), path=out)  # never write a card that would not load
-    _atomic_write_text(out / CARD_FILE, jsonio.dumps(card.to_json(), indent=2, sort_keys=False) + "\n")
+    atomic_write(out / CARD_FILE, jsonio.dumps(card.to_json(), indent=2, sort_keys=False) + "\n")
     log.info("saved %s model (%s) to %s", kind, arch, out)
     return out
 
@@ -325,7 +293,7 @@ def update_card(model_dir: str | os.PathLike[str], **changes: Any) -> ModelCard:
             raise ValueError(f"cannot update model card field {key!r}")
         setattr(card, key, value)
     ModelCard.from_json(card.to_json(), path=Path(model_dir))  # the changed card must still be valid
-    _atomic_write_text(Path(model_dir) / CARD_FILE, jsonio.dumps(card.to_json(), indent=2) + "\n")
+    atomic_write(Path(model_dir) / CARD_FILE, jsonio.dumps(card.to_json(), indent=2) + "\n")
     return card
 
 
@@ -342,7 +310,7 @@ def load_model(
         raise ModelError(f"{model_dir}: weights file {card.weights_file} is missing")
     if weights.is_symlink() or weights.resolve().parent != Path(model_dir).resolve():
         raise ModelError(f"{model_dir}: weights file {card.weights_file} must be a plain file inside the model folder")
-    if verify and sha256_file(weights) != card.sha256:
+    if verify and file_digest(weights) != card.sha256:
         raise ModelError(f"{weights}: sha256 does not match model.json (file changed or corrupt)")
     network = build_network(card.arch, card.init_args)
     try:

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from sijscan.errors import InputError, ModelError
-from sijscan.modelfolder import ModelCard, read_card, sha256_file
+from sijscan.files import file_digest
+from sijscan.modelfolder import ModelCard, read_card
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def load_onnx_network(model_dir: str | os.PathLike[str], *, device: str = "cpu")
     fix = f"run `sijscan export-onnx --model {model_dir}`"
     if not path.is_file():
         raise OnnxModelError(f"{path}: ONNX file named in model.json is missing; {fix}")
-    if sha256_file(path) != entry.get("sha256"):
+    if file_digest(path) != entry.get("sha256"):
         raise OnnxModelError(f"{path}: sha256 does not match model.json (file changed or corrupt); {fix}")
     if entry.get("weights_sha256") and card.sha256 and entry["weights_sha256"] != card.sha256:
         raise OnnxModelError(f"{path}: exported from other weights than the folder now holds (stale); {fix}")

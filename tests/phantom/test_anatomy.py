@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sijscan.errors import InputError
-from sijscan.phantom.anatomy import render_projection
+from sijscan.phantom.body_model import render_projection
 from sijscan.phantom.spec import CaseSpec, Geometry, Projection
 
 SMALL = Geometry(height=192, width=256, pixel_spacing_mm=1.6)

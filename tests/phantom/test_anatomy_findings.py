@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sijscan.phantom.anatomy import render_projection
+from sijscan.phantom.body_model import render_projection
 from sijscan.phantom.spec import CaseSpec, Geometry, Projection
 
 G = Geometry(height=384, width=512, pixel_spacing_mm=0.8)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
 
-from sijscan.phantom.anatomy import render_projection
+from sijscan.phantom.body_model import render_projection
 from sijscan.phantom.spec import CaseSpec, Geometry, Projection
 
 # 0.5 mm pixels, centred: the SIJs are well inside the 256 x 240 mm field (the CT-derived joints

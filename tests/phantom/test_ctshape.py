@@ -7,8 +7,8 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from sijscan.phantom.anatomy import ctshape as cts
-from sijscan.phantom.anatomy import render_projection
+from sijscan.phantom.body_model import ctshape as cts
+from sijscan.phantom.body_model import render_projection
 from sijscan.phantom.spec import CaseSpec, Geometry
 
 MID = Geometry(height=384, width=512, pixel_spacing_mm=0.8)

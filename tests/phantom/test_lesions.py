@@ -93,8 +93,8 @@ def test_mimic_rates_follow_sex_age_and_label():
 
 
 def test_the_procedural_joint_draws_its_lesions_from_the_shared_definition():
-    from sijscan.phantom.anatomy import render_projection
-    from sijscan.phantom.anatomy.sij import make_layout
+    from sijscan.phantom.body_model import render_projection
+    from sijscan.phantom.body_model.sij import make_layout
     from sijscan.phantom.spec import CaseSpec, Geometry
 
     p = render_projection(CaseSpec(anatomy_seed=5, severity_left=2.7, severity_right=0.4),
@@ -111,7 +111,7 @@ def _zero_table(monkeypatch):
 
 def test_without_the_shared_table_neither_route_draws_a_lesion(monkeypatch):
     """Zeroing the one table removes every lesion from BOTH routes: neither has a definition of its own."""
-    from sijscan.phantom.anatomy import render_projection
+    from sijscan.phantom.body_model import render_projection
     from sijscan.phantom.ct.joint import find_joint, lesion_block, lesion_plan
     from sijscan.phantom.ct.synthetic import toy_case
     from sijscan.phantom.spec import CaseSpec, Geometry

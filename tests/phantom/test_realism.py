@@ -13,7 +13,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from sijscan.phantom.acquisition import acquire
-from sijscan.phantom.anatomy import render_projection
+from sijscan.phantom.body_model import render_projection
 from sijscan.phantom.profiles import PROFILES, get_profile
 from sijscan.phantom.spec import CaseSpec, Geometry, Projection
 

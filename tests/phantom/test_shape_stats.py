@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sijscan.phantom import shape_stats as ss
+from tools import shape_stats as ss  # the build-time tool (repository root on sys.path)
 
 
 def test_projection_is_the_bone_line_integral_on_a_1mm_grid() -> None:

@@ -1,4 +1,4 @@
-"""End to end: render, write, read back (needs the anatomy renderer ``sijscan.phantom.anatomy``)."""
+"""End to end: render, write, read back (needs the anatomy renderer ``sijscan.phantom.body_model``)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("sijscan.phantom.anatomy", reason="anatomy renderer not available yet")
+pytest.importorskip("sijscan.phantom.body_model", reason="anatomy renderer not available yet")
 
 from sijscan.cli.main import main  # noqa: E402
 from sijscan.mny import mny_positive  # noqa: E402
@@ -66,7 +66,7 @@ def test_same_seed_same_pixels_for_any_worker_count(tmp_path, proof_dir) -> None
 
 
 def test_mask_matches_projected_bones() -> None:
-    from sijscan.phantom.anatomy import render_projection
+    from sijscan.phantom.body_model import render_projection
 
     spec = CaseSpec(anatomy_seed=11, severity_left=2.0)
     image, labels, truth = render_spec(spec, profile="gespic", size=256, seed=3)

@@ -20,7 +20,8 @@ from sijscan.anatomy.recipes import published_recipe, sijscan_recipe  # noqa: E4
 from sijscan.anatomy.segment import Segmenter  # noqa: E402
 from sijscan.cli.main import main  # noqa: E402
 from sijscan.export.onnx_export import export_any, export_model  # noqa: E402
-from sijscan.modelfolder import build_network, read_card, save_model, sha256_file, update_card  # noqa: E402
+from sijscan.files import file_digest  # noqa: E402
+from sijscan.modelfolder import build_network, read_card, save_model, update_card  # noqa: E402
 from sijscan.onnx_backend import (BackendError, OnnxGradCAMError, OnnxModelError,  # noqa: E402
                                           load_onnx_network)
 from test_standins import draw_pelvis, make_models  # noqa: E402
@@ -59,7 +60,7 @@ def _classifier_folder(root: Path, *, grade_head: bool) -> Path:
 def _check_card(folder: Path, *, outputs: list[str]) -> dict:
     entry = read_card(folder).extra["onnx"]
     path = folder / entry["file"]
-    assert path.is_file() and entry["sha256"] == sha256_file(path)
+    assert path.is_file() and entry["sha256"] == file_digest(path)
     assert entry["outputs"] == outputs and entry["opset"] == 20
     assert 0 <= entry["max_abs_diff"] < TOL
     assert entry["dynamic_axes"]["image"][0] == 0  # dynamic batch

@@ -76,7 +76,7 @@ def _fake_trainer(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     seen: dict[str, Any] = {}
 
-    def fake_train(*, manifest: str, out_dir: Any, config: Any, resume: bool = False) -> Path:
+    def fake_train(*, manifest: str, out_dir: Any, config: Any, resume: bool = False, overwrite: bool = False) -> Path:
         seen["config"] = config
         return Path(out_dir)
 

@@ -16,7 +16,8 @@ from typing import Any, Mapping
 from sijscan.anatomy.networks import LABELS, PAPER_INIT
 from sijscan.anatomy.recipes import published_recipe
 from sijscan.errors import ModelError
-from sijscan.modelfolder import build_network, default_provenance, save_model, sha256_file
+from sijscan.files import file_digest
+from sijscan.modelfolder import build_network, default_provenance, save_model
 from sijscan.safeload import safe_torch_load
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def import_published_segmenter(pt_path: str | os.PathLike[str], out_dir: str | o
     out = save_model(
         out_dir, network=network, kind="segmenter", arch="unet-paper", init_args=dict(PAPER_INIT),
         labels=labels, recipe=published_recipe(),
-        provenance=default_provenance(source=SOURCE, imported_from=src.name, source_sha256=sha256_file(src),
+        provenance=default_provenance(source=SOURCE, imported_from=src.name, source_sha256=file_digest(src),
                                       **({"download": dict(download)} if download else {})),
         extra={"published": True, "sijscan_labels": {str(k): v for k, v in LABELS.items()}},
     )

@@ -245,7 +245,7 @@ def analyse(pipeline: Any, path: str | None, *, max_upload_mb: float,
             tracker: UploadTracker | None = None) -> tuple[str, str]:
     """The request handler: read, predict, render; the upload is deleted whatever happens."""
     from sijscan.errors import SijscanError
-    from sijscan.io.radiograph import one_line
+    from sijscan.errors import one_line
 
     if not path:
         return "Upload a radiograph (DICOM, PNG, JPEG, TIFF or NIfTI).", ""

@@ -23,6 +23,7 @@ import torch
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.errors import SijscanError
 from sijscan.classify.preprocess import PreprocessSpec, clahe_qiu, pad_or_crop, resize_longest
+from sijscan.files import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +144,7 @@ def crop_from_segmenter(segmenter_dir: str | Path, *, device: str = "cpu", crop:
 def _file_digest(path: str | None) -> str:
     if not path:
         return "-"
-    h = hashlib.sha1()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path)
 
 
 @dataclass

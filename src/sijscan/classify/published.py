@@ -41,7 +41,8 @@ def import_published_classifier(ckpt_path: str | os.PathLike[str], out_dir: str 
     :data:`~sijscan.safeload.CHECKPOINT_INERT` (unless ``allow_unknown_objects``).
     """
     from sijscan.errors import UnsafeCheckpointError
-    from sijscan.modelfolder import build_network, default_provenance, save_model, sha256_file
+    from sijscan.files import file_digest
+    from sijscan.modelfolder import build_network, default_provenance, save_model
     from sijscan.safeload import CHECKPOINT_INERT, safe_torch_load
 
     try:
@@ -78,6 +79,6 @@ def import_published_classifier(ckpt_path: str | os.PathLike[str], out_dir: str 
     return save_model(out_dir, network=net, kind="classifier", arch=ARCH, init_args=init_args,
                       labels={0: "no definite radiographic sacroiliitis", 1: "definite radiographic sacroiliitis"},
                       recipe=recipe, cutoff=PUBLISHED_CUTOFF, temperature=None,
-                      provenance=default_provenance(imported_from=Path(ckpt_path).name, source_sha256=sha256_file(ckpt_path),
+                      provenance=default_provenance(imported_from=Path(ckpt_path).name, source_sha256=file_digest(ckpt_path),
                                                     placeholder_objects=sorted(set(refused)), hyper_parameters=hp,
                                                     **({"download": dict(download)} if download else {})))

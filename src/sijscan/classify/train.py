@@ -38,6 +38,7 @@ from sijscan.classify.module import ClassifierModule
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.classify.recipe import Recipe, get_recipe
 from sijscan.classify.verdict import check_training_labels
+from sijscan.files import atomic_write
 from sijscan.io.cohort.splits import patients_on_both_sides
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,7 @@ def _read_progress(path: Path) -> dict[str, Any]:
 
 
 def _write_progress(path: Path, progress: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(jsonio.dumps(progress, indent=2))
-    os.replace(tmp, path)
+    atomic_write(path, jsonio.dumps(progress, indent=2))
 
 
 def _loaders(data: CachedViews, val: CachedViews, *, height: int, width: int, batch_size: int, world: int,

@@ -24,7 +24,6 @@ import contextlib
 import io
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,8 @@ import numpy as np
 import torch
 
 from sijscan.errors import ModelError
-from sijscan.modelfolder import ModelCard, load_model, sha256_file, update_card
+from sijscan.files import atomic_path, file_digest
+from sijscan.modelfolder import ModelCard, load_model, update_card
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +171,7 @@ def export_model(model_dir: str | os.PathLike[str], *, out_dir: str | os.PathLik
     target_dir = Path(out_dir) if out_dir is not None else folder / ONNX_DIR
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / ONNX_FILE
-    fd, tmp_name = tempfile.mkstemp(dir=target_dir, prefix=".network.", suffix=".onnx.tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(target) as tmp:
         try:
             _torch_export(graph, x, tmp, outputs=outputs, opset=int(opset), exporter=exporter)
         except Exception as exc:  # torch.export / onnxscript raise many unrelated types
@@ -182,10 +179,7 @@ def export_model(model_dir: str | os.PathLike[str], *, out_dir: str | os.PathLik
             raise OnnxExportError(f"{folder}: torch.onnx.export ({exporter}) failed: {first}") from exc
         diff = _max_abs_diff(graph, tmp, x)
         real_opset, axes = _dynamic_axes(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    digest = sha256_file(target)
+    digest = file_digest(target)
     rel = os.path.relpath(target.resolve(), folder.resolve())
     entry: dict[str, Any] = {
         "file": rel, "sha256": digest, "opset": real_opset, "exporter": exporter, "outputs": outputs,

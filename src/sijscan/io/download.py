@@ -11,7 +11,6 @@ environment variable ``SIJSCAN_CACHE``, then ``~/.cache/sijscan``.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import http.client
 import json
 import logging
@@ -27,6 +26,7 @@ from typing import Any, BinaryIO
 
 from sijscan import jsonio
 from sijscan.errors import ChecksumError, DownloadError, OfflineError
+from sijscan.files import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,6 @@ def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path.home() / ".cache" / "sijscan"
 
 
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = None, progress: bool | None = None,
              timeout: float = 30.0, retries: int = 2) -> Downloaded:
     """Fetch ``url`` to ``dest`` (resuming ``dest.part``); return the verified :class:`Downloaded`.
@@ -108,7 +100,7 @@ def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = Non
     if total is not None and size != total:
         part.unlink()
         raise ChecksumError(f"{url}: got {size} bytes, the server announced {total}; partial file removed")
-    digest = sha256_of(part)
+    digest = file_digest(part)
     if want is not None and digest != want:
         part.unlink()
         raise ChecksumError(f"{url}: sha256 {digest} differs from the expected {want}; partial file removed")
@@ -143,7 +135,7 @@ def _from_cache(url: str, dest: Path, want: str | None) -> Downloaded | None:
         return None
     if rec.get("url") != url or rec.get("size") != dest.stat().st_size:
         return None
-    digest = sha256_of(dest)
+    digest = file_digest(dest)
     if digest != rec.get("sha256") or (want is not None and digest != want):
         return None
     log.info("%s: already in the cache (%s)", url, dest)

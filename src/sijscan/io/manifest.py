@@ -13,13 +13,14 @@ import csv
 import logging
 import math
 import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
 
 from sijscan.errors import EmptyFileError, FileMissingError, ManifestError
+from sijscan.files import atomic_write
 from sijscan.mny import mny_positive
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
@@ -327,18 +328,8 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     if problems:
         raise _error(target, problems, what="refusing to write an invalid manifest")
     target_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target_dir, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(columns)
-            writer.writerows(out.itertuples(index=False, name=None))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; a manifest is shared data
-        os.replace(tmp_name, target)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    return target
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(out.itertuples(index=False, name=None))
+    return atomic_write(target, text.getvalue(), fsync=True, mode=0o644)  # a manifest is shared data

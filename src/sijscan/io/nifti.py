@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from sijscan.errors import CorruptImageError, InputError, UnsupportedFormatError, VolumeNotSupportedError
-from sijscan.io.radiograph import Radiograph, check_finite, check_size, min_max, one_line, scale_to_unit, to_grey
+from sijscan.errors import CorruptImageError, InputError, UnsupportedFormatError, VolumeNotSupportedError, one_line
+from sijscan.io.radiograph import Radiograph, check_finite, check_size, min_max, scale_to_unit, to_grey
 
 logger = logging.getLogger(__name__)
 

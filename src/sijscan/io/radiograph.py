@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from sijscan.errors import one_line  # noqa: F401  transition: io/dicom.py (and other branches) import it from here
 from sijscan.errors import (
     ConstantImageError,
     CorruptImageError,
@@ -95,14 +96,6 @@ def full_range_info(*, low: float, high: float, source: str) -> dict[str, Any]:
         "method": "full_range", "low": float(low), "high": float(high), "source": source,
         "center": (float(low) + float(high)) / 2, "width": float(high) - float(low),
     }
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as a single short line (decoder messages can span lines)."""
-    text = " ".join(str(exc).split())
-    if not text:
-        text = type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def check_size(rows: int, cols: int, *, label: str) -> None:

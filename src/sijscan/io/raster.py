@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from sijscan.errors import (ConstantImageError, CorruptImageError, ImageTooLargeError, UnsupportedPhotometricError,
-                            VolumeNotSupportedError)
+                            VolumeNotSupportedError, one_line)
 from sijscan.io.detect import jpeg_header, png_ancillary, png_header
-from sijscan.io.radiograph import Radiograph, check_size, normalise_plain, one_line
+from sijscan.io.radiograph import Radiograph, check_size, normalise_plain
 
 logger = logging.getLogger(__name__)
 

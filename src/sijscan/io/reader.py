@@ -14,9 +14,10 @@ from sijscan.errors import (
     InputError,
     NotAFileError,
     UnsupportedFormatError,
+    one_line,
 )
 from sijscan.io.detect import HEAD_BYTES, describe_unknown, format_from_extension, sniff_format
-from sijscan.io.radiograph import Radiograph, one_line
+from sijscan.io.radiograph import Radiograph
 
 logger = logging.getLogger(__name__)
 

@@ -58,7 +58,7 @@ def cohort_contact_sheet(manifest_path: Path, out_path: Path, *, max_images: int
     images, captions = [], []
     for _, row in df.iterrows():
         path = manifest_path.parent / str(row["image"])
-        images.append(_read_display(path))
+        images.append(read_display(path))
         captions.append(f"L{row['grade_left']} R{row['grade_right']} {'pos' if row['label'] else 'neg'}"
                         f" {row.get('site', '')}")
     sheet = make_contact_sheet(images, captions, thumb=thumb)
@@ -67,7 +67,7 @@ def cohort_contact_sheet(manifest_path: Path, out_path: Path, *, max_images: int
     return Path(out_path)
 
 
-def _read_display(path: Path) -> np.ndarray:
+def read_display(path: Path) -> np.ndarray:
     """Bone-bright float image from a phantom PNG or DICOM (kept independent of sijscan.io)."""
     if path.suffix.lower() == ".dcm":
         import pydicom

@@ -1,6 +1,6 @@
 """One radiographic definition of each modified New York grade, shared by both phantom routes.
 
-The procedural phantom (:mod:`sijscan.phantom.anatomy.sij`, 2-D) and the CT route
+The procedural phantom (:mod:`sijscan.phantom.body_model.sij`, 2-D) and the CT route
 (:mod:`sijscan.phantom.ct.joint`, 3-D) draw a joint's lesions from the SAME per-grade distributions,
 stated in radiological terms (van der Linden et al., Arthritis Rheum 1984;27:361-8: the modified New
 York grades as a reader applies them to an AP pelvis radiograph):

@@ -44,7 +44,7 @@ def geometry_for(profile: AcquisitionProfile, size: int) -> Geometry:
 
 
 def _render_projection(spec: CaseSpec, geometry: Geometry):
-    from sijscan.phantom.anatomy import render_projection
+    from sijscan.phantom.body_model import render_projection
 
     return render_projection(spec, geometry)
 

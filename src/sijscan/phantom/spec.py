@@ -1,6 +1,6 @@
 """The contract between the phantom's two halves.
 
-* ``sijscan.phantom.anatomy`` (and its helpers) turns a :class:`CaseSpec` into a noise-free
+* ``sijscan.phantom.body_model`` (and its helpers) turns a :class:`CaseSpec` into a noise-free
   :class:`Projection`: attenuation line integrals of bone and soft tissue, an exact label map and
   the true SIJ boxes. Deterministic for a spec (all randomness comes from ``CaseSpec.anatomy_seed``).
 * ``sijscan.phantom.acquisition`` turns a ``Projection`` into a detector image with one hospital's

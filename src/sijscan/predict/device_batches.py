@@ -62,7 +62,7 @@ class BatchedPredictor:
     # --- the three steps -----------------------------------------------------------------------
     def predict(self, batch: LoaderBatch, *, items: Sequence[InputItem]) -> list[Prediction]:
         """Predictions for ``batch.images`` in order; ``items`` (by ``LoadedImage.index``) scrub paths from errors."""
-        from sijscan.predict.many_files import _scrub
+        from sijscan.predict.names import hide_path
         from sijscan.predict.pipeline import Prediction, finish_timings
 
         pipe = self.pipeline
@@ -81,7 +81,7 @@ class BatchedPredictor:
             if pred is None:  # the worker could not read the file
                 pred = Prediction(image=im.image, error=im.error, view=pipe.view)
             if pred.error:
-                pred.error = _scrub(pred.error, items[im.index])
+                pred.error = hide_path(pred.error, path=items[im.index].path, name=items[im.index].image)
             elif pipe.segmenter is not None:
                 pred.timings["segment_s"] = pred.timings.get("segment_s", 0.0) + seg_s
             preds.append(pred)
@@ -93,7 +93,7 @@ class BatchedPredictor:
     def _finish_one(self, im: LoadedImage, logits: torch.Tensor | None) -> tuple[Prediction | None, np.ndarray | None]:
         """Post-segmentation work of one image; ``(None, None)`` for an image the worker could not read."""
         from sijscan.classify.preprocess import preprocess_view
-        from sijscan.io.radiograph import one_line
+        from sijscan.errors import one_line
         from sijscan.predict.pipeline import Prediction
 
         if im.error is not None or im.pixels is None:

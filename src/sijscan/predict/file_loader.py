@@ -84,7 +84,7 @@ class RadiographDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> LoadedImage:
         from sijscan.io import read_radiograph
-        from sijscan.io.radiograph import one_line
+        from sijscan.errors import one_line
 
         item = self.items[index]
         out = LoadedImage(index=int(index), image=item.image)

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from sijscan import jsonio
 from sijscan._progress import progress_enabled
 from sijscan.errors import InputError
-from sijscan.predict.names import file_stamp, folder_files, printable_name, resolved, safe_stem
+from sijscan.files import file_digest
+from sijscan.predict.names import file_stamp, folder_files, hide_path, printable_name, resolved, safe_stem
 from sijscan.predict.table import CSV_NAME, RowWriter, prediction_row, read_rows
 
 __all__ = ["run_batch", "collect_inputs", "todo_items", "BatchSummary"]
@@ -91,14 +92,6 @@ def _looks_like_image(path: Path) -> bool:
     return sniff_format(path, head) is not None
 
 
-def _content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool = False,
                    skip_under: Path | None = None, masks: str | os.PathLike[str] | None = None,
                    manifest_masks: bool = True) -> list[InputItem]:
@@ -145,7 +138,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
     if hash_names:
         for it in items:
             try:
-                it.image = _content_hash(it.path)
+                it.image = file_digest(it.path)[:16]
             except OSError:
                 it.image = hashlib.sha256(str(it.path).encode()).hexdigest()[:16]
     names = [it.image for it in items]
@@ -162,8 +155,8 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
 
 def write_image_outputs(pred: Prediction, *, images_dir: Path, gradcam: bool) -> None:
     """Per-image JSON, overlay and (with Grad-CAM) heat-map PNGs, each written atomically."""
-    from sijscan.predict.overlay import (OVERLAY_LONGEST, cam_overlay, segmentation_overlay, write_bytes_atomic,
-                                         write_png_atomic)
+    from sijscan.files import atomic_write
+    from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, segmentation_overlay, write_png_atomic
 
     stem = safe_stem(pred.image)
     im = pred.images
@@ -179,7 +172,7 @@ def write_image_outputs(pred: Prediction, *, images_dir: Path, gradcam: bool) ->
             if crop is not None and im.crop is not None:
                 write_png_atomic(images_dir / f"{stem}_gradcam_crop.png", cam_overlay(im.crop, crop))
     payload = jsonio.dumps(pred.to_json(), indent=2) + "\n"
-    write_bytes_atomic(images_dir / f"{stem}.json", payload.encode("utf-8"))
+    atomic_write(images_dir / f"{stem}.json", payload)
 
 
 def _read_ahead(pipeline: Pipeline, items: Sequence[InputItem], workers: int) -> Iterator[tuple[InputItem, Any]]:
@@ -285,7 +278,7 @@ def todo_items(items: Sequence[InputItem], existing: dict[str, dict[str, str]], 
 
 def _run_locked(pipeline: Pipeline, *, items: list[InputItem], out: Path, images_dir: Path, gradcam: bool,
                 batch_size: int, overwrite: bool, workers: int, progress: bool | None) -> BatchSummary:
-    from sijscan.io.radiograph import one_line
+    from sijscan.errors import one_line
     from sijscan.predict.outdir import OutputFolderError, os_reason
     from sijscan.predict.pipeline import Prediction
 
@@ -319,10 +312,10 @@ def _run_locked(pipeline: Pipeline, *, items: list[InputItem], out: Path, images
                                           masks=[it.mask for it, _ in ready]) if ready else []
             by_name = {p.image: p for p in preds}
             for it, r in batch:
-                pred = Prediction(image=it.image, error=_scrub(one_line(r), it), view=pipeline.view) \
+                pred = Prediction(image=it.image, error=hide_path(one_line(r), path=it.path, name=it.image), view=pipeline.view) \
                     if isinstance(r, Exception) else by_name[it.image]
                 if pred.error:
-                    pred.error = _scrub(pred.error, it)
+                    pred.error = hide_path(pred.error, path=it.path, name=it.image)
                 _finish(pred, writer=writer, images_dir=images_dir, gradcam=gradcam, summary=summary)
                 bar.update(1)
             batch.clear()
@@ -345,13 +338,6 @@ def _run_locked(pipeline: Pipeline, *, items: list[InputItem], out: Path, images
     log.info("predicted %d, skipped %d, failed %d in %.1f s", summary.done, summary.skipped, summary.failed,
              time.perf_counter() - t0)
     return summary
-
-
-def _scrub(message: str, item: InputItem) -> str:
-    """The error message with the file's path replaced by its output name (no folder names leak)."""
-    for form in sorted({str(item.path), str(resolved(item.path)), os.fspath(item.path)}, key=len, reverse=True):
-        message = message.replace(form, item.image)
-    return printable_name(message)
 
 
 def _finish(pred: Prediction, *, writer: RowWriter, images_dir: Path, gradcam: bool, summary: BatchSummary) -> None:

@@ -4,6 +4,7 @@
 characters as ``\\xNN``). ``safe_stem``: the file-name stem of an image's files in ``images/``,
 never shared by two names. ``file_stamp``: size and modification time, compared on resume.
 ``folder_files``: the files of an input folder, broken links included (they become error rows).
+``hide_path``: an error message with the file's path replaced by its output name.
 """
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ def printable_name(name: str) -> str:
     """``name`` as text every output can hold: bytes that are not UTF-8 and control characters as ``\\xNN``."""
     text = os.fsencode(name).decode("utf-8", "backslashreplace")
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def hide_path(message: str, *, path: Path, name: str) -> str:
+    """``message`` with the file's path (as given, absolute or resolved) replaced by its output
+    ``name``, printable: no folder names leak into outputs."""
+    for form in sorted({str(path), str(resolved(path)), os.fspath(path)}, key=len, reverse=True):
+        message = message.replace(form, name)
+    return printable_name(message)
 
 
 def resolved(path: Path) -> Path:

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import base64
 import os
-import tempfile
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from sijscan.anatomy.outputs import overlay as mask_overlay
 from sijscan.anatomy.outputs import to_uint8
+from sijscan.files import atomic_write
 
 
 OVERLAY_LONGEST = 1024
@@ -85,21 +84,5 @@ def data_uri(img: np.ndarray, *, longest: int | None = None, jpeg_quality: int |
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then ``os.replace`` it into place."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_png_atomic(path: str | os.PathLike[str], img: np.ndarray) -> None:
-    write_bytes_atomic(path, encode_png(img))
+    atomic_write(path, encode_png(img))

@@ -143,7 +143,7 @@ class Pipeline:
         except SijscanError as exc:
             if on_error == "raise":
                 raise
-            from sijscan.io.radiograph import one_line
+            from sijscan.errors import one_line
 
             return Prediction(image=name or _source_name(source), error=one_line(exc), view=self.view)
 

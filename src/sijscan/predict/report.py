@@ -126,13 +126,13 @@ def build_report(out_dir: str | os.PathLike[str], *, order: Sequence[str] | None
 
 def write_report(out_dir: str | os.PathLike[str], *, order: Sequence[str] | None = None) -> Path:
     """Write ``report.html`` into ``out_dir`` (atomically) and return its path."""
-    from sijscan.predict.overlay import write_bytes_atomic
+    from sijscan.files import atomic_write
 
     from sijscan.predict.outdir import OutputFolderError, os_reason
 
     path = Path(out_dir) / "report.html"
     try:
-        write_bytes_atomic(path, build_report(out_dir, order=order).encode("utf-8"))
+        atomic_write(path, build_report(out_dir, order=order))
     except OSError as exc:
         raise OutputFolderError(f"cannot write {path} ({os_reason(exc)}); predictions.csv is complete") from exc
     log.info("wrote %s", path)

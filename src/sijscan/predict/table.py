@@ -120,7 +120,7 @@ class RowWriter:
 
     def finalize(self, *, order: Sequence[str]) -> None:
         """Rewrite the CSV de-duplicated, images in ``order`` first, through tmp + ``os.replace``."""
-        from sijscan.predict.overlay import write_bytes_atomic
+        from sijscan.files import atomic_write
 
         keys = [k for k in order if k in self.rows] + sorted(k for k in self.rows if k not in set(order))
         buf = io.StringIO()
@@ -130,4 +130,4 @@ class RowWriter:
             writer.writerow({c: self.rows[k].get(c, "") for c in CSV_COLUMNS})
         if hasattr(self, "_fh"):
             self.close()
-        write_bytes_atomic(self.path, buf.getvalue().encode("utf-8"))
+        atomic_write(self.path, buf.getvalue())

@@ -37,6 +37,3 @@ class StageContext:
     """show progress bars (resolved once by run_study; never part of a cache key)"""
 
 
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, SijscanError) else f"{type(exc).__name__}: {text}"

@@ -352,7 +352,7 @@ def _progression(rep: Any, ctx: StageContext) -> None:
 
 def _where(rep: Any, ctx: StageContext, out: Path) -> None:
     from sijscan.evaluate.report import write_json
-    from sijscan.study.cam_share import HEADERS, difference_text, table_rows
+    from sijscan.study.where_models_look import HEADERS, difference_text, table_rows
 
     rep.heading("Where the models look")
     res = ctx.upstream.get("evaluate", {}).get("camshare") or {}

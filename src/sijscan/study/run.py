@@ -10,9 +10,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from sijscan.errors import one_line
 from sijscan.study.config import StudyConfig, StudyConfigError, load_config
 from sijscan.study import stage_functions as fn
-from sijscan.study.context import StageContext, StageFailedError, one_line
+from sijscan.study.context import StageContext, StageFailedError
 from sijscan.study.stages import DONE_FILE, STAGE_NAMES, STAGES, cache_key, read_done, write_done
 
 #: What each stage runs: the table of stage functions (tests put cheap fakes in it).
@@ -139,7 +140,7 @@ def _run_stage(stage: Any, *, cfg: StudyConfig, out: Path, key: str, outputs: di
         raise
     except Exception as exc:  # any failure of a stage becomes one line naming it
         log.debug("stage %s failed", stage.name, exc_info=True)
-        raise StageFailedError(stage.name, one_line(exc)) from exc
+        raise StageFailedError(stage.name, one_line(exc, name_foreign=True)) from exc
     seconds = time.perf_counter() - t0
     record = {"stage": stage.name, "key": key, "outputs": produced or {}, "seconds": round(seconds, 3),
               "started_utc": started.isoformat(timespec="seconds"),

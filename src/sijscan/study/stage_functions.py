@@ -199,9 +199,9 @@ def run_evaluate(ctx: StageContext) -> dict[str, Any]:
 
 
 def _camshare(ctx: StageContext) -> dict[str, Any]:
-    """Grad-CAM share inside the true SIJ boxes (see :mod:`sijscan.study.cam_share`); written as JSON too."""
+    """Grad-CAM share inside the true SIJ boxes (see :mod:`sijscan.study.where_models_look`); written as JSON too."""
     from sijscan.evaluate.report import write_json
-    from sijscan.study.cam_share import cam_shares
+    from sijscan.study.where_models_look import cam_shares
 
     res = cam_shares(ctx, out_dir=ctx.stage_dir / "camshare")
     if res:

@@ -55,18 +55,21 @@ def find_acetabulum(case: CTCase, side: str) -> tuple[np.ndarray, float]:
     return centre_zyx[::-1].copy(), float(np.clip(dist[tuple(best)] - 1.0, 21.0, 26.0))
 
 
-def _capsule(p: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) -> np.ndarray:
+def capsule(p: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) -> np.ndarray:
+    """Signed distance (mm) of points ``p`` to the capsule from ``a`` to ``b`` of radius ``r``."""
     ab = b - a
     t = np.clip(((p - a) @ ab) / float(ab @ ab), 0.0, 1.0)
     return np.linalg.norm(p - (a + t[..., None] * ab), axis=-1) - r
 
 
-def _ellipsoid(p: np.ndarray, c: np.ndarray, axes: np.ndarray) -> np.ndarray:
+def ellipsoid(p: np.ndarray, c: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """Approximate signed distance (mm) of points ``p`` to the ellipsoid at ``c`` with semi-axes ``axes``."""
     q = (p - c) / axes
     return (np.linalg.norm(q, axis=-1) - 1.0) * axes.min()
 
 
-def _smin(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+def smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """Polynomial smooth union of two distance fields, blending over ``k`` mm."""
     h = np.clip(0.5 + 0.5 * (b - a) / k, 0.0, 1.0)
     return b * (1 - h) + a * h - k * h * (1 - h)
 
@@ -89,10 +92,10 @@ def femur_volume(head: np.ndarray, radius: float, side: str, rng: np.random.Gene
     p = np.stack(np.meshgrid(xs, ys, zs, indexing="xy"), axis=-1).transpose(2, 0, 1, 3).astype(np.float32)
     r_neck, r_shaft = 0.62 * radius, rng.uniform(0.55, 0.65) * radius
     d_head = np.linalg.norm(p - head, axis=-1) - radius
-    d = _smin(d_head, _capsule(p, head, base, r_neck), 6.0)
-    d = _smin(d, _capsule(p, shaft_top, shaft_end, r_shaft), 10.0)
-    d = _smin(d, _ellipsoid(p, gt, np.array([0.55, 0.5, 0.75]) * radius), 8.0)
-    d = _smin(d, _ellipsoid(p, lt, np.array([0.35, 0.35, 0.5]) * radius), 5.0)
+    d = smooth_min(d_head, capsule(p, head, base, r_neck), 6.0)
+    d = smooth_min(d, capsule(p, shaft_top, shaft_end, r_shaft), 10.0)
+    d = smooth_min(d, ellipsoid(p, gt, np.array([0.55, 0.5, 0.75]) * radius), 8.0)
+    d = smooth_min(d, ellipsoid(p, lt, np.array([0.35, 0.35, 0.5]) * radius), 5.0)
     depth = -d  # mm inside the surface
     along = np.clip((shaft_top[2] - p[..., 2]) / 60.0, 0.0, 1.0)  # 0 at the neck, 1 down the shaft
     cortex = 1.8 + 4.5 * along

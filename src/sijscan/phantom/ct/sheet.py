@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sijscan.phantom.contact_sheet import ContactSheetError, _read_display, make_contact_sheet
+from sijscan.phantom.contact_sheet import ContactSheetError, make_contact_sheet, read_display
 
 
 def ct_route_sheet(manifest_path: str | Path, out_path: str | Path, *, reference_dir: str | Path | None = None,
@@ -19,7 +19,7 @@ def ct_route_sheet(manifest_path: str | Path, out_path: str | Path, *, reference
     df = pd.read_csv(manifest_path, dtype={"ct_case": str}).head(max_images)
     images, captions = [], []
     for _, row in df.iterrows():
-        images.append(_read_display(manifest_path.parent / str(row["image"])))
+        images.append(read_display(manifest_path.parent / str(row["image"])))
         captions.append(f"CT {row['ct_case']} L{row['grade_left']} R{row['grade_right']} {row['site']}")
     for path in sorted(Path(reference_dir).glob("*.jpg")) if reference_dir else []:
         arr = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from sijscan.phantom.ct.case import VOL_SACRUM, CTCase
-from sijscan.phantom.ct.femur import GRID_MM, _capsule, _ellipsoid, _smin
+from sijscan.phantom.ct.femur import GRID_MM, capsule, ellipsoid, smooth_min
 
 
 def s1_endplate(case: CTCase) -> np.ndarray:
@@ -30,19 +30,19 @@ def s1_endplate(case: CTCase) -> np.ndarray:
 
 def _vertebra(p: np.ndarray, c: np.ndarray, s: float, rng: np.random.Generator, *, tp_len: float) -> np.ndarray:
     """Signed distance (mm) of one vertebra whose body centre is ``c`` (x, y, z), scale ``s``."""
-    body = _ellipsoid(p, c, np.array([25.0, 18.0, 19.0]) * s)  # rounded sides: a waist-less barrel
+    body = ellipsoid(p, c, np.array([25.0, 18.0, 19.0]) * s)  # rounded sides: a waist-less barrel
     body = np.maximum(body, np.abs(p[..., 2] - c[2]) - 13.5 * s)  # flat endplates
     d = body
     for side in (-1.0, 1.0):
         ped = c + np.array([side * 13.0 * s, 20.0 * s, 3.0 * s])
-        d = _smin(d, _capsule(p, c + np.array([side * 12.0 * s, 12.0 * s, 3.0 * s]), ped, 5.0 * s), 3.0)
+        d = smooth_min(d, capsule(p, c + np.array([side * 12.0 * s, 12.0 * s, 3.0 * s]), ped, 5.0 * s), 3.0)
         tp_root = ped + np.array([side * 4.0 * s, 6.0 * s, 0.0])
         tp_tip = tp_root + np.array([side * tp_len * s, rng.uniform(-3.0, 3.0), rng.uniform(-6.0, 2.0)])
-        d = _smin(d, _capsule(p, tp_root, tp_tip, 5.0 * s), 3.0)
+        d = smooth_min(d, capsule(p, tp_root, tp_tip, 5.0 * s), 3.0)
         lam = c + np.array([0.0, 40.0 * s, -2.0 * s])
-        d = _smin(d, _capsule(p, ped + np.array([0.0, 5.0 * s, 0.0]), lam, 4.0 * s), 3.0)
+        d = smooth_min(d, capsule(p, ped + np.array([0.0, 5.0 * s, 0.0]), lam, 4.0 * s), 3.0)
     sp_tip = c + np.array([0.0, 62.0 * s, -10.0 * s])
-    d = _smin(d, _capsule(p, c + np.array([0.0, 40.0 * s, -2.0 * s]), sp_tip, 5.0 * s), 3.0)
+    d = smooth_min(d, capsule(p, c + np.array([0.0, 40.0 * s, -2.0 * s]), sp_tip, 5.0 * s), 3.0)
     return d
 
 

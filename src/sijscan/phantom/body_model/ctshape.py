@@ -1,6 +1,6 @@
 """Real-bone statistics for the procedural phantom: CT-derived shapes and projected thickness.
 
-``sijscan/data/phantom_shapes.npz`` (made by :mod:`sijscan.phantom.shape_stats` from the AP
+``sijscan/data/phantom_shapes.npz`` (made by ``tools/shape_stats.py`` from the AP
 projections of real pelvic CTs; provenance in the ``.json`` beside it) holds, per intact bone,
 corresponding outline points (hip bone: crest, lateral margin, ischium, symphysis, obturator
 foramen, both SIJ margins; sacrum: alae, joint margins, apex) in the phantom's frame, and the

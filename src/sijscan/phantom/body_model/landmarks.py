@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sijscan.phantom.anatomy import outlines as outl
-from sijscan.phantom.anatomy.ctshape import N_HIP
-from sijscan.phantom.anatomy.ctskeleton import arch_half_angle, build_ct_bones, members_of
-from sijscan.phantom.anatomy.frame import closed_spline, open_spline
-from sijscan.phantom.anatomy.outlines import Pose
+from sijscan.phantom.body_model import outlines as outl
+from sijscan.phantom.body_model.ctshape import N_HIP
+from sijscan.phantom.body_model.ctskeleton import arch_half_angle, build_ct_bones, members_of
+from sijscan.phantom.body_model.frame import closed_spline, open_spline
+from sijscan.phantom.body_model.outlines import Pose
 from sijscan.phantom.spec import CaseSpec
 
 SIDES = ("image_left", "image_right")
@@ -84,7 +84,7 @@ def _post_line(ant: np.ndarray, joint: dict, sg: float) -> np.ndarray:
 def build_skeleton(spec: CaseSpec) -> Skeleton:
     """All outlines of one case in posed patient mm. Deterministic in ``spec.anatomy_seed``.
 
-    Hip bones and sacrum come from the CT shape set (:mod:`sijscan.phantom.anatomy.ctskeleton`); femora, vertebrae
+    Hip bones and sacrum come from the CT shape set (:mod:`sijscan.phantom.body_model.ctskeleton`); femora, vertebrae
     and coccyx from the landmark tables, placed on the CT bones (heads in the acetabula, L5 on the
     promontory)."""
     seed = int(spec.anatomy_seed) & 0xFFFFFFFF

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sijscan.evaluate.camshare import (CamShareError, bootstrap_center, cam_share, paired_difference,
+from sijscan.evaluate.cam_inside_sij import (CamShareError, bootstrap_center, cam_share, paired_difference,
                                        true_sij_boxes, union_mask)
 
 

@@ -4,16 +4,16 @@
 * enthesitis: erosions and whiskering at the iliac crests, ischial tuberosities and greater
   trochanters, erosions and sclerosis at the symphysis.
 
-(Hip narrowing lives with the acetabular roof in :mod:`sijscan.phantom.anatomy.bones`.) Sites come from the anatomy
+(Hip narrowing lives with the acetabular roof in :mod:`sijscan.phantom.body_model.bones`.) Sites come from the anatomy
 seed; every term is proportional to the knob's strength, so 0 renders nothing.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from sijscan.phantom.anatomy.bones import add_lines
-from sijscan.phantom.anatomy.frame import Frame, Window, add_into
-from sijscan.phantom.anatomy.landmarks import SIDES, Skeleton
+from sijscan.phantom.body_model.bones import add_lines
+from sijscan.phantom.body_model.frame import Frame, Window, add_into
+from sijscan.phantom.body_model.landmarks import SIDES, Skeleton
 
 
 def render_syndesmophytes(canvas: np.ndarray, frame: Frame, sk: Skeleton, strength: float, seed: int) -> None:

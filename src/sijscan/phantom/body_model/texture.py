@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from sijscan.phantom.anatomy.frame import Frame, Window
+from sijscan.phantom.body_model.frame import Frame, Window
 
 TILE_MM = 0.4  # millimetres per tile pixel
 TILE_PX = 256  # 102 mm tile

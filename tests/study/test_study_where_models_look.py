@@ -13,7 +13,7 @@ from sijscan.study import report as study_report
 from sijscan.study.config import config_from_dict
 from sijscan.study.context import StageContext
 from sijscan.study.report_grades import grades_section
-from sijscan.study.cam_share import cam_shares, table_rows
+from sijscan.study.where_models_look import cam_shares, table_rows
 
 H, W = 40, 60
 LEFT, RIGHT = [10, 10, 20, 30], [40, 10, 50, 30]   # 200 px each: chance = 400 / 2400

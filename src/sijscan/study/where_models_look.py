@@ -3,7 +3,7 @@
 For every evaluation set whose manifest gives the true joint boxes (phantom cohorts: box columns
 or exact masks), both models are run with Grad-CAM (class "positive") on the positives, at most
 ``evaluate.cam_share_images`` of them (the first in manifest order). Each CAM is mapped onto the
-radiograph and scored with :func:`sijscan.evaluate.camshare.cam_share`; the anatomy-aware
+radiograph and scored with :func:`sijscan.evaluate.cam_inside_sij.cam_share`; the anatomy-aware
 model's crop box is the region for its within-crop chance level.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ HEADERS = ["Evaluation set", "Model", "n (positives with a share)", "Mean share 
 
 
 def _set_has_truth(df: Any) -> bool:
-    from sijscan.evaluate.camshare import BOX_COLUMNS
+    from sijscan.evaluate.cam_inside_sij import BOX_COLUMNS
 
     if all(c in df.columns for c in BOX_COLUMNS) and df[list(BOX_COLUMNS)].notna().all(axis=1).any():
         return True
@@ -34,7 +34,7 @@ def cam_shares(ctx: StageContext, *, out_dir: Path) -> dict[str, Any]:
     """Per set: per-image shares (CSV) and per-model summaries; ``{}`` when switched off or no truth."""
     import pandas as pd
 
-    from sijscan.evaluate.camshare import bootstrap_center, paired_difference
+    from sijscan.evaluate.cam_inside_sij import bootstrap_center, paired_difference
     from sijscan.io.manifest import read_manifest
 
     cfg = ctx.config
@@ -86,7 +86,7 @@ def _score_set(ctx: StageContext, rows: Any) -> Any:
     """One row per positive: each model's share and chance levels (NaN where it gave no CAM)."""
     import pandas as pd
 
-    from sijscan.evaluate.camshare import cam_share, true_sij_boxes
+    from sijscan.evaluate.cam_inside_sij import cam_share, true_sij_boxes
     from sijscan.predict.pipeline import Pipeline
     from sijscan.study.predicting import predict_with_bar
 

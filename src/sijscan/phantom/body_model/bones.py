@@ -1,6 +1,6 @@
 """Bone line integrals of the pelvis, lower lumbar spine and proximal femora.
 
-Each bone is a solid with a cortical shell (see :mod:`sijscan.phantom.anatomy.profile`) on its own window; smooth
+Each bone is a solid with a cortical shell (see :mod:`sijscan.phantom.body_model.profile`) on its own window; smooth
 thickness maps are evaluated coarsely and upsampled; tangential cortical plates (pelvic brim,
 ilioischial line, teardrop, acetabular roof, endplates, arcuate lines) are soft lines added on top.
 Overlaps simply add up.
@@ -10,11 +10,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from sijscan.phantom.anatomy.ctshape import bone_set, warp_template
-from sijscan.phantom.anatomy.frame import Frame, Window, add_into, closed_spline, ellipse_pts, fill_mask, lowres, open_spline
-from sijscan.phantom.anatomy.landmarks import SideSkeleton, Skeleton
-from sijscan.phantom.anatomy.profile import inside_distance_mm, line_field, solid_bone
-from sijscan.phantom.anatomy.texture import TextureTile, texture_in
+from sijscan.phantom.body_model.ctshape import bone_set, warp_template
+from sijscan.phantom.body_model.frame import Frame, Window, add_into, closed_spline, ellipse_pts, fill_mask, lowres, open_spline
+from sijscan.phantom.body_model.landmarks import SideSkeleton, Skeleton
+from sijscan.phantom.body_model.profile import inside_distance_mm, line_field, solid_bone
+from sijscan.phantom.body_model.texture import TextureTile, texture_in
 
 PAD_MM = 4.0
 EDGE_MARGIN_MM = 16.0  # beyond the image, bones are evaluated this far (more than any edge roundness)

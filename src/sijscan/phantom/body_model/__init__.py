@@ -14,14 +14,14 @@ import math
 import cv2
 import numpy as np
 
-from sijscan.phantom.anatomy.bones import render_femur, render_hip, render_ribs, render_sacrum, render_vertebrae
-from sijscan.phantom.anatomy.findings import render_enthesitis, render_syndesmophytes
-from sijscan.phantom.anatomy.frame import AnatomyInputError, Frame
-from sijscan.phantom.anatomy.landmarks import SIDES, Skeleton, build_skeleton, patient_side
-from sijscan.phantom.anatomy.profile import MU_SOFT
-from sijscan.phantom.anatomy.sij import make_layout, render_joint, true_box
-from sijscan.phantom.anatomy.softtissue import render_soft
-from sijscan.phantom.anatomy.texture import make_tile
+from sijscan.phantom.body_model.bones import render_femur, render_hip, render_ribs, render_sacrum, render_vertebrae
+from sijscan.phantom.body_model.findings import render_enthesitis, render_syndesmophytes
+from sijscan.phantom.body_model.frame import AnatomyInputError, Frame
+from sijscan.phantom.body_model.landmarks import SIDES, Skeleton, build_skeleton, patient_side
+from sijscan.phantom.body_model.profile import MU_SOFT
+from sijscan.phantom.body_model.sij import make_layout, render_joint, true_box
+from sijscan.phantom.body_model.softtissue import render_soft
+from sijscan.phantom.body_model.texture import make_tile
 from sijscan.phantom.spec import CaseSpec, Geometry, Projection
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def _info(frame: Frame, sk: Skeleton, joints: dict, soft_info: dict) -> dict:
     sac_lo = np.clip(np.floor(sac_px.min(axis=0) + 0.5), 0, [frame.width, frame.height]).astype(int)
     sac_hi = np.clip(np.ceil(sac_px.max(axis=0) + 0.5), 0, [frame.width, frame.height]).astype(int)
     return {
-        "renderer": "sijscan.phantom.anatomy v1",
+        "renderer": "sijscan.phantom.body_model v1",
         "pixel_spacing_mm": frame.spacing,
         "femoral_head_centres": {s: _px(frame, sk.sides[s].head_c) for s in SIDES},
         "femoral_head_radius_px": {s: sk.sides[s].head_r / frame.spacing for s in SIDES},

@@ -1,4 +1,4 @@
-"""Hip bones and sacrum of one phantom patient from the CT shape set (see :mod:`sijscan.phantom.anatomy.ctshape`).
+"""Hip bones and sacrum of one phantom patient from the CT shape set (see :mod:`sijscan.phantom.body_model.ctshape`).
 
 Each patient mixes the real bones with seeded weights (both sides close to one patient-level mix,
 so the pelvis stays nearly symmetric), then: the symphysis gets its 4-6 mm gap, the points are
@@ -15,9 +15,9 @@ import math
 import cv2
 import numpy as np
 
-from sijscan.phantom.anatomy import ctshape as cts
-from sijscan.phantom.anatomy.frame import open_spline, smoothstep
-from sijscan.phantom.anatomy.outlines import Pose
+from sijscan.phantom.body_model import ctshape as cts
+from sijscan.phantom.body_model.frame import open_spline, smoothstep
+from sijscan.phantom.body_model.outlines import Pose
 
 SYM_HALF_GAP_MM = 2.5
 # the CT patients lie with the coccyx tip level with the top of the symphysis (0 +- 4 mm over seeds

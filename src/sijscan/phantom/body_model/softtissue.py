@@ -11,10 +11,10 @@ import math
 import cv2
 import numpy as np
 
-from sijscan.phantom.anatomy.frame import Frame, Window, open_spline
-from sijscan.phantom.anatomy.landmarks import Skeleton
-from sijscan.phantom.anatomy.profile import MU_FAT, MU_SOFT, line_field
-from sijscan.phantom.anatomy.texture import make_tile, texture_in
+from sijscan.phantom.body_model.frame import Frame, Window, open_spline
+from sijscan.phantom.body_model.landmarks import Skeleton
+from sijscan.phantom.body_model.profile import MU_FAT, MU_SOFT, line_field
+from sijscan.phantom.body_model.texture import make_tile, texture_in
 from sijscan.phantom.spec import CaseSpec
 
 

@@ -1,6 +1,6 @@
 """The sacroiliac joint: its two projected joint lines, the mNY lesions and the SIJ mimics.
 
-The oblique joint projects as two lines (see :mod:`sijscan.phantom.anatomy.landmarks`): the anterior line is the
+The oblique joint projects as two lines (see :mod:`sijscan.phantom.body_model.landmarks`): the anterior line is the
 sacral margin (the joint gap lies just lateral of it), the posterior line is the iliac margin (the
 gap lies just medial of it); between them the posterior ilium overlaps the sacrum. Along each line
 the beam runs tangentially through the cartilage, so bone is missing over the joint width (a lucent
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sijscan.phantom import lesions as les
-from sijscan.phantom.anatomy.frame import Frame, Window, add_into, smoothstep
-from sijscan.phantom.anatomy.landmarks import SIGN, SideSkeleton
+from sijscan.phantom.body_model.frame import Frame, Window, add_into, smoothstep
+from sijscan.phantom.body_model.landmarks import SIGN, SideSkeleton
 
 REACH_MM = 26.0  # how far (mm) any joint change reaches from the joint lines (osteitis condensans: 25 mm)
 POST_REACH_MM = 10.0  # the posterior line's gap and plates reach less far

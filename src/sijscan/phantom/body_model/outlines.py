@@ -1,6 +1,6 @@
 """Landmark tables of the textbook femur, lumbar spine and coccyx, and the builders that turn them
-into one patient's posed outlines (patient mm; see :mod:`sijscan.phantom.anatomy.landmarks` for the conventions; the
-hip bones and sacrum come from the CT shape set, :mod:`sijscan.phantom.anatomy.ctskeleton`).
+into one patient's posed outlines (patient mm; see :mod:`sijscan.phantom.body_model.landmarks` for the conventions; the
+hip bones and sacrum come from the CT shape set, :mod:`sijscan.phantom.body_model.ctskeleton`).
 
 Every table is written for the image-right side (x > 0, the patient's left) as (x, y, z) rows, z
 being the depth (mm, anterior positive) that axial rotation projects into x. The order of random
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sijscan.phantom.anatomy.frame import closed_spline, ellipse_pts
+from sijscan.phantom.body_model.frame import closed_spline, ellipse_pts
 
 @dataclass(frozen=True)
 class Pose:

@@ -15,7 +15,8 @@ above them; x to the image's right; y down; z anterior positive, 0 at the head c
 are stored as the image-right bone (the patient's right hip bone is mirrored). Only derived numbers
 are written (``src/sijscan/data/phantom_shapes.npz`` and its ``.json``), never the CT voxels.
 
-Usage: ``python -m sijscan.phantom.shape_stats --ct-root ../shared/real-ct/pengwin --out src/sijscan/data``
+A build-time tool (not part of the installed package): run it from the repository root,
+``python tools/shape_stats.py --ct-root ../shared/real-ct/pengwin --out src/sijscan/data``.
 """
 from __future__ import annotations
 
@@ -406,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     summary["provenance"] = {
         "source": "pengwin (FracSegNet test data, Liu et al. MICCAI 2023; MIT; see ../shared/real-ct/README.md)",
         "cases": args.cases,
-        "command": "python -m sijscan.phantom.shape_stats " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python tools/shape_stats.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "units": "mm in the phantom frame; M = bone line integral (mu 0.0206/mm x (1 + HU/1000))",
     }
     (args.out / "phantom_shapes.json").write_text(jsonio.dumps(summary, indent=1, default=float) + "\n")
