@@ -105,16 +105,38 @@ def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.Pa
     return out
 
 
+def output_stems(paths: Sequence[str | os.PathLike[str]], roots: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
+    """One distinct output stem per input: the file's stem, or, where stems repeat (``IMG0001`` in every
+    study folder), its path under the folder it was found in with ``/`` as ``__``; ``-2``, ``-3`` last."""
+    plain = [Path(p).stem for p in paths]
+    counts = {s: plain.count(s) for s in plain}
+    stems = []
+    for p, stem in zip(paths, plain):
+        if counts[stem] > 1:
+            path = Path(p)
+            root = next((Path(r) for r in roots if Path(r) in path.parents), path.parent)
+            rel = path.relative_to(root).with_suffix("") if path.suffix else path.relative_to(root)
+            stem = rel.as_posix().replace("/", "__")
+        stems.append(stem)
+    seen: dict[str, int] = {}
+    out = []
+    for stem in stems:
+        seen[stem] = seen.get(stem, 0) + 1
+        out.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return out
+
+
 DICOM_RESULT_COLUMNS = ("study_instance_uid", "series_instance_uid", "sop_instance_uid", "seg_file",
                         "seg_series_instance_uid", "seg_sop_instance_uid", "sij_box", "sij_box_image_left",
                         "sij_box_image_right", "qc_flags", "confidence", "model", "model_sha256")
 
 
-def dicom_result_row(path: Path, labels: np.ndarray, summary: dict[str, Any], *, out: Path, card: Any) -> dict[str, Any]:
+def dicom_result_row(path: Path, labels: np.ndarray, summary: dict[str, Any], *, out: Path, card: Any,
+                     stem: str | None = None) -> dict[str, Any]:
     """Write ``<stem>_seg.dcm`` for a DICOM input and return its structured result (UIDs, never names)."""
     from sijscan.io.dicomseg import write_dicom_seg
 
-    seg_file = out / f"{path.stem}_seg.dcm"
+    seg_file = out / f"{stem or path.stem}_seg.dcm"
     model_name = Path(str(card.path)).name if getattr(card, "path", None) else card.arch
     uids = write_dicom_seg(path, labels, seg_file, model_name=f"{card.arch} {model_name}", model_sha256=card.sha256)
     boxes = summary.get("sij_boxes") or {}
