@@ -85,7 +85,8 @@ def write_outputs(out_dir: Path, stem: str, *, image: np.ndarray, labels: np.nda
 
 
 def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
-    """Files as given; a folder becomes every radiograph under it (recursive, by content; hidden files skipped)."""
+    """Files as given; a folder becomes every radiograph under it (recursive, by content; hidden files
+    skipped). A folder holding none stays itself, so that reading it gives its one-line error."""
     from sijscan.io.detect import HEAD_BYTES, sniff_format
 
     out: list[str | os.PathLike[str]] = []
@@ -94,6 +95,7 @@ def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.Pa
         if not p.is_dir():
             out.append(item)
             continue
+        before = len(out)
         for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")):
             try:
                 with open(f, "rb") as fh:
@@ -102,6 +104,8 @@ def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.Pa
                 continue
             if sniff_format(f, head) is not None:
                 out.append(f)
+        if len(out) == before:
+            out.append(item)
     return out
 
 
