@@ -97,8 +97,7 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
                      devices=t.devices, accelerator=study_device(cfg.study.device, for_="lightning"), max_images=t.max_images,
                      seed=cfg.study.seed, augment=t.augment, extra_manifest=extra,
                      extra_weight=t.extra_weight, progress=ctx.progress)
-    folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc,
-                             overwrite=True)
+    folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
     card = read_card(folder)
     out = {"model": str(Path(folder).resolve()), "trained": True, "arch": t.arch, "augment": t.augment,
            "val_dice": card.provenance.get("val_dice")}
@@ -149,7 +148,6 @@ def run_classifiers(ctx: StageContext) -> dict[str, Any]:
             segmenter=ctx.upstream["segmenter"]["model"] if view == "sij" else None, devices=c.devices,
             num_nodes=c.num_nodes, accelerator=study_device(cfg.study.device, for_="lightning"), init=c.init,
             init_weights=c.init_weights, seed=cfg.study.seed, max_images=c.max_images, progress=ctx.progress,
-            overwrite=True,  # the study owns its stage folders (cached by key; --force redoes them)
         )
         card = read_card(folder)
         verdict = getattr(card, "provenance", {}).get("verdict") or {}
