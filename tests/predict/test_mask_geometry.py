@@ -36,9 +36,9 @@ def segmenter(tmp_path: Path) -> Path:
 def dicoms(tmp_path: Path) -> Path:
     img, _ = draw_pelvis(seed=2)
     root = tmp_path / "export"
-    write_tiny_dicom(root / "a" / "IMG1", patient_id="P1", study_uid="1.2.3.1", accession="A1", study_date="20200101",
+    write_tiny_dicom(root / "a" / "IMG0001", patient_id="P1", study_uid="1.2.3.1", accession="A1", study_date="20200101",
                      pixels=np.round(img * 4000), spacing=("0.82", "0.82"), position=POSITION)
-    write_tiny_dicom(root / "b" / "IMG2", patient_id="P2", study_uid="1.2.3.2", accession="A2", study_date="20200101",
+    write_tiny_dicom(root / "b" / "IMG0001", patient_id="P2", study_uid="1.2.3.2", accession="A2", study_date="20200101",
                      pixels=np.round(img[:, ::-1] * 4000), spacing=("0.7", "0.6"))
     return root
 
@@ -50,7 +50,8 @@ def test_segment_folder_nifti_and_dicom_seg_round_trip(segmenter: Path, dicoms: 
     out = tmp_path / "out"
     assert main(["segment", str(dicoms), "--model", str(segmenter), "--out", str(out), "--nifti", "--dicom-seg"]) == 0
     assert "segmented 2 image(s)" in capsys.readouterr().out  # a folder, searched recursively (extensionless files)
-    for stem, source in (("IMG1", dicoms / "a" / "IMG1"), ("IMG2", dicoms / "b" / "IMG2")):
+    # both files are named IMG0001 (one per study folder): outputs are named by their path under the folder
+    for stem, source in (("a__IMG0001", dicoms / "a" / "IMG0001"), ("b__IMG0001", dicoms / "b" / "IMG0001")):
         labels = np.asarray(read_label_map(out / f"{stem}_mask.png"))
         assert set(np.unique(labels)) == {0, 1, 2, 3}
         mask = sitk.ReadImage(str(out / f"{stem}_mask.nii.gz"))  # as 3D Slicer (ITK) reads it
@@ -62,12 +63,13 @@ def test_segment_folder_nifti_and_dicom_seg_round_trip(segmenter: Path, dicoms: 
         seg_labels, source_uid = read_dicom_seg(out / f"{stem}_seg.dcm")
         assert np.array_equal(seg_labels, labels)
         assert source_uid == str(__import__("pydicom").dcmread(source, stop_before_pixels=True).SOPInstanceUID)
-    ig = sitk.ReadImage(str(out / "IMG1_mask.nii.gz"))
+    ig = sitk.ReadImage(str(out / "a__IMG0001_mask.nii.gz"))
     assert ig.GetSpacing()[:2] == pytest.approx((0.82, 0.82)) and ig.GetOrigin() == pytest.approx(tuple(map(float, POSITION)))
-    assert sitk.ReadImage(str(out / "IMG2_mask.nii.gz")).GetSpacing()[:2] == pytest.approx((0.6, 0.7))  # (column, row)
+    assert sitk.ReadImage(str(out / "b__IMG0001_mask.nii.gz")).GetSpacing()[:2] == pytest.approx((0.6, 0.7))  # (column, row)
     with open(out / "dicom_results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["study_instance_uid"] for r in rows] == ["1.2.3.1", "1.2.3.2"]
+    assert [r["seg_file"] for r in rows] == ["a__IMG0001_seg.dcm", "b__IMG0001_seg.dcm"]
     assert all(r["sop_instance_uid"] and r["seg_sop_instance_uid"] and r["model_sha256"] for r in rows)
     assert "NOT^IN^MANIFEST" not in (out / "dicom_results.csv").read_text()
 
@@ -123,3 +125,11 @@ def test_geometry_is_the_one_itk_and_slicer_read(tmp_path: Path) -> None:
     assert sitk.ReadImage(str(f)).GetSpacing()[:2] == (1.0, 1.0)
     assert image_geometry(f).spacing_row_col == (1.0, 1.0)
     assert dicom_geometry(f).spacing_row_col == (0.5, 0.5)  # the header's own value, used only where ITK cannot read
+
+
+def test_output_stems_are_distinct():
+    from sijscan.anatomy.outputs import output_stems
+
+    assert output_stems(["/d/x.png", "/d/y.png"], ["/d"]) == ["x", "y"]
+    assert output_stems(["/d/s1/IMG", "/d/s2/IMG", "/d/z.dcm"], ["/d"]) == ["s1__IMG", "s2__IMG", "z"]
+    assert output_stems(["/a/x.png", "/b/x.png"]) == ["x", "x-2"]  # files given one by one, same name

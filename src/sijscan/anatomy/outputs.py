@@ -86,7 +86,8 @@ def write_outputs(out_dir: Path, stem: str, *, image: np.ndarray, labels: np.nda
 
 
 def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
-    """Files as given; a folder becomes every radiograph under it (recursive, by content; hidden files skipped)."""
+    """Files as given; a folder becomes every radiograph under it (recursive, by content; hidden files
+    skipped). A folder holding none stays itself, so that reading it gives its one-line error."""
     from sijscan.io.detect import HEAD_BYTES, sniff_format
 
     out: list[str | os.PathLike[str]] = []
@@ -95,6 +96,7 @@ def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.Pa
         if not p.is_dir():
             out.append(item)
             continue
+        before = len(out)
         for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")):
             try:
                 with open(f, "rb") as fh:
@@ -103,6 +105,29 @@ def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.Pa
                 continue
             if sniff_format(f, head) is not None:
                 out.append(f)
+        if len(out) == before:
+            out.append(item)
+    return out
+
+
+def output_stems(paths: Sequence[str | os.PathLike[str]], roots: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
+    """One distinct output stem per input: the file's stem, or, where stems repeat (``IMG0001`` in every
+    study folder), its path under the folder it was found in with ``/`` as ``__``; ``-2``, ``-3`` last."""
+    plain = [Path(p).stem for p in paths]
+    counts = {s: plain.count(s) for s in plain}
+    stems = []
+    for p, stem in zip(paths, plain):
+        if counts[stem] > 1:
+            path = Path(p)
+            root = next((Path(r) for r in roots if Path(r) in path.parents), path.parent)
+            rel = path.relative_to(root).with_suffix("") if path.suffix else path.relative_to(root)
+            stem = rel.as_posix().replace("/", "__")
+        stems.append(stem)
+    seen: dict[str, int] = {}
+    out = []
+    for stem in stems:
+        seen[stem] = seen.get(stem, 0) + 1
+        out.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
     return out
 
 
@@ -111,11 +136,12 @@ DICOM_RESULT_COLUMNS = ("study_instance_uid", "series_instance_uid", "sop_instan
                         "sij_box_image_right", "qc_flags", "confidence", "model", "model_sha256")
 
 
-def dicom_result_row(path: Path, labels: np.ndarray, summary: dict[str, Any], *, out: Path, card: Any) -> dict[str, Any]:
+def dicom_result_row(path: Path, labels: np.ndarray, summary: dict[str, Any], *, out: Path, card: Any,
+                     stem: str | None = None) -> dict[str, Any]:
     """Write ``<stem>_seg.dcm`` for a DICOM input and return its structured result (UIDs, never names)."""
     from sijscan.io.dicomseg import write_dicom_seg
 
-    seg_file = out / f"{path.stem}_seg.dcm"
+    seg_file = out / f"{stem or path.stem}_seg.dcm"
     model_name = Path(str(card.path)).name if getattr(card, "path", None) else card.arch
     uids = write_dicom_seg(path, labels, seg_file, model_name=f"{card.arch} {model_name}", model_sha256=card.sha256)
     boxes = summary.get("sij_boxes") or {}

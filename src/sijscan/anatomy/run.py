@@ -15,7 +15,8 @@ from sijscan import jsonio
 from sijscan.anatomy.crop import SIJNotFoundError, crop_sij
 from sijscan.anatomy.localize import locate_sij
 from sijscan.anatomy.metrics import dice_per_structure, sij_hit, summarise
-from sijscan.anatomy.outputs import dicom_result_row, expand_folders, write_dicom_results, write_outputs
+from sijscan.anatomy.outputs import (dicom_result_row, expand_folders, output_stems, write_dicom_results,
+                                     write_outputs)
 from sijscan.anatomy.segment import Segmenter
 from sijscan.errors import InputError, SijscanError
 from sijscan.io import read_radiograph
@@ -105,7 +106,9 @@ def segment_files(
         rows = {str(Path(r["image"]).resolve()): r for r in df.to_dict("records")}
         if not images:
             images = list(df["image"])
+    roots = [Path(i) for i in images if Path(i).is_dir()]
     images = expand_folders(images)
+    stems = output_stems(images, roots)
     if not images:
         raise InputError("no images given (pass IMAGE paths or folders, or --manifest)")
     if dicom_seg:
@@ -121,7 +124,7 @@ def segment_files(
     run = SegmentRun()
     evals: list[dict[str, Any]] = []
     dicom_rows: list[dict[str, Any]] = []
-    for path in images:
+    for path, stem in zip(images, stems):
         p = Path(path)
         try:
             t0 = time.perf_counter()
@@ -146,10 +149,10 @@ def segment_files(
                             "crop_s": round(t3 - t2, 4)},
             }
             geometry = image_geometry(p) if nifti else None
-            write_outputs(out, p.stem, image=display, labels=res.labels, crop=crop, summary=summary, nifti=nifti,
+            write_outputs(out, stem, image=display, labels=res.labels, crop=crop, summary=summary, nifti=nifti,
                           geometry=geometry)
             if dicom_seg and radiograph.source_format == "dicom":
-                dicom_rows.append(dicom_result_row(p, res.labels, summary, out=out, card=seg.card))
+                dicom_rows.append(dicom_result_row(p, res.labels, summary, out=out, card=seg.card, stem=stem))
             mask_path, true_boxes = _truth_for(rows.get(str(p.resolve())))
             if mask_path:
                 evals.append(_evaluate(summary, res.labels, mask_path, true_boxes))

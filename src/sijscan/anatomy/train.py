@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,8 @@ def train_segmenter(
                          "--overwrite to replace it (--resume to continue an interrupted run)")
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.ckpt"
+    if overwrite and not resume and ckpt_dir.is_dir() and "LOCAL_RANK" not in os.environ:
+        shutil.rmtree(ckpt_dir)  # the replaced run's checkpoints would mix with this one's
     if resume:
         _check_resumable(last, cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -273,7 +276,7 @@ def segmenter_verdict(val_dice: float | None, *, n_val: int) -> dict[str, Any]:
     if n_val < 5:
         flags["tiny_validation"] = f"validation has {n_val} image(s): the best-Dice checkpoint is chance-driven"
     for code, text in flags.items():
-        log.warning("%s: %s", code, text)
+        log.info("%s: %s", code, text)
     return {"val_dice": val_dice, "val_n": n_val, "flags": flags,
             "degenerate": any(c in flags for c in ("val_dice_undefined", "val_dice_low"))}
 

@@ -46,7 +46,7 @@ def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: Pre
     verdict = judge(y=y, probability=p, cutoff=choice.cutoff, temperature=temperature,
                     val_auc=None if np.isnan(val_auc) else float(val_auc), leaked_patients=leaked_patients)
     for code, text in verdict.flags.items():
-        log.warning("%s: %s", code, text)
+        log.info("%s: %s", code, text)
     from sijscan.classify.card import classifier_recipe
 
     card_recipe = classifier_recipe(

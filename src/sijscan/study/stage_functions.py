@@ -99,8 +99,7 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
                      devices=t.devices, accelerator=study_device(cfg.study.device, for_="lightning"), max_images=t.max_images,
                      seed=cfg.study.seed, augment=t.augment, extra_manifest=extra,
                      extra_weight=t.extra_weight, progress=ctx.progress)
-    folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc,
-                             overwrite=True)
+    folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
     card = read_card(folder)
     out = {"model": str(Path(folder).resolve()), "trained": True, "arch": t.arch, "augment": t.augment,
            "val_dice": card.provenance.get("val_dice")}
@@ -142,8 +141,7 @@ def run_classifiers(ctx: StageContext) -> dict[str, Any]:
             segmenter=ctx.upstream["segmenter"]["model"] if view == "sij" else None, devices=c.devices,
             num_nodes=c.num_nodes, accelerator=study_device(cfg.study.device, for_="lightning"), init=c.init,
             init_weights=c.init_weights, seed=seed, max_images=c.max_images, progress=ctx.progress,
-            extra_manifest=extra, extra_weight=c.extra_weight, crop=c.crop if view == "sij" else "box",
-            overwrite=True))  # the study owns its stage folders (cached by key; --force redoes them)
+            extra_manifest=extra, extra_weight=c.extra_weight, crop=c.crop if view == "sij" else "box"))
 
     def entry(folder: Path, view: str, seed: int) -> dict[str, Any]:
         card = read_card(folder)
