@@ -13,13 +13,14 @@ from typing import Any, Callable, Iterable
 from sijscan.errors import one_line
 from sijscan.study.config import StudyConfig, StudyConfigError, load_config
 from sijscan.study import stage_functions as fn
+from sijscan.study.predict_stage import run_predict
 from sijscan.study.context import StageContext, StageFailedError
 from sijscan.study.stages import DONE_FILE, STAGE_NAMES, STAGES, cache_key, read_done, write_done
 
 #: What each stage runs: the table of stage functions (tests put cheap fakes in it).
 STAGE_FUNCTIONS: dict[str, Callable[[StageContext], dict[str, Any]]] = {
     "cohorts": fn.run_cohorts, "segmenter": fn.run_segmenter, "classifiers": fn.run_classifiers,
-    "predict": fn.run_predict, "evaluate": fn.run_evaluate, "compare": fn.run_compare,
+    "predict": run_predict, "evaluate": fn.run_evaluate, "compare": fn.run_compare,
     "progression": fn.run_progression, "report": fn.run_report,
 }
 

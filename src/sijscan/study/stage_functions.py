@@ -14,7 +14,6 @@ from sijscan.devices import study_device
 from sijscan.study.context import StageContext, StudyDataError
 from sijscan.study.ct_renders import render_ct_set
 from sijscan.study.names import MODEL_TITLES, MODELS
-from sijscan.study.predict_stage import run_predict  # noqa: F401 - the stage table names run_predict here
 from sijscan.study.seeds import seed_aucs
 
 log = logging.getLogger(__name__)
