@@ -92,6 +92,12 @@ class Segmenter:
         network, card = load_network(model_dir, backend=backend, device=device)
         return cls(network, card, device=device, fast=fast)
 
+    def to(self, device: str | torch.device) -> "Segmenter":
+        """Move the network to ``device``; inputs follow it."""
+        self.device = torch.device(device)
+        self.network.to(self.device)
+        return self
+
     # --- preprocessing -------------------------------------------------------------------------
     def preprocess(self, pixels: np.ndarray, *, already_scaled: bool = False) -> torch.Tensor:
         """Grey (H, W) array -> (1, 1, h, w) float32 tensor at the working size, per the recipe."""
