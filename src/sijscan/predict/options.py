@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sijscan.errors import InputError
@@ -89,7 +89,3 @@ class PredictOptions:
     def settings(self) -> dict[str, Any]:
         """The result-changing options, recorded in ``run.json`` beside the models (a resume must match)."""
         return {"backend": self.backend, "fast": self.fast}
-
-    def arguments(self) -> dict[str, Any]:
-        """Every option as JSON-ready values (``run.json``'s ``arguments``)."""
-        return {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in asdict(self).items()}
