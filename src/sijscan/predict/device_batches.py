@@ -25,13 +25,16 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import torch
 
-from sijscan.errors import InputError, SijscanError
+from sijscan.classify.preprocess import preprocess_view
+from sijscan.errors import InputError, SijscanError, one_line
+from sijscan.predict.names import hide_path
+from sijscan.predict.pipeline import finish_timings
+from sijscan.predict.prediction import Prediction
 
 if TYPE_CHECKING:
     from sijscan.predict.many_files import InputItem
     from sijscan.predict.file_loader import LoadedImage, LoaderBatch
     from sijscan.predict.pipeline import Pipeline
-    from sijscan.predict.prediction import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +65,6 @@ class BatchedPredictor:
     # --- the three steps -----------------------------------------------------------------------
     def predict(self, batch: LoaderBatch, *, items: Sequence[InputItem]) -> list[Prediction]:
         """Predictions for ``batch.images`` in order; ``items`` (by ``LoadedImage.index``) scrub paths from errors."""
-        from sijscan.predict.names import hide_path
-        from sijscan.predict.pipeline import Prediction, finish_timings
-
         pipe = self.pipeline
         n = len(batch.images)
         logits: list[torch.Tensor | None] = [None] * n
@@ -93,10 +93,6 @@ class BatchedPredictor:
 
     def _finish_one(self, im: LoadedImage, logits: torch.Tensor | None) -> tuple[Prediction | None, np.ndarray | None]:
         """Per-image work after the segmenter's network; ``(None, None)`` for an image the reader could not read."""
-        from sijscan.classify.preprocess import preprocess_view
-        from sijscan.errors import one_line
-        from sijscan.predict.pipeline import Prediction
-
         if im.error is not None or im.pixels is None:
             return None, None
         pipe = self.pipeline

@@ -20,15 +20,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from sijscan.errors import SijscanError
-
-if TYPE_CHECKING:
-    from sijscan.anatomy.segment import SegmenterInput
+from sijscan.anatomy.recipes import parse_segmenter_recipe
+from sijscan.anatomy.segment import SegmenterInput, prepare_input
+from sijscan.errors import SijscanError, one_line
+from sijscan.io import Radiograph
+from sijscan.io.labelmap import read_label_map
+from sijscan.predict import pipeline as pipeline_module  # to_radiograph (looked up per call): source -> Radiograph
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,6 @@ class LoadedImage:
 
     def radiograph(self) -> Any:
         """The ``Radiograph`` again (pixels shared with the tensor, no copy)."""
-        from sijscan.io import Radiograph
-
         if self.pixels is None:
             raise ValueError(f"{self.image}: no pixels (failed input)")
         return Radiograph(pixels=self.pixels.cpu().numpy(), **self.radiograph_fields)  # .cpu(): no-op on the host
@@ -81,29 +81,20 @@ class RadiographDataset(torch.utils.data.Dataset):
         self.items = list(items)
         self.recipe = dict(recipe) if recipe is not None else None
         if recipe is not None:
-            from sijscan.anatomy.recipes import parse_segmenter_recipe
-
             self.spec = parse_segmenter_recipe(recipe)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> LoadedImage:
-        from sijscan.errors import one_line
-        from sijscan.predict import pipeline as pipeline_module  # to_radiograph: the one source -> Radiograph
-
         item = self.items[index]
         out = LoadedImage(index=int(index), image=item.image)
         t0 = time.perf_counter()
         try:
             radiograph = pipeline_module.to_radiograph(item.path)
             if item.mask is not None:
-                from sijscan.io.labelmap import read_label_map
-
                 out.mask = torch.from_numpy(np.ascontiguousarray(read_label_map(item.mask), dtype=np.uint8))
             elif self.recipe is not None:
-                from sijscan.anatomy.segment import prepare_input
-
                 out.seg_input = prepare_input(radiograph, self.spec)
         except SijscanError as exc:
             out.error = one_line(exc)

@@ -38,11 +38,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from sijscan._logs import follow_our_logging
 from sijscan._progress import progress_bar
+from sijscan.devices import resolve_accelerator
+from sijscan.predict.device_batches import BatchedPredictor
 from sijscan.predict.file_loader import RadiographDataset, make_loader, thread_batches
 from sijscan.predict.many_files import (BatchSummary, InputItem, NoInputsError, collect_inputs, record_row, record_run,
                                         todo_items, write_outputs_safely)
 from sijscan.predict.options import PredictOptions
 from sijscan.predict.outdir import OutputFolderError, os_reason, out_lock, prepare_out_dir
+from sijscan.predict.report import write_report
 from sijscan.predict.table import CSV_NAME, RowWriter, read_rows
 
 if TYPE_CHECKING:
@@ -141,8 +144,6 @@ def start_ranks(pipeline: Pipeline, options: PredictOptions) -> Ranks:
         return Ranks(device=pipeline.device)
     from lightning.fabric import Fabric
 
-    from sijscan.devices import resolve_accelerator
-
     accelerator = resolve_accelerator(options.accelerator or {"cpu": "cpu", "cuda": "gpu"}.get(options.device, "auto"))
     follow_our_logging()
     fabric = Fabric(accelerator=accelerator, devices=options.devices, num_nodes=options.num_nodes,
@@ -179,8 +180,6 @@ def _run(pipeline: Pipeline, job: Job) -> BatchSummary | None:
 
 def _predict_shard(pipeline: Pipeline, job: Job, *, shard: list[int], ranks: Ranks) -> dict[str, dict[str, str]]:
     """Reader -> predictor -> writer over this rank's images; returns the rows it wrote."""
-    from sijscan.predict.device_batches import BatchedPredictor
-
     opts = job.options
     threads = opts.threads or max(1, min(8, (os.cpu_count() or 1) // opts.devices))
     recipe = pipeline.segmenter.recipe if pipeline.segmenter is not None else None
@@ -195,7 +194,8 @@ def _predict_shard(pipeline: Pipeline, job: Job, *, shard: list[int], ranks: Ran
                               pin_memory=ranks.device.startswith("cuda"))
     predictor = BatchedPredictor(pipeline, gradcam=opts.gradcam, threads=threads)
     writer = OutputWriter(job, rank=ranks.rank, threads=threads)
-    bar = progress_bar(total=len(shard), desc="predict", unit="image", enabled=opts.progress if ranks.rank == 0 else False)
+    bar = progress_bar(total=len(shard), desc="predict", unit="image",
+                       enabled=opts.progress if ranks.rank == 0 else False)  # rank 0's share only
     t0 = time.perf_counter()
     try:
         for batch in batches:
@@ -328,7 +328,5 @@ def _finish(job: Job, *, n_todo: int, fresh: dict[str, dict[str, str]]) -> Batch
     summary.failed = sum(1 for image in job.order if rows.get(image, {}).get("error"))
     log.info("predicted %d, skipped %d, failed %d", summary.done, summary.skipped, summary.failed)
     if job.options.report:
-        from sijscan.predict.report import write_report
-
         write_report(job.out, order=job.order)
     return summary
