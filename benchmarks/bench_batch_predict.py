@@ -18,7 +18,7 @@ What it does (prints ONE JSON line):
    ``imread``) and the time of the loader's whole read (``sijscan.io.read_radiograph``: decode,
    LUTs, [0, 1] float pixels). Decode bound = cores / read time (radiographs/s that the cores can
    read at best; ``raw_decode_bound`` the same for the raw decode alone);
-3. per format, ``sijscan.predict.scale_out.run_distributed`` (the ``sijscan predict --loader-workers``
+3. per format, ``sijscan.predict.runner.run_prediction`` (the ``sijscan predict --loader-workers``
    path, ``--device`` cuda when available else cpu) on all files: wall rate = n / wall time, and a
    steady rate that leaves out start-up (worker spawn, model transfer): (n - k) / (t_n - t_k) from a
    second run on the first ``k`` files. Once with the per-image JSON + overlay PNGs (the CLI's
@@ -136,14 +136,15 @@ def _cpu_stages(models: Path, paths: list[Path], out: Path) -> dict[str, float]:
 
 def _predict(models: Path, folder: Path, out: Path, *, device: str, workers: int, batch_size: int,
              outputs: bool, threads: int | None) -> tuple[float, Any]:
-    from sijscan.predict.scale_out import run_distributed
+    from sijscan.predict.options import PredictOptions
     from sijscan.predict.pipeline import Pipeline
+    from sijscan.predict.runner import run_prediction
 
-    pipe = Pipeline.from_folder(models, device="cpu")
+    pipe = Pipeline.from_folder(models, device=device)
     t = time.perf_counter()
-    summary = run_distributed(pipe, inputs=[folder], out_dir=out, accelerator="gpu" if device == "cuda" else "cpu",
-                              loader_workers=workers, batch_size=batch_size, outputs=outputs, threads=threads,
-                              progress=False)
+    options = PredictOptions(device=device, loader_workers=workers, batch_size=batch_size, outputs=outputs,
+                             threads=threads, progress=False)
+    summary = run_prediction(pipe, inputs=[folder], out_dir=out, options=options)
     return time.perf_counter() - t, summary
 
 

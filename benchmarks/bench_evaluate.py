@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from sijscan.evaluate.bootstrap import Resampler
-from sijscan.evaluate.delong import delong_test
+from sijscan.stats.bootstrap import Resampler
+from sijscan.stats.delong import delong_test
 
 
 def _median_seconds(fn, repeats: int = 5) -> float:

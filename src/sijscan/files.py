@@ -1,7 +1,8 @@
 """Writing files so a crash never leaves half a file, and hashing files: one helper each.
 
 :func:`atomic_write` writes bytes or text to a temporary file beside the target and renames it into
-place (``os.replace``: atomic on one file system), with the permissions ``open`` would give. :func:`atomic_path` does the same for writers that want a path (safetensors, ONNX export).
+place (``os.replace``: atomic on one file system), with the permissions ``open`` would give.
+:func:`atomic_path` does the same for writers that want a path (safetensors, ONNX export).
 :func:`file_digest` is the hex digest (sha256 unless told) of a file, read in blocks.
 """
 from __future__ import annotations

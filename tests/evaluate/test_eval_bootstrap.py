@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from sijscan.evaluate.bootstrap import Resampler, _counts, percentile_ci
+from sijscan.stats.bootstrap import Resampler, _counts, percentile_ci
 
 
 def _expand(counts, idx):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sijscan.cli.main import main
-from sijscan.evaluate.delong import delong_test
+from sijscan.stats.delong import delong_test
 
 COLUMNS = ["image", "patient_id", "cohort", "split", "label", "grade_left", "grade_right", "mask",
            "followup_label", "followup_grade_left", "followup_grade_right"]

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from sijscan.evaluate.delong import delong_ci, delong_covariance, delong_test, midranks
+from sijscan.stats.delong import delong_ci, delong_covariance, delong_test, midranks
 
 
 def slow_delong(y, scores):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
-from sijscan.evaluate.mcnemar import EXACT_BELOW, mcnemar_counts, mcnemar_paired
+from sijscan.stats.mcnemar import EXACT_BELOW, mcnemar_counts, mcnemar_paired
 
 
 @pytest.mark.parametrize("b,c", [(0, 0), (1, 0), (3, 9), (10, 2), (12, 12), (30, 12), (40, 61), (5, 30)])

@@ -7,10 +7,10 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, brier_score_loss, f1_score,
                              matthews_corrcoef, precision_score, recall_score, roc_auc_score)
 
-from sijscan.evaluate.calibration import calibration
-from sijscan.evaluate.cutoff import candidate_cutoffs, resolve_cutoff, select_cutoff
+from sijscan.stats.calibration import calibration
+from sijscan.stats.cutoff import candidate_cutoffs, resolve_cutoff, select_cutoff
 from sijscan.evaluate.errors import CutoffError
-from sijscan.evaluate.metrics import auc_midrank, metrics_at_cutoff
+from sijscan.stats.metrics import auc_midrank, metrics_at_cutoff
 
 
 def test_metrics_match_sklearn():

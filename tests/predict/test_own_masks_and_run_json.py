@@ -43,6 +43,7 @@ def test_own_masks_skip_the_segmenter_and_set_the_box(tmp_path: Path, case, monk
         raise AssertionError("the segmenter must not run on an image with its own mask")
 
     monkeypatch.setattr(Segmenter, "segment", no_segmenter)
+    monkeypatch.setattr(Segmenter, "logits", no_segmenter)  # the network call of Segmenter.run and of batches
     assert main(["predict", str(images), "--model", str(models), "--masks", str(masks), "--out", str(tmp_path / "o")]) == 0
     row = _rows(tmp_path / "o")["p1.png"]
     expected = locate_sij(own, dilation_frac=0.1, margin_frac=0.1).box  # the segmenter folder's localize recipe

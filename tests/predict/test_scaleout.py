@@ -175,3 +175,75 @@ def test_two_gloo_processes_match_the_single_process_path(models: Path, folder: 
     finally:
         for name in bad:
             (tmp_path / name).rename(folder / name)
+
+
+# --- every option on every path (issue 23): --fast, --masks and --backend onnx were refused here ---
+def _option_inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Windowed stand-in models exported to ONNX, 4 drawn images, a corrected mask for one of them."""
+    from PIL import Image
+    from test_fast_mode import _windowed
+
+    models = _windowed(tmp_path / "models")  # 32 px windows: --fast changes this stand-in's labels
+    assert main(["export-onnx", "--model", str(models), "--exporter", "torchscript"]) == 0
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    for i in range(4):
+        img, labels = draw_pelvis(seed=20 + i)
+        cv2.imwrite(str(images / f"p{i}.png"), (img * 255).astype(np.uint8))
+    own = labels.copy()
+    own[:, :30][own[:, :30] == 2] = 0  # a user's correction of p3
+    Image.fromarray(own).save(masks / "p3_mask.png")
+    return models, images, masks
+
+
+def _check_options_took_effect(out: Path, masks: Path, no_fast: dict[str, dict[str, str]]) -> None:
+    import json
+
+    from PIL import Image
+
+    from sijscan.anatomy.localize import locate_sij
+
+    rows = _rows(out)
+    own = np.asarray(Image.open(masks / "p3_mask.png"))
+    assert rows["p3.png"]["sij_box"] == " ".join(map(str, locate_sij(own, dilation_frac=0.1, margin_frac=0.1).box))
+    detail = json.loads(next((out / "images").glob("p3.png*.json")).read_text())
+    assert any("label map given by the user" in w for w in detail["qc_warnings"])
+    assert any(rows[f"p{i}.png"]["sij_box"] != no_fast[f"p{i}.png"]["sij_box"] for i in range(3))  # --fast ran
+    run = json.loads((out / "run.json").read_text())
+    assert run["identity"]["settings"] == {"backend": "onnx", "fast": True, "own_masks": True}
+
+
+def test_loader_path_takes_fast_masks_and_onnx(tmp_path: Path) -> None:
+    models, images, masks = _option_inputs(tmp_path)
+    base = ["predict", str(images), "--model", str(models), "--device", "cpu", "--masks", str(masks)]
+    assert main([*base, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*base, "--out", str(tmp_path / "ref"), "--fast", "--backend", "onnx"]) == 0
+    out = tmp_path / "loader"
+    assert main([*base, "--out", str(out), "--fast", "--backend", "onnx", "--loader-workers", "0",
+                 "--batch-size", "3"]) == 0
+    _assert_same(_rows(out), _rows(tmp_path / "ref"))
+    _check_options_took_effect(out, masks, _rows(tmp_path / "plain"))
+
+
+@pytest.mark.slow
+def test_two_ranks_take_fast_masks_and_onnx(tmp_path: Path) -> None:
+    models, images, masks = _option_inputs(tmp_path)
+    base = ["predict", str(images), "--model", str(models), "--device", "cpu", "--masks", str(masks)]
+    assert main([*base, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*base, "--out", str(tmp_path / "ref"), "--fast", "--backend", "onnx"]) == 0
+    script = tmp_path / "run_sijscan.py"
+    script.write_text(WRAPPER.format(tests=str(Path(__file__).resolve().parent)))
+    out = tmp_path / "two"
+    cmd = [sys.executable, str(script), "-v", *base, "--out", str(out), "--fast", "--backend", "onnx",
+           "--devices", "2", "--accelerator", "cpu", "--loader-workers", "1", "--batch-size", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300, env=env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert "Starting with 2 processes" in log and "Traceback" not in log
+    assert log.count("ONNX backend") >= 4  # both networks from their ONNX files, in both processes
+    _assert_same(_rows(out), _rows(tmp_path / "ref"))
+    r0, r1 = (set(_rows(out / "ranks", f"predictions.rank{r}.csv")) for r in (0, 1))
+    assert r0 and r1 and not r0 & r1 and r0 | r1 == {f"p{i}.png" for i in range(4)}
+    _check_options_took_effect(out, masks, _rows(tmp_path / "plain"))

@@ -95,8 +95,9 @@ def test_row4_second_run_into_a_locked_folder_is_refused_naming_the_holder(model
 
 
 def test_row4_scaleout_path_is_refused_too(pipeline, tmp_path: Path) -> None:
-    from sijscan.predict.scale_out import run_distributed
+    from sijscan.predict.options import PredictOptions
     from sijscan.predict.outdir import OutputLockedError
+    from sijscan.predict.runner import run_prediction
 
     img = write_png(tmp_path / "x.png")
     out = tmp_path / "out"
@@ -110,7 +111,7 @@ def test_row4_scaleout_path_is_refused_too(pipeline, tmp_path: Path) -> None:
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(OutputLockedError, match=f"pid {holder.pid}"):
-            run_distributed(pipeline, inputs=[img], out_dir=out, accelerator="cpu")
+            run_prediction(pipeline, inputs=[img], out_dir=out, options=PredictOptions(accelerator="cpu", loader_workers=0))
     finally:
         holder.communicate("\n", timeout=30)
 
@@ -148,7 +149,7 @@ def test_row5_names_that_sanitise_alike_get_separate_outputs(models: Path, tmp_p
 
 
 def test_row6_a_file_replaced_under_the_same_name_is_redone(pipeline, tmp_path: Path) -> None:
-    from sijscan.predict.many_files import run_batch
+    from sijscan.predict.runner import run_prediction as run_batch  # the default path: one process, threads
 
     pipe = pipeline
     img = write_png(tmp_path / "x.png", seed=0)
@@ -194,7 +195,7 @@ def test_failed_rows_are_retried_on_rerun_in_the_default_path(pipeline, tmp_path
     """A transient read failure (the file itself unchanged) is an error row; the next run retries it."""
     import sijscan.predict.pipeline as pipeline_mod
     from sijscan.errors import FileUnreadableError
-    from sijscan.predict.many_files import run_batch
+    from sijscan.predict.runner import run_prediction as run_batch  # the default path: one process, threads
 
     pipe = pipeline
     good, flaky = write_png(tmp_path / "in" / "good.png"), write_png(tmp_path / "in" / "flaky.png", seed=1)
@@ -220,7 +221,8 @@ def test_scaleout_overwrite_and_changed_files_follow_the_same_rules(tmp_path: Pa
     """The scale-out copy of the rules (no Lightning run: its to-do list and leftover handling)."""
     from sijscan.predict.many_files import collect_inputs
     from sijscan.predict.table import RowWriter, prediction_row
-    from sijscan.predict.scale_out import _absorb_leftovers, _Job, _todo
+    from sijscan.predict.options import PredictOptions
+    from sijscan.predict.runner import Job, absorb_leftovers, todo_indices
     from sijscan.predict.pipeline import Prediction
 
     folder = tmp_path / "in"
@@ -233,17 +235,16 @@ def test_scaleout_overwrite_and_changed_files_follow_the_same_rules(tmp_path: Pa
     for it in items:
         w.add(prediction_row(Prediction(image=it.image, probability=0.5, qc_passed=True)))
     w.finalize(order=[it.image for it in items])
-    job = _Job(items=items, out=out, overwrite=False, batch_size=2, loader_workers=0, pin_memory=False,
-               outputs=False, gradcam=False)
-    assert _todo(job) == []
+    job = Job(items=items, out=out, options=PredictOptions(batch_size=2, loader_workers=0, outputs=False))
+    assert todo_indices(job) == []
     write_png(folder / "c1.png", seed=9)
     os.utime(folder / "c1.png", ns=(0, 10**18))
     job.items = collect_inputs([folder])
-    assert _todo(job) == [1]
-    one = _Job(items=collect_inputs([folder / "c2.png"]), out=out, overwrite=True, batch_size=2, loader_workers=0,
-               pin_memory=False, outputs=False, gradcam=False)
-    _absorb_leftovers(one)
-    assert _todo(one) == [0] and len(rows(out)) == 3  # --overwrite keeps the rows of images not named
+    assert todo_indices(job) == [1]
+    one = Job(items=collect_inputs([folder / "c2.png"]), out=out,
+              options=PredictOptions(overwrite=True, batch_size=2, loader_workers=0, outputs=False))
+    absorb_leftovers(one)
+    assert todo_indices(one) == [0] and len(rows(out)) == 3  # --overwrite keeps the rows of images not named
 
 
 def test_html_in_a_file_name_is_escaped_in_the_report(models: Path, tmp_path: Path) -> None:
@@ -259,13 +260,13 @@ def test_html_in_a_file_name_is_escaped_in_the_report(models: Path, tmp_path: Pa
                                        ({"RANK": "0", "LOCAL_RANK": "0"}, True), ({"SLURM_PROCID": "3"}, False),
                                        ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False)])
 def test_scaleout_lock_is_taken_by_one_process_only(monkeypatch, env: dict, first: bool) -> None:
-    from sijscan.predict.scale_out import _LAUNCHED_ENV, _is_first_process
+    from sijscan.predict.runner import LAUNCHED_ENV, is_first_process
 
-    for key in _LAUNCHED_ENV:
+    for key in LAUNCHED_ENV:
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert _is_first_process() is first
+    assert is_first_process() is first
 
 
 def test_out_folder_with_non_utf8_bytes_and_a_report(models: Path, tmp_path: Path) -> None:

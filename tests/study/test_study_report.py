@@ -77,7 +77,7 @@ def _stage(ctx: StageContext, name: str) -> dict:
 
 def _fixed_cutoffs(monkeypatch: pytest.MonkeyPatch) -> None:
     """No model folders here: fix both cut-offs at 0.5 instead of reading the model cards."""
-    from sijscan.evaluate import cutoff as cutoff_mod
+    from sijscan.stats import cutoff as cutoff_mod
 
     real = cutoff_mod.resolve_cutoff
 
@@ -86,7 +86,7 @@ def _fixed_cutoffs(monkeypatch: pytest.MonkeyPatch) -> None:
         kw["cutoff"] = 0.5
         return real(**kw)
 
-    for mod in ("sijscan.evaluate.cutoff", "sijscan.evaluate.api", "sijscan.evaluate.comparison",
+    for mod in ("sijscan.stats.cutoff", "sijscan.evaluate.api", "sijscan.evaluate.comparison",
                 "sijscan.evaluate.followup"):
         monkeypatch.setattr(f"{mod}.resolve_cutoff", fixed)
 

@@ -42,6 +42,16 @@ def test_first_run_runs_all_in_order_second_skips_all(tmp_path: Path, cfg, fake_
     assert second.findings == ["a finding"]
 
 
+def test_a_stage_reads_exactly_the_upstream_it_declares(tmp_path: Path, cfg, fake_stages: list[str]) -> None:
+    """The context holds the declared upstream stages only, so a stage cannot read what its cache key
+    does not cover; the real stages read only what they declare (the micro study runs them all)."""
+    res = run_study(cfg, out_dir=tmp_path / "s")
+    for st in STAGES:
+        if st.name != "report":
+            assert res.outputs[st.name]["upstream"] == sorted(st.upstream), st.name
+    assert set(dict((s.name, s) for s in STAGES)["evaluate"].upstream) == {"segmenter", "classifiers", "predict"}
+
+
 def test_cache_key_changes_with_its_section_and_upstream(minimal, cfg) -> None:
     base = _keys(cfg)
     changed = config_from_dict(minimal(classifiers__recipe="paper"))

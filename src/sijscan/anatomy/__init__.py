@@ -2,8 +2,9 @@
 
 Light, torch-free entry points are re-exported here; the network side lives in submodules:
 ``networks`` (registered architectures), ``segment`` (recipe-driven inference of any segmenter
-model folder; ``Segmenter.run(radiograph)`` is the one way to segment), ``train`` (Lightning training), ``published`` (import of the authors' weights),
-``run`` (batch segmentation behind ``sijscan segment``), ``metrics`` (Dice, SIJ-box hit rate).
+model folder; ``Segmenter.run(radiograph)`` is the one way to segment), ``train`` (Lightning
+training), ``published`` (import of the authors' weights), ``run`` (batch segmentation behind
+``sijscan segment``), ``metrics`` (Dice, SIJ-box hit rate).
 """
 from __future__ import annotations
 

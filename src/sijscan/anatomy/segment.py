@@ -24,8 +24,12 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from sijscan.anatomy.crop import scale_box
+from sijscan.anatomy.inference import infer_logits  # execution (exact or --fast) lives there
 from sijscan.anatomy.localize import SIJLocation, locate_sij
+from sijscan.anatomy.localize_authors import authors_sij_region
 from sijscan.anatomy.recipes import SegmenterRecipe, parse_segmenter_recipe
+from sijscan.backends import load_network
 from sijscan.errors import InputError, ModelError
 from sijscan.io.radiograph import Radiograph
 from sijscan.modelfolder import ModelCard
@@ -87,10 +91,14 @@ class Segmenter:
     def load(cls, model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch",
              fast: bool = False) -> "Segmenter":
         """``backend="onnx"``: the folder's exported ONNX file in onnxruntime. ``fast``: one pass, not windows."""
-        from sijscan.backends import load_network
-
         network, card = load_network(model_dir, backend=backend, device=device)
         return cls(network, card, device=device, fast=fast)
+
+    def to(self, device: str | torch.device) -> "Segmenter":
+        """Move the network to ``device``; inputs follow it."""
+        self.device = torch.device(device)
+        self.network.to(self.device)
+        return self
 
     # --- preprocessing -------------------------------------------------------------------------
     def preprocess(self, pixels: np.ndarray, *, already_scaled: bool = False) -> torch.Tensor:
@@ -99,8 +107,6 @@ class Segmenter:
 
     # --- inference -----------------------------------------------------------------------------
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        from sijscan.anatomy.inference import infer_logits  # execution (exact or --fast) lives there
-
         return infer_logits(self.network, x.to(self.device), self.recipe.get("inference"), fast=self.fast)
 
     def postprocess(self, logits: torch.Tensor) -> np.ndarray:
@@ -320,8 +326,6 @@ def rescale_location(loc: SIJLocation, *, to_shape: tuple[int, ...]) -> SIJLocat
     """``loc`` with its boxes mapped from its label map's grid to ``to_shape`` (outward rounding)."""
     from dataclasses import replace
 
-    from sijscan.anatomy.crop import scale_box
-
     shape = (int(to_shape[0]), int(to_shape[1]))
     if tuple(loc.label_shape) == shape:
         return loc
@@ -335,8 +339,6 @@ def rescale_location(loc: SIJLocation, *, to_shape: tuple[int, ...]) -> SIJLocat
 def locate_authors(full: np.ndarray, *, working: np.ndarray | None = None, dilation_frac: float = 0.05) -> SIJLocation:
     """The published SIJ box on the full-size map, with sijscan's QC flags (computed on ``working``,
     or on ``full`` when not given) beside it; sides named by the regions' positions."""
-    from sijscan.anatomy.localize_authors import authors_sij_region
-
     region = authors_sij_region(full, dilation_frac=dilation_frac)
     qc = rescale_location(locate_sij(working if working is not None else full, dilation_frac=dilation_frac,
                                      margin_frac=0.0), to_shape=full.shape)

@@ -1,5 +1,5 @@
 """Temperature scaling fitted on validation logits (the cut-off itself comes from
-``sijscan.evaluate.cutoff.select_cutoff``, maximum accuracy: the paper's rule)."""
+``sijscan.stats.cutoff.select_cutoff``, maximum accuracy: the paper's rule)."""
 from __future__ import annotations
 
 import numpy as np

@@ -31,8 +31,8 @@ def batch_logits(net: torch.nn.Module, images: torch.Tensor, *, batch_size: int 
 def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: PreprocessSpec, view: str,
                    init_args: dict[str, Any], val_views: CachedViews, stage_log: list[dict[str, Any]],
                    provenance_extra: dict[str, Any], crop: str = "box", leaked_patients: Sequence[str] = ()) -> Path:
-    from sijscan.evaluate.cutoff import select_cutoff
-    from sijscan.evaluate.metrics import auc_midrank
+    from sijscan.stats.cutoff import select_cutoff
+    from sijscan.stats.metrics import auc_midrank
     from sijscan.modelfolder import default_provenance, save_model
 
     logits = batch_logits(net, val_views.stage_tensor(spec.height, spec.width))

@@ -24,7 +24,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def _check(args: argparse.Namespace) -> None:
     """Value checks done here (not by argparse types) so bad values give one line and exit code 2."""
-    from sijscan.evaluate.cutoff import check_cutoff
+    from sijscan.stats.cutoff import check_cutoff
     from sijscan.evaluate.errors import EvaluationInputError
 
     for name in ("cutoff", "cutoff_a", "cutoff_b", "confident"):

@@ -1,4 +1,4 @@
-"""``sijscan predict``: a thin shell over :func:`sijscan.predict.many_files.run_batch`."""
+"""``sijscan predict``: a thin shell over :func:`sijscan.predict.api.predict_files`."""
 from __future__ import annotations
 
 import argparse
@@ -46,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="redo the images named here even if already in predictions.csv (other rows are kept)")
     add_progress_flag(p)
     p.add_argument("--hash-names", action="store_true", help="name images by a content hash, not the file name")
-    scale = p.add_argument_group("scale-out (Lightning Trainer.predict, DDP; used when devices x nodes > 1 or "
-                                 "--loader-workers is given)")
+    scale = p.add_argument_group("scale-out (several processes/GPUs/nodes with Lightning Fabric, DDP; "
+                                 "every other option works there too)")
     scale.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node (default 1)")
     scale.add_argument("--num-nodes", type=int, default=1, help="nodes; OUT must be on a shared file system")
     scale.add_argument("--accelerator", choices=("cpu", "gpu", "auto"), default=None,
@@ -60,14 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     from sijscan.predict.api import predict_files
+    from sijscan.predict.options import PredictOptions
 
-    summary = predict_files(
-        args.inputs, args.out, model=args.model, classifier=args.classifier, segmenter=args.segmenter,
-        masks=args.masks, device=args.device, backend=args.backend, fast=args.fast, gradcam=args.gradcam,
-        batch_size=args.batch_size, workers=args.workers, report=args.report, overwrite=args.overwrite,
-        progress=args.progress, hash_names=args.hash_names, devices=args.devices, num_nodes=args.num_nodes,
-        accelerator=args.accelerator, loader_workers=args.loader_workers,
-        manifest_masks=not args.ignore_manifest_masks)
+    summary = predict_files(args.inputs, args.out, model=args.model, classifier=args.classifier,
+                            segmenter=args.segmenter, options=PredictOptions.from_namespace(args))
     if summary is None:  # a scale-out rank other than 0: rank 0 merges and reports
         return 0
     for image, reason in summary.failures:

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from sijscan.evaluate.bootstrap import Resampler
+from sijscan.stats.bootstrap import Resampler
 from sijscan.evaluate.comparison import compare_models
-from sijscan.evaluate.cutoff import resolve_cutoff
+from sijscan.stats.cutoff import resolve_cutoff
 from sijscan.evaluate.followup import progression_report
 from sijscan.evaluate.grades import grades_section
-from sijscan.evaluate.metrics import decide
+from sijscan.stats.metrics import decide
 from sijscan.evaluate.predictions import load_dataset
 from sijscan.evaluate.report import Report, fmt, fmt_ci, write_json
 from sijscan.evaluate.summary import in_sample_cutoffs, summarise
@@ -92,7 +92,7 @@ def _write_evaluation(out: Path, *, result: dict[str, Any], y: np.ndarray, p: np
                                   title=f"Confusion matrix at cut-off {result['cutoff']:.3f}")
     hist = figures.histogram_figure(y_true=y, probability=p, cutoff=result["cutoff"], path=out / "histogram.png",
                                     title="Predicted probability by true class")
-    from sijscan.evaluate.calibration import calibration
+    from sijscan.stats.calibration import calibration
 
     cal = figures.calibration_figure(cal=calibration(y_true=y, probability=p, n_bins=result["ece_bins"]),
                                      path=out / "calibration.png", title="Calibration")

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sijscan.evaluate.bootstrap import Resampler, percentile_ci
-from sijscan.evaluate.cutoff import CutoffSpec, resolve_cutoff
-from sijscan.evaluate.delong import delong_test
+from sijscan.stats.bootstrap import Resampler, percentile_ci
+from sijscan.stats.cutoff import CutoffSpec, resolve_cutoff
+from sijscan.stats.delong import delong_test
 from sijscan.evaluate.errors import KeyMismatchError, list_some
-from sijscan.evaluate.mcnemar import mcnemar_paired
-from sijscan.evaluate.metrics import decide
+from sijscan.stats.mcnemar import mcnemar_paired
+from sijscan.stats.metrics import decide
 from sijscan.evaluate.predictions import load_dataset, load_manifests
 from sijscan.evaluate.report import Report, fmt_ci, fmt_p, markdown_table, write_json
 from sijscan.evaluate.summary import summarise

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sijscan.errors import InputError
+from sijscan.stats.cutoff import CutoffError  # noqa: F401  raised by sijscan.stats.cutoff, caught by evaluate's callers
 
 MAX_LISTED = 10
 """How many offending keys/rows an error message names before it gives only the count."""
@@ -17,10 +18,6 @@ class PredictionsError(EvaluationInputError):
 
 class KeyMismatchError(EvaluationInputError):
     """Predictions name images that the manifest does not hold (or two prediction files differ)."""
-
-
-class CutoffError(EvaluationInputError):
-    """A cut-off is invalid or cannot be read from a model folder."""
 
 
 class NoFollowupError(EvaluationInputError):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sijscan.evaluate.calibration import Calibration
+from sijscan.stats.calibration import Calibration
 
 
 def _plt():

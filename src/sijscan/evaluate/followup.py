@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from sijscan.evaluate.comparison import pair_tables
-from sijscan.evaluate.cutoff import resolve_cutoff
+from sijscan.stats.cutoff import resolve_cutoff
 from sijscan.evaluate.errors import NoFollowupError, PredictionsError
-from sijscan.evaluate.mcnemar import mcnemar_paired
-from sijscan.evaluate.metrics import decide
+from sijscan.stats.mcnemar import mcnemar_paired
+from sijscan.stats.metrics import decide
 from sijscan.evaluate.predictions import load_dataset, load_manifests
 from sijscan.evaluate.progression import progression_analysis
 from sijscan.evaluate.report import Report, fmt, fmt_ci, fmt_p, markdown_table, write_json

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from sijscan.evaluate.bootstrap import percentile_ci
+from sijscan.stats.bootstrap import percentile_ci
 from sijscan.evaluate.errors import NoFollowupError
 
 NAN = float("nan")

@@ -5,11 +5,11 @@ from typing import Any
 
 import numpy as np
 
-from sijscan.evaluate.bootstrap import Resampler, percentile_ci
-from sijscan.evaluate.calibration import DEFAULT_BINS, calibration
-from sijscan.evaluate.cutoff import CUTOFF_METHODS, CutoffSpec, select_cutoff
-from sijscan.evaluate.delong import delong_ci
-from sijscan.evaluate.metrics import METRICS, auc_midrank, metrics_at_cutoff
+from sijscan.stats.bootstrap import Resampler, percentile_ci
+from sijscan.stats.calibration import DEFAULT_BINS, calibration
+from sijscan.stats.cutoff import CUTOFF_METHODS, CutoffSpec, select_cutoff
+from sijscan.stats.delong import delong_ci
+from sijscan.stats.metrics import METRICS, auc_midrank, metrics_at_cutoff
 
 BOOTSTRAP_METHOD = "percentile bootstrap, resampling stratified by class"
 

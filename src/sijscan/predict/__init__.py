@@ -1,12 +1,13 @@
 """sijscan.predict: use a trained pipeline on new radiographs.
 
-The one call behind ``sijscan predict`` is ``predict_files`` (api.py). ``Pipeline`` (pipeline.py)
-and ``Prediction`` (prediction.py) predict one radiograph or a list; the paths for many inputs are
-named for what they serve: many files in one process with a resumable table (many_files.py, the
-table in table.py, names in names.py, the folder and its lock in outdir.py), batches on an
-accelerator (device_batches.py, fed by file_loader.py) and several processes/GPUs/nodes
-(scale_out.py). Grad-CAM (gradcam.py), input QC (qc.py), the HTML report (report.py), pictures
-(overlay.py), the published files (published.py, fetch.py). Imported lazily so that
+The one call behind ``sijscan predict`` is ``predict_files`` (api.py), its settings one frozen
+``PredictOptions`` (options.py). ``Pipeline`` (pipeline.py) and ``Prediction`` (prediction.py)
+predict one radiograph or a list. Many inputs go through ONE runner (runner.py), on one process or
+several GPUs/nodes alike: the reader (file_loader.py: threads or a DataLoader), the batched
+predictor (device_batches.py), the writer (in runner.py, with the inputs and per-image files of
+many_files.py, the table in table.py, names in names.py, the folder and its lock in outdir.py).
+Grad-CAM (gradcam.py), input QC (qc.py), the HTML report (report.py), pictures (overlay.py), the
+published files (published.py, fetch.py). Imported lazily so that
 ``import sijscan.predict`` needs no torch.
 """
 from __future__ import annotations
@@ -17,8 +18,8 @@ _LAZY = {
     "Pipeline": "sijscan.predict.pipeline",
     "Prediction": "sijscan.predict.prediction",
     "predict_files": "sijscan.predict.api",
-    "run_batch": "sijscan.predict.many_files",
-    "run_distributed": "sijscan.predict.scale_out",
+    "PredictOptions": "sijscan.predict.options",
+    "run_prediction": "sijscan.predict.runner",
     "assess": "sijscan.predict.qc",
     "forward_with_cam": "sijscan.predict.gradcam",
     "write_report": "sijscan.predict.report",

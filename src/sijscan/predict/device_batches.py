@@ -1,7 +1,7 @@
-"""Batched prediction for the accelerator: segmenter on a batch, per-image CPU work on threads, classifier on a batch.
+"""The runner's batched predictor: segmenter on a batch, per-image CPU work on threads, classifier on a batch.
 
-Order per batch (a :class:`~sijscan.predict.file_loader.LoaderBatch` whose files were read by
-DataLoader workers):
+Order per batch (a :class:`~sijscan.predict.file_loader.LoaderBatch` from the reader; images with
+the user's own label map skip step 1):
 
 1. the segmenter's network on the stacked working-size inputs (one forward, any device);
 2. per image, on ``threads`` threads (OpenCV, NumPy and SciPy release the GIL in their heavy
@@ -25,13 +25,16 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import torch
 
-from sijscan.errors import InputError, SijscanError
+from sijscan.classify.preprocess import preprocess_view
+from sijscan.errors import InputError, SijscanError, one_line
+from sijscan.predict.names import hide_path
+from sijscan.predict.pipeline import finish_timings
+from sijscan.predict.prediction import Prediction
 
 if TYPE_CHECKING:
     from sijscan.predict.many_files import InputItem
     from sijscan.predict.file_loader import LoadedImage, LoaderBatch
     from sijscan.predict.pipeline import Pipeline
-    from sijscan.predict.prediction import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -62,27 +65,25 @@ class BatchedPredictor:
     # --- the three steps -----------------------------------------------------------------------
     def predict(self, batch: LoaderBatch, *, items: Sequence[InputItem]) -> list[Prediction]:
         """Predictions for ``batch.images`` in order; ``items`` (by ``LoadedImage.index``) scrub paths from errors."""
-        from sijscan.predict.names import hide_path
-        from sijscan.predict.pipeline import Prediction, finish_timings
-
         pipe = self.pipeline
         n = len(batch.images)
         logits: list[torch.Tensor | None] = [None] * n
         seg_s = 0.0
         if pipe.segmenter is not None and batch.seg_input is not None:
             t0 = time.perf_counter()
-            out = pipe.segmenter.logits(batch.seg_input).float().cpu()
+            x = batch.seg_input.to(pipe.segmenter.device, non_blocking=True)  # pinned by the DataLoader on a GPU
+            out = pipe.segmenter.logits(x).float().cpu()
             seg_s = (time.perf_counter() - t0) / len(batch.seg_rows)
             for k, row in enumerate(batch.seg_rows):
                 logits[row] = out[k]
         results = self._map(self._finish_one, batch.images, logits)
         preds: list[Any] = []
-        for im, (pred, _) in zip(batch.images, results):
-            if pred is None:  # the worker could not read the file
+        for im, lg, (pred, _) in zip(batch.images, logits, results):
+            if pred is None:  # the reader could not read the file
                 pred = Prediction(image=im.image, error=im.error, view=pipe.view)
             if pred.error:
                 pred.error = hide_path(pred.error, path=items[im.index].path, name=items[im.index].image)
-            elif pipe.segmenter is not None:
+            elif lg is not None:
                 pred.timings["segment_s"] = pred.timings.get("segment_s", 0.0) + seg_s
             preds.append(pred)
         todo = [(p, x) for p, (_, x) in zip(preds, results) if x is not None]
@@ -91,22 +92,20 @@ class BatchedPredictor:
         return preds
 
     def _finish_one(self, im: LoadedImage, logits: torch.Tensor | None) -> tuple[Prediction | None, np.ndarray | None]:
-        """Post-segmentation work of one image; ``(None, None)`` for an image the worker could not read."""
-        from sijscan.classify.preprocess import preprocess_view
-        from sijscan.errors import one_line
-        from sijscan.predict.pipeline import Prediction
-
+        """Per-image work after the segmenter's network; ``(None, None)`` for an image the reader could not read."""
         if im.error is not None or im.pixels is None:
             return None, None
         pipe = self.pipeline
         try:
             radiograph = im.radiograph()
-            segmentation = None
-            if logits is not None and im.seg_input is not None:
+            if im.mask is not None:  # the user's own label map: the segmenter was skipped
+                pred = pipe.prepare_with_mask(radiograph, im.mask.numpy(), name=im.image)
+            elif logits is not None and im.seg_input is not None:
                 segmentation = pipe.segmenter.finish(logits[None], im.seg_input, radiograph=radiograph)
-            timings = {"read_s": im.read_s}
-            pred = pipe.prepare_from_labels(radiograph, labels=None, segmentation=segmentation, name=im.image,
-                                            timings=timings)
+                pred = pipe.prepare_from_labels(radiograph, labels=None, segmentation=segmentation, name=im.image)
+            else:  # no segmenter: the full view, or a one-line error for the SIJ-crop classifier
+                pred = pipe.prepare(radiograph, name=im.image)
+            pred.timings["read_s"] = im.read_s
             if pred.images is None or pred.images.crop is None:
                 return pred, None
             t1 = time.perf_counter()

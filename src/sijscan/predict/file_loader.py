@@ -1,14 +1,17 @@
-"""Reading radiographs in DataLoader worker processes for batch prediction (the scale-out path).
+"""The runner's reader: input files -> batches of read (and segmenter-prepared) radiographs.
 
-Each worker reads one file with :func:`sijscan.io.read_radiograph` (decode, LUTs, [0, 1] pixels)
-and, when the pipeline has a segmenter, prepares the segmenter's input
-(:func:`sijscan.anatomy.segment.prepare_input`, the same call :meth:`Segmenter.run` makes). A
-file that cannot be read becomes a :class:`LoadedImage` with ``error`` set (one line): a bad file
-never kills a worker.
+:class:`RadiographDataset` reads one item: the radiograph (``to_radiograph``: decode, LUTs, [0, 1]
+pixels), then either the user's own label map (the item has a mask: the segmenter is skipped) or
+the segmenter's input (:func:`sijscan.anatomy.segment.prepare_input`, the same call
+:meth:`Segmenter.run` makes). A file that cannot be read becomes a :class:`LoadedImage` with
+``error`` set (one line): a bad file never stops the reader.
 
-Pixels travel as torch tensors, so the DataLoader hands them over through shared memory instead
-of pickling 14 MB per 2048 px radiograph. :class:`LoaderBatch` pins only the small segmenter input
-(``pin_memory=True`` would otherwise copy every full-size radiograph into page-locked memory).
+Two ways to run it, same batches (:class:`LoaderBatch`): :func:`thread_batches` (``workers``
+threads in this process, the default) and :func:`make_loader` (a torch DataLoader with worker
+processes, ``--loader-workers``). Pixels travel as torch tensors, so the DataLoader hands them over
+through shared memory instead of pickling 14 MB per 2048 px radiograph. :class:`LoaderBatch` pins
+only the small segmenter input (``pin_memory=True`` would otherwise copy every full-size
+radiograph into page-locked memory).
 """
 from __future__ import annotations
 
@@ -16,15 +19,18 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from sijscan.errors import SijscanError
-
-if TYPE_CHECKING:
-    from sijscan.anatomy.segment import SegmenterInput
+from sijscan.anatomy.recipes import parse_segmenter_recipe
+from sijscan.anatomy.segment import SegmenterInput, prepare_input
+from sijscan.errors import SijscanError, one_line
+from sijscan.io import Radiograph
+from sijscan.io.labelmap import read_label_map
+from sijscan.predict import pipeline as pipeline_module  # to_radiograph (looked up per call): source -> Radiograph
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,9 @@ class LoadedImage:
     image: str
     pixels: torch.Tensor | None = None
     seg_input: SegmenterInput | None = None
-    """What the segmenter's network takes (working size); None without a segmenter or on error."""
+    """What the segmenter's network takes (working size); None without a segmenter, with a mask or on error."""
+    mask: torch.Tensor | None = None
+    """uint8 (H, W): the user's own label map for this image (the segmenter is skipped)."""
     radiograph_fields: dict[str, Any] = field(default_factory=dict)
     """Every ``Radiograph`` init field except ``pixels`` (source format, windowing, ...)."""
     error: str | None = None
@@ -46,8 +54,6 @@ class LoadedImage:
 
     def radiograph(self) -> Any:
         """The ``Radiograph`` again (pixels shared with the tensor, no copy)."""
-        from sijscan.io import Radiograph
-
         if self.pixels is None:
             raise ValueError(f"{self.image}: no pixels (failed input)")
         return Radiograph(pixels=self.pixels.cpu().numpy(), **self.radiograph_fields)  # .cpu(): no-op on the host
@@ -69,31 +75,26 @@ class LoaderBatch:
 
 
 class RadiographDataset(torch.utils.data.Dataset):
-    """Items ``(path, image name)`` -> :class:`LoadedImage`; ``recipe`` is the segmenter's (or None)."""
+    """Items (``InputItem``: path, name, mask) -> :class:`LoadedImage`; ``recipe`` is the segmenter's (or None)."""
 
     def __init__(self, items: Sequence[Any], *, recipe: dict[str, Any] | None) -> None:
         self.items = list(items)
         self.recipe = dict(recipe) if recipe is not None else None
         if recipe is not None:
-            from sijscan.anatomy.recipes import parse_segmenter_recipe
-
             self.spec = parse_segmenter_recipe(recipe)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> LoadedImage:
-        from sijscan.io import read_radiograph
-        from sijscan.errors import one_line
-
         item = self.items[index]
         out = LoadedImage(index=int(index), image=item.image)
         t0 = time.perf_counter()
         try:
-            radiograph = read_radiograph(item.path)
-            if self.recipe is not None:
-                from sijscan.anatomy.segment import prepare_input
-
+            radiograph = pipeline_module.to_radiograph(item.path)
+            if item.mask is not None:
+                out.mask = torch.from_numpy(np.ascontiguousarray(read_label_map(item.mask), dtype=np.uint8))
+            elif self.recipe is not None:
                 out.seg_input = prepare_input(radiograph, self.spec)
         except SijscanError as exc:
             out.error = one_line(exc)
@@ -125,6 +126,38 @@ def worker_init(_worker_id: int) -> None:
         cv2.setNumThreads(1)
     except ImportError:  # pragma: no cover - OpenCV is a dependency
         pass
+
+
+def thread_batches(dataset: RadiographDataset, *, indices: Sequence[int], batch_size: int,
+                   workers: int) -> Iterator[LoaderBatch]:
+    """Batches of ``indices`` of ``dataset`` in that order, read up to ``2 x workers`` items ahead on
+    ``workers`` threads (1: in this thread); decoders, LUTs and resizing release the GIL."""
+    indices = list(indices)
+
+    def batches(read: Iterator[LoadedImage]) -> Iterator[LoaderBatch]:
+        chunk: list[LoadedImage] = []
+        for image in read:
+            chunk.append(image)
+            if len(chunk) == batch_size:
+                yield collate_images(chunk)
+                chunk = []
+        if chunk:
+            yield collate_images(chunk)
+
+    if workers <= 1:
+        yield from batches(dataset[i] for i in indices)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sijscan-read") as pool:
+        window = 2 * workers
+        futures = [pool.submit(dataset.__getitem__, i) for i in indices[:window]]
+
+        def in_order() -> Iterator[LoadedImage]:
+            for k in range(len(indices)):
+                if k + window < len(indices):
+                    futures.append(pool.submit(dataset.__getitem__, indices[k + window]))
+                yield futures[k].result()
+
+        yield from batches(in_order())
 
 
 def make_loader(dataset: RadiographDataset, *, indices: Sequence[int], batch_size: int, workers: int,

@@ -1,45 +1,33 @@
-"""Batch prediction over files, folders and manifests: resumable CSV, one JSON per image, pictures.
+"""Many files in, one output folder out: the inputs, the per-image files and the table's rules.
 
-Layout of ``out_dir``::
-
-    predictions.csv          one row per image (``CSV_COLUMNS``); errors in ``error``, one line each;
-                             ``source_stamp`` = "size:mtime_ns" of the file that was read
-    images/<stem>.json       the full Prediction (no pixels, no patient fields); <stem>: :func:`safe_stem`
-    images/<stem>_overlay.png segmentation masks + SIJ boxes
-    images/<stem>_gradcam.png Grad-CAM on the radiograph (with ``gradcam=True``)
-    images/<stem>_gradcam_crop.png Grad-CAM on the SIJ crop
-    report.html              with ``report=True``
-    .sijscan.lock            held (``flock``) by the run writing the folder: a second run is refused
-
-Resuming: an image is skipped when its row has no error and its file's ``source_stamp`` is
-unchanged; failed, new and changed images are predicted. ``overwrite`` redoes every image named
-in this run and keeps the rows of the others. Each finished row is appended and flushed at once
-(one ``write`` call per row), so a crash loses at most the row being written; at the end the file
-is rewritten de-duplicated (last row per image wins) through a temporary file and ``os.replace``.
-Images are named by their path relative to the input folder (or by a content hash with
-``hash_names``), bytes that are not UTF-8 as ``\\xNN``; DICOM patient fields never reach any output.
-Every file-system failure on ``out_dir`` is an :class:`~sijscan.predict.outdir.OutputFolderError` (one line).
+Used by the runner (:mod:`sijscan.predict.runner`, which documents ``OUT``'s layout):
+:func:`collect_inputs` expands files, folders (recursive) and manifests into named items, each with
+the user's own label map when there is one; :func:`todo_items` says which to predict (resume:
+an image is skipped when its row has no error and its file's ``source_stamp`` is unchanged;
+``overwrite`` redoes every image named in this run and keeps the rows of the others);
+:func:`write_image_outputs` writes ``images/<stem>.json`` (the full Prediction, no pixels, no
+patient fields), ``_overlay.png`` and the Grad-CAM pictures, each atomically; :func:`record_run`
+writes ``run.json``. Images are named by their path relative to the input folder (or by a content
+hash with ``hash_names``), bytes that are not UTF-8 as ``\\xNN``; DICOM patient fields never reach
+any output. Every file-system failure on ``out_dir`` is an
+:class:`~sijscan.predict.outdir.OutputFolderError` (one line).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from sijscan import jsonio
-from sijscan._progress import progress_enabled
 from sijscan.errors import InputError
 from sijscan.files import file_digest
-from sijscan.predict.names import file_stamp, folder_files, hide_path, printable_name, resolved, safe_stem
-from sijscan.predict.table import CSV_NAME, RowWriter, prediction_row, read_rows
+from sijscan.predict.names import file_stamp, folder_files, printable_name, resolved, safe_stem
+from sijscan.predict.table import CSV_NAME, RowWriter, prediction_row
 
-__all__ = ["run_batch", "collect_inputs", "todo_items", "BatchSummary"]
+__all__ = ["collect_inputs", "todo_items", "BatchSummary", "InputItem", "write_image_outputs"]
 
 if TYPE_CHECKING:
     from sijscan.predict.pipeline import Pipeline
@@ -175,74 +163,6 @@ def write_image_outputs(pred: Prediction, *, images_dir: Path, gradcam: bool) ->
     atomic_write(images_dir / f"{stem}.json", payload)
 
 
-def _read_ahead(pipeline: Pipeline, items: Sequence[InputItem], workers: int) -> Iterator[tuple[InputItem, Any]]:
-    """Yield ``(item, Radiograph or the InputError)``, reading up to ``workers`` files ahead."""
-    from sijscan.errors import SijscanError
-    from sijscan.predict.pipeline import to_radiograph
-
-    def read(item: InputItem) -> Any:
-        try:
-            return to_radiograph(item.path)
-        except SijscanError as exc:
-            return exc
-
-    if workers <= 1:
-        for it in items:
-            yield it, read(it)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        window = 2 * workers
-        futures = [pool.submit(read, it) for it in items[:window]]
-        for i, it in enumerate(items):
-            if i + window < len(items):
-                futures.append(pool.submit(read, items[i + window]))
-            yield it, futures[i].result()
-
-
-def run_batch(
-    pipeline: Pipeline, *, inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
-    gradcam: bool = False, batch_size: int = 8, overwrite: bool = False, workers: int = 1,
-    report: bool = False, progress: bool | None = None, hash_names: bool = False,
-    masks: str | os.PathLike[str] | None = None, settings: dict[str, Any] | None = None,
-    manifest_masks: bool = True,
-) -> BatchSummary:
-    """Predict every image in ``inputs`` into ``out_dir``; see the module docstring.
-
-    ``masks``: a folder of the user's own label maps (see :func:`collect_inputs`). ``settings``:
-    result-changing options recorded in ``run.json`` beside the models (e.g. backend, fast).
-    """
-    from sijscan.predict.outdir import out_lock, prepare_out_dir
-
-    out = Path(out_dir)
-    items = collect_inputs(inputs, hash_names=hash_names, skip_under=out, masks=masks, manifest_masks=manifest_masks)
-    if not items:
-        raise NoInputsError("no radiographs found in the inputs given")
-    n_own = sum(it.mask is not None for it in items)
-    if n_own:
-        log.warning("%d of %d image(s) use their own label map (%s); the segmenter is skipped for them%s", n_own,
-                    len(items), "--masks" if masks is not None else "the manifest's mask column",
-                    "" if masks is not None else " (--ignore-manifest-masks segments them instead)")
-    if pipeline.segmenter is None and pipeline.view == "sij":
-        lacking = [it.image for it in items if it.mask is None]
-        if lacking:
-            raise NoInputsError(f"{len(lacking)} image(s) have no label map (first: {lacking[0]}) and no "
-                                "segmenter was given: pass --segmenter DIR, or masks for every image")
-    images_dir = prepare_out_dir(out)
-    with out_lock(out):
-        record_run(pipeline, out=out, overwrite=overwrite, settings=settings or {},
-                   arguments={"n_inputs": len(items), "gradcam": gradcam, "batch_size": batch_size,
-                              "workers": workers, "report": report, "hash_names": hash_names,
-                              "masks": None if masks is None else str(masks)},
-                   own_masks=any(it.mask is not None for it in items))
-        summary = _run_locked(pipeline, items=items, out=out, images_dir=images_dir, gradcam=gradcam,
-                              batch_size=batch_size, overwrite=overwrite, workers=workers, progress=progress)
-        if report:
-            from sijscan.predict.report import write_report
-
-            write_report(out, order=[it.image for it in items])
-    return summary
-
-
 def record_run(pipeline: Pipeline, *, out: Path, overwrite: bool, settings: dict[str, Any],
                arguments: dict[str, Any], own_masks: bool) -> None:
     """``out/run.json`` names the models and settings; a resume with others is refused, and
@@ -274,75 +194,6 @@ def todo_items(items: Sequence[InputItem], existing: dict[str, dict[str, str]], 
         if row is None or row.get("error") or not it.stamp or row.get("source_stamp", "") != it.stamp:
             todo.append(it)
     return todo
-
-
-def _run_locked(pipeline: Pipeline, *, items: list[InputItem], out: Path, images_dir: Path, gradcam: bool,
-                batch_size: int, overwrite: bool, workers: int, progress: bool | None) -> BatchSummary:
-    from sijscan.errors import one_line
-    from sijscan.predict.outdir import OutputFolderError, os_reason
-    from sijscan.predict.pipeline import Prediction
-
-    csv_path = out / CSV_NAME
-    existing = read_rows(csv_path)  # with --overwrite too: rows of images not named in this run are kept
-    summary = BatchSummary(total=len(items), out_dir=out)
-    todo = todo_items(items, existing, overwrite=overwrite)
-    changed = sum(1 for it in todo if it.image in existing and not existing[it.image].get("error")) if not overwrite else 0
-    summary.skipped = len(items) - len(todo)
-    if summary.skipped:
-        log.info("skipping %d image(s) already in %s (use --overwrite to redo)", summary.skipped, csv_path)
-    if changed:
-        log.warning("redoing %d image(s) whose file changed (size or modification time) since its row was written",
-                    changed)
-    show = progress_enabled(progress)
-    from tqdm import tqdm
-
-    try:
-        writer = RowWriter(csv_path, existing, stamps={it.image: it.stamp for it in items})
-    except OSError as exc:
-        raise OutputFolderError(f"cannot write {csv_path} ({os_reason(exc)})") from exc
-    bar = tqdm(total=len(todo), disable=not show, file=sys.stderr, unit="image", desc="predict")
-    t0 = time.perf_counter()
-    try:
-        batch: list[tuple[InputItem, Any]] = []
-
-        def flush() -> None:
-            ready = [(it, r) for it, r in batch if not isinstance(r, Exception)]
-            preds = pipeline.predict_many([r for _, r in ready], batch_size=max(1, len(ready)), gradcam=gradcam,
-                                          names=[it.image for it, _ in ready], on_error="record",
-                                          masks=[it.mask for it, _ in ready]) if ready else []
-            by_name = {p.image: p for p in preds}
-            for it, r in batch:
-                pred = Prediction(image=it.image, error=hide_path(one_line(r), path=it.path, name=it.image), view=pipeline.view) \
-                    if isinstance(r, Exception) else by_name[it.image]
-                if pred.error:
-                    pred.error = hide_path(pred.error, path=it.path, name=it.image)
-                _finish(pred, writer=writer, images_dir=images_dir, gradcam=gradcam, summary=summary)
-                bar.update(1)
-            batch.clear()
-
-        for item, result in _read_ahead(pipeline, todo, workers):
-            batch.append((item, result))
-            if len(batch) >= batch_size:
-                flush()
-        if batch:
-            flush()
-    except OSError as exc:  # the CSV itself cannot be appended to (disk full, removed, read-only)
-        raise OutputFolderError(f"cannot write {csv_path} ({os_reason(exc)}); rows written so far are kept") from exc
-    finally:
-        bar.close()
-        try:
-            writer.finalize(order=[it.image for it in items])
-        except OSError as exc:
-            log.error("cannot rewrite %s (%s); the rows appended so far are in it", csv_path, os_reason(exc))
-    summary.failed = sum(1 for it in items if writer.rows.get(it.image, {}).get("error"))
-    log.info("predicted %d, skipped %d, failed %d in %.1f s", summary.done, summary.skipped, summary.failed,
-             time.perf_counter() - t0)
-    return summary
-
-
-def _finish(pred: Prediction, *, writer: RowWriter, images_dir: Path, gradcam: bool, summary: BatchSummary) -> None:
-    write_outputs_safely(pred, images_dir=images_dir, gradcam=gradcam)
-    record_row(pred, writer=writer, summary=summary)
 
 
 def write_outputs_safely(pred: Prediction, *, images_dir: Path, gradcam: bool) -> None:

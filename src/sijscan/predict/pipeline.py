@@ -92,6 +92,13 @@ class Pipeline:
     def device(self) -> str:
         return str(next(self.classifier.network.parameters()).device)
 
+    def to(self, device: str) -> "Pipeline":
+        """Move the networks to ``device`` (an ONNX session keeps the execution provider it was loaded with)."""
+        self.classifier.network.to(device)
+        if self.segmenter is not None:
+            self.segmenter.to(device)
+        return self
+
     def describe(self) -> dict[str, Any]:
         card = self.classifier.card
         return {"view": self.view, "cutoff": self.cutoff, "temperature": self.classifier.temperature,

@@ -133,8 +133,9 @@ def _run_stage(stage: Any, *, cfg: StudyConfig, out: Path, key: str, outputs: di
     log.info("stage %s: running (%s)", stage.name, stage.description)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    ctx = StageContext(config=cfg, out_dir=out, stage_dir=stage_dir, upstream=dict(outputs), records=dict(records),
-                       progress=progress)
+    ctx = StageContext(config=cfg, out_dir=out, stage_dir=stage_dir,  # declared upstream = what it can read
+                       upstream={u: outputs[u] for u in stage.upstream if u in outputs},
+                       records={u: records[u] for u in stage.upstream if u in records}, progress=progress)
     try:
         produced = STAGE_FUNCTIONS[stage.name](ctx)
     except KeyboardInterrupt:

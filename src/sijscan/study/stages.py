@@ -31,7 +31,7 @@ class Stage:
     sections: tuple[str, ...]
     """config sections the stage reads (hashed into its key)"""
     upstream: tuple[str, ...]
-    """stages whose outputs it reads"""
+    """stages whose outputs it reads: the only ones its context holds (hashed into its key)"""
     description: str = ""
 
 
@@ -42,9 +42,10 @@ STAGES: tuple[Stage, ...] = (
           "standard (full view) and anatomy-aware (SIJ crop) classifiers"),
     Stage("predict", ("predict", "study"), ("cohorts", "segmenter", "classifiers"),
           "both models on the validation set and every test cohort"),
-    Stage("evaluate", ("evaluate",), ("predict",), "metrics per cohort and model"),
-    Stage("compare", ("evaluate",), ("predict",), "DeLong and McNemar per cohort (Table 2)"),
-    Stage("progression", ("evaluate",), ("predict",),
+    Stage("evaluate", ("evaluate",), ("segmenter", "classifiers", "predict"),
+          "metrics per cohort and model; Grad-CAM share inside the true SIJ boxes"),
+    Stage("compare", ("evaluate",), ("classifiers", "predict"), "DeLong and McNemar per cohort (Table 2)"),
+    Stage("progression", ("evaluate",), ("classifiers", "predict"),
           "confident false positives at baseline vs progression at follow-up"),
     Stage("report", (), ("cohorts", "segmenter", "classifiers", "predict", "evaluate", "compare", "progression"),
           "HTML + Markdown report"),

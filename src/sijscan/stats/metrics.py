@@ -103,7 +103,7 @@ def metrics_at_cutoff(*, y_true: np.ndarray, probability: np.ndarray, cutoff: fl
 
 def auc_midrank(*, y_true: np.ndarray, scores: np.ndarray) -> float:
     """Mann-Whitney AUC (ties count 1/2); NaN when a class is empty."""
-    from sijscan.evaluate.delong import midranks
+    from sijscan.stats.delong import midranks
 
     y = np.asarray(y_true).astype(int)
     m, n = int((y == 1).sum()), int((y == 0).sum())

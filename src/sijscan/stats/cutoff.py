@@ -17,8 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sijscan.evaluate.errors import CutoffError
-from sijscan.evaluate.metrics import rates_from_counts
+from sijscan.errors import InputError
+from sijscan.stats.metrics import rates_from_counts
+
+
+class CutoffError(InputError):
+    """A cut-off is invalid or cannot be read from a model folder (one line)."""
+
 
 CUTOFF_METHODS = ("max_accuracy", "max_balanced_accuracy", "youden")
 

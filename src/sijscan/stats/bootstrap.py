@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sijscan.evaluate.metrics import decide, rates_from_counts
+from sijscan.stats.metrics import decide, rates_from_counts
 
 
 def _counts(idx: np.ndarray, size: int) -> np.ndarray:
