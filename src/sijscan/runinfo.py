@@ -12,12 +12,10 @@ import datetime as _dt
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from sijscan import jsonio
-from sijscan import __version__
+from sijscan import __version__, atomic, jsonio
 from sijscan.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -81,8 +79,5 @@ def check_and_write_run(out_dir: str | os.PathLike[str], *, command: str, identi
               "updated_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "identity": ident, "arguments": json.loads(jsonio.dumps(dict(arguments), default=str))}
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".run.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(jsonio.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, jsonio.dumps(record, indent=2) + "\n")
     return old is not None and not same

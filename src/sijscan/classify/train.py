@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from sijscan import jsonio
+from sijscan import atomic, jsonio
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
 from sijscan._progress import progress_enabled, training_progress
 from sijscan.classify.data import (CachedViews, crop_from_mask, crop_from_segmenter, describe, prepare_views,
@@ -52,9 +52,7 @@ def _read_progress(path: Path) -> dict[str, Any]:
 
 
 def _write_progress(path: Path, progress: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(jsonio.dumps(progress, indent=2))
-    os.replace(tmp, path)
+    atomic.write_text(path, jsonio.dumps(progress, indent=2))
 
 
 def _loaders(data: CachedViews, val: CachedViews, *, height: int, width: int, batch_size: int, world: int,

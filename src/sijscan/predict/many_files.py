@@ -227,8 +227,9 @@ def run_batch(
         if lacking:
             raise NoInputsError(f"{len(lacking)} image(s) have no label map (first: {lacking[0]}) and no "
                                 "segmenter was given: pass --segmenter DIR, or masks for every image")
+    created = not out.exists()
     images_dir = prepare_out_dir(out)
-    with out_lock(out):
+    with out_lock(out, created=created):
         record_run(pipeline, out=out, overwrite=overwrite, settings=settings or {},
                    arguments={"n_inputs": len(items), "gradcam": gradcam, "batch_size": batch_size,
                               "workers": workers, "report": report, "hash_names": hash_names,

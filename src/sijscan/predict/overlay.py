@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -86,19 +85,10 @@ def data_uri(img: np.ndarray, *, longest: int | None = None, jpeg_quality: int |
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then ``os.replace`` it into place."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` atomically (:func:`sijscan.atomic.write_bytes`)."""
+    from sijscan.atomic import write_bytes
+
+    write_bytes(path, data)
 
 
 def write_png_atomic(path: str | os.PathLike[str], img: np.ndarray) -> None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sijscan import jsonio
+from sijscan import atomic, jsonio
 from sijscan.study.config import StudyConfig
 
 DONE_FILE = "done.json"
@@ -78,7 +77,5 @@ def read_done(stage_dir: Path) -> dict[str, Any] | None:
 def write_done(stage_dir: Path, record: dict[str, Any]) -> Path:
     stage_dir.mkdir(parents=True, exist_ok=True)
     path = stage_dir / DONE_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(jsonio.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_text(path, jsonio.dumps(record, indent=2, default=str) + "\n")
     return path
