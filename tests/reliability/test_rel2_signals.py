@@ -31,7 +31,7 @@ def tiny(tmp_path_factory) -> Path:
 def _run_and_signal(args: list[str], sig: int, *, marker: str = "lightning", timeout: float = 240) -> tuple[int, str]:
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "CI": "1"}
     child = subprocess.Popen([sys.executable, "-m", "sijscan", "-v", *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
+                             stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", env=env)
     lines: list[str] = []
     seen = threading.Event()
 

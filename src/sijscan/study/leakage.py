@@ -66,6 +66,7 @@ def check_leakage(cohorts: Mapping[str, Mapping[str, Any]]) -> None:
     """``cohorts``: the cohorts stage's outputs (name -> {"manifest", "role"}); raise :class:`LeakageError`."""
     from sijscan.io.manifest import read_manifest
 
+    cohorts = {n: c for n, c in cohorts.items() if isinstance(c, Mapping) and c.get("manifest") and c.get("role")}
     frames = {name: read_manifest(c["manifest"]) for name, c in cohorts.items()}
     train = [n for n, c in cohorts.items() if c.get("role") == "train"]
     if not train:
