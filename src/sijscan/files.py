@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -35,10 +36,13 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = False, mode: int 
     permissions (default: what ``open`` gives, 0o666 less the umask)."""
     target = Path(path)
     tmp = _create_beside(target)
+    # the mode open() gave (0o666 less the umask), read back rather than from os.umask (not thread-safe);
+    # writers that replace the file themselves (safetensors writes a fresh 0600 file) get it back below
+    wanted = stat.S_IMODE(tmp.stat().st_mode) if mode is None else mode
     try:
         yield tmp
-        if mode is not None:
-            os.chmod(tmp, mode)
+        if stat.S_IMODE(tmp.stat().st_mode) != wanted:
+            os.chmod(tmp, wanted)
         if fsync:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())

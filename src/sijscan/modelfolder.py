@@ -201,7 +201,6 @@ def migrate_card(fields: dict[str, Any], *, version: int, where: str) -> dict[st
     return out
 
 
-sha256_file = file_digest  # transition: the name other branches still call; use sijscan.files.file_digest
 
 
 def git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:

@@ -15,8 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from sijscan import jsonio
-from sijscan import __version__
+from sijscan import __version__, jsonio
 from sijscan.errors import InputError
 from sijscan.files import atomic_write
 

@@ -101,3 +101,42 @@ def test_predict_with_a_trained_unet_finds_the_true_joints(trained: dict) -> Non
             cx, cy = (found[0] + found[2]) / 2, (found[1] + found[3]) / 2
             assert box[0] - WORK_PX <= cx <= box[2] + WORK_PX and box[1] - WORK_PX <= cy <= box[3] + WORK_PX, \
                 f"{name} {side}: {found} vs true {box}"
+
+
+RIGID = {"rot90": lambda a: np.rot90(a, 1), "rot180": lambda a: np.rot90(a, 2), "rot270": lambda a: np.rot90(a, 3),
+         "vflip": lambda a: a[::-1], "transpose": lambda a: a.T, "antitranspose": lambda a: np.rot90(a, 2).T}
+
+
+@pytest.mark.slow
+def test_every_rigid_turn_of_a_held_out_pelvis_is_withheld_with_a_trained_unet(trained: dict) -> None:
+    """Issue 26 item 2, with the trained U-Net (not the stand-in): on every held-out image, the image as
+    given and its mirror pass QC, and each of the six other rigid transforms (quarter turns, 180 degrees,
+    vertical flip, both transposes) is withheld. Before the orientation check several passed: the small
+    network labels a turned pelvis as an upright one (measured: rot90, rot270, transpose and antitranspose
+    passed on 2-5 of the 6 images; docs/reliability.md O-rows). A mirror image is not told from the
+    near-symmetric anatomy; its sides are named by the display convention (documented limit)."""
+    from sijscan.classify.card import classifier_recipe
+    from sijscan.classify.data import read_image
+    from sijscan.classify.preprocess import PreprocessSpec
+    from sijscan.modelfolder import build_network, save_model
+    from sijscan.predict.pipeline import Pipeline
+
+    init = {"grade_head": True, "dropout": 0.0}
+    clf = trained["root"] / "classifier-rigid"
+    if not clf.exists():
+        torch.manual_seed(0)
+        save_model(clf, network=build_network("tiny-resnet", init).eval(), kind="classifier", arch="tiny-resnet",
+                   init_args=init, labels={0: "negative", 1: "positive"},
+                   recipe=classifier_recipe(view="sij", spec=PreprocessSpec(height=48, width=72)),
+                   provenance={"test": True}, cutoff=0.5)
+    pipe = Pipeline.from_dirs(classifier=clf, segmenter=trained["model"], device="cpu")
+    for _, row in trained["test"].iterrows():
+        img = read_image(row["image"])
+        name = Path(row["image"]).name
+        for label, arr in {"as given": img, "mirrored": img[:, ::-1]}.items():
+            pred = pipe.predict(np.ascontiguousarray(arr), name=name)
+            assert pred.qc_passed and pred.decision is not None and pred.grades, (name, label, pred.qc_flags)
+        for label, turn in RIGID.items():
+            pred = pipe.predict(np.ascontiguousarray(turn(img)), name=name)
+            assert not pred.qc_passed and pred.decision is None, (name, label, pred.qc_flags)
+            assert {"upside_down", "rotated_90"} & set(pred.qc_flags), (name, label, pred.qc_flags)

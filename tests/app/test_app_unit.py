@@ -41,7 +41,7 @@ def test_good_upload_gives_probability_and_images_and_is_deleted(pipeline, tmp_p
     assert "Probability of sacroiliitis" in summary and "cut-off 0.500" in summary and "Decision" in summary
     assert "Per-side grades" in summary
     assert images.count("data:image/png;base64,") >= 3
-    assert not path.exists() and not path.parent.exists()
+    assert not path.exists()  # its folder stays until exit: another upload of the same content may be landing in it
 
 
 def test_oversized_and_broken_uploads_get_clear_messages(pipeline, tmp_path, monkeypatch) -> None:

@@ -36,18 +36,28 @@ def _windowed(root: Path) -> Path:
 
 def test_pipeline_fast_runs_one_pass(tmp_path: Path) -> None:
     from sijscan.predict.pipeline import Pipeline
+    from sijscan.predict.qc import QCConfig
 
     root = _windowed(tmp_path / "m")
     img, _ = draw_pelvis()
     shapes = {}
+    no_turns = QCConfig(check_orientation=False)  # the segmentation's passes only (the QC's are below)
     for fast in (False, True):
-        pipe = Pipeline.from_folder(root, device="cpu", fast=fast)
+        pipe = Pipeline.from_folder(root, device="cpu", fast=fast, qc_config=no_turns)
         spy = pipe.segmenter.network = _Spy(pipe.segmenter.network)
         pipe.predict(img, name="x")
         shapes[fast] = spy.shapes
     work = tuple(pipe.segmenter.recipe["working_size"])
     assert shapes[True] == [work]
     assert len(shapes[False]) > 1 and all(s == (32, 32) for s in shapes[False])
+    # with the orientation check (the default): one more call, the four turned views in one batch
+    pipe = Pipeline.from_folder(root, device="cpu", fast=True)
+    spy = pipe.segmenter.network = _Spy(pipe.segmenter.network)
+    batches: list[int] = []
+    real = spy.forward
+    spy.forward = lambda x: (batches.append(int(x.shape[0])), real(x))[1]
+    pipe.predict(img, name="x")
+    assert spy.shapes == [work, work] and batches == [1, 4]
 
 
 def test_predict_cli_fast(tmp_path: Path, monkeypatch) -> None:

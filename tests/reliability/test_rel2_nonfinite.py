@@ -45,7 +45,7 @@ def _poison(folder: Path, *, value: float, tensor: str | None = None) -> str:
     tampering that keeps the hash, or a training that diverged, would leave it)."""
     from safetensors.torch import load_file, save_file
 
-    from sijscan.modelfolder import sha256_file
+    from sijscan.files import file_digest as sha256_file
 
     wfile = folder / "weights.safetensors"
     state = load_file(str(wfile))

@@ -63,27 +63,34 @@ def test_row7_an_upload_renamed_onto_the_path_before_it_was_counted_is_not_lost(
     assert not Path(path_a).exists()
 
 
-def test_row7_twenty_concurrent_uploads_of_one_image_all_get_a_result(pipeline, cache) -> None:
+@pytest.mark.parametrize("counted", ["late", "never"])
+def test_row7_twenty_concurrent_uploads_of_one_image_all_get_a_result(pipeline, cache, counted) -> None:
+    """``late``: each upload reaches the counter up to 0.3 s after its file landed; ``never``: the
+    counter sees no upload at all (the issue's numbers: 19 of 20 failed, 2 at once lost 1)."""
     from sijscan.app.app import UploadTracker, analyse
 
     data, tracker = _png(), UploadTracker()
     n, results, start = 20, [], threading.Barrier(20)
-    lock = threading.Lock()
+    queue = threading.Lock()  # serve's queue runs one analysis at a time (default_concurrency_limit=1)
 
     def user(i: int) -> None:
         start.wait()
-        path = _upload(cache, "same.png", data)
-        time.sleep(random.Random(i).uniform(0, 0.02))  # the response reaches the counter a little later
-        tracker.add([path])
-        summary, _ = analyse(pipeline, path, max_upload_mb=5, tracker=tracker)
-        with lock:
-            results.append(summary)
+        try:
+            path = _upload(cache, "same.png", data)  # uploads land concurrently with the analyses
+            if counted == "late":
+                time.sleep(random.Random(i).uniform(0, 0.3))
+                tracker.add([path])
+            with queue:
+                summary, _ = analyse(pipeline, path, max_upload_mb=5, tracker=tracker)
+        except Exception as exc:  # an upload or a request that raised: a failure the assert shows, not a lost thread
+            summary = f"{type(exc).__name__}: {exc}"
+        results.append(summary)
 
     threads = [threading.Thread(target=user, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
+        t.join(600)
     failed = [s for s in results if "Probability of sacroiliitis" not in s]
     assert len(results) == n and not failed, failed[:2]
     leftovers = [p for p in cache.rglob("*") if p.is_file()]
@@ -102,3 +109,22 @@ def test_row7_a_distinct_upload_after_the_same_name_is_read_afresh(pipeline, cac
     tracker.add([p2])
     s2, _ = analyse(pipeline, p2, max_upload_mb=5, tracker=tracker)
     assert "Probability" in s1 and s2.startswith("**Error:** cannot use this file")
+
+
+def test_row7_an_upload_landing_while_the_previous_one_is_released_keeps_its_folder(pipeline, cache) -> None:
+    """Gradio makes the content folder, then renames the upload into it; the request served in
+    between must not take the folder away (on a slow machine 8 of 20 concurrent uploads failed so)."""
+    from sijscan.app.app import UploadTracker, analyse
+
+    data, tracker = _png(), UploadTracker()
+    path_a = _upload(cache, "same.png", data)
+    tracker.add([path_a])
+    folder = Path(path_a).parent
+    folder.mkdir(parents=True, exist_ok=True)  # the second upload's first step
+    summary_a, _ = analyse(pipeline, path_a, max_upload_mb=5, tracker=tracker)
+    tmp = cache / "upload-b.tmp"
+    tmp.write_bytes(data)
+    os.rename(tmp, folder / "same.png")  # its second step: FileNotFoundError if the folder went
+    tracker.add([str(folder / "same.png")])
+    summary_b, _ = analyse(pipeline, str(folder / "same.png"), max_upload_mb=5, tracker=tracker)
+    assert "Probability of sacroiliitis" in summary_a and "Probability of sacroiliitis" in summary_b

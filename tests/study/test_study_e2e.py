@@ -23,6 +23,7 @@ more machine for an UNCHANGED pipeline, ``SIJSCAN_WRITE_GOLDEN=add`` keeps the o
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -50,6 +51,17 @@ PROB_TOL = 1e-3
 DICE_TOL = 1e-3
 PROB_LOOSE = 0.05  # another CPU kind: 3x the largest cross-CPU difference measured (0.018)
 DICE_LOOSE = 0.02
+# The loose check must still mean something (issue 26: probabilities span 0.51-0.53, so 0.05 per image
+# accepted a dead classifier). Measured across the three recorded machines (every pair of entries in
+# golden/micro_study.json): the standard model's probabilities differ by <= 0.0029 per image and its
+# per-set mean by <= 0.0011, its rank order keeps Spearman >= 0.86 and its AUC moves by <= 0.11 (4 of
+# 36 pairs); the anatomy-aware model's per-set mean moves by <= 0.0091 (its rank order and AUC are
+# noise at this size: Spearman -0.39..1, AUC by up to 0.33, so they are not compared). Each bound
+# is ~3x the measured spread (the rank bound half the lowest Spearman seen, the AUC bound 2x).
+STD_PROB_LOOSE = 0.01
+MEAN_LOOSE = {"standard": 0.004, "anatomy": 0.03}
+STD_SPEARMAN_MIN = 0.5
+STD_AUC_LOOSE = 0.25
 
 
 def _fingerprint() -> str:
@@ -100,11 +112,30 @@ def _compare(got: dict, want: dict, *, strict: bool) -> None:
         pair = 1.0 / max(1, w["n_pos"] * w["n_neg"])
         for model in ("standard", "anatomy"):
             assert g[f"p_{model}"].keys() == w[f"p_{model}"].keys()
+            loose = STD_PROB_LOOSE if model == "standard" else PROB_LOOSE
             for image, value in w[f"p_{model}"].items():
-                assert g[f"p_{model}"][image] == pytest.approx(value, abs=PROB_TOL if strict else PROB_LOOSE), \
+                assert g[f"p_{model}"][image] == pytest.approx(value, abs=PROB_TOL if strict else loose), \
                     f"{name} {model} {image}"
             if strict:
                 assert g[f"auc_{model}"] == pytest.approx(w[f"auc_{model}"], abs=pair + 1e-9), f"{name} {model} AUC"
+            else:
+                _compare_loose_set(g, w, name=name, model=model)
+
+
+def _compare_loose_set(g: dict, w: dict, *, name: str, model: str) -> None:
+    """Another CPU kind: per-set mean probability, and the standard model's rank order and AUC
+    (bounds from the measured cross-machine spread, see the constants)."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    keys = sorted(w[f"p_{model}"])
+    x = np.array([g[f"p_{model}"][k] for k in keys])
+    y = np.array([w[f"p_{model}"][k] for k in keys])
+    assert abs(x.mean() - y.mean()) <= MEAN_LOOSE[model], f"{name} {model}: mean probability {x.mean():.4f} vs {y.mean():.4f}"
+    if model == "standard" and len(keys) >= 4:
+        rho = spearmanr(x, y)[0]
+        assert np.isfinite(rho) and rho >= STD_SPEARMAN_MIN, f"{name} standard: rank order Spearman {rho:.2f}"
+        assert abs(g["auc_standard"] - w["auc_standard"]) <= STD_AUC_LOOSE, f"{name} standard AUC"
 
 
 def _check_golden(got: dict) -> None:
@@ -144,6 +175,44 @@ def test_the_loose_check_spans_cpu_kinds_and_the_strict_one_does_not() -> None:
     worse["sets"]["gespic"]["p_anatomy"][next(iter(worse["sets"]["gespic"]["p_anatomy"]))] += 2 * PROB_LOOSE
     with pytest.raises(AssertionError):
         _compare(worse, b, strict=False)
+    for x, y in itertools.permutations([e["values"] for e in entries], 2):  # every recorded machine pair
+        _compare(x, y, strict=False)
+
+
+def _perturbed(values: dict, how: str) -> dict:
+    import numpy as np
+
+    out = json.loads(json.dumps(values))
+    for block in out["sets"].values():
+        for model in ("standard", "anatomy"):
+            p = block[f"p_{model}"]
+            keys = sorted(p)
+            v = np.array([p[k] for k in keys])
+            if how == "dead classifier":  # every probability 0.5: what a broken model gives
+                v = np.full_like(v, 0.5)
+            elif how == "shifted by 0.01":
+                v = v + 0.01
+            elif how == "standard ranks reversed" and model == "standard":
+                v = v.max() + v.min() - v
+            p.update({k: float(x) for k, x in zip(keys, v)})
+            if how == "standard ranks reversed" and model == "standard":
+                block["auc_standard"] = 1.0 - block["auc_standard"]
+    if how == "dice off by 0.03":
+        out["val_dice"] += 0.03
+    return out
+
+
+@pytest.mark.parametrize("how", ["dead classifier", "shifted by 0.01", "standard ranks reversed", "dice off by 0.03"])
+def test_the_loose_check_fails_for_a_real_change_on_any_recorded_machine(how: str) -> None:
+    """Issue 26: a loose check that passes a dead classifier checks nothing. Each of these changes,
+    made to one machine's golden, fails against every recorded machine (the old loose check, 0.05 per
+    image and no AUC, passed the first three)."""
+    entries = json.loads(GOLDEN.read_text())["entries"]
+    for mine in entries:
+        changed = _perturbed(mine["values"], how)
+        for other in entries:
+            with pytest.raises(AssertionError):
+                _compare(changed, other["values"], strict=False)
 
 
 @pytest.mark.slow

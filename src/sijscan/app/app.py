@@ -149,7 +149,7 @@ class UploadTracker:
                 self._counts[key] = self._counts.get(key, 0) + 1
 
     def release(self, path: str) -> None:
-        """One request is done with ``path``: delete it (and its folder) when no other one needs it."""
+        """One request is done with ``path``: delete the file when no other request needs it."""
         key = os.path.realpath(path)
         with self._lock:
             left = self._counts.get(key, 1) - 1
@@ -157,11 +157,9 @@ class UploadTracker:
                 self._counts[key] = left
                 return
             self._counts.pop(key, None)
-            p = Path(key)
-            p.unlink(missing_ok=True)
-            cache = os.environ.get("GRADIO_TEMP_DIR")
-            if cache and Path(cache).resolve() in p.parent.parents:
-                shutil.rmtree(p.parent, ignore_errors=True)
+            # the file only: its folder (named by the content's hash) may be receiving another upload of
+            # the same content right now (mkdir, then rename into it); empty folders go with the cache
+            Path(key).unlink(missing_ok=True)
 
 
 class UploadCounter:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import pkgutil
@@ -9,6 +10,7 @@ import sys
 from typing import Sequence
 
 from sijscan import __version__
+from sijscan.cli import _signals as signals
 from sijscan.errors import SijscanError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -34,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def os_error_line(exc: OSError) -> str:
+    """One line for an ``OSError``: the path(s), the system's reason and its errno (``... (errno 30, EROFS)``)."""
+    where = ": ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    code = f" (errno {exc.errno}, {errno.errorcode.get(exc.errno, '?')})" if isinstance(exc.errno, int) else ""
+    return " ".join(f"{where + ': ' if where else ''}{reason}{code}".split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -47,13 +57,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(handler(args))
+        if getattr(args, "out", None):  # every command's output folder, before any work
+            from sijscan.outfolder import check_out_dir
+
+            check_out_dir(args.out)
+        with signals.handled():
+            return int(handler(args))
     except SijscanError as exc:
         print(f"sijscan {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"sijscan {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:  # the file system refused (full disk, read-only, no permission, a file for a folder)
+        logging.getLogger(__name__).debug("sijscan %s failed", args.command, exc_info=True)
+        print(f"sijscan {args.command}: error: {os_error_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (KeyboardInterrupt, signals.Terminated, SystemExit) as exc:
+        code = signals.exit_code(exc)
+        if code is None:  # a SystemExit that no signal caused
+            raise
+        print(f"sijscan {args.command}: {signals.message(code)}; stopped (exit {code})", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,6 +35,7 @@ import torch
 from sijscan.errors import ModelError
 from sijscan.files import atomic_path, file_digest
 from sijscan.modelfolder import ModelCard, load_model, update_card
+from sijscan.outfolder import check_out_dir
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,9 @@ def export_model(model_dir: str | os.PathLike[str], *, out_dir: str | os.PathLik
         raise ValueError(f"exporter must be 'dynamo' or 'torchscript', got {exporter!r}")
     _require(["onnx", "onnxruntime"] + (["onnxscript"] if exporter == "dynamo" else []))
     folder = Path(model_dir)
+    target_dir = Path(out_dir) if out_dir is not None else folder / ONNX_DIR
+    check_out_dir(target_dir, flag="--out" if out_dir is not None else "ONNX folder")  # before any work
+    check_out_dir(folder, flag="model folder (its model.json records the export)")
     network, card = load_model(folder, map_location="cpu")
     network = network.float().eval()
     if card.kind == "segmenter":
@@ -168,7 +172,6 @@ def export_model(model_dir: str | os.PathLike[str], *, out_dir: str | os.PathLik
     h, w = example_shape(card)
     # batch 2: an example of batch 1 would let the exporter specialise the batch axis to 1
     x = torch.randn(2, 1, h, w, generator=torch.Generator().manual_seed(seed))
-    target_dir = Path(out_dir) if out_dir is not None else folder / ONNX_DIR
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / ONNX_FILE
     with atomic_path(target) as tmp:

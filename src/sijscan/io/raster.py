@@ -66,11 +66,12 @@ def read_png(path: Path, *, label: str, head: bytes) -> Radiograph:
     with open(path, "rb") as f:
         ancillary = png_ancillary(f)
     significant = ancillary.get("significant_bits")
+    orientation = exif_orientation(path)  # an eXIf chunk's Orientation: applied, as viewers do (JPEG too)
     if bit_depth == 16 and colour_type in (2, 6):
-        arr = _cv2_png16(path, label=label)  # PIL reduces 16-bit colour PNGs to 8 bits
+        arr = apply_orientation(_cv2_png16(path, label=label), orientation)  # PIL reduces 16-bit colour to 8 bits
         mode = "RGB;16"
     else:
-        arr, mode = _pil_array(path, label=label, kind="PNG")
+        arr, mode = _pil_array(path, label=label, kind="PNG", exif=True)
     if arr.dtype == np.int32:  # older PIL returns 16-bit grey as mode "I"
         arr = arr.astype(np.uint16)
     divisor = None
@@ -86,8 +87,29 @@ def read_png(path: Path, *, label: str, head: bytes) -> Radiograph:
         photometric=_PNG_COLOUR.get(colour_type, "MONOCHROME2"),
         windowing={**windowing, "inverted": False},
         pixel_spacing_mm=ancillary.get("pixel_spacing_mm"),
-        metadata={"bit_depth": bit_depth, "colour_type": colour_type, "pil_mode": mode, "significant_bits": significant},
+        metadata={"bit_depth": bit_depth, "colour_type": colour_type, "pil_mode": mode, "significant_bits": significant,
+                  **({"exif_orientation": orientation} if orientation != 1 else {})},
     )
+
+
+def exif_orientation(path: Path) -> int:
+    """The EXIF Orientation tag (1-8; 1 = as stored) of a PNG or JPEG; 1 when absent or unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a damaged header: the decoder says what is wrong
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """``arr`` (rows, columns[, channels]) turned as EXIF ``orientation`` says (PIL's ``exif_transpose``)."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+           7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
+    return np.ascontiguousarray(ops[orientation](arr)) if orientation in ops else arr
 
 
 def _cv2_png16(path: Path, *, label: str) -> np.ndarray:
@@ -108,6 +130,7 @@ def read_jpeg(path: Path, *, label: str, head: bytes) -> Radiograph:
     width, height, precision = header
     check_size(height, width, label=label)
     arr, mode = _pil_array(path, label=label, kind="JPEG", exif=True)
+    orientation = exif_orientation(path)
     pixels, windowing = normalise_plain(arr, label=label)
     return Radiograph(
         pixels=pixels,
@@ -116,7 +139,7 @@ def read_jpeg(path: Path, *, label: str, head: bytes) -> Radiograph:
         bits_stored=precision,
         photometric="MONOCHROME2" if arr.ndim == 2 else "RGB",
         windowing={**windowing, "inverted": False},
-        metadata={"pil_mode": mode, "precision": precision},
+        metadata={"pil_mode": mode, "precision": precision, **({"exif_orientation": orientation} if orientation != 1 else {})},
     )
 
 

@@ -22,14 +22,11 @@ from typing import Iterator
 
 from sijscan import jsonio
 from sijscan.errors import InputError
+from sijscan.outfolder import OutputFolderError
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".sijscan.lock"
-
-
-class OutputFolderError(InputError):
-    """``--out`` cannot be created or written, or holds a file sijscan will not overwrite."""
 
 
 class OutputLockedError(InputError):
@@ -74,8 +71,13 @@ def _describe_holder(path: Path) -> str:
 
 
 @contextmanager
-def out_lock(out: Path) -> Iterator[None]:
-    """Hold ``out/.sijscan.lock`` exclusively for the ``with`` block (see the module docstring)."""
+def out_lock(out: Path, *, created: bool = False) -> Iterator[None]:
+    """Hold ``out/.sijscan.lock`` exclusively for the ``with`` block (see the module docstring).
+
+    When the block fails, what only this run left (the lock file, an empty ``images/``, and ``out``
+    itself when ``created`` says this run made it and it is empty now) is removed: a failed first
+    run (a full disk, an interrupt) leaves no ``--out`` holding nothing but ``.sijscan.lock``.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no lock, say so
@@ -83,26 +85,48 @@ def out_lock(out: Path) -> Iterator[None]:
         yield
         return
     path = out / LOCK_NAME
+    new_lock = not path.exists()
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise OutputFolderError(f"--out {out}: cannot create the lock file {LOCK_NAME} ({os_reason(exc)})") from exc
+    ok = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
+            new_lock = False  # another run's lock: never remove it
             raise OutputLockedError(f"--out {out} is in use by another sijscan run: {_describe_holder(path)}; "
                                     "wait for it to finish or choose another --out") from exc
         except OSError as exc:
             raise OutputFolderError(f"--out {out}: cannot lock {LOCK_NAME} ({os_reason(exc)})") from exc
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (_holder_text() + "\n").encode("utf-8", "backslashreplace"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (_holder_text() + "\n").encode("utf-8", "backslashreplace"), 0)
+        except OSError as exc:
+            raise OutputFolderError(f"--out {out}: cannot write the lock file {LOCK_NAME} ({os_reason(exc)})") from exc
         try:
             yield
+            ok = True
         finally:
             try:
                 os.ftruncate(fd, 0)
             except OSError:
                 pass
     finally:
+        if not ok and new_lock:
+            _remove_debris(out, path, created=created)
         os.close(fd)  # closing the descriptor releases the flock
+
+
+def _remove_debris(out: Path, lock: Path, *, created: bool) -> None:
+    """After a failed run: the lock file this run made, ``images/`` if empty, and when this run made
+    ``out``: its ``run.json`` unless a row was written, then ``out`` itself if it is empty."""
+    steps = [lock.unlink, (out / "images").rmdir]
+    if created and not (out / "predictions.csv").exists():
+        steps += [(out / "run.json").unlink, out.rmdir]
+    for step in steps:
+        try:
+            step()
+        except OSError:  # not empty, already gone, not ours to remove: leave it
+            pass

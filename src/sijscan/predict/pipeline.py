@@ -209,8 +209,13 @@ class Pipeline:
             pred.sij_box = location.box
             pred.sij_boxes = dict(location.boxes)
         t = time.perf_counter()
+        orientation = None
+        if self.segmenter is not None and self.qc_config.check_orientation:
+            from sijscan.anatomy.orientation import check_orientation
+
+            orientation = check_orientation(self.segmenter, radiograph)  # a 180-degree turn the map hides
         qc = assess(pixels, labels=labels, location=location, needs_box=self.view == "sij", config=self.qc_config,
-                    metadata=radiograph.metadata)  # the DICOM header flags (ViewPosition, BodyPartExamined) too
+                    metadata=radiograph.metadata, orientation=orientation)  # the DICOM header flags too
         timings["qc_s"] = time.perf_counter() - t
         pred.qc_passed, pred.qc_flags, pred.qc_reasons, pred.qc_warnings = qc.passed, qc.flags, qc.reasons, qc.warnings
         if self.view == "full":

@@ -15,7 +15,10 @@ means for QC": one sacrum in the middle third of the width, two hip bones roughl
 about it, both SIJs where sacrum and ilia meet). On top of :func:`sijscan.anatomy.localize.locate_sij`'s
 flags (``no_sacrum``, ``no_hip_bones``, ``one_hip_bone``, ``implausible_geometry``, ...) this adds:
     ``rotated_90``        the hip bones lie above/below each other rather than side by side.
-    ``upside_down``       the sacrum's centre lies below the hip bones' centres.
+    ``upside_down``       the sacrum's centre lies below the hip bones' centres, or the segmenter is
+                          surer of the image turned upside down (``orientation``, see
+                          :mod:`sijscan.anatomy.orientation`: a 180-degree rotation or vertical flip
+                          whose label map looks upright), or DICOM ``PatientOrientation`` says so.
     ``implausible_areas`` sacrum or hip-bone area outside the range an AP pelvis shows (another
                           body part, a wrong view or a failed segmentation).
     ``asymmetric_hips``   hip-bone areas differ more than ``max_hip_ratio``-fold or their centres
@@ -27,6 +30,9 @@ DICOM header (technical tags in ``Radiograph.metadata``; :func:`header_flags`)
                              an oblique, a decubitus view): the reason names the tag and its value.
     ``body_part_not_pelvis`` ``BodyPartExamined`` is present and not a pelvic part (``PELVIS``,
                              ``HIP``, ``SACRUM``, ``SIJOINT``...): the reason names the tag and its value.
+    ``mirrored``             ``PatientOrientation`` rows run toward the patient's right (``R\\F``): a
+                             mirror image, whose per-side grades would name the wrong sides. (A mirror
+                             image without that tag cannot be told from the near-symmetric anatomy.)
     (A ``Modality`` other than a radiograph's is refused when the file is read: ``sijscan.io.dicom``.)
 
 Flags in :data:`WITHHOLD` fail QC (the decision is withheld); the others are warnings.
@@ -42,6 +48,7 @@ from scipy import ndimage
 
 if TYPE_CHECKING:
     from sijscan.anatomy.localize import SIJLocation
+    from sijscan.anatomy.orientation import OrientationCheck
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +59,7 @@ SACRUM, HIP_A, HIP_B = 1, 2, 3
 WITHHOLD = frozenset({
     "blank", "noise_like", "inverted", "rotated_90", "upside_down", "implausible_areas", "asymmetric_hips",
     "no_sij_box", "no_sacrum", "no_hip_bones", "one_hip_bone", "implausible_geometry", "tiny_structure",
-    "view_not_ap", "body_part_not_pelvis",
+    "view_not_ap", "body_part_not_pelvis", "mirrored",
 })
 
 FRONTAL_VIEWS = frozenset({"AP", "PA"})
@@ -79,6 +86,7 @@ REASONS = {
     "no_segmenter": "no segmenter given: anatomy not checked",
     "view_not_ap": "DICOM ViewPosition is not AP (a lateral or other view)",
     "body_part_not_pelvis": "DICOM BodyPartExamined is not the pelvis",
+    "mirrored": "DICOM PatientOrientation says the image is mirrored (patient's right on the image's right)",
 }
 
 
@@ -95,6 +103,11 @@ class QCConfig:
     max_hip_ratio: float = 1.8
     max_hip_dy: float = 0.2
     """Largest height difference of the two hip-bone centres, as a fraction of the image height."""
+    check_orientation: bool = True
+    """Run the segmenter once more on the image turned upside down (see ``upside_down_margin``)."""
+    upside_down_margin: float = 0.02
+    """``upside_down`` when the segmenter's foreground confidence on the image turned over exceeds that
+    on the image as given by more than this (:mod:`sijscan.anatomy.orientation`; measured gaps >= 0.054)."""
 
 
 @dataclass
@@ -207,19 +220,60 @@ def header_flags(metadata: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     if view and view not in FRONTAL_VIEWS:
         kind = " (lateral)" if view in ("LL", "RL", "LAT", "LATERAL") else ""
         found.append(("view_not_ap", f"DICOM ViewPosition is {view!r}{kind}, not an AP view"))
+    found += _patient_orientation_flags(meta.get("PatientOrientation"))
     part = " ".join(str(meta.get("BodyPartExamined") or "").replace("_", " ").split()).upper()
     if part and part not in PELVIC_PARTS:
         found.append(("body_part_not_pelvis", f"DICOM BodyPartExamined is {part!r}, not the pelvis"))
     return found
 
 
+def _patient_orientation_flags(value: Any) -> list[tuple[str, str]]:
+    """DICOM ``PatientOrientation`` (0020,0020): the patient directions of the image's rows (left to
+    right) and columns (top to bottom). sijscan's display convention (patient's right on the image's
+    left, head up) is rows toward the patient's Left and columns toward the Feet (``L\\F``); a row
+    direction toward the patient's Right is a mirror image (the sides would be named wrong), a
+    column direction toward the Head an upside-down one. Absent or oblique values say nothing."""
+    parts = [str(v).strip().upper() for v in value] if isinstance(value, (list, tuple)) else \
+        str(value or "").upper().split("\\")
+    if len(parts) != 2:
+        return []
+    shown = "\\".join(parts)
+    found = []
+    if parts[0][:1] == "R":
+        found.append(("mirrored", f"DICOM PatientOrientation is {shown!r}: the image's rows run toward the patient's "
+                                  "right, a mirror image of the standard AP display (the sides would be named wrong)"))
+    if parts[1][:1] == "H":
+        found.append(("upside_down", f"DICOM PatientOrientation is {shown!r}: the image's columns run toward the "
+                                     "patient's head (upside down)"))
+    return found
+
+
 def assess(pixels: np.ndarray, *, labels: np.ndarray | None = None, location: SIJLocation | None = None,
            needs_box: bool = True, config: QCConfig = QCConfig(),
-           metadata: Mapping[str, Any] | None = None) -> QCResult:
+           metadata: Mapping[str, Any] | None = None, orientation: OrientationCheck | None = None) -> QCResult:
     """Run the QC. ``labels``/``location`` come from the segmenter (None when there is none);
-    ``metadata`` (``Radiograph.metadata``) adds the DICOM header flags."""
+    ``metadata`` (``Radiograph.metadata``) adds the DICOM header flags; ``orientation`` (the segmenter's
+    confidence on the image and on it turned over, :func:`sijscan.anatomy.orientation.check_orientation`)
+    flags an image that is upside down however plausible its label map looks."""
     small = _small(np.asarray(pixels, dtype=np.float32))  # one QC-size copy for both checks
     flags, measures = intensity_flags(pixels, config=config, small=small)
+    special: dict[str, str] = {}
+    if orientation is not None:
+        measures.update(segmenter_confidence=orientation.confidence,
+                        segmenter_confidence_upside_down=orientation.confidence_flipped)
+        if orientation.confidence_turned is not None:
+            measures["segmenter_confidence_turned_90"] = orientation.confidence_turned
+        if orientation.gap_turned > config.upside_down_margin:
+            flags.append("rotated_90")
+            special["rotated_90"] = (
+                f"the segmenter is surer of this image turned by 90 degrees (foreground confidence "
+                f"{orientation.confidence_turned:.3f} against {orientation.confidence:.3f}): lying on its side?")
+        if orientation.gap > config.upside_down_margin:
+            flags.append("upside_down")
+            special["upside_down"] = (
+                f"the segmenter is surer of this image turned upside down (foreground confidence "
+                f"{orientation.confidence_flipped:.3f} against {orientation.confidence:.3f}): rotated by 180 "
+                "degrees or flipped vertically? (the sides would be named wrong)")
     if labels is None:
         flags.append("no_segmenter")
     elif "blank" not in flags:
@@ -232,10 +286,11 @@ def assess(pixels: np.ndarray, *, labels: np.ndarray | None = None, location: SI
             flags.append("no_sij_box")
     header = dict(header_flags(metadata)) if metadata is not None else {}
     flags += [f for f in header if f not in flags]
+    special.update(header)
     failing = [f for f in flags if f in WITHHOLD]
     return QCResult(
         passed=not failing, flags=flags,
-        reasons=[header.get(f) or REASONS.get(f, f) for f in failing],
+        reasons=[special.get(f) or REASONS.get(f, f) for f in failing],
         warnings=[REASONS.get(f, f) for f in flags if f not in WITHHOLD],
         measures={k: round(v, 4) for k, v in measures.items()},
     )

@@ -104,11 +104,12 @@ def run_prediction(pipeline: Pipeline, *, inputs: Sequence[str | os.PathLike[str
         if lacking:
             raise NoInputsError(f"{len(lacking)} image(s) have no label map (first: {lacking[0]}) and no "
                                 "segmenter was given: pass --segmenter DIR, or masks for every image")
+    created = not out.exists()  # a failed first run removes the folder it made
     prepare_out_dir(out)
     job = Job(items=items, out=out, options=options)
     if not is_first_process():  # a rank Fabric or a launcher started: rank 0's process holds the lock
         return _run(pipeline, job)
-    with out_lock(out):
+    with out_lock(out, created=created):
         record_run(pipeline, out=out, overwrite=options.overwrite, settings=options.settings(),
                    arguments={"n_inputs": len(items), "gradcam": options.gradcam, "batch_size": options.batch_size,
                               "workers": options.workers, "report": options.report,

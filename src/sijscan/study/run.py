@@ -98,6 +98,10 @@ def run_study(config: str | os.PathLike[str] | StudyConfig, *, out_dir: str | os
             result.outputs[stage.name] = record["outputs"]
             records[stage.name] = record
             result.seconds[stage.name] = record["seconds"]
+        if stage.name == "cohorts":  # before any model is trained
+            from sijscan.study.leakage import check_leakage
+
+            check_leakage(result.outputs["cohorts"])
         if stop_after == stage.name:
             break
     return result
