@@ -50,3 +50,13 @@ def check_out_dir(path: str | os.PathLike[str], *, flag: str = "--out") -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputFolderError(f"{flag} {out}: {CANNOT} ({parent}: {_why_not_writable(parent)})")
     return out
+
+
+def check_out_file(path: str | os.PathLike[str], *, flag: str = "--out") -> Path:
+    """Raise :class:`OutputFolderError` (one line) when the file ``path`` cannot be written
+    (a folder standing there, or a folder above it that cannot be created or written)."""
+    out = Path(path)
+    if out.is_dir():
+        raise OutputFolderError(f"{flag} {out}: is a folder; give a file name")
+    check_out_dir(out.absolute().parent, flag=flag)
+    return out

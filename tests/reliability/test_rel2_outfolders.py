@@ -197,3 +197,16 @@ def test_row9_every_write_failing_is_one_line_for_simulate(tmp_path, capsys) -> 
                      "--workers", "1", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("sijscan simulate: error:") and "File too large" in err[0], err
+
+
+def test_manifest_out_is_a_file_checked_as_one(tmp_path, capsys) -> None:
+    """``sijscan manifest --out`` names a CSV: an existing CSV may be replaced, a folder there is refused."""
+    from sijscan.outfolder import OutputFolderError, check_out_file
+
+    (tmp_path / "m.csv").write_text("old\n")
+    assert check_out_file(tmp_path / "m.csv") == tmp_path / "m.csv"
+    assert check_out_file(tmp_path / "new" / "m.csv") == tmp_path / "new" / "m.csv"
+    with pytest.raises(OutputFolderError, match="is a folder; give a file name"):
+        check_out_file(tmp_path)
+    code = main(["manifest", str(tmp_path), "--grades", str(tmp_path / "none.csv"), "--out", str(tmp_path)])
+    assert code == 2 and "is a folder; give a file name" in capsys.readouterr().err

@@ -57,10 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        if getattr(args, "out", None):  # every command's output folder, before any work
-            from sijscan.outfolder import check_out_dir
+        if getattr(args, "out", None):  # every command's output (a folder, or a file: out_is_file), before any work
+            from sijscan.outfolder import check_out_dir, check_out_file
 
-            check_out_dir(args.out)
+            (check_out_file if getattr(args, "out_is_file", False) else check_out_dir)(args.out)
         with signals.handled():
             return int(handler(args))
     except SijscanError as exc:

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cohort", help="cohort name written into every row")
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
     p.add_argument("--keep-ungraded", action="store_true", help="keep radiographs without grades (label empty)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, out_is_file=True)
 
 
 def run(args: argparse.Namespace) -> int:
