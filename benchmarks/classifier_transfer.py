@@ -187,8 +187,8 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """AUC (DeLong CI), mean probability per max grade, ECE, per-side quadratic kappa."""
     from sklearn.metrics import cohen_kappa_score
 
-    from sijscan.evaluate.calibration import calibration
-    from sijscan.evaluate.delong import delong_ci
+    from sijscan.stats.calibration import calibration
+    from sijscan.stats.delong import delong_ci
 
     y = np.array([r["label"] for r in rows])
     p = np.array([r["p"] for r in rows], float)

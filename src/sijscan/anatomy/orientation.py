@@ -67,10 +67,7 @@ def check_orientation(segmenter: "Segmenter", radiograph: "Radiograph") -> Orien
     """Run ``segmenter`` on ``radiograph`` as given, turned upside down and turned by 90 and 270
     degrees (one batch; the quarter turns only on a square working grid, where resizing to it and
     turning commute); compare the foreground confidences."""
-    from sijscan.anatomy.segment import recipe_input
-
-    arr, scaled = recipe_input(radiograph, segmenter.spec)
-    x = segmenter.preprocess(arr, already_scaled=scaled)
+    x = segmenter.prepare(radiograph).tensor[None]  # (1, 1, h, w): the input Segmenter.run would give it
     rows = -1 if segmenter.spec.transposed else -2  # the display's vertical axis, in the network's frame
     views = [x, x.flip(rows)]
     square = x.shape[-1] == x.shape[-2]

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--masks", metavar="DIR",
                    help="your own label maps (0 bg, 1 sacrum, 2/3 hip bones), named like the images (or <stem>_mask);"
                         " images with one skip the segmenter. A manifest's mask column is used too")
-    p.add_argument("--ignore-manifest-masks", action="store_true",
+    p.add_argument("--ignore-manifest-masks", dest="manifest_masks", action="store_false",
                    help="segment every image, even those whose manifest row names a mask (true masks flatter the "
                         "anatomy-aware model)")
     p.add_argument("--classifier", help="classifier model folder (instead of --model)")

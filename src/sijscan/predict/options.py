@@ -58,10 +58,7 @@ class PredictOptions:
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> "PredictOptions":
         """The options from ``sijscan predict``'s parsed flags (attributes named like the fields)."""
-        given = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
-        if getattr(args, "ignore_manifest_masks", False):
-            given["manifest_masks"] = False
-        return cls(**given)
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
     @property
     def world(self) -> int:

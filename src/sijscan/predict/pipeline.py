@@ -210,7 +210,8 @@ class Pipeline:
             pred.sij_boxes = dict(location.boxes)
         t = time.perf_counter()
         orientation = None
-        if self.segmenter is not None and self.qc_config.check_orientation:
+        # the segmenter's labels only: a user's own map says where the anatomy is (and no segmenter runs for it)
+        if segmentation is not None and self.segmenter is not None and self.qc_config.check_orientation:
             from sijscan.anatomy.orientation import check_orientation
 
             orientation = check_orientation(self.segmenter, radiograph)  # a 180-degree turn the map hides
