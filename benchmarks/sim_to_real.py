@@ -103,7 +103,7 @@ def _train(manifest: Path, out: Path, *, p: dict[str, Any], augment: str, extra:
                       lr=p["lr"], accelerator="cpu", seed=seed, augment=augment,
                       extra_manifest=None if extra is None else str(extra), extra_weight=p["extra_weight"])
     t = time.perf_counter()
-    folder = train_segmenter(manifest=manifest, out_dir=out, config=cfg)
+    folder = train_segmenter(manifest=manifest, out_dir=out, config=cfg, overwrite=True)  # models always retrain
     secs = time.perf_counter() - t
     prov = read_card(folder).provenance
     MODELS[out.name] = {"train_s": round(secs, 1), "val_dice": prov.get("val_dice"), "n_train": prov.get("n_train"),
