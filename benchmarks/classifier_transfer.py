@@ -188,7 +188,7 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from sklearn.metrics import cohen_kappa_score
 
     from sijscan.evaluate.calibration import calibration
-    from sijscan.evaluate.delong import delong_ci
+    from sijscan.stats.delong import delong_ci
 
     y = np.array([r["label"] for r in rows])
     p = np.array([r["p"] for r in rows], float)

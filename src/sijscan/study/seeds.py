@@ -39,7 +39,7 @@ def seed_aucs(*, first_predictions: dict[str, str], other: dict[str, dict[str, s
     """Per evaluation set and seed: AUC with its DeLong 95% CI, on the images the study analysed."""
     import pandas as pd
 
-    from sijscan.evaluate.delong import delong_ci
+    from sijscan.stats.delong import delong_ci
     from sijscan.io.manifest import read_manifest
 
     out: dict[str, dict[str, Any]] = {}
