@@ -8,7 +8,9 @@ import pytest
 
 from sijscan.study.run import STAGE_FUNCTIONS
 from sijscan.study.config import config_from_dict
+from sijscan.study.outputs import Record
 from sijscan.study.stages import STAGES
+from tests.study.study_fakes import fake_output
 
 MINIMAL = {
     "study": {"name": "t", "seed": 1, "device": "cpu"},
@@ -33,27 +35,26 @@ def minimal(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def fake_stages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Replace every stage function by a fake that records its call and writes one file."""
+def seen_upstream() -> dict[str, list[str]]:
+    """stage -> the upstream stages its context held (filled by :func:`fake_stages`)."""
+    return {}
+
+
+@pytest.fixture
+def fake_stages(monkeypatch: pytest.MonkeyPatch, seen_upstream: dict[str, list[str]]) -> list[str]:
+    """Replace every stage function by a fake that records its call and upstream, writes one file and
+    returns a small output of its stage's type."""
     calls: list[str] = []
     for stage in STAGES:
-        if stage.name == "report":
-            continue
 
-        def fake(ctx: Any, _name: str = stage.name) -> dict[str, Any]:
+        def fake(ctx: Any, _name: str = stage.name) -> Record:
             calls.append(_name)
-            (ctx.stage_dir / "out.txt").write_text(_name)
-            return {"file": str(ctx.stage_dir / "out.txt"), "upstream": sorted(ctx.upstream)}
+            seen_upstream[_name] = sorted(ctx.upstream)
+            path = ctx.stage_dir / ("report.html" if _name == "report" else "out.txt")
+            path.write_text("<html></html>" if _name == "report" else _name)
+            return fake_output(_name, str(path))
 
         monkeypatch.setitem(STAGE_FUNCTIONS, stage.name, fake)
-
-    def fake_report(ctx: Any) -> dict[str, Any]:
-        calls.append("report")
-        page = ctx.stage_dir / "report.html"
-        page.write_text("<html></html>")
-        return {"html": str(page), "findings": ["a finding"]}
-
-    monkeypatch.setitem(STAGE_FUNCTIONS, "report", fake_report)
     return calls
 
 

@@ -10,6 +10,7 @@ import pytest
 from sijscan.study import stage_functions as work
 from sijscan.study.config import StudyConfigError, config_from_dict
 from sijscan.study.context import StageContext
+from tests.study.study_fakes import cohorts_with
 
 
 def test_old_config_keeps_the_basic_recipe(minimal) -> None:
@@ -46,7 +47,7 @@ def test_segmenter_stage_passes_the_keys_to_the_trainer(minimal, tmp_path: Path,
     cfg = config_from_dict(minimal(segmenter__train__augment="strong", segmenter__train__extra_manifest="ct.csv",
                                    segmenter__train__extra_weight=0.25), base_dir=tmp_path)
     ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "segmenter",
-                       upstream={"cohorts": {"proof": {"manifest": "proof.csv"}}})
+                       upstream={"cohorts": cohorts_with(proof="proof.csv")})
     work.run_segmenter(ctx)
     tc = seen["config"]
     assert (tc.augment, tc.extra_manifest, tc.extra_weight) == ("strong", str(tmp_path / "ct.csv"), 0.25)
@@ -96,17 +97,17 @@ def test_segmenter_stage_renders_the_ct_route_and_mixes_it_in(minimal, tmp_path:
     cfg = config_from_dict(minimal(segmenter__train__augment="strong", segmenter__train__ct_route={
         "cases": ["cts/toy", "cts/absent"], "n": 3, "size": 96, "if_missing": "skip"}), base_dir=tmp_path)
     ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "segmenter",
-                       upstream={"cohorts": {"proof": {"manifest": "proof.csv"}}})
+                       upstream={"cohorts": cohorts_with(proof="proof.csv")})
     out = work.run_segmenter(ctx)
     tc = seen["config"]
     df = read_manifest(tc.extra_manifest)
     assert len(df) == 3 and set(df["patient_id"]) == {"CT-toy"} and df["mask"].notna().all()
-    assert out["ct_route"]["n_images"] == 3 and out["ct_route"]["skipped"] == [str(tmp_path / "cts" / "absent")]
+    assert out.ct_route.n_images == 3 and out.ct_route.skipped == (str(tmp_path / "cts" / "absent"),)
     line = segmenter_line(out)
     assert "3 CT-route radiographs" in line and "(toy;" in line and "absent" in line
 
     cfg = config_from_dict(minimal(segmenter__train__ct_route={"cases": ["cts/absent"]}), base_dir=tmp_path)
     ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "segmenter2",
-                       upstream={"cohorts": {"proof": {"manifest": "proof.csv"}}})
+                       upstream={"cohorts": cohorts_with(proof="proof.csv")})
     with pytest.raises(work.StudyDataError, match="CT case folder not found"):
         work.run_segmenter(ctx)

@@ -12,6 +12,7 @@ import pytest
 from sijscan.study import stage_functions as work
 from sijscan.study.config import StudyConfigError, config_from_dict
 from sijscan.study.context import StageContext, StudyDataError
+from tests.study.study_fakes import cohorts_with, given_segmenter
 
 
 def test_ct_cohort_and_classifier_keys_parse(minimal, tmp_path: Path) -> None:
@@ -60,10 +61,10 @@ def test_cohorts_stage_renders_a_ct_cohort_and_skips_an_absent_one(minimal, tmp_
     cfg = config_from_dict(data, base_dir=tmp_path)
     ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "cohorts", upstream={})
     out = work.run_cohorts(ctx)
-    df = pd.read_csv(out["cttoy"]["manifest"])
-    assert out["cttoy"]["source"] == "ct" and len(df) == 2 and set(df["cohort"]) == {"cttoy"}
+    df = pd.read_csv(out.entries["cttoy"].manifest)
+    assert out.entries["cttoy"].source == "ct" and len(df) == 2 and set(df["cohort"]) == {"cttoy"}
     assert set(df["split"]) == {"test"} and df["mask"].notna().all()
-    assert out["gone"]["manifest"] is None and out["gone"]["skipped"]
+    assert out.entries["gone"].manifest is None and out.entries["gone"].skipped
     cfg = config_from_dict(minimal(cohorts__gone={"ct": {"cases": ["cts/absent"]}}), base_dir=tmp_path)
     with pytest.raises(StudyDataError, match="CT case folder not found"):
         work.run_cohorts(StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "c2", upstream={}))
@@ -89,14 +90,14 @@ def test_classifiers_stage_mixes_ct_renders_and_trains_each_seed(minimal, tmp_pa
                    classifiers__appearance=True, classifiers__seeds=[3, 4])
     cfg = config_from_dict(data, base_dir=tmp_path)
     ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "classifiers",
-                       upstream={"cohorts": {"proof": {"manifest": "proof.csv"}}, "segmenter": {"model": "seg"}})
+                       upstream={"cohorts": cohorts_with(proof="proof.csv"), "segmenter": given_segmenter("seg")})
     out = work.run_classifiers(ctx)
     assert [(c["view"], c["seed"]) for c in calls] == [("full", 3), ("sij", 3), ("sij", 4)]
     extra = pd.read_csv(calls[0]["extra_manifest"])
     assert len(extra) == 7 and (extra["split"] == "val").sum() == 1  # every 7th render validates
     assert all(c["extra_weight"] == 0.4 and c["extra_manifest"] == calls[0]["extra_manifest"] for c in calls)
     assert all(c["recipe"].augment.appearance for c in calls)
-    assert out["anatomy"]["seed"] == 3 and set(out["anatomy_seeds"]) == {"3", "4"}
+    assert out.anatomy.seed == 3 and set(out.anatomy_seeds) == {"3", "4"}
 
 
 def test_seed_aucs_on_the_analysed_images(tmp_path: Path) -> None:

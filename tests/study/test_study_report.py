@@ -1,6 +1,7 @@
 """The statistics stages and the report on synthetic predictions (real evaluate calls, no torch)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from sijscan.study.config import config_from_dict
 from sijscan.study import report as study_report
 from sijscan.study.report import table1_row
 from sijscan.study.context import StageContext
+from sijscan.study.outputs import (Cohort, CohortsOutput, Comparison, CompareOutput, GradcamExample, PredictCounts,
+                                   PredictOutput, Progression, ProgressionOutput, Record)
+from tests.study.study_fakes import classifiers_with, evaluate_with, given_segmenter
 
 
 def _manifest(path: Path, *, cohort: str, n: int, seed: int, followup: bool = False) -> pd.DataFrame:
@@ -49,8 +53,8 @@ def ctx(tmp_path: Path, minimal) -> StageContext:
         man = tmp_path / f"{name}.csv"
         df = _manifest(man, cohort=name, n=n, seed=i, followup=fu)
         sets[name] = str(man)
-        cohorts[name.removesuffix("-val")] = {"manifest": str(man), "role": "train" if i == 0 else "test",
-                                              "source": "phantom"}
+        cohorts[name.removesuffix("-val")] = Cohort(manifest=str(man), role="train" if i == 0 else "test", n=n,
+                                                    source="phantom")
         for j, (model, strength) in enumerate((("standard", 0.2), ("anatomy", 0.5))):
             path = tmp_path / f"{model}_{name}.csv"
             _predictions(path, df, strength=strength, seed=10 * i + j)
@@ -59,19 +63,20 @@ def ctx(tmp_path: Path, minimal) -> StageContext:
     for model in preds:
         combined[model] = str(tmp_path / f"{model}_all.csv")
         pd.concat([pd.read_csv(p) for p in preds[model].values()]).to_csv(combined[model], index=False)
-    upstream = {"cohorts": cohorts, "segmenter": {"model": "x"},
-                "classifiers": {m: {"model": str(tmp_path / "no-model-folder")} for m in preds},
-                "predict": {"sets": sets, "predictions": preds, "combined": combined, "gradcam": [],
-                            "failed": {k: {"n": 1, "n_paired": 1, "standard": 0, "anatomy": 0} for k in sets}}}
+    no_model = str(tmp_path / "no-model-folder")
+    upstream = {"cohorts": CohortsOutput(entries=cohorts), "segmenter": given_segmenter("x"),
+                "classifiers": classifiers_with(standard=no_model, anatomy=no_model),
+                "predict": PredictOutput(sets=sets, predictions=preds, combined=combined, gradcam=(),
+                                         failed={k: PredictCounts(n=1, n_paired=1, standard=0, anatomy=0) for k in sets})}
     return StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path, upstream=upstream)
 
 
-def _stage(ctx: StageContext, name: str) -> dict:
+def _stage(ctx: StageContext, name: str) -> Record:
     ctx.stage_dir = ctx.out_dir / name
     ctx.stage_dir.mkdir(exist_ok=True)
     out = getattr(work, f"run_{name}")(ctx)
-    ctx.upstream[name] = out
-    ctx.records[name] = {"seconds": 1.5, "key": "abcdef0123456789", "outputs": out}
+    ctx.upstream[name] = out  # type: ignore[index]
+    ctx.records[name] = {"seconds": 1.5, "key": "abcdef0123456789", "outputs": out.to_json()}
     return out
 
 
@@ -97,34 +102,38 @@ def test_report_sections_without_figures(ctx: StageContext, monkeypatch: pytest.
     from sijscan.evaluate.followup import progression_report, progression_rows
 
     _fixed_cutoffs(monkeypatch)
-    pred = ctx.upstream["predict"]
-    res = compare_models(predictions_a=pred["combined"]["standard"], predictions_b=pred["combined"]["anatomy"],
-                         manifests=list(pred["sets"].values()), name_a="standard", name_b="anatomy-aware",
+    pred = ctx.predict
+    res = compare_models(predictions_a=pred.combined["standard"], predictions_b=pred.combined["anatomy"],
+                         manifests=list(pred.sets.values()), name_a="standard", name_b="anatomy-aware",
                          n_bootstrap=20)
-    ctx.upstream["compare"] = {"table2_rows": table2_rows(res), "dir": str(ctx.out_dir / "none"),
-                               "summary": {c: {"n": b["n"], "auc_standard": b["auc_a"], "auc_anatomy": b["auc_b"],
-                                               "delong_p": b["delong_p"], "auc_difference_ci": b["auc_difference_ci"],
-                                               "mcnemar_p": b["mcnemar_p"]} for c, b in res["cohorts"].items()}}
-    prog = progression_report(predictions=pred["predictions"]["standard"]["gespic"],
-                              predictions_b=pred["predictions"]["anatomy"]["gespic"], manifest=pred["sets"]["gespic"],
+    none = ctx.out_dir / "none"  # no comparison.json: no summary figure
+    ctx.upstream["compare"] = CompareOutput(  # type: ignore[index]
+        comparison=str(none / "comparison.json"), table2_md=str(none / "table2.md"), dir=str(none),
+        table2_rows=table2_rows(res), warnings=(),
+        summary={c: Comparison(n=b["n"], auc_standard=b["auc_a"], auc_anatomy=b["auc_b"], delong_p=b["delong_p"],
+                               auc_difference_ci=b["auc_difference_ci"], mcnemar_p=b["mcnemar_p"])
+                 for c, b in res["cohorts"].items()})
+    prog = progression_report(predictions=pred.predictions["standard"]["gespic"],
+                              predictions_b=pred.predictions["anatomy"]["gespic"], manifest=pred.sets["gespic"],
                               confident=0.6, n_bootstrap=20)
-    ctx.upstream["progression"] = {"gespic": {"rows": progression_rows(prog), "confident": 0.6, "paper_ratio": {"standard": prog["paper_ratio"],
-                                                                              "anatomy": prog["b"]["paper_ratio"]},
-                                              "paper_ratio_ci": {"standard": prog["paper_ratio_ci"],
-                                                                 "anatomy": prog["b"]["paper_ratio_ci"]}}}
+    ctx.upstream["progression"] = ProgressionOutput(entries={"gespic": Progression(  # type: ignore[index]
+        dir=str(none), json=str(none / "progression.json"), rows=progression_rows(prog), confident=0.6,
+        paper_ratio={"standard": prog["paper_ratio"], "anatomy": prog["b"]["paper_ratio"]},
+        paper_ratio_ci={"standard": prog["paper_ratio_ci"], "anatomy": prog["b"]["paper_ratio_ci"]},
+        paper_ratio_reason={"standard": None, "anatomy": None})})
     rep = _stage(ctx, "report")
-    md = Path(rep["markdown"]).read_text()
+    md = Path(rep.markdown).read_text()
     for section in ("## Findings", "## Table 1: cohorts", "## Table 2: standard vs anatomy-aware model",
                     "## Progression of confident false positives", "## Provenance",
                     "## ROC curves and Grad-CAM examples per evaluation set"):
         assert section in md
-    assert "<h2>Table 2: standard vs anatomy-aware model</h2>" in Path(rep["html"]).read_text()
+    assert "<h2>Table 2: standard vs anatomy-aware model</h2>" in Path(rep.html).read_text()
     # Table 1 has one row per configured cohort; Table 2 one row per model and evaluation set
     assert md.count("| proof (phantom) | train") == 1 and "| optiref (phantom) | test | 40 |" in md
     blk = res["cohorts"]["optiref"]
     assert f"{blk['auc_b']:.3f}" in md and f"{blk['auc_a']:.3f}" in md
     ratio = prog["b"]["paper_ratio"]
-    assert any(f"anatomy-aware model = {ratio:.2f}" in line for line in rep["findings"])
+    assert any(f"anatomy-aware model = {ratio:.2f}" in line for line in rep.findings)
 
 
 @pytest.mark.slow
@@ -139,26 +148,26 @@ def test_statistics_stages_and_report(ctx: StageContext, monkeypatch: pytest.Mon
     from sklearn.metrics import roc_auc_score
 
     for model in ("standard", "anatomy"):
-        for name, man in ctx.upstream["predict"]["sets"].items():
+        for name, man in ctx.predict.sets.items():
             y = pd.read_csv(man)["label"]
-            p = pd.read_csv(ctx.upstream["predict"]["predictions"][model][name])["probability"]
-            assert ev[model][name]["auc"] == pytest.approx(roc_auc_score(y, p))
-    assert set(cmp_["summary"]) == {"proof-val", "optiref", "gespic", "all"}
-    assert cmp_["summary"]["gespic"]["auc_anatomy"] == pytest.approx(ev["anatomy"]["gespic"]["auc"])
-    assert list(prog) == ["gespic"]  # the only set with follow-up labels
-    md = Path(rep["markdown"]).read_text()
-    page = Path(rep["html"]).read_text()
+            p = pd.read_csv(ctx.predict.predictions[model][name])["probability"]
+            assert ev.metrics(model)[name].auc == pytest.approx(roc_auc_score(y, p))
+    assert set(cmp_.summary) == {"proof-val", "optiref", "gespic", "all"}
+    assert cmp_.summary["gespic"].auc_anatomy == pytest.approx(ev.anatomy["gespic"].auc)
+    assert list(prog.entries) == ["gespic"]  # the only set with follow-up labels
+    md = Path(rep.markdown).read_text()
+    page = Path(rep.html).read_text()
     for section in ("## Findings", "## Table 1: cohorts", "## Table 2: standard vs anatomy-aware model",
                     "## ROC curves and Grad-CAM examples per evaluation set", "## Progression of confident false positives",
                     "## Provenance"):
         assert section in md
     assert "<h2>Table 1: cohorts</h2>" in page and "<h2>Table 2: standard vs anatomy-aware model</h2>" in page
     assert "data:image/png;base64," in page  # ROC figures embedded
-    auc_b = cmp_["summary"]["optiref"]["auc_anatomy"]
+    auc_b = cmp_.summary["optiref"].auc_anatomy
     assert f"{auc_b:.3f}" in md
-    assert any(line.startswith("optiref (n=40): AUC standard") and "DeLong p " in line for line in rep["findings"])
-    assert any("progression ratio" in line for line in rep["findings"])
-    prov = json.loads(Path(rep["provenance"]).read_text())
+    assert any(line.startswith("optiref (n=40): AUC standard") and "DeLong p " in line for line in rep.findings)
+    assert any("progression ratio" in line for line in rep.findings)
+    prov = json.loads(Path(rep.provenance).read_text())
     assert prov["seeds"]["study"] == 1 and "torch" in prov["versions"] and prov["stage_seconds"]["evaluate"] == 1.5
 
 
@@ -200,19 +209,19 @@ def test_report_renders_figure_first_in_chromium(ctx: StageContext, monkeypatch:
             pytest.fail("chromium or playwright is missing in CI")
         pytest.skip("chromium or playwright is not installed")
     _fixed_cutoffs(monkeypatch)
-    ctx.upstream["predict"]["gradcam"] = [
-        {"set": name, "model": model, "image": f"{name}_{model}.png", "label": 1, "probability": 0.8,
-         "png": str(_png(ctx.out_dir / f"cam_{name}_{model}.png", 60 + 40 * j))}
-        for name in ctx.upstream["predict"]["sets"] for j, model in enumerate(("standard", "anatomy"))]
+    ctx.upstream["predict"] = dataclasses.replace(ctx.predict, gradcam=[  # type: ignore[index]
+        GradcamExample(set=name, model=model, image=f"{name}_{model}.png", label=1, probability=0.8,
+                       png=str(_png(ctx.out_dir / f"cam_{name}_{model}.png", 60 + 40 * j)))
+        for name in ctx.predict.sets for j, model in enumerate(("standard", "anatomy"))])
     for name in ("evaluate", "compare", "progression"):
         _stage(ctx, name)
     rep = _stage(ctx, "report")
-    assert rep["summary_figure"] and Path(rep["summary_figure"]).is_file()
+    assert rep.summary_figure and Path(rep.summary_figure).is_file()
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=args)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(Path(rep["html"]).resolve().as_uri(), wait_until="load")
+        page.goto(Path(rep.html).resolve().as_uri(), wait_until="load")
         images = page.evaluate("""() => Array.from(document.images).map(i => ({alt: i.alt, w: i.naturalWidth,
             top: i.getBoundingClientRect().top, left: i.getBoundingClientRect().left}))""")
         order = page.evaluate("""() => Array.from(document.querySelectorAll('h2, img')).map(
@@ -229,16 +238,17 @@ def test_report_renders_figure_first_in_chromium(ctx: StageContext, monkeypatch:
         assert len({round(top) for top, _ in r}) == 1 and len({round(left) for _, left in r}) == 3
 
 
-def test_findings_name_the_real_anatomy_cohort_and_each_seed() -> None:
-    from types import SimpleNamespace
-
-    s = {"n": 60, "auc_standard": 0.6, "auc_anatomy": 0.8, "auc_difference_ci": [0.05, 0.35], "delong_p": 0.01}
-    ctx = SimpleNamespace(upstream={
-        "compare": {"summary": {"ct003": dict(s), "optiref": dict(s)}},
-        "cohorts": {"ct003": {"source": "ct"}, "optiref": {"source": "phantom"}},
-        "evaluate": {"anatomy_seed_auc": {"ct003": {"0": {"auc": 0.8}, "1": {"auc": 0.78}, "spread": 0.02}}},
+def test_findings_name_the_real_anatomy_cohort_and_each_seed(tmp_path: Path, minimal) -> None:
+    s = Comparison(n=60, auc_standard=0.6, auc_anatomy=0.8, auc_difference_ci=[0.05, 0.35], delong_p=0.01,
+                   mcnemar_p=None)
+    ctx = StageContext(config=config_from_dict(minimal()), out_dir=tmp_path, stage_dir=tmp_path, upstream={
+        "compare": CompareOutput(comparison="", table2_md="", dir="", summary={"ct003": s, "optiref": s},
+                                 table2_rows=(), warnings=()),
+        "cohorts": CohortsOutput(entries={"ct003": Cohort(manifest="a.csv", role="test", n=60, source="ct"),
+                                          "optiref": Cohort(manifest="b.csv", role="test", n=60, source="phantom")}),
+        "evaluate": evaluate_with(anatomy_seed_auc={"ct003": {"0": {"auc": 0.8}, "1": {"auc": 0.78}, "spread": 0.02}}),
     })
-    lines = study_report.findings(ctx)  # type: ignore[arg-type]
+    lines = study_report.findings(ctx)
     ct = next(line for line in lines if line.startswith("ct003"))
     assert "(real CT anatomy, CT route)" in ct and "0.800 (seed 0), 0.780 (seed 1); spread 0.020" in ct
     assert "real CT" not in next(line for line in lines if line.startswith("optiref"))

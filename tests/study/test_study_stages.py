@@ -14,6 +14,7 @@ from sijscan.study.config import StudyConfigError, config_from_dict
 from sijscan.study.run import run_study
 from sijscan.study.context import StageFailedError
 from sijscan.study.stages import STAGE_NAMES, STAGES, cache_key
+from tests.study.study_fakes import cohorts_with, given_segmenter
 
 
 
@@ -24,31 +25,34 @@ def _keys(cfg) -> dict[str, str]:
     return keys
 
 
-def test_first_run_runs_all_in_order_second_skips_all(tmp_path: Path, cfg, fake_stages: list[str]) -> None:
+def test_first_run_runs_all_in_order_second_skips_all(tmp_path: Path, cfg, fake_stages: list[str],
+                                                      seen_upstream: dict[str, list[str]]) -> None:
     first = run_study(cfg, out_dir=tmp_path / "s")
     assert fake_stages == list(STAGE_NAMES)
     assert first.ran == list(STAGE_NAMES) and first.skipped == []
     for name in STAGE_NAMES:
         done = json.loads((tmp_path / "s" / name / "done.json").read_text())
         assert done["stage"] == name and done["key"] == _keys(cfg)[name]
-    # each stage saw the outputs of every stage before it
-    assert first.outputs["predict"]["upstream"] == ["classifiers", "cohorts", "segmenter"]
+    # the predict stage saw the outputs of the stages it declares
+    assert seen_upstream["predict"] == ["classifiers", "cohorts", "segmenter"]
     fake_stages.clear()
     second = run_study(cfg, out_dir=tmp_path / "s")
     assert fake_stages == []
     assert second.skipped == list(STAGE_NAMES) and second.ran == []
     assert second.outputs == first.outputs
+    assert second.typed == first.typed  # read back from done.json into equal dataclasses
+    assert all(type(second.typed[n]) is type(first.typed[n]) for n in STAGE_NAMES)
     assert second.report == tmp_path.resolve() / "s" / "report" / "report.html"
     assert second.findings == ["a finding"]
 
 
-def test_a_stage_reads_exactly_the_upstream_it_declares(tmp_path: Path, cfg, fake_stages: list[str]) -> None:
+def test_a_stage_reads_exactly_the_upstream_it_declares(tmp_path: Path, cfg, fake_stages: list[str],
+                                                        seen_upstream: dict[str, list[str]]) -> None:
     """The context holds the declared upstream stages only, so a stage cannot read what its cache key
     does not cover; the real stages read only what they declare (the micro study runs them all)."""
-    res = run_study(cfg, out_dir=tmp_path / "s")
+    run_study(cfg, out_dir=tmp_path / "s")
     for st in STAGES:
-        if st.name != "report":
-            assert res.outputs[st.name]["upstream"] == sorted(st.upstream), st.name
+        assert seen_upstream[st.name] == sorted(st.upstream), st.name
     assert set(dict((s.name, s) for s in STAGES)["evaluate"].upstream) == {"segmenter", "classifiers", "predict"}
 
 
@@ -178,11 +182,11 @@ def test_classifier_epochs_override_reaches_the_recipe(minimal, tmp_path: Path, 
     monkeypatch.setattr("sijscan.modelfolder.read_card", lambda folder: Card())
     cfg = config_from_dict(minimal(classifiers__epochs=3))
     ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "classifiers",
-                       upstream={"cohorts": {"proof": {"manifest": "m.csv"}}, "segmenter": {"model": "seg"}})
+                       upstream={"cohorts": cohorts_with(proof="m.csv"), "segmenter": given_segmenter("seg")})
     out = work.run_classifiers(ctx)
     assert [kw["view"] for kw in seen] == ["full", "sij"]
     assert [kw["segmenter"] for kw in seen] == [None, "seg"]
     assert all(kw["recipe"] is seen[0]["recipe"] for kw in seen)
     assert {(st.head_epochs, st.all_epochs) for st in seen[0]["recipe"].stages} == {(3, 3)}
     assert seen[0]["recipe"].arch == "tiny-resnet" and seen[0]["init"] == "random" and seen[0]["seed"] == 1
-    assert out["standard"]["cutoff"] == 0.4 and out["anatomy"]["view"] == "sij"
+    assert out.standard.cutoff == 0.4 and out.anatomy.view == "sij"

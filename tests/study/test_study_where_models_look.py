@@ -13,7 +13,9 @@ from sijscan.study import report as study_report
 from sijscan.study.config import config_from_dict
 from sijscan.study.context import StageContext
 from sijscan.study.report_grades import grades_section
+from sijscan.study.outputs import PredictOutput
 from sijscan.study.where_models_look import cam_shares, table_rows
+from tests.study.study_fakes import classifiers_with, evaluate_with, given_segmenter
 
 H, W = 40, 60
 LEFT, RIGHT = [10, 10, 20, 30], [40, 10, 50, 30]   # 200 px each: chance = 400 / 2400
@@ -66,8 +68,8 @@ def ctx(tmp_path: Path, minimal, monkeypatch: pytest.MonkeyPatch) -> StageContex
     cfg = config_from_dict(minimal(evaluate__cam_share_images=4, evaluate__n_bootstrap=50))
     sets = {"proof-val": _manifest(tmp_path / "val.csv", 12), "optiref": _manifest(tmp_path / "o.csv", 6),
             "real": _manifest(tmp_path / "r.csv", 6, boxes=False)}
-    up = {"predict": {"sets": sets}, "segmenter": {"model": "seg"},
-          "classifiers": {"standard": {"model": "a"}, "anatomy": {"model": "b"}}}
+    up = {"predict": PredictOutput(sets=sets, predictions={}, combined={}, failed={}, gradcam=()),
+          "segmenter": given_segmenter("seg"), "classifiers": classifiers_with(standard="a", anatomy="b")}
     return StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "evaluate", upstream=up)
 
 
@@ -104,8 +106,8 @@ def test_report_sections_for_cam_share_and_grades(ctx: StageContext, tmp_path: P
     cam = cam_shares(ctx, out_dir=tmp_path / "cs")
     sec = {"available": True, **grade_agreement(true_left=[0, 2, 3], true_right=[1, 2, 4], pred_left=[0, 2, 2],
                                                 pred_right=[1, 3, 4], label=[0, 1, 1])}
-    ctx.upstream["evaluate"] = {"camshare": cam, "grades": {"standard": {"optiref": sec},
-                                                            "anatomy": {"optiref": {"available": False, "reason": "x"}}}}
+    ctx.upstream["evaluate"] = evaluate_with(camshare=cam, grades={  # type: ignore[index]
+        "standard": {"optiref": sec}, "anatomy": {"optiref": {"available": False, "reason": "x"}}})
     rep = Report(title="t")
     out = tmp_path / "rep"
     out.mkdir()
@@ -117,7 +119,7 @@ def test_report_sections_for_cam_share_and_grades(ctx: StageContext, tmp_path: P
     assert json.loads((out / "where_models_look.json").read_text())["optiref"]["n_positives"] == 3
     assert json.loads((out / "grade_agreement.json").read_text())["standard"]["optiref"]["mny"]["n"] == 3
     empty = Report(title="e")
-    ctx.upstream["evaluate"] = {}
+    ctx.upstream["evaluate"] = evaluate_with()  # type: ignore[index]
     study_report._where(empty, ctx, out)
     grades_section(empty, ctx, out)
     assert empty.markdown().count("(not computed") == 2

@@ -1,8 +1,8 @@
 """sijscan.study: the paper's whole experiment from one YAML config, with cached stages and a report.
 
 ``run_study(config, *, out_dir, force=())`` (run.py), ``load_config`` / ``StudyConfig`` (config.py),
-the stage list and cache (stages.py), the stage context (context.py), what each stage does
-(stage_functions.py; run.py holds the table), the Grad-CAM share inside the true SIJ boxes
+the stage list and cache (stages.py), what each stage returns (outputs.py: one dataclass per
+stage), the stage context (context.py), what each stage does (stage_functions.py; run.py holds the table), the Grad-CAM share inside the true SIJ boxes
 (where_models_look.py), the report (report.py) and the embedded demo (demo.py). Imported lazily
 so ``import sijscan.study`` needs no torch.
 """
@@ -17,7 +17,7 @@ _LAZY = {
     "config_from_dict": "sijscan.study.config",
     "StudyConfig": "sijscan.study.config",
     "StudyConfigError": "sijscan.study.config",
-    "StageFailedError": "sijscan.study.stages",
+    "StageFailedError": "sijscan.study.context",
     "STAGE_NAMES": "sijscan.study.stages",
     "run_demo": "sijscan.study.demo",
 }

@@ -8,6 +8,7 @@ from typing import Any
 from sijscan.devices import study_device
 from sijscan.study.context import StageContext
 from sijscan.study.names import MODELS, VAL_SUFFIX
+from sijscan.study.outputs import GradcamExample, PredictCounts, PredictOutput, SeedPredictions
 from sijscan.study.predicting import predict_with_bar
 from sijscan.study.seeds import predict_other_seeds
 
@@ -24,9 +25,10 @@ def eval_sets(ctx: StageContext) -> dict[str, Path]:
     sets: dict[str, Path] = {}
     train = cfg.train_cohort
     for c in (train, *cfg.test_cohorts):
-        if ctx.upstream["cohorts"][c.name]["manifest"] is None:  # a CT-route cohort whose CTs are absent
+        made = ctx.cohorts.entries[c.name]
+        if made.manifest is None:  # a CT-route cohort whose CTs are absent
             continue
-        df = read_manifest(ctx.upstream["cohorts"][c.name]["manifest"])
+        df = read_manifest(made.manifest)
         name = c.name
         if c.role == "train":
             df = df[df["split"] == "val"].reset_index(drop=True)
@@ -49,21 +51,21 @@ def _prediction_rows(preds: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def run_predict(ctx: StageContext) -> dict[str, Any]:
+def run_predict(ctx: StageContext) -> PredictOutput:
     import pandas as pd
 
     from sijscan.io.manifest import read_manifest
     from sijscan.predict.pipeline import Pipeline
 
     cfg = ctx.config
-    seg = ctx.upstream["segmenter"]["model"]
+    seg = ctx.segmenter.model
     sets = eval_sets(ctx)
     raw: dict[str, dict[str, pd.DataFrame]] = {}
-    seed_models = ctx.upstream["classifiers"].get("anatomy_seeds", {})
-    first_seed = str(ctx.upstream["classifiers"]["anatomy"].get("seed", ""))
+    seed_models = dict(ctx.classifiers.anatomy_seeds)
+    first_seed = str(ctx.classifiers.anatomy.seed)
     other_seeds: dict[str, dict[str, str]] = {s: {} for s in seed_models if s != first_seed}
     for model in MODELS:
-        pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
+        pipe = Pipeline.from_dirs(classifier=ctx.classifiers.model(model).model,
                                   segmenter=seg if MODELS[model] == "sij" else None, device=study_device(cfg.study.device, for_="torch"))
         raw[model] = {}
         for name, manifest in sets.items():
@@ -79,8 +81,9 @@ def run_predict(ctx: StageContext) -> dict[str, Any]:
                 for seed, path in predict_other_seeds(preds, models=seed_models, first=first_seed,
                                                       out_dir=ctx.stage_dir, set_name=name).items():
                     other_seeds[seed][name] = path
-    out: dict[str, Any] = {"sets": {k: str(v) for k, v in sets.items()}, "predictions": {m: {} for m in MODELS},
-                           "combined": {}, "failed": {}}
+    predictions: dict[str, dict[str, str]] = {m: {} for m in MODELS}
+    combined: dict[str, str] = {}
+    failed_counts: dict[str, PredictCounts] = {}
     for name in sets:
         ok = None
         for model in MODELS:
@@ -89,7 +92,8 @@ def run_predict(ctx: StageContext) -> dict[str, Any]:
         failed = {m: int(raw[m][name]["probability"].isna().sum()) for m in MODELS}
         withheld = {f"{m}_qc_withheld": int((raw[m][name]["probability"].notna() & raw[m][name]["decision"].isna()).sum())
                     for m in MODELS}
-        out["failed"][name] = {"n": int(len(raw["standard"][name])), "n_paired": len(ok or ()), **failed, **withheld}
+        failed_counts[name] = PredictCounts(n=int(len(raw["standard"][name])), n_paired=len(ok or ()), **failed,
+                                            **withheld)
         if failed["standard"] or failed["anatomy"]:
             log.warning("%s: %s images without a prediction; both models are compared on the %d with one",
                         name, failed, len(ok or ()))
@@ -98,32 +102,31 @@ def run_predict(ctx: StageContext) -> dict[str, Any]:
             path = ctx.stage_dir / model / f"{name}.csv"
             # no 'decision' column: QC withholds some decisions, and the statistics use probability >= cut-off
             df[df["image"].isin(ok or set())].drop(columns=["decision"]).to_csv(path, index=False)
-            out["predictions"][model][name] = str(path)
+            predictions[model][name] = str(path)
     for model in MODELS:
         path = ctx.stage_dir / model / "all_sets.csv"
-        pd.concat([pd.read_csv(p) for p in out["predictions"][model].values()]).to_csv(path, index=False)
-        out["combined"][model] = str(path)
-    out["gradcam"] = _gradcam_examples(ctx, sets=sets, seg=seg)
-    if other_seeds:
-        out["anatomy_seeds"] = {"first": first_seed, "other": other_seeds}
-    return out
+        pd.concat([pd.read_csv(p) for p in predictions[model].values()]).to_csv(path, index=False)
+        combined[model] = str(path)
+    return PredictOutput(sets={k: str(v) for k, v in sets.items()}, predictions=predictions, combined=combined,
+                         failed=failed_counts, gradcam=_gradcam_examples(ctx, sets=sets, seg=seg),
+                         anatomy_seeds=SeedPredictions(first=first_seed, other=other_seeds) if other_seeds else None)
 
 
-def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> list[dict[str, Any]]:
+def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> list[GradcamExample]:
     """A few Grad-CAM overlays of both models on every evaluation set (positives first)."""
     k = ctx.config.predict.gradcam_examples
     if k == 0:
         return []
     out_dir = ctx.stage_dir / "gradcam"
     out_dir.mkdir(parents=True, exist_ok=True)
-    examples: list[dict[str, Any]] = []
+    examples: list[GradcamExample] = []
     for name, manifest in sets.items():
         examples += _gradcam_set(ctx, name=name, manifest=manifest, seg=seg, k=k, out_dir=out_dir)
     return examples
 
 
 def _gradcam_set(ctx: StageContext, *, name: str, manifest: Path, seg: str, k: int,
-                 out_dir: Path) -> list[dict[str, Any]]:
+                 out_dir: Path) -> list[GradcamExample]:
     from sijscan.errors import SijscanError
     from sijscan.io.manifest import read_manifest
     from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, write_png_atomic
@@ -133,10 +136,10 @@ def _gradcam_set(ctx: StageContext, *, name: str, manifest: Path, seg: str, k: i
     df = df.sort_values("label", ascending=False, kind="stable")
     images = [str(x) for x in df["image"].head(k)]
     labels = [int(x) if x == x else None for x in df["label"].head(k)]
-    examples: list[dict[str, Any]] = []
+    examples: list[GradcamExample] = []
     for model in MODELS:
         try:
-            pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
+            pipe = Pipeline.from_dirs(classifier=ctx.classifiers.model(model).model,
                                       segmenter=seg if MODELS[model] == "sij" else None,
                                       device=study_device(ctx.config.study.device, for_="torch"))
             preds = pipe.predict_many(images, batch_size=max(1, k), gradcam=True, names=images, on_error="record")
@@ -149,6 +152,6 @@ def _gradcam_set(ctx: StageContext, *, name: str, manifest: Path, seg: str, k: i
                 continue
             path = out_dir / f"{name}_{model}_{i:02d}.png"
             write_png_atomic(path, cam_overlay(pred.images.pixels, cam, longest=min(OVERLAY_LONGEST, 512)))
-            examples.append({"set": name, "model": model, "image": pred.image, "label": label,
-                             "probability": pred.probability, "png": str(path)})
+            examples.append(GradcamExample(set=name, model=model, image=pred.image, label=label,
+                                           probability=pred.probability, png=str(path)))
     return examples

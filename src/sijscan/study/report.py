@@ -19,6 +19,7 @@ from typing import Any
 
 from sijscan import jsonio
 from sijscan.study.context import StageContext
+from sijscan.study.outputs import Comparison, ReportOutput, SegmenterOutput
 from sijscan.study.report_grades import fmt as _fmt, grades_section, seeds_section
 from sijscan.study.stages import STAGE_NAMES
 
@@ -122,28 +123,28 @@ def _fmt_p(p: Any) -> str:
 def findings(ctx: StageContext) -> list[str]:
     """Plain-language lines: does the anatomy-aware model beat the standard one, cohort by cohort?"""
     lines = []
-    summary = ctx.upstream.get("compare", {}).get("summary", {})
-    cohorts = ctx.upstream.get("cohorts", {})
-    seeds = ctx.upstream.get("evaluate", {}).get("anatomy_seed_auc") or {}
+    summary = ctx.compare.summary if ctx.has("compare") else {}
+    cohorts = ctx.cohorts.entries if ctx.has("cohorts") else {}
+    seeds = (ctx.evaluate.anatomy_seed_auc if ctx.has("evaluate") else None) or {}
     for cohort, s in summary.items():
         if cohort.startswith("all"):
             continue
-        lo, hi = (s.get("auc_difference_ci") or [float("nan")] * 2)[:2]
-        kind = " (real CT anatomy, CT route)" if (cohorts.get(cohort) or {}).get("source") == "ct" else ""
-        line = (f"{cohort}{kind} (n={s['n']}): AUC standard {_fmt(s['auc_standard'])} vs anatomy-aware "
-                f"{_fmt(s['auc_anatomy'])}; difference {_fmt(_diff(s))} (95% CI {_fmt(lo)} to {_fmt(hi)}), "
-                f"DeLong p {_p_clause(s['delong_p'])}.")
+        lo, hi = (s.auc_difference_ci or [float("nan")] * 2)[:2]
+        kind = " (real CT anatomy, CT route)" if cohort in cohorts and cohorts[cohort].source == "ct" else ""
+        line = (f"{cohort}{kind} (n={s.n}): AUC standard {_fmt(s.auc_standard)} vs anatomy-aware "
+                f"{_fmt(s.auc_anatomy)}; difference {_fmt(_diff(s))} (95% CI {_fmt(lo)} to {_fmt(hi)}), "
+                f"DeLong p {_p_clause(s.delong_p)}.")
         per_seed = seeds.get(cohort) or {}
         aucs = [(k, v.get("auc")) for k, v in per_seed.items() if k != "spread"]
         if len(aucs) > 1:
             line += (" Anatomy-aware AUC per training seed: " + ", ".join(f"{_fmt(a)} (seed {k})" for k, a in aucs)
                      + f"; spread {_fmt(per_seed.get('spread'))}.")
         lines.append(line)
-    for cohort, r in ctx.upstream.get("progression", {}).items():
+    for cohort, r in (ctx.progression.entries if ctx.has("progression") else {}).items():
         for model, title in (("anatomy", "anatomy-aware"), ("standard", "standard")):
-            ci = (r["paper_ratio_ci"].get(model) or [float("nan")] * 2)
-            why = (r.get("paper_ratio_reason") or {}).get(model)
-            value = f"n/a ({why})" if why else (f"{_fmt(r['paper_ratio'].get(model), 2)} (95% bootstrap CI "
+            ci = (r.paper_ratio_ci.get(model) or [float("nan")] * 2)
+            why = r.paper_ratio_reason.get(model)
+            value = f"n/a ({why})" if why else (f"{_fmt(r.paper_ratio.get(model), 2)} (95% bootstrap CI "
                                                 f"{_fmt(ci[0], 2)} to {_fmt(ci[1], 2)})")
             lines.append(f"{cohort}: progression ratio among confident false positives of the {title} model = "
                          f"{value}.")
@@ -155,9 +156,9 @@ def _p_clause(p: Any) -> str:
     return text if text.startswith("<") else f"= {text}"
 
 
-def _diff(s: dict[str, Any]) -> float:
+def _diff(s: Comparison) -> float:
     try:
-        return float(s["auc_anatomy"]) - float(s["auc_standard"])
+        return float(s.auc_anatomy) - float(s.auc_standard)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return float("nan")
 
@@ -170,7 +171,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     cfg = ctx.config
     out = ctx.stage_dir
     rep = Report(title=f"sijscan study: {cfg.study.name}")
-    sources = {c.name: ctx.upstream["cohorts"][c.name].get("source") for c in cfg.cohorts}
+    sources = {c.name: ctx.cohorts.entries[c.name].source for c in cfg.cohorts}
     if any(s in ("phantom", "ct") for s in sources.values()):
         rep.para("Cohorts marked 'phantom' are SIMULATED radiographs (sijscan.phantom), not patients; cohorts marked "
                  "'ct' are simulated radiographs rendered from real CT anatomy with simulated sacroiliitis (the CT "
@@ -184,23 +185,23 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     rep.heading("Table 1: cohorts")
     rows = []
     for c in cfg.cohorts:
-        made = ctx.upstream["cohorts"][c.name]
-        if made["manifest"] is None:
-            rep.para(f"Cohort {c.name} was not made: its CT case folder(s) {', '.join(made.get('skipped', []))} "
+        made = ctx.cohorts.entries[c.name]
+        if made.manifest is None:
+            rep.para(f"Cohort {c.name} was not made: its CT case folder(s) {', '.join(made.skipped or ())} "
                      "are not here (if_missing: skip).")
             continue
-        df = read_manifest(made["manifest"], check_files=False)
+        df = read_manifest(made.manifest, check_files=False)
         rows.append(table1_row(f"{c.name} ({sources[c.name]})", c.role, df))
     rep.table(TABLE1_HEADERS, rows)
     rep.para("Max grade: the higher of the two sides' mNY grades per patient. Positive: modified New York "
              "criterion (definite radiographic sacroiliitis).")
     _segmenter_para(rep, ctx)
-    failed = ctx.upstream.get("predict", {}).get("failed", {})
+    failed = ctx.predict.failed if ctx.has("predict") else {}
     if failed:
         rep.table(["Evaluation set", "n", "n analysed (both models)", "no prediction: standard",
                    "no prediction: anatomy-aware", "QC would withhold: standard", "QC would withhold: anatomy-aware"],
-                  [[k, str(v["n"]), str(v["n_paired"]), str(v["standard"]), str(v["anatomy"]),
-                    str(v.get("standard_qc_withheld", "n/a")), str(v.get("anatomy_qc_withheld", "n/a"))]
+                  [[k, str(v.n), str(v.n_paired), str(v.standard), str(v.anatomy),
+                    _or_na(v.standard_qc_withheld), _or_na(v.anatomy_qc_withheld)]
                    for k, v in failed.items()])
         rep.para("Images a model could not read or crop are left out of both models' statistics (paired "
                  "comparison). QC-flagged images keep their probability and are analysed.")
@@ -225,46 +226,49 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     rep.code(yaml.safe_dump(prov["config"], sort_keys=False))
     md, page = rep.write(out)
     summary_png = out / SUMMARY_PNG
-    return {"html": str(page), "markdown": str(md), "provenance": str(out / "provenance.json"), "findings": lines,
-            "summary_figure": str(summary_png) if summary_png.is_file() else None}
+    return ReportOutput(html=str(page), markdown=str(md), provenance=str(out / "provenance.json"), findings=lines,
+                        summary_figure=str(summary_png) if summary_png.is_file() else None)
 
 
-def segmenter_line(seg: dict[str, Any]) -> str:
+def _or_na(v: Any) -> str:
+    return "n/a" if v is None else str(v)
+
+
+def segmenter_line(seg: SegmenterOutput) -> str:
     """One sentence on the study's segmenter: given or trained, how, and on which real CTs."""
-    if not seg.get("trained"):
-        return f"Segmenter: given model folder {seg.get('model')} ({seg.get('arch')})."
-    line = (f"Segmenter: trained here ({seg.get('arch')}, augmentation {seg.get('augment', 'basic')}, "
-            f"validation Dice {_fmt(seg.get('val_dice'))})")
-    ct = seg.get("ct_route")
+    if not seg.trained:
+        return f"Segmenter: given model folder {seg.model} ({seg.arch})."
+    line = (f"Segmenter: trained here ({seg.arch}, augmentation {seg.augment or 'basic'}, "
+            f"validation Dice {_fmt(seg.val_dice)})")
+    ct = seg.ct_route
     if ct is None:
         return line + ", on the training cohort only."
-    names = ", ".join(Path(c).name for c in ct.get("cases", [])) or "none"
-    line += (f", with {ct.get('n_images', 0)} CT-route radiographs rendered from real CTs ({names}; "
-             f"{ct.get('n_per_case')} per CT at {ct.get('size')} px) mixed into training")
-    if ct.get("skipped"):
-        line += f"; CT folders not found and skipped: {', '.join(ct['skipped'])}"
+    names = ", ".join(Path(c).name for c in ct.cases) or "none"
+    line += (f", with {ct.n_images} CT-route radiographs rendered from real CTs ({names}; "
+             f"{ct.n_per_case} per CT at {ct.size} px) mixed into training")
+    if ct.skipped:
+        line += f"; CT folders not found and skipped: {', '.join(ct.skipped)}"
     return line + "."
 
 
 def _segmenter_para(rep: Any, ctx: StageContext) -> None:
-    seg = ctx.upstream.get("segmenter")
-    if seg:
-        rep.para(segmenter_line(seg))
+    if ctx.has("segmenter"):
+        rep.para(segmenter_line(ctx.segmenter))
 
 
 def _table2(rep: Any, ctx: StageContext) -> None:
     from sijscan.evaluate.comparison import TABLE_HEADERS
 
     rep.heading("Table 2: standard vs anatomy-aware model")
-    comp = ctx.upstream.get("compare", {})
-    if not comp.get("table2_rows"):
+    comp = ctx.compare if ctx.has("compare") else None
+    if comp is None or not comp.table2_rows:
         rep.para("(no comparison available)")
         return
-    rep.table(TABLE_HEADERS, comp["table2_rows"])
+    rep.table(TABLE_HEADERS, [list(row) for row in comp.table2_rows])
     rep.para("Each model at its own cut-off (accuracy-maximising on the training cohort's validation set, from "
              "its model card). CIs: 95% stratified bootstrap; DeLong: two-sided test of equal AUCs; McNemar: paired "
              "correctness. '-val' = the training cohort's validation split; 'all' pools every evaluation set.")
-    for w in comp.get("warnings", []):
+    for w in comp.warnings:
         rep.para(f"WARNING: {w}")
 
 
@@ -272,7 +276,7 @@ def _summary(rep: Any, ctx: StageContext, out: Path, sources: dict[str, Any]) ->
     """The summary figure from the compare stage's comparison.json (nothing when there is none)."""
     from sijscan.evaluate.figures import ForestRow, auc_forest_figure
 
-    path = ctx.upstream.get("compare", {}).get("comparison")
+    path = ctx.compare.comparison if ctx.has("compare") else None
     if not path or not Path(path).is_file():
         return
     res = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -289,7 +293,7 @@ def _summary(rep: Any, ctx: StageContext, out: Path, sources: dict[str, Any]) ->
                       difference_ci=pair(b["auc_difference_ci"]), p=num(b["delong_p"]))
             for c, b in res["cohorts"].items() if not c.startswith("all")]
     cfg = ctx.config
-    data = ", ".join(f"{c.name} {ctx.upstream['cohorts'][c.name].get('n', '?')}"
+    data = ", ".join(f"{c.name} {ctx.cohorts.entries[c.name].n}"
                      + (f" ({c.phantom.size} px)" if c.phantom else "")
                      + (f" (CT route: real CT {', '.join(Path(x).name for x in c.ct.cases)}, {c.ct.size} px)" if c.ct else "")
                      for c in cfg.cohorts)
@@ -304,13 +308,13 @@ def _summary(rep: Any, ctx: StageContext, out: Path, sources: dict[str, Any]) ->
 
 def _figures(rep: Any, ctx: StageContext, out: Path) -> None:
     """Per evaluation set, side by side: the ROC curves of both models and their Grad-CAM examples."""
-    comp_dir = ctx.upstream.get("compare", {}).get("dir")
+    comp_dir = ctx.compare.dir if ctx.has("compare") else None
     rocs = {p.stem.split("_", 2)[-1]: p for p in sorted(Path(comp_dir).glob("roc_*.png"))} if comp_dir else {}
-    examples = ctx.upstream.get("predict", {}).get("gradcam", [])
+    examples = ctx.predict.gradcam if ctx.has("predict") else ()
     rep.heading("ROC curves and Grad-CAM examples per evaluation set")
     if not examples:
         rep.para("(no Grad-CAM examples: switched off or could not be computed)")
-    names = list(dict.fromkeys([*ctx.upstream.get("predict", {}).get("sets", {}), *rocs]))
+    names = list(dict.fromkeys([*(ctx.predict.sets if ctx.has("predict") else {}), *rocs]))
     for name in names:
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
         panels: list[tuple[Path, str]] = []
@@ -319,13 +323,13 @@ def _figures(rep: Any, ctx: StageContext, out: Path) -> None:
             shutil.copyfile(rocs[safe], dest)
             panels.append((dest, f"ROC curves, {name}"))
         for ex in examples:
-            src = Path(ex["png"])
-            if ex.get("set", name) != name or not src.is_file():
+            src = Path(ex.png)
+            if ex.set != name or not src.is_file():
                 continue
             dest = out / f"gradcam_{src.name}"
             shutil.copyfile(src, dest)
-            panels.append((dest, f"Grad-CAM, {MODEL_NAMES.get(ex['model'], ex['model'])}: {Path(ex['image']).name}, "
-                                 f"label {ex['label']}, probability {_fmt(ex['probability'])}"))
+            panels.append((dest, f"Grad-CAM, {MODEL_NAMES.get(ex.model, ex.model)}: {Path(ex.image).name}, "
+                                 f"label {ex.label}, probability {_fmt(ex.probability)}"))
         if panels:
             rep.para(name)
             rep.image_row(panels)
@@ -337,16 +341,16 @@ def _progression(rep: Any, ctx: StageContext) -> None:
     from sijscan.evaluate.followup import HEADERS
 
     rep.heading("Progression of confident false positives")
-    prog = ctx.upstream.get("progression", {})
+    prog = ctx.progression.entries if ctx.has("progression") else {}
     if not prog:
         rep.para("(no evaluation set has follow-up labels)")
         return
     for cohort, r in prog.items():
-        rep.para(f"{cohort}: baseline negatives with a follow-up; confident = probability >= {r['confident']}.")
-        rep.table(HEADERS, r["rows"])
+        rep.para(f"{cohort}: baseline negatives with a follow-up; confident = probability >= {r.confident}.")
+        rep.table(HEADERS, [list(row) for row in r.rows])
         for model in ("standard", "anatomy"):
-            ci = r["paper_ratio_ci"].get(model) or [float("nan")] * 2
-            rep.para(f"{model}: paper ratio {_fmt(r['paper_ratio'].get(model), 2)}, 95% bootstrap CI "
+            ci = r.paper_ratio_ci.get(model) or [float("nan")] * 2
+            rep.para(f"{model}: paper ratio {_fmt(r.paper_ratio.get(model), 2)}, 95% bootstrap CI "
                      f"{_fmt(ci[0], 2)} to {_fmt(ci[1], 2)}.")
 
 
@@ -355,7 +359,7 @@ def _where(rep: Any, ctx: StageContext, out: Path) -> None:
     from sijscan.study.where_models_look import HEADERS, difference_text, table_rows
 
     rep.heading("Where the models look")
-    res = ctx.upstream.get("evaluate", {}).get("camshare") or {}
+    res = (ctx.evaluate.camshare if ctx.has("evaluate") else None) or {}
     if not res:
         rep.para("(not computed: no evaluation set with known SIJ boxes, or evaluate.cam_share_images is 0)")
         return

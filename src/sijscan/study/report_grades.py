@@ -24,7 +24,7 @@ def grades_section(rep: Any, ctx: StageContext, out: Path) -> None:
     from sijscan.evaluate.report import write_json
 
     rep.heading("Grade head: per-side grade agreement")
-    res = ctx.upstream.get("evaluate", {}).get("grades") or {}
+    res = (ctx.evaluate.grades if ctx.has("evaluate") else None) or {}
     rows, mny, reasons = [], [], set()
     titles = TITLES
     for model, sets in res.items():
@@ -55,7 +55,7 @@ def grades_section(rep: Any, ctx: StageContext, out: Path) -> None:
 
 def seeds_section(rep: Any, ctx: StageContext) -> None:
     """The anatomy-aware model's AUC per training seed and evaluation set (classifiers.seeds)."""
-    res = ctx.upstream.get("evaluate", {}).get("anatomy_seed_auc")
+    res = ctx.evaluate.anatomy_seed_auc if ctx.has("evaluate") else None
     if not res:
         return
     rep.heading("Anatomy-aware model: AUC per training seed")

@@ -1,7 +1,8 @@
 """What each stage does: thin calls into phantom / anatomy / classify / predict / evaluate.
 
-Every function takes a :class:`~sijscan.study.context.StageContext`, writes under ``ctx.stage_dir``
-and returns its outputs (JSON-able). Heavy imports stay inside the functions.
+Every function takes a :class:`~sijscan.study.context.StageContext`, reads its declared upstream
+stages' outputs as typed attributes (``ctx.cohorts``, ``ctx.predict``), writes under ``ctx.stage_dir``
+and returns its stage's dataclass (:mod:`sijscan.study.outputs`). Heavy imports stay inside the functions.
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from sijscan.devices import study_device
 from sijscan.study.context import StageContext, StudyDataError
 from sijscan.study.ct_renders import render_ct_set
 from sijscan.study.names import MODEL_TITLES, MODELS
+from sijscan.study.outputs import (ClassifierModel, ClassifiersOutput, Cohort, CohortsOutput, Comparison, CompareOutput,
+                                   CTRenders, EvaluateOutput, Progression, ProgressionOutput, ReportOutput,
+                                   SegmenterOutput, SetMetrics)
 from sijscan.study.seeds import seed_aucs
 
 log = logging.getLogger(__name__)
@@ -38,17 +42,17 @@ def _ensure_split(manifest: Path, *, seed: int, out: Path) -> Path:
     return write_manifest(df, out)
 
 
-def run_cohorts(ctx: StageContext) -> dict[str, Any]:
+def run_cohorts(ctx: StageContext) -> CohortsOutput:
     from sijscan.io.manifest import read_manifest
 
     cfg = ctx.config
-    out: dict[str, Any] = {}
+    out: dict[str, Cohort] = {}
     for c in cfg.cohorts:
         if c.ct is not None:
             ct_manifest, info = render_ct_set(c.ct, out=ctx.stage_dir / c.name, seed=cfg.study.seed, use="cohort",
                                               split="test", where=f"cohorts.{c.name}.ct", cohort=c.name)
             if ct_manifest is None:  # if_missing: skip, and none of its CTs is here
-                out[c.name] = {"manifest": None, "role": c.role, "n": 0, "source": "ct", "skipped": info["skipped"]}
+                out[c.name] = Cohort(manifest=None, role=c.role, n=0, source="ct", skipped=info["skipped"])
                 continue
             manifest = Path(ct_manifest)
         elif c.phantom is not None:
@@ -65,18 +69,18 @@ def run_cohorts(ctx: StageContext) -> dict[str, Any]:
             manifest = _ensure_split(manifest, seed=cfg.study.seed, out=ctx.stage_dir / f"{c.name}-with-split.csv")
         df = read_manifest(manifest)
         source = "ct" if c.ct is not None else "phantom" if c.phantom is not None else "manifest"
-        out[c.name] = {"manifest": str(manifest), "role": c.role, "n": int(len(df)), "source": source}
-    return out
+        out[c.name] = Cohort(manifest=str(manifest), role=c.role, n=int(len(df)), source=source)
+    return CohortsOutput(entries=out)
 
 
 # --- models ----------------------------------------------------------------------------------------
 
 
 def _train_manifest(ctx: StageContext) -> str:
-    return str(ctx.upstream["cohorts"][ctx.config.train_cohort.name]["manifest"])
+    return str(ctx.cohorts.entries[ctx.config.train_cohort.name].manifest)
 
 
-def run_segmenter(ctx: StageContext) -> dict[str, Any]:
+def run_segmenter(ctx: StageContext) -> SegmenterOutput:
     from sijscan.modelfolder import read_card
 
     cfg = ctx.config
@@ -84,7 +88,7 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
         card = read_card(cfg.segmenter.model)
         if card.kind != "segmenter":
             raise StudyDataError(f"segmenter.model: {cfg.segmenter.model} is a {card.kind} model folder")
-        return {"model": str(Path(cfg.segmenter.model).resolve()), "trained": False, "arch": card.arch}
+        return SegmenterOutput(model=str(Path(cfg.segmenter.model).resolve()), trained=False, arch=card.arch)
     from sijscan.anatomy.train import TrainConfig, train_segmenter
 
     t = cfg.segmenter.train
@@ -100,11 +104,9 @@ def run_segmenter(ctx: StageContext) -> dict[str, Any]:
                      extra_weight=t.extra_weight, progress=ctx.progress)
     folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
     card = read_card(folder)
-    out = {"model": str(Path(folder).resolve()), "trained": True, "arch": t.arch, "augment": t.augment,
-           "val_dice": card.provenance.get("val_dice")}
-    if ct_info is not None:
-        out["ct_route"] = ct_info
-    return out
+    return SegmenterOutput(model=str(Path(folder).resolve()), trained=True, arch=t.arch, augment=t.augment,
+                           val_dice=card.provenance.get("val_dice"),
+                           ct_route=CTRenders.from_json(ct_info) if ct_info is not None else None)
 
 
 def _classifier_recipe(c: Any) -> Any:
@@ -119,7 +121,7 @@ def _classifier_recipe(c: Any) -> Any:
     return with_augment(recipe, appearance=c.appearance, elastic=c.elastic, tile_mix=c.joint_mix)
 
 
-def run_classifiers(ctx: StageContext) -> dict[str, Any]:
+def run_classifiers(ctx: StageContext) -> ClassifiersOutput:
     """Both views; the anatomy-aware one once per ``classifiers.seeds`` (the first is THE model)."""
     from sijscan.classify.train import train_classifier
     from sijscan.modelfolder import read_card
@@ -127,72 +129,70 @@ def run_classifiers(ctx: StageContext) -> dict[str, Any]:
     cfg = ctx.config
     c = cfg.classifiers
     recipe = _classifier_recipe(c)
-    out: dict[str, Any] = {"recipe": recipe.name, "arch": recipe.arch, "crop": c.crop, "augment": recipe.augment.to_json()}
-    extra = None
+    extra, ct_info = None, None
     if c.ct_route is not None:
-        extra, out["ct_route"] = render_ct_set(c.ct_route, out=ctx.stage_dir / "ct-route", seed=cfg.study.seed,
-                                               use="classifiers", split="train", where="classifiers.ct_route")
+        extra, ct_info = render_ct_set(c.ct_route, out=ctx.stage_dir / "ct-route", seed=cfg.study.seed,
+                                       use="classifiers", split="train", where="classifiers.ct_route")
     seeds = list(c.seeds or (cfg.study.seed,))
 
     def train(view: str, folder: Path, seed: int) -> Path:
         return Path(train_classifier(
             manifest=_train_manifest(ctx), view=view, out_dir=folder, recipe=recipe,
-            segmenter=ctx.upstream["segmenter"]["model"] if view == "sij" else None, devices=c.devices,
+            segmenter=ctx.segmenter.model if view == "sij" else None, devices=c.devices,
             num_nodes=c.num_nodes, accelerator=study_device(cfg.study.device, for_="lightning"), init=c.init,
             init_weights=c.init_weights, seed=seed, max_images=c.max_images, progress=ctx.progress,
             extra_manifest=extra, extra_weight=c.extra_weight, crop=c.crop if view == "sij" else "box"))
 
-    def entry(folder: Path, view: str, seed: int) -> dict[str, Any]:
+    def entry(folder: Path, view: str, seed: int) -> ClassifierModel:
         card = read_card(folder)
         verdict = getattr(card, "provenance", {}).get("verdict") or {}
-        return {"model": str(folder.resolve()), "view": view, "cutoff": card.cutoff, "seed": seed,
-                "warnings": [f"{k}: {v}" for k, v in verdict.get("flags", {}).items()],
-                "degenerate": bool(verdict.get("degenerate"))}
+        return ClassifierModel(model=str(folder.resolve()), view=view, cutoff=card.cutoff, seed=seed,
+                               warnings=[f"{k}: {v}" for k, v in verdict.get("flags", {}).items()],
+                               degenerate=bool(verdict.get("degenerate")))
 
-    for name, view in MODELS.items():
-        out[name] = entry(train(view, ctx.stage_dir / name, seeds[0]), view, seeds[0])
-    out["anatomy_seeds"] = {str(seeds[0]): out["anatomy"]["model"]}
+    models = {name: entry(train(view, ctx.stage_dir / name, seeds[0]), view, seeds[0]) for name, view in MODELS.items()}
+    anatomy_seeds = {str(seeds[0]): models["anatomy"].model}
     for seed in seeds[1:]:
         folder = train("sij", ctx.stage_dir / f"anatomy-seed{seed}", seed)
-        out["anatomy_seeds"][str(seed)] = str(folder.resolve())
-    return out
+        anatomy_seeds[str(seed)] = str(folder.resolve())
+    return ClassifiersOutput(recipe=recipe.name, arch=recipe.arch, crop=c.crop, augment=recipe.augment.to_json(),
+                             standard=models["standard"], anatomy=models["anatomy"], anatomy_seeds=anatomy_seeds,
+                             ct_route=CTRenders.from_json(ct_info) if ct_info is not None else None)
 
 
 # --- statistics ------------------------------------------------------------------------------------
 
 
-def run_evaluate(ctx: StageContext) -> dict[str, Any]:
+def run_evaluate(ctx: StageContext) -> EvaluateOutput:
     from sijscan.evaluate.api import evaluate_predictions
 
     cfg = ctx.config
-    pred = ctx.upstream["predict"]
-    out: dict[str, Any] = {}
+    pred = ctx.predict
+    out: dict[str, dict[str, SetMetrics]] = {}
     grades: dict[str, Any] = {m: {} for m in MODELS}
     from sijscan._progress import progress_bar
 
-    bar = progress_bar(total=len(MODELS) * len(pred["sets"]), desc="evaluate (bootstrap CIs)", enabled=ctx.progress,
+    bar = progress_bar(total=len(MODELS) * len(pred.sets), desc="evaluate (bootstrap CIs)", enabled=ctx.progress,
                        unit="set")
     for model in MODELS:
         out[model] = {}
-        for name, manifest in pred["sets"].items():
+        for name, manifest in pred.sets.items():
             d = ctx.stage_dir / model / name
-            res = evaluate_predictions(predictions=pred["predictions"][model][name], manifest=manifest,
+            res = evaluate_predictions(predictions=pred.predictions[model][name], manifest=manifest,
                                        model_dir=_model_dir(ctx, model), n_bootstrap=cfg.evaluate.n_bootstrap,
                                        seed=cfg.study.seed, out_dir=d)
-            out[model][name] = {"dir": str(d), "auc": res.get("auc"), "auc_ci": res.get("auc_ci"),
-                                "roc": str(d / "roc.png")}
+            out[model][name] = SetMetrics(dir=str(d), auc=res.get("auc"), auc_ci=res.get("auc_ci"),
+                                          roc=str(d / "roc.png"))
             grades[model][name] = res.get("grades") or {"available": False, "reason": "not computed"}
             bar.update(1)
     bar.close()
     from sijscan.evaluate.report import strict
 
-    out["grades"] = strict(grades)
-    out["camshare"] = strict(_camshare(ctx))
-    seeds = pred.get("anatomy_seeds")
-    if seeds:
-        out["anatomy_seed_auc"] = strict(seed_aucs(first_predictions=pred["predictions"]["anatomy"],
-                                                   other=seeds["other"], sets=pred["sets"], first=seeds["first"]))
-    return out
+    seeds = pred.anatomy_seeds
+    seed_auc = strict(seed_aucs(first_predictions=pred.predictions["anatomy"], other=seeds.other, sets=pred.sets,
+                                first=seeds.first)) if seeds else None
+    return EvaluateOutput(standard=out["standard"], anatomy=out["anatomy"], grades=strict(grades),
+                          camshare=strict(_camshare(ctx)), anatomy_seed_auc=seed_auc)
 
 
 def _camshare(ctx: StageContext) -> dict[str, Any]:
@@ -208,56 +208,55 @@ def _camshare(ctx: StageContext) -> dict[str, Any]:
 
 def _model_dir(ctx: StageContext, model: str) -> str:
     """The model folder (its card holds the validation cut-off); predict's key already covers it."""
-    return str(ctx.upstream["classifiers"][model]["model"])
+    return ctx.classifiers.model(model).model
 
 
-def run_compare(ctx: StageContext) -> dict[str, Any]:
+def run_compare(ctx: StageContext) -> CompareOutput:
     from sijscan.evaluate.comparison import compare_models, table2_rows
 
     cfg = ctx.config
-    pred = ctx.upstream["predict"]
-    res = compare_models(predictions_a=pred["combined"]["standard"], predictions_b=pred["combined"]["anatomy"],
-                         manifests=list(pred["sets"].values()), name_a=MODEL_TITLES["standard"],
+    pred = ctx.predict
+    res = compare_models(predictions_a=pred.combined["standard"], predictions_b=pred.combined["anatomy"],
+                         manifests=list(pred.sets.values()), name_a=MODEL_TITLES["standard"],
                          name_b=MODEL_TITLES["anatomy"], model_a=_model_dir(ctx, "standard"),
                          model_b=_model_dir(ctx, "anatomy"), n_bootstrap=cfg.evaluate.n_bootstrap,
                          seed=cfg.study.seed, out_dir=ctx.stage_dir, progress=ctx.progress)
-    summary = {c: {"n": b["n"], "auc_standard": b["auc_a"], "auc_anatomy": b["auc_b"], "delong_p": b["delong_p"],
-                   "auc_difference_ci": b["auc_difference_ci"], "mcnemar_p": b["mcnemar_p"]}
+    summary = {c: Comparison(n=b["n"], auc_standard=b["auc_a"], auc_anatomy=b["auc_b"], delong_p=b["delong_p"],
+                             auc_difference_ci=b["auc_difference_ci"], mcnemar_p=b["mcnemar_p"])
                for c, b in res["cohorts"].items()}
-    return {"comparison": str(ctx.stage_dir / "comparison.json"), "table2_md": str(ctx.stage_dir / "table2.md"),
-            "dir": str(ctx.stage_dir), "summary": summary, "table2_rows": table2_rows(res),
-            "warnings": list(res.get("warnings", []))}
+    return CompareOutput(comparison=str(ctx.stage_dir / "comparison.json"), table2_md=str(ctx.stage_dir / "table2.md"),
+                         dir=str(ctx.stage_dir), summary=summary, table2_rows=table2_rows(res),
+                         warnings=list(res.get("warnings", [])))
 
 
-def run_progression(ctx: StageContext) -> dict[str, Any]:
+def run_progression(ctx: StageContext) -> ProgressionOutput:
     from sijscan.evaluate.followup import progression_report, progression_rows
     from sijscan.io.manifest import read_manifest
 
     cfg = ctx.config
-    pred = ctx.upstream["predict"]
-    out: dict[str, Any] = {}
-    for name, manifest in pred["sets"].items():
+    pred = ctx.predict
+    out: dict[str, Progression] = {}
+    for name, manifest in pred.sets.items():
         df = read_manifest(manifest, check_files=False)
         if "followup_label" not in df.columns or not df["followup_label"].notna().any():
             continue
         d = ctx.stage_dir / name
-        res = progression_report(predictions=pred["predictions"]["standard"][name],
-                                 predictions_b=pred["predictions"]["anatomy"][name], manifest=manifest,
+        res = progression_report(predictions=pred.predictions["standard"][name],
+                                 predictions_b=pred.predictions["anatomy"][name], manifest=manifest,
                                  confident=cfg.evaluate.confident, name_a=MODEL_TITLES["standard"],
                                  name_b=MODEL_TITLES["anatomy"], model_a=_model_dir(ctx, "standard"),
                                  model_b=_model_dir(ctx, "anatomy"), n_bootstrap=cfg.evaluate.progression_bootstrap,
                                  seed=cfg.study.seed, out_dir=d)
-        out[name] = {"dir": str(d), "json": str(d / "progression.json"), "rows": progression_rows(res),
-                     "confident": cfg.evaluate.confident,
-                     "paper_ratio": {"standard": res.get("paper_ratio"), "anatomy": res.get("b", {}).get("paper_ratio")},
-                     "paper_ratio_ci": {"standard": res.get("paper_ratio_ci"),
-                                        "anatomy": res.get("b", {}).get("paper_ratio_ci")},
-                     "paper_ratio_reason": {"standard": res.get("paper_ratio_reason"),
-                                            "anatomy": res.get("b", {}).get("paper_ratio_reason")}}
-    return out
+        out[name] = Progression(
+            dir=str(d), json=str(d / "progression.json"), rows=progression_rows(res), confident=cfg.evaluate.confident,
+            paper_ratio={"standard": res.get("paper_ratio"), "anatomy": res.get("b", {}).get("paper_ratio")},
+            paper_ratio_ci={"standard": res.get("paper_ratio_ci"), "anatomy": res.get("b", {}).get("paper_ratio_ci")},
+            paper_ratio_reason={"standard": res.get("paper_ratio_reason"),
+                                "anatomy": res.get("b", {}).get("paper_ratio_reason")})
+    return ProgressionOutput(entries=out)
 
 
-def run_report(ctx: StageContext) -> dict[str, Any]:
+def run_report(ctx: StageContext) -> ReportOutput:
     from sijscan.study.report import write_report
 
     return write_report(ctx)

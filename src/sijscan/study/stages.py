@@ -1,13 +1,16 @@
 """The study's stages, their inputs and outputs, and the cache that lets a rerun skip finished ones.
 
-A stage is a function ``fn(ctx: StageContext) -> dict`` (JSON-able outputs, mostly paths) that
-writes into ``ctx.stage_dir`` = ``OUT/<stage>/``. Its cache key is the SHA-256 of its name, the
-config sections it reads, and the keys of the stages it depends on, so changing a section reruns
-that stage and everything downstream. A finished stage writes ``OUT/<stage>/done.json`` (key,
-outputs, seconds); on rerun a stage whose ``done.json`` holds the same key is skipped and its
-outputs are read back. What each stage runs is the table :data:`sijscan.study.run.STAGE_FUNCTIONS`
-(functions in :mod:`sijscan.study.stage_functions`); the context they get is
-:class:`sijscan.study.context.StageContext`.
+A stage is a function ``fn(ctx: StageContext) -> <Stage>Output`` (a frozen dataclass of
+:mod:`sijscan.study.outputs`, mostly paths) that writes into ``ctx.stage_dir`` = ``OUT/<stage>/``.
+It reads the outputs of the stages it declares upstream, and only those (``ctx.predict.sets``;
+reading another raises :class:`sijscan.study.context.UndeclaredUpstreamError`). Its cache key is
+the SHA-256 of its name, the config sections it reads, and the keys of its upstream stages, so
+changing a section reruns that stage and everything downstream. A finished stage writes
+``OUT/<stage>/done.json`` (key, ``outputs`` = the dataclass's JSON, seconds); on rerun a stage whose
+``done.json`` holds the same key is skipped and its output is read back into its dataclass (JSON
+that does not fit reruns the stage). What each stage runs is the table
+:data:`sijscan.study.run.STAGE_FUNCTIONS` (functions in :mod:`sijscan.study.stage_functions`); the
+context they get is :class:`sijscan.study.context.StageContext`.
 """
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def cam_shares(ctx: StageContext, *, out_dir: Path) -> dict[str, Any]:
 
     cfg = ctx.config
     cap = cfg.evaluate.cam_share_images
-    sets = ctx.upstream["predict"]["sets"]
+    sets = ctx.predict.sets
     if cap == 0:
         return {}
     chosen: dict[str, Any] = {}
@@ -93,10 +93,10 @@ def _score_set(ctx: StageContext, rows: Any) -> Any:
     cfg = ctx.config
     images = [str(x) for x in rows["image"]]
     table = pd.DataFrame({"image": images})
-    seg = ctx.upstream["segmenter"]["model"]
+    seg = ctx.segmenter.model
     device = {"auto": "auto", "cpu": "cpu", "gpu": "cuda"}[cfg.study.device]
     for model, view in MODELS.items():
-        pipe = Pipeline.from_dirs(classifier=ctx.upstream["classifiers"][model]["model"],
+        pipe = Pipeline.from_dirs(classifier=ctx.classifiers.model(model).model,
                                   segmenter=seg if view == "sij" else None, device=device)
         preds = predict_with_bar(pipe, images, batch_size=cfg.predict.batch_size, gradcam=True,
                                  desc=f"Grad-CAM share {model}", enabled=ctx.progress)
