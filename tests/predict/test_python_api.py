@@ -82,9 +82,13 @@ def test_predict_without_out_leaves_no_files(models: Path, folder: Path, tmp_pat
     cwd.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where a temporary folder would go
     monkeypatch.chdir(cwd)
+    import sijscan.predict.many_files as many_files
+
+    per_image: list[str] = []  # not even into the temporary folder: the table is all that comes back
+    monkeypatch.setattr(many_files, "write_image_outputs", lambda pred, **_: per_image.append(pred.image))
     before = _files(folder)
     df = sijscan.predict(str(folder / "case0.png"), model=str(models), device="cpu", batch_size=2)
-    assert len(df) == 1 and df.loc[0, "image"] == "case0.png" and df.loc[0, "error"] == ""
+    assert len(df) == 1 and df.loc[0, "image"] == "case0.png" and df.loc[0, "error"] == "" and per_image == []
     assert list(scratch.iterdir()) == [] and list(cwd.iterdir()) == [] and _files(folder) == before
 
 
@@ -142,6 +146,7 @@ def test_segment_returns_label_maps_in_sijscan_convention(models: Path, tmp_path
     files = written.images[0].files
     assert tmp_path / "seg" / "pelvis_mask.png" in files and all(f.is_file() for f in files)
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "seg" / "pelvis_mask.png"), cv2.IMREAD_UNCHANGED), labels)
+    assert sijscan.segment(path, model=models / "segmenter", keep=False).images == []  # the command's way
     with pytest.raises(ModelError, match="^model folder not found"):
         sijscan.segment(path, model=tmp_path / "nowhere")
 
