@@ -151,6 +151,18 @@ def test_segment_returns_label_maps_in_sijscan_convention(models: Path, tmp_path
         sijscan.segment(path, model=tmp_path / "nowhere")
 
 
+def test_train_classifier_refuses_bad_arguments_in_one_line(tmp_path: Path) -> None:
+    from sijscan.classify.errors import ClassifierInputError
+
+    manifest = tmp_path / "m.csv"
+    for kw, message in (({"devices": 0}, r"^devices and num_nodes \(--devices, --num-nodes\) must be >= 1$"),
+                        ({"max_images": 1}, r"^max_images \(--max-images\) must be >= 2$"),
+                        ({"recipe": "fast"}, r"^unknown recipe 'fast'; use one of: paper, quick, cpu$")):
+        with pytest.raises(ClassifierInputError, match=message):
+            sijscan.train_classifier(manifest, view="full", out=tmp_path / "out", **kw)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_train_classifier_makes_a_loadable_model_folder(tmp_path: Path) -> None:
     from sijscan.classify.api import TrainedClassifier
@@ -169,3 +181,28 @@ def test_train_classifier_makes_a_loadable_model_folder(tmp_path: Path) -> None:
     assert len(df) == 12 and (df["error"] == "").all() and df["probability"].between(0, 1).all()
     with pytest.raises(ClassifierInputError, match="already holds a trained model"):
         sijscan.train_classifier(manifest, **kw)
+
+
+def test_readme_calls_fit_the_signatures() -> None:
+    """Every ``sijscan.<name>(...)`` call in the README's "Python API" example binds to the function it names."""
+    import ast
+    import inspect
+    import re
+
+    from sijscan.predict.api import predict
+    from sijscan.predict.options import PredictOptions
+
+    readme = (Path(sijscan.__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    calls = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id == "sijscan"]
+    assert {c.func.attr for c in calls} == {"predict", "segment", "train_classifier"}
+    for call in calls:
+        target = predict if call.func.attr == "predict" else getattr(sijscan, call.func.attr)
+        kwargs = {k.arg: None for k in call.keywords}
+        params = inspect.signature(target).parameters
+        if call.func.attr == "predict":  # **options: the rest must be PredictOptions fields
+            PredictOptions.from_fields({k: None for k in kwargs if k not in params})
+            kwargs = {k: v for k, v in kwargs.items() if k in params}
+        inspect.signature(target).bind(*[None] * len(call.args), **kwargs)

@@ -77,9 +77,9 @@ def train_classifier(
     Returns the model folder and its verdict; None on scale-out ranks other than 0.
     """
     if devices < 1 or num_nodes < 1:
-        raise ClassifierInputError("--devices and --num-nodes must be >= 1")
+        raise ClassifierInputError("devices and num_nodes (--devices, --num-nodes) must be >= 1")
     if max_images is not None and max_images < 2:
-        raise ClassifierInputError("--max-images must be >= 2")
+        raise ClassifierInputError("max_images (--max-images) must be >= 2")
     if isinstance(recipe, str):
         rec = get_recipe(recipe, arch=arch)
     else:
