@@ -104,8 +104,10 @@ def test_bad_input_is_one_specific_error(models: Path, folder: Path, tmp_path: P
         sijscan.predict(folder, model=models, batchsize=2)
     with pytest.raises(PredictUsageError, match=r"^inputs must be paths .* got ndarray; for an array use "):
         sijscan.predict([np.zeros((8, 8))], model=models)
-    with pytest.raises(PredictUsageError, match=r"^report writes files .*: give out=DIR$"):
+    with pytest.raises(PredictUsageError, match=r"^report=True writes files: give out=DIR$"):
         sijscan.predict(folder, model=models, report=True)
+    with pytest.raises(PredictUsageError, match=r"^devices x num_nodes > 1 starts processes that share one output"):
+        sijscan.predict(folder, model=models, devices=2)
     assert not (tmp_path / "nowhere").exists()
 
 

@@ -1,7 +1,8 @@
 """``predict_files``: the one typed call behind ``sijscan predict``; ``predict``: the same run as a table.
 
-``predict`` (``sijscan.predict(...)``) hands its inputs to ``predict_files`` (into a temporary folder
-when no ``out`` is given) and returns ``predictions.csv`` as a ``pandas.DataFrame``. ``predict_files`` loads the pipeline the options ask for and hands it to the one runner
+``predict`` (``sijscan.predict(...)``) hands its inputs to ``predict_files`` (into a temporary
+folder when no ``out`` is given) and returns ``predictions.csv`` as a ``pandas.DataFrame``.
+``predict_files`` loads the pipeline the options ask for and hands it to the one runner
 (:func:`sijscan.predict.runner.run_prediction`), which runs on one process or several
 (``devices x num_nodes``) alike. The CLI only parses arguments into :class:`PredictOptions`, so
 the Python API and the command behave alike.
@@ -106,10 +107,11 @@ def predict(inputs: PathLike | Sequence[PathLike], *, model: PathLike | None = N
         check_out_dir(out, flag="out")
         summary = predict_files(paths, out, model=model, classifier=classifier, segmenter=segmenter, options=opts)
         return None if summary is None else read_table(Path(out) / CSV_NAME, images=summary.images)
-    needs_out = [name for name, on in (("report", opts.report), ("gradcam", opts.gradcam),
-                                       ("devices/num_nodes > 1", opts.world > 1)) if on]
-    if needs_out:
-        raise PredictUsageError(f"{needs_out[0]} writes files or needs a folder every process shares: give out=DIR")
+    for name, on in (("report", opts.report), ("gradcam", opts.gradcam)):
+        if on:
+            raise PredictUsageError(f"{name}=True writes files: give out=DIR")
+    if opts.world > 1:
+        raise PredictUsageError("devices x num_nodes > 1 starts processes that share one output folder: give out=DIR")
     with tempfile.TemporaryDirectory(prefix="sijscan-predict-") as tmp:
         out_dir = Path(tmp) / "out"
         summary = predict_files(paths, out_dir, model=model, classifier=classifier, segmenter=segmenter,
