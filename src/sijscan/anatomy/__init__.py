@@ -4,7 +4,8 @@ Light, torch-free entry points are re-exported here; the network side lives in s
 ``networks`` (registered architectures), ``segment`` (recipe-driven inference of any segmenter
 model folder; ``Segmenter.run(radiograph)`` is the one way to segment), ``train`` (Lightning
 training), ``published`` (import of the authors' weights), ``run`` (batch segmentation behind
-``sijscan segment``), ``metrics`` (Dice, SIJ-box hit rate).
+``sijscan segment``), ``api`` (``segment``, the typed call behind the command: ``sijscan.segment``),
+``metrics`` (Dice, SIJ-box hit rate).
 """
 from __future__ import annotations
 

@@ -72,17 +72,22 @@ def write_nifti_mask(path: Path, labels: np.ndarray, geometry: "Geometry | None"
 
 
 def write_outputs(out_dir: Path, stem: str, *, image: np.ndarray, labels: np.ndarray, crop: np.ndarray | None,
-                  summary: dict[str, Any], nifti: bool, geometry: "Geometry | None" = None) -> None:
-    """Write ``<stem>_mask.png``, ``_overlay.png``, ``_crop.png`` (if any), ``.json``, ``_mask.nii.gz``."""
+                  summary: dict[str, Any], nifti: bool, geometry: "Geometry | None" = None) -> list[Path]:
+    """Write ``<stem>_mask.png``, ``_overlay.png``, ``_crop.png`` (if any), ``.json``, ``_mask.nii.gz``;
+    return the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out_dir / f"{stem}_mask.png"), labels.astype(np.uint8))
-    cv2.imwrite(str(out_dir / f"{stem}_overlay.png"),
-                overlay(image, labels, box=summary.get("sij_box"), side_boxes=summary.get("sij_boxes")))
+    written = [out_dir / f"{stem}_mask.png", out_dir / f"{stem}_overlay.png"]
+    cv2.imwrite(str(written[0]), labels.astype(np.uint8))
+    cv2.imwrite(str(written[1]), overlay(image, labels, box=summary.get("sij_box"), side_boxes=summary.get("sij_boxes")))
     if crop is not None and crop.size:
-        cv2.imwrite(str(out_dir / f"{stem}_crop.png"), to_uint8(crop))
+        written.append(out_dir / f"{stem}_crop.png")
+        cv2.imwrite(str(written[-1]), to_uint8(crop))
     if nifti:
-        write_nifti_mask(out_dir / f"{stem}_mask.nii.gz", labels, geometry)
-    (out_dir / f"{stem}.json").write_text(jsonio.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        written.append(out_dir / f"{stem}_mask.nii.gz")
+        write_nifti_mask(written[-1], labels, geometry)
+    written.append(out_dir / f"{stem}.json")
+    written[-1].write_text(jsonio.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return written
 
 
 def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:

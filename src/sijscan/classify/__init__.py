@@ -1,7 +1,8 @@
 """sijscan.classify: the standard (whole radiograph) and anatomy-aware (SIJ crop) classifiers.
 
 Public entry points (imported lazily so ``import sijscan.classify`` stays light):
-``train_classifier`` (train.py), ``classify_views`` / ``load_classifier`` (predict.py),
+``train_classifier`` (train.py; api.py wraps it as ``sijscan.train_classifier``, the call behind
+``sijscan train-classifier``, returning a ``TrainedClassifier``), ``classify_views`` / ``load_classifier`` (predict.py),
 ``import_published_classifier`` (published.py), ``preprocess_view`` (preprocess.py).
 """
 from __future__ import annotations

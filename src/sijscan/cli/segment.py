@@ -61,11 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from sijscan.anatomy.run import segment_files
+    from sijscan.anatomy.api import segment
 
-    run = segment_files(args.images, model_dir=args.model, out_dir=args.out, nifti=args.nifti,
-                        manifest=args.manifest, paper_crop=args.paper_crop, device=args.device,
-                        dicom_seg=args.dicom_seg)
+    run = segment(args.images, model=args.model, out=args.out, nifti=args.nifti, manifest=args.manifest,
+                  paper_crop=args.paper_crop, device=args.device, dicom_seg=args.dicom_seg, keep=False)
     for path, reason in run.failed:
         print(f"sijscan segment: {reason if reason.startswith(path) else f'{path}: {reason}'}", file=sys.stderr)
     flagged = sum(1 for d in run.done if d["qc_flags"])

@@ -1,4 +1,4 @@
-"""``sijscan train-classifier``: train the standard (full) or anatomy-aware (sij) classifier."""
+"""``sijscan train-classifier``: a thin shell over :func:`sijscan.classify.api.train_classifier`."""
 from __future__ import annotations
 
 import argparse
@@ -48,33 +48,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sijscan.classify.errors import ClassifierInputError
-    from sijscan.classify.recipe import get_recipe, with_augment
-    from sijscan.classify.train import train_classifier
+    from sijscan.classify.api import train_classifier
 
-    if args.devices < 1 or args.num_nodes < 1:
-        raise ClassifierInputError("--devices and --num-nodes must be >= 1")
-    if args.max_images is not None and args.max_images < 2:
-        raise ClassifierInputError("--max-images must be >= 2")
-    recipe = get_recipe(args.recipe, arch=args.arch)
-    recipe = with_augment(recipe, appearance=args.appearance, elastic=args.elastic, tile_mix=args.joint_mix)
-    out = train_classifier(
-        manifest=args.manifest, view=args.view, out_dir=args.out, recipe=recipe,
-        extra_manifest=args.extra_manifest, extra_weight=args.extra_weight, crop=args.crop,
-        segmenter=args.segmenter, use_mask_crops=args.crop_from_mask, devices=args.devices, num_nodes=args.num_nodes,
-        accelerator=args.accelerator, init=args.init, init_weights=args.init_weights, seed=args.seed,
-        resume=args.resume, max_images=args.max_images, progress=args.progress, overwrite=args.overwrite,
+    trained = train_classifier(
+        args.manifest, view=args.view, out=args.out, recipe=args.recipe, arch=args.arch, segmenter=args.segmenter,
+        crop_from_mask=args.crop_from_mask, crop=args.crop, appearance=args.appearance, elastic=args.elastic,
+        joint_mix=args.joint_mix, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
+        init=args.init, init_weights=args.init_weights, seed=args.seed, devices=args.devices,
+        num_nodes=args.num_nodes, accelerator=args.accelerator, max_images=args.max_images, resume=args.resume,
+        overwrite=args.overwrite, progress=args.progress,
     )
-    from sijscan.classify.verdict import verdict_lines
-    from sijscan.modelfolder import read_card
-
-    if not (out / "model.json").is_file():  # a scale-out rank other than 0: rank 0 reports
+    if trained is None:  # a scale-out rank other than 0: rank 0 reports
         return 0
-    for line in verdict_lines(read_card(out).provenance, where=str(out)):
+    for line in trained.lines():
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout, flush=True)
-    if (out / "segmenter" / "model.json").is_file() or args.view == "full":
-        with_seg = " (classifier + its segmenter)" if args.view == "sij" else ""
-        print(f"pipeline folder{with_seg}: sijscan predict IMAGES --model {out} --out DIR; sijscan serve --model {out}")
-    else:
-        print(f"no segmenter in {out} (trained on mask crops): predict/serve need --segmenter DIR, or --masks")
     return 0

@@ -60,6 +60,8 @@ class BatchSummary:
     withheld: int = 0
     out_dir: Path | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    """This run's images (their names in predictions.csv), in input order."""
 
     @property
     def exit_code(self) -> int:

@@ -1,6 +1,7 @@
 """``PredictOptions``: every setting of a prediction run, in one frozen dataclass.
 
-The CLI fills it from its flags (:meth:`PredictOptions.from_namespace`), the Python API takes it
+The CLI fills it from its flags (:meth:`PredictOptions.from_namespace`), the Python API from keyword
+arguments (:meth:`PredictOptions.from_fields`, ``sijscan.predict(..., batch_size=4)``) or takes it
 whole (:func:`sijscan.predict.api.predict_files`), the runner reads it
 (:func:`sijscan.predict.runner.run_prediction`). :meth:`PredictOptions.check` names the
 combinations that cannot work; every other option works with one process or several.
@@ -59,6 +60,15 @@ class PredictOptions:
     def from_namespace(cls, args: argparse.Namespace) -> "PredictOptions":
         """The options from ``sijscan predict``'s parsed flags (attributes named like the fields)."""
         return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> "PredictOptions":
+        """The options from keyword arguments named like the fields; an unknown name is a ``PredictUsageError``."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise PredictUsageError(f"unknown option(s) {', '.join(unknown)}; the options are: {', '.join(names)}")
+        return cls(**values)
 
     @property
     def world(self) -> int:

@@ -322,7 +322,7 @@ def _finish(job: Job, *, n_todo: int, fresh: dict[str, dict[str, str]]) -> Batch
     """Rank 0 at the end: ``fresh`` (this run's rows) merged into predictions.csv; the summary; the report."""
     rows = {**read_rows(job.csv_path), **fresh}
     RowWriter(job.csv_path, rows).finalize(order=job.order)
-    summary = BatchSummary(total=len(job.items), out_dir=job.out, skipped=len(job.items) - n_todo)
+    summary = BatchSummary(total=len(job.items), out_dir=job.out, skipped=len(job.items) - n_todo, images=job.order)
     for image in job.order:
         row = fresh.get(image)
         if row is None:

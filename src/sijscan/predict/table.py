@@ -4,7 +4,8 @@ One row per image (:data:`CSV_COLUMNS`), errors in ``error`` as one line, ``sour
 "size:mtime_ns" of the file that was read. :class:`RowWriter` appends one flushed ``write`` per row
 (a crash loses at most the row being written) and ``finalize`` rewrites the file de-duplicated
 through a temporary file and ``os.replace``; :func:`read_rows` reads it back for resuming, the
-report and ``evaluate``.
+report and ``evaluate``; :func:`read_table` reads it as a typed ``pandas.DataFrame`` (what
+``sijscan.predict(...)`` returns).
 """
 from __future__ import annotations
 
@@ -41,6 +42,32 @@ def prediction_row(pred: Any) -> dict[str, Any]:
         "sij_box": "" if pred.sij_box is None else " ".join(str(v) for v in pred.sij_box),
         "view": pred.view, "total_s": pred.timings.get("total_s", ""), "error": pred.error or "",
     }
+
+
+# How :func:`read_table` types the columns; the rest stay text ("" where empty).
+_FLOATS = ("probability", "probability_calibrated", "cutoff", "total_s")
+_INTS = ("decision", "grade_left", "grade_right", "mny")
+
+
+def read_table(csv_path: str | os.PathLike[str], *, images: Sequence[str] | None = None) -> Any:
+    """``predictions.csv`` as a ``pandas.DataFrame`` with :data:`CSV_COLUMNS` in order, one row per image.
+
+    Numbers are floats, ``decision``/grades/``mny`` nullable ``Int64`` (``<NA>`` where QC withheld or
+    the image failed), ``qc_passed`` nullable ``boolean``, text columns ``str`` ("" where empty).
+    ``images``: only these rows, in this order (a name without a row raises ``KeyError``).
+    """
+    import pandas as pd
+
+    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8")
+    frame = frame.reindex(columns=CSV_COLUMNS, fill_value="")
+    if images is not None:
+        frame = frame.drop_duplicates("image", keep="last").set_index("image").loc[list(images)].reset_index()
+    for col in _FLOATS:
+        frame[col] = pd.to_numeric(frame[col].replace("", None), errors="coerce").astype("float64")
+    for col in _INTS:
+        frame[col] = pd.to_numeric(frame[col].replace("", None), errors="coerce").astype("Int64")
+    frame["qc_passed"] = frame["qc_passed"].map({"true": True, "false": False}).astype("boolean")
+    return frame.reset_index(drop=True)
 
 
 def _row_text(row: dict[str, Any]) -> str:
