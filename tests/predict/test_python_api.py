@@ -208,3 +208,12 @@ def test_readme_calls_fit_the_signatures() -> None:
             PredictOptions.from_fields({k: None for k in kwargs if k not in params})
             kwargs = {k: v for k, v in kwargs.items() if k in params}
         inspect.signature(target).bind(*[None] * len(call.args), **kwargs)
+
+
+def test_the_callable_package_shows_the_functions_signature() -> None:
+    import inspect
+
+    import sijscan
+
+    params = inspect.signature(sijscan.predict).parameters
+    assert list(params)[:2] == ["inputs", "model"] and "out" in params

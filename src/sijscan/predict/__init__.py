@@ -46,5 +46,13 @@ class _CallablePackage(types.ModuleType):
 
         return predict(*args, **kwargs)
 
+    @property
+    def __signature__(self) -> Any:  # inspect.signature / help(): the function's, not (*args, **kwargs)
+        import inspect
+
+        from sijscan.predict.api import predict
+
+        return inspect.signature(predict)
+
 
 sys.modules[__name__].__class__ = _CallablePackage
