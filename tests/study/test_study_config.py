@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
     ({"evaluate__confident": 1.5}, "evaluate.confident"),
     ({"evaluate__n_bootstrap": True}, "evaluate.n_bootstrap"),
     ({"evaluate__cam_share_images": -1}, "evaluate.cam_share_images"),
+    ({"predict__cam_share_images": -1}, "predict.cam_share_images"),
     ({"predict__batchsize": 3}, "predict.batchsize"),
     ({"cohorts__optiref__phantom__n": 1}, "cohorts.optiref.phantom.n"),
     ({"cohorts__optiref__phantom__format": "jpeg"}, "cohorts.optiref.phantom.format"),

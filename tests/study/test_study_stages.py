@@ -53,7 +53,8 @@ def test_a_stage_reads_exactly_the_upstream_it_declares(tmp_path: Path, cfg, fak
     run_study(cfg, out_dir=tmp_path / "s")
     for st in STAGES:
         assert seen_upstream[st.name] == sorted(st.upstream), st.name
-    assert set(dict((s.name, s) for s in STAGES)["evaluate"].upstream) == {"segmenter", "classifiers", "predict"}
+    # issue 23: evaluate is statistics on predict's files (Grad-CAMs run in predict), so no segmenter
+    assert set(dict((s.name, s) for s in STAGES)["evaluate"].upstream) == {"classifiers", "predict"}
 
 
 def test_cache_key_changes_with_its_section_and_upstream(minimal, cfg) -> None:
@@ -65,6 +66,8 @@ def test_cache_key_changes_with_its_section_and_upstream(minimal, cfg) -> None:
         assert keys[name] != base[name], name
     ev = _keys(config_from_dict(minimal(evaluate__n_bootstrap=20)))
     assert [n for n in STAGE_NAMES if ev[n] != base[n]] == ["evaluate", "compare", "progression", "report"]
+    cam = _keys(config_from_dict(minimal(predict__cam_share_images=5)))  # the predict stage runs the Grad-CAMs
+    assert [n for n in STAGE_NAMES if cam[n] != base[n]] == ["predict", "evaluate", "compare", "progression", "report"]
     co = _keys(config_from_dict(minimal(cohorts__optiref__phantom__n=7)))
     assert all(co[n] != base[n] for n in STAGE_NAMES)
 

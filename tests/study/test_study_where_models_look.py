@@ -14,7 +14,7 @@ from sijscan.study.config import config_from_dict
 from sijscan.study.context import StageContext
 from sijscan.study.report_grades import grades_section
 from sijscan.study.outputs import PredictOutput
-from sijscan.study.where_models_look import cam_shares, table_rows
+from sijscan.study.where_models_look import cam_shares, score_sets, table_rows
 from tests.study.study_fakes import classifiers_with, evaluate_with, given_segmenter
 
 H, W = 40, 60
@@ -65,16 +65,22 @@ def ctx(tmp_path: Path, minimal, monkeypatch: pytest.MonkeyPatch) -> StageContex
     monkeypatch.setattr(pipeline.Pipeline, "from_dirs",
                         classmethod(lambda cls, *, classifier, segmenter=None, device="auto":
                                     FakePipeline("sij" if segmenter else "full")))
-    cfg = config_from_dict(minimal(evaluate__cam_share_images=4, evaluate__n_bootstrap=50))
+    cfg = config_from_dict(minimal(predict__cam_share_images=4, evaluate__n_bootstrap=50))
     sets = {"proof-val": _manifest(tmp_path / "val.csv", 12), "optiref": _manifest(tmp_path / "o.csv", 6),
             "real": _manifest(tmp_path / "r.csv", 6, boxes=False)}
     up = {"predict": PredictOutput(sets=sets, predictions={}, combined={}, failed={}, gradcam=()),
           "segmenter": given_segmenter("seg"), "classifiers": classifiers_with(standard="a", anatomy="b")}
-    return StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "evaluate", upstream=up)
+    return StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "predict", upstream=up)
+
+
+def _shares(ctx: StageContext, tmp_path: Path) -> dict:
+    """The predict stage's half (Grad-CAM runs, one CSV per set), then the evaluate stage's (statistics only)."""
+    tables = score_sets(ctx, sets=ctx.predict.sets, out_dir=tmp_path / "cs")
+    return cam_shares(tables, n_bootstrap=ctx.config.evaluate.n_bootstrap, seed=ctx.config.study.seed)
 
 
 def test_cam_shares_per_set_and_model(ctx: StageContext, tmp_path: Path) -> None:
-    res = cam_shares(ctx, out_dir=tmp_path / "cs")
+    res = _shares(ctx, tmp_path)
     assert set(res) == {"proof-val", "optiref"}           # 'real' has no boxes and no masks
     val = res["proof-val"]
     assert val["n_positives"] == 4                        # capped at cam_share_images
@@ -95,15 +101,16 @@ def test_cam_shares_per_set_and_model(ctx: StageContext, tmp_path: Path) -> None
 
 
 def test_cam_shares_switched_off(ctx: StageContext, tmp_path: Path, minimal) -> None:
-    ctx.config = config_from_dict(minimal(evaluate__cam_share_images=0))
-    assert cam_shares(ctx, out_dir=tmp_path / "cs") == {}
+    ctx.config = config_from_dict(minimal(predict__cam_share_images=0))
+    assert score_sets(ctx, sets=ctx.predict.sets, out_dir=tmp_path / "cs") == {}
+    assert cam_shares({}, n_bootstrap=10, seed=0) == {}
 
 
 def test_report_sections_for_cam_share_and_grades(ctx: StageContext, tmp_path: Path) -> None:
     from sijscan.evaluate.grades import grade_agreement
     from sijscan.evaluate.report import Report
 
-    cam = cam_shares(ctx, out_dir=tmp_path / "cs")
+    cam = _shares(ctx, tmp_path)
     sec = {"available": True, **grade_agreement(true_left=[0, 2, 3], true_right=[1, 2, 4], pred_left=[0, 2, 2],
                                                 pred_right=[1, 3, 4], label=[0, 1, 1])}
     ctx.upstream["evaluate"] = evaluate_with(camshare=cam, grades={  # type: ignore[index]
@@ -123,3 +130,20 @@ def test_report_sections_for_cam_share_and_grades(ctx: StageContext, tmp_path: P
     study_report._where(empty, ctx, out)
     grades_section(empty, ctx, out)
     assert empty.markdown().count("(not computed") == 2
+
+
+def test_the_evaluate_half_runs_no_model(ctx: StageContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: evaluate is pure statistics; the Grad-CAMs are run in the predict stage only."""
+    from sijscan.predict import pipeline
+
+    tables = score_sets(ctx, sets=ctx.predict.sets, out_dir=tmp_path / "cs")
+    monkeypatch.setattr(pipeline.Pipeline, "from_dirs", classmethod(lambda cls, **k: pytest.fail("a model ran")))
+    assert cam_shares(tables, n_bootstrap=20, seed=0)["optiref"]["n_positives"] == 3
+
+
+def test_old_config_place_of_cam_share_images_is_read(minimal) -> None:
+    from sijscan.study.config_fields import StudyConfigError
+
+    assert config_from_dict(minimal(evaluate__cam_share_images=7)).predict.cam_share_images == 7
+    with pytest.raises(StudyConfigError, match="give it once"):
+        config_from_dict(minimal(evaluate__cam_share_images=7, predict__cam_share_images=3))

@@ -17,12 +17,13 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
                   max_images, epochs, crop: box|joints, appearance, elastic, joint_mix: bool,
                   seeds: [INT...], extra_weight,
                   ct_route: {cases: [DIR...], n, size, if_missing}}
-    predict:     {batch_size, gradcam_examples}
-    evaluate:    {n_bootstrap, confident, progression_bootstrap, cam_share_images}
+    predict:     {batch_size, gradcam_examples, cam_share_images}
+    evaluate:    {n_bootstrap, confident, progression_bootstrap}
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from typing import Any, Mapping
 from sijscan.anatomy.train_config import train_default as D  # one source of the segmenter's defaults
 from sijscan.study.config_fields import (StudyConfigError, as_mapping, case_path, no_unknown, read_choice,
                                          read_float, read_int, read_path, read_seeds)
+
+log = logging.getLogger(__name__)
 
 PHANTOM_COHORTS = ("proof", "gespic", "optiref", "damact")
 ROLES = ("train", "test")
@@ -147,6 +150,9 @@ class ClassifierConfig:
 class PredictConfig:
     batch_size: int = 8
     gradcam_examples: int = 4
+    cam_share_images: int = 60
+    """Grad-CAM share inside the true SIJ boxes: at most this many positives per evaluation set with
+    known boxes (phantom cohorts) are run with Grad-CAM here; the evaluate stage summarises; 0: off"""
 
 
 @dataclass(frozen=True)
@@ -154,9 +160,6 @@ class EvaluateConfig:
     n_bootstrap: int = 1000
     confident: float = 0.7
     progression_bootstrap: int = 1000
-    cam_share_images: int = 60
-    """Grad-CAM share inside the true SIJ boxes: at most this many positives per evaluation set with
-    known boxes (phantom cohorts); 0 switches it off"""
 
 
 @dataclass(frozen=True)
@@ -320,19 +323,32 @@ def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
                             epochs=read_int(d, "epochs", k, None, minimum=1))
 
 
-def _predict(d: Mapping[str, Any]) -> PredictConfig:
-    no_unknown(d, ("batch_size", "gradcam_examples"), "predict")
+def _predict(d: Mapping[str, Any], *, cam_share_from: str = "predict") -> PredictConfig:
+    no_unknown(d, ("batch_size", "gradcam_examples", "cam_share_images"), "predict")
     return PredictConfig(batch_size=read_int(d, "batch_size", "predict", 8, minimum=1),  # type: ignore[arg-type]
-                         gradcam_examples=read_int(d, "gradcam_examples", "predict", 4, minimum=0))  # type: ignore[arg-type]
+                         gradcam_examples=read_int(d, "gradcam_examples", "predict", 4, minimum=0),  # type: ignore[arg-type]
+                         cam_share_images=read_int(d, "cam_share_images", cam_share_from, 60, minimum=0))  # type: ignore[arg-type]
 
 
 def _evaluate(d: Mapping[str, Any]) -> EvaluateConfig:
     k = "evaluate"
-    no_unknown(d, ("n_bootstrap", "confident", "progression_bootstrap", "cam_share_images"), k)
+    no_unknown(d, ("n_bootstrap", "confident", "progression_bootstrap"), k)
     return EvaluateConfig(n_bootstrap=read_int(d, "n_bootstrap", k, 1000, minimum=0),  # type: ignore[arg-type]
                           confident=read_float(d, "confident", k, 0.7, low=0.0, high=1.0),
-                          progression_bootstrap=read_int(d, "progression_bootstrap", k, 1000, minimum=0),  # type: ignore[arg-type]
-                          cam_share_images=read_int(d, "cam_share_images", k, 60, minimum=0))  # type: ignore[arg-type]
+                          progression_bootstrap=read_int(d, "progression_bootstrap", k, 1000, minimum=0))  # type: ignore[arg-type]
+
+
+def _moved_cam_share(predict: Mapping[str, Any], evaluate: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """``evaluate.cam_share_images`` (its place before the predict stage ran the Grad-CAMs) is read as
+    ``predict.cam_share_images``; both at once is a usage error."""
+    predict, evaluate = dict(predict), dict(evaluate)
+    if "cam_share_images" not in evaluate:
+        return predict, evaluate, "predict"
+    if "cam_share_images" in predict:
+        raise StudyConfigError("cam_share_images: give it once, under predict (evaluate.cam_share_images is its old place)")
+    log.warning("evaluate.cam_share_images is now predict.cam_share_images (the predict stage runs the Grad-CAMs); read as such")
+    predict["cam_share_images"] = evaluate.pop("cam_share_images")
+    return predict, evaluate, "evaluate"
 
 
 SECTIONS = ("study", "cohorts", "segmenter", "classifiers", "predict", "evaluate")
@@ -345,12 +361,14 @@ def config_from_dict(data: Any, *, base_dir: str | os.PathLike[str] | None = Non
     no_unknown(top, SECTIONS, "")
     base = Path(base_dir) if base_dir is not None else None
     study = _study(as_mapping(top.get("study"), "study"))
+    pred_d, eval_d, where = _moved_cam_share(as_mapping(top.get("predict"), "predict"),
+                                            as_mapping(top.get("evaluate"), "evaluate"))
     cfg = StudyConfig(
         study=study, cohorts=_cohorts(top.get("cohorts"), study.seed, base),
         segmenter=_segmenter(as_mapping(top.get("segmenter"), "segmenter"), base),
         classifiers=_classifiers(as_mapping(top.get("classifiers"), "classifiers"), base),
-        predict=_predict(as_mapping(top.get("predict"), "predict")),
-        evaluate=_evaluate(as_mapping(top.get("evaluate"), "evaluate")), source=source,
+        predict=_predict(pred_d, cam_share_from=where),
+        evaluate=_evaluate(eval_d), source=source,
     )
     _check_held_out(cfg)
     return cfg

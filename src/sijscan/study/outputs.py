@@ -280,6 +280,8 @@ class PredictOutput(Record):
     failed: Mapping[str, PredictCounts]
     gradcam: tuple[GradcamExample, ...]
     anatomy_seeds: SeedPredictions | None = None
+    camshare: Mapping[str, str] | None = None
+    """set -> per-positive Grad-CAM shares of both models (:func:`sijscan.study.where_models_look.score_sets`)"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,7 +291,7 @@ class EvaluateOutput(Record):
     grades: Mapping[str, Any]
     """model -> set -> grade agreement (:func:`sijscan.evaluate.grades.grade_agreement` + available/reason)"""
     camshare: Mapping[str, Any]
-    """set -> Grad-CAM share block (:func:`sijscan.study.where_models_look.cam_shares`)"""
+    """set -> Grad-CAM share summary (:func:`sijscan.study.where_models_look.cam_shares` of predict's tables)"""
     anatomy_seed_auc: Mapping[str, Any] | None = None
     """set -> seed -> AUC (:func:`sijscan.study.seeds.seed_aucs`)"""
 

@@ -1,4 +1,5 @@
-"""The predict stage: both models (and the anatomy-aware model's other seeds) on every evaluation set."""
+"""The predict stage: both models (and the anatomy-aware model's other seeds) on every evaluation set,
+Grad-CAM examples, and the Grad-CAM scores behind "where the models look" (the evaluate stage summarises)."""
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,7 @@ from sijscan.study.names import MODELS, VAL_SUFFIX
 from sijscan.study.outputs import GradcamExample, PredictCounts, PredictOutput, SeedPredictions
 from sijscan.study.predicting import predict_with_bar
 from sijscan.study.seeds import predict_other_seeds
+from sijscan.study.where_models_look import score_sets
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,8 @@ def run_predict(ctx: StageContext) -> PredictOutput:
         combined[model] = str(path)
     return PredictOutput(sets={k: str(v) for k, v in sets.items()}, predictions=predictions, combined=combined,
                          failed=failed_counts, gradcam=_gradcam_examples(ctx, sets=sets, seg=seg),
-                         anatomy_seeds=SeedPredictions(first=first_seed, other=other_seeds) if other_seeds else None)
+                         anatomy_seeds=SeedPredictions(first=first_seed, other=other_seeds) if other_seeds else None,
+                         camshare=score_sets(ctx, sets=sets, out_dir=ctx.stage_dir / "camshare") or None)
 
 
 def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> list[GradcamExample]:

@@ -361,7 +361,7 @@ def _where(rep: Any, ctx: StageContext, out: Path) -> None:
     rep.heading("Where the models look")
     res = (ctx.evaluate.camshare if ctx.has("evaluate") else None) or {}
     if not res:
-        rep.para("(not computed: no evaluation set with known SIJ boxes, or evaluate.cam_share_images is 0)")
+        rep.para("(not computed: no evaluation set with known SIJ boxes, or predict.cam_share_images is 0)")
         return
     write_json(out / "where_models_look.json", res)
     rep.table(HEADERS, table_rows(res))
@@ -369,7 +369,7 @@ def _where(rep: Any, ctx: StageContext, out: Path) -> None:
              "falls inside the union of the two true SIJ boxes (phantom: the renderer's exact joint boxes). "
              "An all-zero CAM (Grad-CAM found no evidence for 'positive' anywhere) has no share and is counted "
              "apart, as are images a model could not read or crop. "
-             f"At most {ctx.config.evaluate.cam_share_images} positives per set. Chance, image area: the share a "
+             f"At most {ctx.config.predict.cam_share_images} positives per set. Chance, image area: the share a "
              "CAM spread evenly over the whole image would get; chance, within the crop: the same over the "
              "anatomy-aware model's crop (its CAM is zero outside the crop, so this is its baseline). CIs: "
              "95% percentile bootstrap over images. Mean paired difference, anatomy-aware minus standard: "

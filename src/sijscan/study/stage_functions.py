@@ -200,8 +200,9 @@ def _camshare(ctx: StageContext) -> dict[str, Any]:
     from sijscan.evaluate.report import write_json
     from sijscan.study.where_models_look import cam_shares
 
-    res = cam_shares(ctx, out_dir=ctx.stage_dir / "camshare")
+    res = cam_shares(ctx.predict.camshare or {}, n_bootstrap=ctx.config.evaluate.n_bootstrap, seed=ctx.config.study.seed)
     if res:
+        (ctx.stage_dir / "camshare").mkdir(parents=True, exist_ok=True)
         write_json(ctx.stage_dir / "camshare" / "camshare.json", res)
     return res
 

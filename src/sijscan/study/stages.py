@@ -45,7 +45,7 @@ STAGES: tuple[Stage, ...] = (
           "standard (full view) and anatomy-aware (SIJ crop) classifiers"),
     Stage("predict", ("predict", "study"), ("cohorts", "segmenter", "classifiers"),
           "both models on the validation set and every test cohort"),
-    Stage("evaluate", ("evaluate",), ("segmenter", "classifiers", "predict"),
+    Stage("evaluate", ("evaluate",), ("classifiers", "predict"),
           "metrics per cohort and model; Grad-CAM share inside the true SIJ boxes"),
     Stage("compare", ("evaluate",), ("classifiers", "predict"), "DeLong and McNemar per cohort (Table 2)"),
     Stage("progression", ("evaluate",), ("classifiers", "predict"),

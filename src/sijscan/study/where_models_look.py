@@ -1,17 +1,20 @@
 """Where the models look (issue #7): Grad-CAM mass inside the true SIJ boxes, per evaluation set.
 
-For every evaluation set whose manifest gives the true joint boxes (phantom cohorts: box columns
-or exact masks), both models are run with Grad-CAM (class "positive") on the positives, at most
-``evaluate.cam_share_images`` of them (the first in manifest order). Each CAM is mapped onto the
-radiograph and scored with :func:`sijscan.evaluate.cam_inside_sij.cam_share`; the anatomy-aware
-model's crop box is the region for its within-crop chance level.
+Two halves, one per stage. The predict stage (:func:`score_sets`) runs both models with Grad-CAM
+(class "positive") on the positives of every evaluation set whose manifest gives the true joint
+boxes (phantom cohorts: box columns or exact masks), at most ``predict.cam_share_images`` of them
+(the first in manifest order); each CAM is mapped onto the radiograph and scored with
+:func:`sijscan.evaluate.cam_inside_sij.cam_share` (the anatomy-aware model's crop box is the
+region for its within-crop chance level), one CSV per set. The evaluate stage (:func:`cam_shares`)
+only summarises those tables: bootstrap CIs of the mean and median share, chance levels, the
+paired difference between the models.
 """
 from __future__ import annotations
 
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from sijscan.study.context import StageContext
 from sijscan.study.names import MODELS
@@ -30,16 +33,14 @@ def _set_has_truth(df: Any) -> bool:
     return "mask" in df.columns and df["mask"].notna().any()
 
 
-def cam_shares(ctx: StageContext, *, out_dir: Path) -> dict[str, Any]:
-    """Per set: per-image shares (CSV) and per-model summaries; ``{}`` when switched off or no truth."""
+def score_sets(ctx: StageContext, *, sets: Mapping[str, Any], out_dir: Path) -> dict[str, str]:
+    """Predict stage: set -> CSV of per-positive shares and chance levels of both models; ``{}``
+    when switched off (``predict.cam_share_images`` 0) or no set has true SIJ boxes."""
     import pandas as pd
 
-    from sijscan.evaluate.cam_inside_sij import bootstrap_center, paired_difference
     from sijscan.io.manifest import read_manifest
 
-    cfg = ctx.config
-    cap = cfg.evaluate.cam_share_images
-    sets = ctx.predict.sets
+    cap = ctx.config.predict.cam_share_images
     if cap == 0:
         return {}
     chosen: dict[str, Any] = {}
@@ -53,16 +54,27 @@ def cam_shares(ctx: StageContext, *, out_dir: Path) -> dict[str, Any]:
     if not chosen:
         return {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    per_image = {name: _score_set(ctx, rows) for name, rows in chosen.items()}
-    n_boot, seed = cfg.evaluate.n_bootstrap, cfg.study.seed
-    result: dict[str, Any] = {}
-    for name, table in per_image.items():
+    tables: dict[str, str] = {}
+    for name, rows in chosen.items():
         csv = out_dir / f"camshare_{name}.csv"
-        table.to_csv(csv, index=False)
+        _score_set(ctx, rows).to_csv(csv, index=False)
+        tables[name] = str(csv)
+    return tables
+
+
+def cam_shares(tables: Mapping[str, str], *, n_bootstrap: int, seed: int) -> dict[str, Any]:
+    """Evaluate stage (pure statistics): per set the per-model summaries of :func:`score_sets`' tables."""
+    import pandas as pd
+
+    from sijscan.evaluate.cam_inside_sij import bootstrap_center, paired_difference
+
+    result: dict[str, Any] = {}
+    for name, csv in tables.items():
+        table = pd.read_csv(csv)
         block: dict[str, Any] = {"csv": str(csv), "n_positives": int(len(table)), "models": {}}
         for model in MODELS:
             share = table[f"{model}_share"].tolist()
-            summ = bootstrap_center(share, n_bootstrap=n_boot, seed=seed)
+            summ = bootstrap_center(share, n_bootstrap=n_bootstrap, seed=seed)
             chance = table[f"{model}_chance"].tolist()
             # an undefined share: no CAM at all (the model could not read or crop the image), or an
             # all-zero CAM (Grad-CAM found no evidence for 'positive' anywhere: ReLU of a negative map)
@@ -72,7 +84,7 @@ def cam_shares(ctx: StageContext, *, out_dir: Path) -> dict[str, Any]:
             summ["chance_region"] = _mean(table[f"{model}_chance_region"])
             block["models"][model] = summ
         block["difference_anatomy_minus_standard"] = paired_difference(
-            table["standard_share"].tolist(), table["anatomy_share"].tolist(), n_bootstrap=n_boot, seed=seed)
+            table["standard_share"].tolist(), table["anatomy_share"].tolist(), n_bootstrap=n_bootstrap, seed=seed)
         result[name] = block
     return result
 
