@@ -105,6 +105,7 @@ def test_gas_over_the_joints_lowers_the_soft_tissue_there(toy):
         assert (gassy.soft[y0:y1, x0:x1] - plain.soft[y0:y1, x0:x1]).mean() < -0.05
 
 
+@pytest.mark.slow
 def test_bladder_contrast_and_lumbar_spine_add_bone_signal(toy):
     plain = _proj(toy)
     contrast = _proj(toy, CTRealism(bladder_contrast_mg_ml=30.0))
@@ -125,6 +126,7 @@ def test_default_realism_adds_nothing_and_psoas_table_change_only_soft(toy):
     assert np.array_equal(plain.bone, more.bone) and np.abs(more.soft - plain.soft).max() > 0.05
 
 
+@pytest.mark.slow
 def test_stress_preset_draws_the_hardest_settings_and_renders_exact_masks(toy):
     ranges = get_realism("stress")
     draws = [ranges.sample(np.random.default_rng(s)) for s in range(20)]
@@ -146,3 +148,42 @@ def test_bad_realism_options_are_refused(kwargs):
         CTRealism(**kwargs)
     with pytest.raises(RealismError, match="realism must be one of"):
         get_realism("hardest")
+
+
+@pytest.mark.slow
+def test_cli_stress_renders_a_cohort_that_names_its_settings(tmp_path, capsys):
+    import json
+
+    from sijscan.cli.main import main
+    from sijscan.io.manifest import read_manifest
+    from sijscan.phantom.ct.synthetic import write_toy_case_folder
+
+    case = write_toy_case_folder(tmp_path / "case", spacing=2.0, gap_mm=2.0)
+    out = tmp_path / "out"
+    assert main(["simulate", "--from-ct", str(case), "--n", "2", "--size", "64", "--out", str(out), "--stress"]) == 0
+    df = read_manifest(out / "manifest.csv")
+    assert set(df["realism"]) == {"stress"} and set(df["fov"]) == {"abdomen"} and (df["slice_mm"] >= 3).all()
+    assert (df["height"] > df["width"]).all() and (df["habitus"] >= 1.5).all()
+    assert json.loads((out / "cohort.json").read_text())["realism"]["name"] == "stress"
+    capsys.readouterr()
+    assert main(["simulate", "--cohort", "proof", "--n", "2", "--out", str(tmp_path / "p"), "--stress"]) == 2
+    assert "--from-ct" in capsys.readouterr().err
+
+
+def test_stress_benchmark_summary_judges_the_issue_targets():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "stress_ct.py"
+    spec = importlib.util.spec_from_file_location("stress_ct", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+
+    def ev(dice, both):
+        d = {k: {"mean": dice, "min": dice - 0.05, "share_ge_90": 1.0} for k in bench.STRUCTURES}
+        inside = {s: {"mean": 0.95, "min": 0.9, "share_ge_90": both} for s in ("image_left", "image_right")}
+        return {"n_images": 6, "dice": d, "sij_inside_crop": inside, "both_joints_ge_90": both}
+
+    assert bench.summary(ev(0.92, 0.97))["targets_met"] is True
+    assert bench.summary(ev(0.89, 0.97))["targets_met"] is False  # Dice < 0.90
+    assert bench.summary(ev(0.92, 0.90))["targets_met"] is False  # joints inside in < 95% of renders
