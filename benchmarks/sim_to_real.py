@@ -147,7 +147,9 @@ def evaluate(model: Path, manifest: Path) -> dict[str, Any]:
         return {"mean": round(float(v.mean()), 4), "min": round(float(v.min()), 4),
                 "share_ge_90": round(float((v >= TARGET_INSIDE).mean()), 4)}
 
+    both = np.minimum(np.nan_to_num(inside["image_left"], nan=0.0), np.nan_to_num(inside["image_right"], nan=0.0))
     return {"n_images": len(df), "qc_flagged": flagged,
+            "both_joints_ge_90": round(float((both >= TARGET_INSIDE).mean()), 4) if len(both) else float("nan"),
             "dice": {k: stats(v) for k, v in dice.items()},
             "sij_inside_crop": {k: stats(v) for k, v in inside.items()}}
 
@@ -162,7 +164,8 @@ def pool_seeds(evals: dict[int, dict[str, Any]]) -> dict[str, Any]:
     seeds = sorted(evals)
     first = evals[seeds[0]]
     out: dict[str, Any] = {"n_images": sum(int(evals[s]["n_images"]) for s in seeds), "seeds": seeds,
-                           "qc_flagged": sum(int(evals[s]["qc_flagged"]) for s in seeds)}
+                           "qc_flagged": sum(int(evals[s]["qc_flagged"]) for s in seeds),
+                           "both_joints_ge_90": round(float(np.mean([evals[s]["both_joints_ge_90"] for s in seeds])), 4)}
     for group in ("dice", "sij_inside_crop"):
         out[group] = {}
         for k in first[group]:
@@ -183,8 +186,13 @@ def _met(ev: dict[str, Any]) -> bool:
 
 def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work: Path,
         reuse: bool = False, arms: tuple[str, ...] = ARMS, train_seeds: tuple[int, ...] = (SEEDS["train"],),
-        overrides: dict[str, Any] | None = None, models_dir: Path | None = None) -> dict[str, Any]:
+        overrides: dict[str, Any] | None = None, models_dir: Path | None = None,
+        test_realism: str | None = None) -> dict[str, Any]:
     """One leave-one-CT-out measurement; renders in ``work``, models in ``models_dir`` (default ``work``).
+
+    ``test_realism`` (a preset of ``sijscan.phantom.ct.realism``, e.g. "stress"; benchmarks/stress_ct.py):
+    the held-out CT is also rendered under it (same seeds, profiles and counts) and every arm is
+    tested on those renders too, as ``<arm>_<preset>`` beside the plain figures.
 
     ``overrides`` replaces entries of the recipe (e.g. ``ct_train_n``; benchmarks/sim_to_real_nested.py);
     ``arms`` without ``phantom_only`` skips the phantom-only baseline (the nested benchmark's inner folds).
@@ -248,6 +256,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
                 [case(c)], work / "ct-test" / c / prof, n=p["test_n"], size=p["ct_size"], seed=SEEDS["ct_test"],
                 profile=prof, split="test")))
         test_sets[c] = _combine(parts, work / "ct-test" / c / "manifest.csv")
+    hard_sets = {c: _realism_test_set(c, p, work, test_realism, made, case) for c in holdout} if test_realism else {}
     timings["ct_render_test_s"] = round(time.perf_counter() - t, 1)
 
     baseline = None
@@ -263,6 +272,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
         others = [c for c in cases if c != h]
         extra = _combine([train_sets[c] for c in others], models_dir / f"ct-train-without-{h}.csv")
         per_seed: dict[int, dict[str, Any]] = {}
+        hard_seed: dict[int, dict[str, Any]] = {}
         eval_s = 0.0
         for s in train_seeds:
             # seed 0 keeps the folder name of the runs before --train-seeds existed
@@ -271,10 +281,18 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
             timings[f"train_{name.removeprefix('seg-').replace('-', '_')}_s"] = round(secs, 1)
             t = time.perf_counter()
             per_seed[s] = evaluate(model, test_sets[h])
+            if h in hard_sets:
+                hard_seed[s] = evaluate(model, hard_sets[h])
             eval_s += time.perf_counter() - t
         t = time.perf_counter()
         folds[h] = {"trained_on_ct": others,
                     "transfer": per_seed[train_seeds[0]] if len(train_seeds) == 1 else pool_seeds(per_seed)}
+        if hard_seed:
+            folds[h][f"transfer_{test_realism}"] = (hard_seed[train_seeds[0]] if len(train_seeds) == 1
+                                                   else pool_seeds(hard_seed))
+        for arm, model in (("phantom_only", baseline), ("phantom_strong", strong)):
+            if model is not None and h in hard_sets:
+                folds[h][f"{arm}_{test_realism}"] = evaluate(model, hard_sets[h])
         if baseline is not None:
             folds[h]["phantom_only"] = evaluate(baseline, test_sets[h])
         if len(train_seeds) > 1:
@@ -286,7 +304,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
     timings["total_s"] = round(time.perf_counter() - t_all, 1)
     return {
         "benchmark": "sim_to_real", "mode": mode, "ct_root": str(ct_root), "cases": cases, "held_out": holdout,
-        "reused_renders": reuse, "arms": [m for m in ARMS if m in arms or m == "transfer"],
+        "reused_renders": reuse, "test_realism": test_realism, "arms": [m for m in ARMS if m in arms or m == "transfer"],
         "data": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}, "seeds": SEEDS,
                  "transfer_train_seeds": list(train_seeds),
                  "phantom_cohort": "proof", "test_pose": "random per image (profile's positioning spread)",
@@ -307,6 +325,21 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
                     "load_start": [round(v, 2) for v in load0],
                     "load_end": [round(v, 2) for v in os.getloadavg()]},
     }
+
+
+def _realism_test_set(c: str, p: dict[str, Any], work: Path, preset: str, made: Any, case: Any) -> Path:
+    """The held-out CT ``c`` rendered under realism ``preset``: the plain test set's seeds, profiles, counts."""
+    from sijscan.phantom.ct import render_ct_cohort
+
+    parts = []
+    for prof in p["test_profiles"]:
+        folder = work / f"ct-test-{preset}" / c / prof
+        what = {"case": c, "n": p["test_n"], "seed": SEEDS["ct_test"], "size": p["ct_size"], "profile": prof,
+                "realism": preset}
+        parts.append(made(folder, what, lambda prof=prof, folder=folder: render_ct_cohort(
+            [case(c)], folder, n=p["test_n"], size=p["ct_size"], seed=SEEDS["ct_test"], profile=prof,
+            split="test", realism=preset)))
+    return _combine(parts, work / f"ct-test-{preset}" / c / "manifest.csv")
 
 
 def _code_state() -> dict[str, Any]:

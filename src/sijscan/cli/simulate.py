@@ -46,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="--from-ct: acquisition profile for every image (default: a random one per image)")
     p.add_argument("--split", default="train", choices=("train", "val", "test"), help="--from-ct: manifest split")
     p.add_argument("--device", default="cpu", help="--from-ct: 'cpu' (OpenCV) or a torch device such as 'cuda'")
+    real = p.add_mutually_exclusive_group()
+    real.add_argument("--realism", default=None, choices=("off", "varied", "stress"),
+                      help="--from-ct: CT acquisition and body realism drawn per image (default off: plain renders; "
+                      "varied: thick slices, implants, fields of view, table, habitus, gas; stress: the hardest)")
+    real.add_argument("--stress", action="store_const", const="stress", dest="realism",
+                      help="--from-ct: the hardest settings (= --realism stress: obese, gas over the SIJs, 3-5 mm "
+                      "slices, an implant, the abdomen's field, a table)")
     add_progress_flag(p)
     p.set_defaults(handler=handle)
 
@@ -57,7 +64,7 @@ def _handle_ct(args: argparse.Namespace) -> int:
         raise CTCohortError("--from-ct writes PNG only and has no --followup or --shortcut-strength")
     manifest = render_ct_cohort(
         args.from_ct, args.out, n=10 if args.n is None else args.n, size=args.size or 1024, seed=args.seed,
-        profile=args.profile, split=args.split, device=args.device,
+        profile=args.profile, split=args.split, device=args.device, realism=args.realism,
     )
     if args.contact_sheet:
         from pathlib import Path
@@ -78,6 +85,8 @@ def handle(args: argparse.Namespace) -> int:
         return _handle_ct(args)
     if args.profile is not None:
         raise SimulateError("--profile is for --from-ct; procedural cohorts use their own sites")
+    if args.realism is not None:
+        raise SimulateError("--realism/--stress are for --from-ct")
     overrides = {}
     if args.shortcut_strength is not None:
         if not 0.0 <= args.shortcut_strength <= 1.0:

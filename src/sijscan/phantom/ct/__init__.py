@@ -4,10 +4,12 @@ Public API (imported lazily):
 
 * ``load_ct_case(folder) -> CTCase`` (bone-volume, NIfTI + TotalSegmentator, DICOM + masks layouts)
 * ``render_ct_radiograph(case, *, size, rng, profile, grades, device) -> CTRadiograph``
-* ``render_ct_cohort(cases, out_dir, *, n, size, seed, profile, split, device) -> Path`` (manifest)
+* ``render_ct_cohort(cases, out_dir, *, n, size, seed, profile, split, device, realism) -> Path`` (manifest)
+* ``CTRealism`` (one render's thick slices, metal, field of view, table, body), ``get_realism(preset)``
 
 Files: ``case`` (loading), ``geometry`` (pose, cone beam), ``projector`` (ray sums), ``body``
-(synthetic soft tissue and gas), ``joint`` (joint surfaces, 3-D sacroiliitis), ``render``, ``cohort``.
+(synthetic soft tissue and gas), ``joint`` (joint surfaces, 3-D sacroiliitis), ``render``, ``cohort``;
+realism (issue 24): ``realism`` (options, presets), ``thickslice``, ``metal``, ``table``, ``organs``, ``scene``.
 """
 from __future__ import annotations
 
@@ -24,5 +26,8 @@ _EXPORTS = {
     "CTRadiograph": "sijscan.phantom.ct.render",
     "render_ct_radiograph": "sijscan.phantom.ct.render",
     "render_ct_cohort": "sijscan.phantom.ct.cohort",
+    "CTRealism": "sijscan.phantom.ct.realism",
+    "RealismRanges": "sijscan.phantom.ct.realism",
+    "get_realism": "sijscan.phantom.ct.realism",
 }
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -52,7 +52,7 @@ def _cyl_chord(o: np.ndarray, d: np.ndarray, cx: float, cy: float, a: np.ndarray
     return np.sqrt(np.maximum(disc, 0.0)) / qa
 
 
-def _ellipsoid_chord(o: np.ndarray, d: np.ndarray, centre: np.ndarray, axes: np.ndarray) -> np.ndarray:
+def ellipsoid_chord(o: np.ndarray, d: np.ndarray, centre: np.ndarray, axes: np.ndarray) -> np.ndarray:
     oc = (o - centre) / axes
     dd = d / axes
     qa = (dd * dd).sum(-1)
@@ -107,6 +107,26 @@ def _stool(soft: np.ndarray, amount: float, *, pose: Pose, det: Detector, centre
     return np.maximum(soft - np.float32(0.25 * amount) * bubbles * region, 0.0)
 
 
+def add_ellipsoids(out: np.ndarray, blobs: list[tuple[np.ndarray, np.ndarray, float]], *, pose: Pose, det: Detector,
+                   centre: np.ndarray, step: int, d: np.ndarray | None = None) -> np.ndarray:
+    """Add ``mu * chord`` of each (centre, semi-axes, mu) ellipsoid (volume frame, mm) to ``out`` (the
+    detector at every ``step``-th pixel) in place, each within its projected reach; return ``out``."""
+    if not blobs:
+        return out
+    d = ray_directions(pose, det, step=step) if d is None else d
+    o = source_position(pose, centre)
+    centres = np.array([c for c, _, _ in blobs])
+    px = project_points(centres, pose, det, centre) / step
+    reach = np.array([a.max() for _, a, _ in blobs]) * (pose.sid_mm / (pose.sod_mm - 150.0)) / det.pixel_spacing_mm / step
+    h, w = out.shape
+    for (c, axes, mu), (u, v), r in zip(blobs, px, reach):
+        c0, c1 = int(max(u - r - 1, 0)), int(min(u + r + 2, w))
+        r0, r1 = int(max(v - r - 1, 0)), int(min(v + r + 2, h))
+        if c1 > c0 and r1 > r0:
+            out[r0:r1, c0:c1] += mu * ellipsoid_chord(o, d[r0:r1, c0:c1], c, axes)
+    return out
+
+
 def body_line_integrals(shape: BodyShape, gas: list[tuple[np.ndarray, np.ndarray]], *, pose: Pose, det: Detector,
                         centre: np.ndarray, step: int = 2, stool: float = 0.0,
                         rng: np.random.Generator | None = None) -> np.ndarray:
@@ -121,16 +141,7 @@ def body_line_integrals(shape: BodyShape, gas: list[tuple[np.ndarray, np.ndarray
     inner = _cyl_chord(o, d, cx, cy, shape.inner[0] * grow, shape.inner[1] * grow)
     outer = _cyl_chord(o, d, cx, cy, shape.outer[0] * grow, shape.outer[1] * grow)
     soft = MU_WATER * inner + MU_FAT * (outer - inner)
-    if gas:
-        centres = np.array([c for c, _ in gas])
-        px = project_points(centres, pose, det, centre) / step
-        reach = np.array([a.max() for _, a in gas]) * (pose.sid_mm / (pose.sod_mm - 150.0)) / det.pixel_spacing_mm / step
-        h, w = soft.shape
-        for (c, axes), (u, v), r in zip(gas, px, reach):
-            c0, c1 = int(max(u - r - 1, 0)), int(min(u + r + 2, w))
-            r0, r1 = int(max(v - r - 1, 0)), int(min(v + r + 2, h))
-            if c1 > c0 and r1 > r0:
-                soft[r0:r1, c0:c1] -= MU_WATER * _ellipsoid_chord(o, d[r0:r1, c0:c1], c, axes)
+    add_ellipsoids(soft, [(c, a, -MU_WATER) for c, a in gas], pose=pose, det=det, centre=centre, step=step, d=d)
     soft = np.maximum(soft, 0.0).astype(np.float32)
     if stool > 0:
         soft = _stool(soft, stool, pose=pose, det=det, centre=centre, step=step, rng=rng)

@@ -20,6 +20,7 @@ from sijscan import jsonio
 from sijscan.errors import InputError
 from sijscan.phantom.ct.case import CTCase, load_ct_case
 from sijscan.phantom.ct.joint import joint_report
+from sijscan.phantom.ct.realism import RealismRanges, get_realism
 from sijscan.phantom.ct.render import check_device, render_ct_radiograph, sample_grades
 from sijscan.phantom.profiles import AcquisitionProfile, get_profile
 
@@ -36,15 +37,24 @@ def _boxes_text(box: list[int]) -> str:
     return " ".join(str(v) for v in box)
 
 
+def _realism_columns(name: str, opts) -> dict:
+    return {"realism": name, "slice_mm": opts.slice_mm or "", "implant": opts.implant,
+            "implant_side": opts.implant_side if opts.implant != "none" else "", "fov": opts.fov,
+            "table": int(opts.table), "gas_over_sij": round(opts.gas_over_sij, 3),
+            "bladder_contrast_mg_ml": round(opts.bladder_contrast_mg_ml, 1)}
+
+
 def render_ct_cohort(
     cases: Sequence[CTCase | str | os.PathLike], out_dir: str | os.PathLike, *, n: int, size: int = 1024,
     seed: int = 0, profile: str | AcquisitionProfile | None = None, split: str = "train", device: str = "cpu",
-    prevalence: float = 0.5,
+    prevalence: float = 0.5, realism: str | RealismRanges | None = None,
 ) -> Path:
     """Write ``n`` radiographs PER CASE (cases or case folders) to ``out_dir``; return the manifest path.
 
     ``patient_id`` is the CT case (all radiographs of one CT are one patient: split by it).
-    ``profile=None`` draws one of the phantom's hospital profiles per radiograph.
+    ``profile=None`` draws one of the phantom's hospital profiles per radiograph. ``realism``: a
+    preset of :mod:`sijscan.phantom.ct.realism` ("off" or None: plain renders, "varied", "stress")
+    or a ``RealismRanges``; each radiograph's options are drawn by a generator of their own.
     """
     from sijscan import __version__
     from sijscan.io.manifest import write_manifest
@@ -59,6 +69,7 @@ def render_ct_cohort(
     if split not in SPLITS:
         raise CTCohortError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     check_device(device)
+    ranges = get_realism(realism)
     prof = get_profile(profile) if isinstance(profile, str) else profile
     loaded = [c if isinstance(c, CTCase) else load_ct_case(c) for c in cases]
     if not loaded:
@@ -77,7 +88,10 @@ def render_ct_cohort(
         for j in range(int(n)):
             rng = np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j])
             grades = sample_grades(rng, prevalence=prevalence)
-            r = render_ct_radiograph(case, size=size, rng=rng, profile=prof, grades=grades, device=device)
+            opts = None if ranges is None else ranges.sample(
+                np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j, 24]))
+            r = render_ct_radiograph(case, size=size, rng=rng, profile=prof, grades=grades, device=device,
+                                     realism=opts)
             stem = f"ct_{case.name}_{j:04d}"
             ps = r.meta["acquisition"]["pixel_spacing_mm"]
             img = writers.write_png16(out / "images" / f"{stem}.png", r.image, pixel_spacing_mm=ps)
@@ -99,6 +113,7 @@ def render_ct_cohort(
                 "osteitis_condensans": round(r.meta["mimics"]["osteitis_condensans"], 3),
                 "degenerative": round(r.meta["mimics"]["degenerative"], 3), "vacuum": int(r.meta["mimics"]["vacuum"]),
                 "sex": r.meta["sex_for_shield"], "age": r.meta["age"],
+                **({} if opts is None else _realism_columns(ranges.name, opts)),
             })
     elapsed = time.perf_counter() - t0
     manifest = write_manifest(pd.DataFrame(rows), out / "manifest.csv")
@@ -113,6 +128,8 @@ def render_ct_cohort(
                       "3": "hip bone image-right (patient left)"},
         "seconds": round(elapsed, 2), "images_per_second": round(len(rows) / max(elapsed, 1e-9), 3),
     }
+    if ranges is not None:
+        info["realism"] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in vars(ranges).items()}
     (out / "cohort.json").write_text(jsonio.dumps(info, indent=2) + "\n")
     logger.info("CT route: %d images in %.1f s", len(rows), elapsed)
     return Path(manifest)

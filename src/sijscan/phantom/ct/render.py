@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,7 +21,11 @@ from sijscan.phantom.acquisition import acquire
 from sijscan.phantom.ct import body as ct_body
 from sijscan.phantom.ct.case import VOL_SACRUM, CTCase
 from sijscan.phantom.ct.femur import GRID_MM, femur_volume, find_acetabulum
+from sijscan.phantom.ct import scene
+from sijscan.phantom.ct.metal import harden
+from sijscan.phantom.ct.realism import CTRealism
 from sijscan.phantom.ct.spine import spine_volume
+from sijscan.phantom.ct.thickslice import resample_thick
 from sijscan.phantom.ct.geometry import Detector, Pose, project_points, sample_pose
 from sijscan.phantom.ct.joint import GAS_HU, SIDES, find_joint, joint_points_mm, lesion_block, lesion_plan
 from sijscan.phantom.ct.projector import Slabs, build_slabs, labels_from_occupancy, path_factor, project
@@ -86,6 +90,29 @@ def _prepared(case: CTCase, fxz: int) -> dict:
     return case.cache[key]
 
 
+def _thick_slabs(case: CTCase, fxz: int, realism: CTRealism) -> Slabs:
+    """The case's slabs as a CT of ``realism``'s slice thickness / pixel would give them (labels stay
+    the thin CT's: the anatomy is the truth). The last three settings used are cached."""
+    key = f"thick_{fxz}_{realism.slice_mm}_{realism.pixel_mm}"
+    if key not in case.cache:
+        t0 = time.perf_counter()
+        for old in [k for k in case.cache if k.startswith("thick_")][:-2]:
+            del case.cache[old]
+        hu = resample_thick(case.hu, case.spacing, slice_mm=realism.slice_mm, pixel_mm=realism.pixel_mm)
+        bone, soft = hu_to_mu(hu, case.soft_tissue)
+        case.cache[key] = build_slabs(bone, case.labels, soft, case.spacing, fy=SLAB_VOXELS, fxz=fxz)
+        logger.info("%s: %s mm slices, %s mm pixels in %.2f s", case.name, realism.slice_mm, realism.pixel_mm,
+                    time.perf_counter() - t0)
+    return case.cache[key]
+
+
+def _slabs_of(volumes: list[tuple[np.ndarray, np.ndarray]], fxz: int, *, hu: bool = True) -> list[Slabs]:
+    """Slab stacks of (HU or mu volume on the 1 mm grid, origin) pairs."""
+    g = GRID_MM
+    return [build_slabs(hu_to_mu(v, False)[0] if hu else v, None, None, (g, g, g), fy=SLAB_VOXELS, fxz=fxz,
+                        origin_mm=origin) for v, origin in volumes]
+
+
 def _femur_slabs(case: CTCase, fxz: int) -> list[Slabs]:
     """Synthetic femora and lower lumbar spine (bone-only CTs have neither), one slab stack each,
     fixed per case."""
@@ -109,8 +136,37 @@ def _femur_slabs(case: CTCase, fxz: int) -> list[Slabs]:
     return out
 
 
-def _pooled_lesion(slabs: Slabs, case: CTCase, roi: tuple[slice, ...], block: np.ndarray) -> tuple:
-    """(slab-stack slices, pooled bone mu) of the lesion ``block`` (HU of ``roi``)."""
+def _extra_slabs(case: CTCase, prep: dict, fxz: int, realism: CTRealism | None) -> list[Slabs]:
+    """Femora and spine: L5-L3 (the stacks of ``_prepared``), or L5-T11 and the lower ribs with ``realism.lumbar``."""
+    extra = prep["extra_slabs"]
+    if realism is None or not realism.lumbar or case.soft_tissue:
+        return extra
+    key = f"lumbar_{fxz}"
+    if key not in case.cache:
+        case.cache[key] = _slabs_of(scene.lumbar_volumes(case), fxz)
+    return extra[:-1] + case.cache[key]  # the last of _femur_slabs' stacks is the L5-L3 spine
+
+
+def _add_realism(rays: dict, case: CTCase, prep: dict, realism: CTRealism, *, pose: Pose, det: Detector,
+                 centre: np.ndarray, fxz: int, device: str, y_back: float) -> None:
+    """Metal (hardened), bladder contrast into ``rays["bone"]``; psoas and table as ``rays["soft_added"]``.
+    A CT with its own soft tissue keeps its own bladder and psoas."""
+    if case.soft_tissue:
+        realism = replace(realism, psoas=False, bladder_contrast_mg_ml=0.0)
+    implant = scene.implant_volume(case, realism)
+    if implant is not None:
+        (stack,) = _slabs_of([implant], fxz, hu=False)
+        rays["bone"] += harden(project(stack, pose, det, centre, device=device)["bone"])
+    contrast = scene.added_bone(case, realism, prep, pose=pose, det=det, centre=centre)
+    if contrast is not None:
+        rays["bone"] += contrast
+    rays["soft_added"] = scene.added_soft(case, realism, prep, pose=pose, det=det, centre=centre, y_back=y_back)
+
+
+def _pooled_lesion(slabs: Slabs, case: CTCase, roi: tuple[slice, ...], block: np.ndarray,
+                   realism: CTRealism | None = None) -> tuple:
+    """(slab-stack slices, pooled bone mu) of the lesion ``block`` (HU of ``roi``); with a thick-slice
+    ``realism`` the block is resampled like the rest of the CT (with the CT around it as context)."""
     f = (slabs.fxz, slabs.fy, slabs.fxz)
     limit = [s // k * k for s, k in zip(case.hu.shape, f)]
     lo = [max(r.start // k * k, 0) for r, k in zip(roi, f)]
@@ -125,10 +181,25 @@ def _pooled_lesion(slabs: Slabs, case: CTCase, roi: tuple[slice, ...], block: np
     hu[inner] = part
     bone, _ = hu_to_mu(hu, case.soft_tissue)
     bone[gas] = -ct_body.MU_WATER  # it replaces the joint's water-like content
+    if realism is not None and realism.thick:
+        bone = _thick_block(case, big, bone, realism)
     pooled = bone.reshape(hu.shape[0] // f[0], f[0], hu.shape[1] // f[1], f[1], hu.shape[2] // f[2], f[2])
     pooled = np.moveaxis(pooled.mean(axis=(1, 3, 5)), 1, 0)
     target = (slice(lo[1] // f[1], hi[1] // f[1]), slice(lo[0] // f[0], hi[0] // f[0]), slice(lo[2] // f[2], hi[2] // f[2]))
     return target, np.ascontiguousarray(pooled, np.float32)
+
+
+def _thick_block(case: CTCase, big: tuple[slice, ...], bone: np.ndarray, realism: CTRealism) -> np.ndarray:
+    """``bone`` (mu of ``big``) resampled to thick slices, padded with the CT around it so its edges
+    match the resampled slabs (mu is linear in HU for bone-only CTs; for full CTs, near enough)."""
+    pad = [int(np.ceil((realism.slice_mm or 1.0) / case.spacing[0])) + 2, 3, 3]
+    lo = [max(b.start - p, 0) for b, p in zip(big, pad)]
+    hi = [min(b.stop + p, n) for b, p, n in zip(big, pad, case.hu.shape)]
+    ctx, _ = hu_to_mu(case.hu[tuple(slice(a, b) for a, b in zip(lo, hi))], case.soft_tissue)
+    inner = tuple(slice(b.start - a, b.stop - a) for b, a in zip(big, lo))
+    ctx[inner] = bone
+    out = resample_thick(ctx, case.spacing, slice_mm=realism.slice_mm, pixel_mm=realism.pixel_mm, z_offset=lo[0])
+    return out[inner]
 
 
 def _patch(slabs: Slabs, target: tuple, pooled: np.ndarray) -> tuple:
@@ -179,6 +250,15 @@ def _sij_boxes(case: CTCase, pose: Pose, det: Detector, centre: np.ndarray) -> d
     return boxes
 
 
+def _bone_centre(case: CTCase) -> np.ndarray:
+    """(x, y, z mm) centre of the bones' box, as ``_prepared`` has it (cached)."""
+    if "bone_centre" not in case.cache:
+        nz = np.argwhere(case.labels > 0)[:, ::-1]
+        sp = np.asarray(case.spacing)[::-1]
+        case.cache["bone_centre"] = (nz.min(0) * sp + nz.max(0) * sp) / 2.0
+    return case.cache["bone_centre"]
+
+
 def check_device(device: str) -> None:
     """Raise :class:`CTRenderError` unless ``device`` is "cpu", "torch-cpu" or an available torch device."""
     if device in ("cpu", "torch-cpu"):
@@ -202,18 +282,21 @@ def _resolve_profile(profile, rng: np.random.Generator) -> AcquisitionProfile:
 def ct_projection(
     case: CTCase, *, pose: Pose, det: Detector, grades: dict[str, int], rng: np.random.Generator,
     device: str = "cpu", habitus: float = 1.0, gas_amount: float = 0.5, latents: dict[str, float] | None = None,
-    mimics: les.Mimics | None = None,
+    mimics: les.Mimics | None = None, realism: CTRealism | None = None,
 ) -> Projection:
     """The noise-free projection of ``case`` in ``pose`` with sacroiliitis of ``grades`` inserted:
     bone and soft line integrals, exact label map, true SIJ boxes. ``rng`` draws each joint's lesion
     plan (:func:`lesion_plan`), body and gas; ``latents`` (per side, 0-4.5) default to the middle of
-    each grade's band; ``mimics`` (both joints) default to none."""
+    each grade's band; ``mimics`` (both joints) default to none; ``realism`` (None: a plain render)
+    adds thick slices, metal, a table, more body and spine (:mod:`sijscan.phantom.ct.realism`)."""
     if set(grades) != set(SIDES) or any(int(v) != v or not 0 <= v <= 4 for v in grades.values()):
         raise CTRenderError(f"grades must be {{'left': 0-4, 'right': 0-4}}, got {grades}")
     mag = pose.sid_mm / pose.sod_mm
     fxz = max(1, int(det.pixel_spacing_mm / (mag * min(case.spacing[0], case.spacing[2]))))
     prep = _prepared(case, fxz)
     slabs, centre = prep["slabs"], prep["centre"]
+    if realism is not None and realism.thick:
+        slabs = _thick_slabs(case, fxz, realism)
     t0 = time.perf_counter()
     saved = []
     lesion_info = {}
@@ -225,10 +308,10 @@ def ct_projection(
             block = lesion_block(case, joint, latent, plan, mimics)
             lesion_info[side] = les.lesion_params(latent, plan.draws).to_json()
             if block is not None:
-                saved.append(_patch(slabs, *_pooled_lesion(slabs, case, joint.roi, block)))
+                saved.append(_patch(slabs, *_pooled_lesion(slabs, case, joint.roi, block, realism)))
         factor = path_factor(pose, det)
         rays = project(slabs, pose, det, centre, device=device, factor=factor)
-        for extra in prep["extra_slabs"]:
+        for extra in _extra_slabs(case, prep, fxz, realism):
             rays["bone"] += project(extra, pose, det, centre, device=device, factor=factor)["bone"]
     finally:
         for s in reversed(saved):
@@ -241,12 +324,20 @@ def ct_projection(
         shape = ct_body.sample_body(prep["bone_lo"], prep["bone_hi"], habitus=habitus, rng=rng)
         gas = ct_body.sample_gas(prep["bone_lo"], prep["bone_hi"], prep["sacrum_lo"], prep["sacrum_hi"],
                                  amount=gas_amount, rng=rng)
+        gas += scene.extra_gas(case, realism) if realism is not None and realism.gas_over_sij > 0 else []
         soft = ct_body.body_line_integrals(shape, gas, pose=pose, det=det, centre=centre,
                                            stool=float(rng.uniform(0.3, 1.0)) * gas_amount ** 0.5, rng=rng)
+    if realism is not None:
+        back = shape.centre_xy[1] + shape.outer[1] if rays["soft"] is None else prep["bone_hi"][1] + 60.0
+        _add_realism(rays, case, prep, realism, pose=pose, det=det, centre=centre, fxz=fxz, device=device,
+                     y_back=back - centre[1])
+        soft = np.maximum(soft + rays.pop("soft_added"), 0.0)
     boxes = _sij_boxes(case, pose, det, centre)
     info = {"ct_case": case.name, "projection_s": round(t_proj, 3), "synthetic_body": rays["soft"] is None,
             "lesions": lesion_info, "mimics": (mimics or les.Mimics()).to_json(),
             "femoral_heads": case.cache.get("femoral_heads", {}), "magnification": round(mag, 4)}
+    if realism is not None:
+        info["realism"] = realism.to_json()
     return Projection(bone=np.ascontiguousarray(rays["bone"], np.float32), soft=np.ascontiguousarray(soft, np.float32),
                       labels=labels, sij_boxes=boxes, geometry=Geometry(det.height, det.width, det.pixel_spacing_mm),
                       info=info)
@@ -256,7 +347,7 @@ def render_ct_radiograph(
     case: CTCase, *, size: int = 512, rng: np.random.Generator | int = 0,
     profile: str | AcquisitionProfile | None = None, grades: dict[str, int] | None = None,
     device: str = "cpu", pose: Pose | None = None, latents: dict[str, float] | None = None,
-    mimics: les.Mimics | None = None, acquisition_seed: int | None = None,
+    mimics: les.Mimics | None = None, acquisition_seed: int | None = None, realism: CTRealism | None = None,
 ) -> CTRadiograph:
     """Render one AP radiograph of ``case`` with sacroiliitis of ``grades`` ({"left", "right"}: 0-4).
 
@@ -266,6 +357,9 @@ def render_ct_radiograph(
     ``Mimics()`` for none), body, gas and the acquisition's noise seed (``acquisition_seed``). The
     draws are the same whatever is given, so two calls with one seed differ only in what was given. Then the phantom's
     acquisition (``sijscan.phantom.acquisition.acquire``) exposes, detects and processes it.
+    ``realism`` (:class:`~sijscan.phantom.ct.realism.CTRealism`) sets the source CT's slices, metal,
+    field of view (detector extent and central ray), table, habitus and more body; it draws from its
+    own seed, so the draws above stay those of a plain render.
     """
     from sijscan.phantom.simulate import geometry_for
 
@@ -278,6 +372,11 @@ def render_ct_radiograph(
     pose = pose or sample_pose(rng, tilt_sd=prof.tilt_sd_deg, axial_sd=prof.axial_rotation_sd_deg,
                                inplane_sd=prof.inplane_rotation_sd_deg, offset_sd_mm=prof.offset_sd * prof.field_long_mm)
     habitus = float(np.clip(rng.normal(prof.habitus_mean, prof.habitus_sd), 0.7, 1.6))
+    if realism is not None:
+        habitus = habitus if realism.habitus is None else float(realism.habitus)
+        prof, pose = scene.apply_fov(prof, pose, realism, case=case, centre=_bone_centre(case))
+        geo = geometry_for(prof, size)
+        det = Detector(height=geo.height, width=geo.width, pixel_spacing_mm=geo.pixel_spacing_mm)
     gas_amount = float(np.clip(rng.beta(2.0, 2.0) * 2.0 * prof.bowel_gas_mean, 0.0, 1.0))
     sex = "F" if rng.random() < prof.female_fraction else "M"
     age = float(np.clip(rng.normal(prof.age_mean, prof.age_sd), 18.0, 80.0))
@@ -286,7 +385,7 @@ def render_ct_radiograph(
     sampled = les.sample_mimics(label=mny_positive(grades["left"], grades["right"]), sex=sex, age=age, rng=rng)
     mimics = mimics if mimics is not None else sampled
     projection = ct_projection(case, pose=pose, det=det, grades=grades, rng=rng, device=device, habitus=habitus,
-                               gas_amount=gas_amount, latents=latents, mimics=mimics)
+                               gas_amount=gas_amount, latents=latents, mimics=mimics, realism=realism)
     spec = CaseSpec(anatomy_seed=zlib.crc32(case.name.encode()), sex=sex, habitus=habitus,
                     pelvic_tilt_deg=pose.tilt_deg, axial_rotation_deg=pose.axial_deg,
                     inplane_rotation_deg=pose.inplane_deg, bowel_gas=gas_amount, extras={"ct_case": case.name})

@@ -1,4 +1,5 @@
-"""Synthetic lower lumbar vertebrae (L5, L4, part of L3) above the sacrum of a bone-only CT.
+"""Synthetic lumbar vertebrae above the sacrum of a bone-only CT (L5-L3 by default; L5-T11 and the
+11th/12th ribs with :func:`lumbar_with_ribs`).
 
 A real AP pelvis film shows L4-L5 with their pedicles and transverse processes; the shared CTs hold
 the pelvis only. Each vertebra is a smooth union of signed-distance primitives (an elliptic body
@@ -46,13 +47,17 @@ def _vertebra(p: np.ndarray, c: np.ndarray, s: float, rng: np.random.Generator, 
     return d
 
 
-def spine_volume(case: CTCase, rng: np.random.Generator, *, levels: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """(HU volume z/y/x on a 1 mm grid, origin x, y, z mm) of L5 upwards (``levels`` vertebrae)."""
+def spine_volume(case: CTCase, rng: np.random.Generator, *, levels: int = 3,
+                 info: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(HU volume z/y/x on a 1 mm grid, origin x, y, z mm) of L5 upwards (``levels`` vertebrae: 5 reach
+    L1, 7 T11); ``info``, if given, receives the body centres (mm) and the scale."""
     top = s1_endplate(case)
     s = float(rng.uniform(0.92, 1.08))
     height, disc = 27.0 * s, rng.uniform(8.0, 11.0)
     first = rng.uniform(-3.0, 2.0)  # L5-S1: the disc is wedged and L5 overhangs the promontory
     centres = [top + np.array([0.0, -6.0 - 3.0 * k, first + height / 2 + k * (height + disc)]) for k in range(levels)]
+    if info is not None:
+        info.update(centres=centres, scale=s)
     lo = top + np.array([-80.0, -40.0, first - 4.0])
     hi = centres[-1] + np.array([80.0, 80.0, height / 2 + 2.0])
     zs, ys, xs = (np.arange(lo[k], hi[k], GRID_MM) for k in (2, 1, 0))
@@ -66,3 +71,43 @@ def spine_volume(case: CTCase, rng: np.random.Generator, *, levels: int = 3) -> 
     hu = np.where(depth > 1.5, 230.0 + tex, 1150.0 * np.clip(depth / 0.8, 0.0, 1.0))
     hu = np.where(depth > 0, hu, 0.0).astype(np.float32)
     return hu, np.array([xs[0], ys[0], zs[0]])
+
+
+def _shell_hu(depth: np.ndarray) -> np.ndarray:
+    hu = np.where(depth > 1.2, 220.0, 1100.0 * np.clip(depth / 0.8, 0.0, 1.0))
+    return np.where(depth > 0, hu, 0.0).astype(np.float32)
+
+
+def rib_volume(costovertebral: np.ndarray, side: str, *, sweep_rad: float, rng: np.random.Generator,
+               trunk_half_axes: tuple[float, float] = (130.0, 100.0)) -> tuple[np.ndarray, np.ndarray]:
+    """(HU volume, origin) of one lower rib: from its costovertebral joint round the trunk (an
+    ellipse of ``trunk_half_axes`` x/y mm seen from above), laterally then forwards, falling as it goes."""
+    lat = 1.0 if side == "left" else -1.0
+    a, b = trunk_half_axes
+    th = np.linspace(0.3, 0.3 + sweep_rad, 24)
+    drop = rng.uniform(40.0, 60.0)
+    y_c = costovertebral[1] - b * np.cos(0.3)
+    path = np.stack([costovertebral[0] + lat * a * (np.sin(th) - np.sin(0.3)), y_c + b * np.cos(th),
+                     costovertebral[2] - drop * (th - 0.3)], axis=1)
+    lo, hi = path.min(0) - 9.0, path.max(0) + 9.0
+    zs, ys, xs = (np.arange(lo[k], hi[k], GRID_MM) for k in (2, 1, 0))
+    p = np.stack(np.meshgrid(xs, ys, zs, indexing="xy"), axis=-1).transpose(2, 0, 1, 3).astype(np.float32)
+    d = np.full(p.shape[:3], np.inf, np.float32)
+    radii = np.linspace(5.5, 4.5, len(path) - 1)
+    for k in range(len(path) - 1):
+        d = np.minimum(d, capsule(p, path[k], path[k + 1], float(radii[k])))
+    return _shell_hu(-d), np.array([xs[0], ys[0], zs[0]])
+
+
+def lumbar_with_ribs(case: CTCase, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(HU volume, origin)]: L5 to T11 (L1-L5 with their transverse processes), then the 11th and 12th
+    ribs on both sides (floating ribs: short, falling, over the upper lumbar spine on an abdomen film)."""
+    info: dict = {}
+    out = [spine_volume(case, rng, levels=7, info=info)]
+    s = info["scale"]
+    for k, sweep in ((5, (0.7, 1.0)), (6, (1.1, 1.5))):  # T12: rib 12, T11: rib 11
+        c = info["centres"][k]
+        for side, lat in (("right", -1.0), ("left", 1.0)):
+            joint = c + np.array([lat * 22.0 * s, 22.0 * s, 6.0 * s])
+            out.append(rib_volume(joint, side, sweep_rad=float(rng.uniform(*sweep)), rng=rng))
+    return out
