@@ -1,4 +1,6 @@
-"""Issue 14, row 8: ``evaluate``/``compare`` read predict's own CSV; failed and QC-withheld rows are excluded."""
+"""Issue 14, row 8: ``evaluate``/``compare`` read predict's own CSV; failed rows are excluded. Issue 25 item 7:
+QC-withheld rows are analysed with their probability (as the study does), and beside them the analysis
+without them."""
 from __future__ import annotations
 
 import json
@@ -30,19 +32,27 @@ def _predict_outputs(models: Path, tmp_path: Path) -> tuple[Path, Path]:
     return out / "predictions.csv", manifest
 
 
-def test_row8_evaluate_and_compare_exclude_failed_and_withheld_rows(models: Path, tmp_path: Path, capsys) -> None:
+def test_row8_evaluate_excludes_failed_rows_and_analyses_withheld_ones_with_the_exclusion_beside(
+        models: Path, tmp_path: Path, capsys) -> None:
     preds, manifest = _predict_outputs(models, tmp_path)
     out = tmp_path / "eval"
     assert main(["evaluate", "--predictions", str(preds), "--manifest", str(manifest), "--cutoff", "0.5",
                  "--bootstrap", "20", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["n"] == 6
+    assert metrics["n"] == 7  # the six good images and the QC-withheld one (its probability >= cut-off decides)
     data = metrics["data"]
-    assert data["n_failed_excluded"] == 1 and data["n_withheld_by_qc_excluded"] == 1
-    assert data["excluded"] == {"failed": ["broken.png"], "withheld_by_qc": ["noise.png"]}
+    assert data["n_failed_excluded"] == 1 and data["excluded"] == {"failed": ["broken.png"]}
+    assert data["n_qc_withheld"] == 1 and [Path(p).name for p in data["qc_withheld"]] == ["noise.png"]
+    q = metrics["qc_excluded"]
+    assert q["n"] == 6 and q["n_qc_withheld_excluded"] == 1 and q["n"] + 1 == metrics["n"]
+    assert metrics["qc_rule"].startswith("all images with a probability are analysed")
     notes = " ".join(metrics["warnings"])
     assert "broken.png" in notes and "noise.png" in notes
-    assert "noise.png" in capsys.readouterr().err  # named in the command's own summary too
+    said = capsys.readouterr()
+    assert "noise.png" in said.err  # named in the command's own summary too
+    assert "QC-withheld images excluded: n=6 (1 left out)" in said.out
+    report = (out / "report.md").read_text()
+    assert "All images vs QC-withheld images excluded" in report and "| 7 (" in report and "| 6 (" in report
     cmp_out = tmp_path / "cmp"
     assert main(["compare", "--a", str(preds), "--b", str(preds), "--manifest", str(manifest), "--cutoff-a", "0.5",
                  "--cutoff-b", "0.5", "--bootstrap", "20", "--out", str(cmp_out)]) == 0
@@ -60,5 +70,5 @@ def test_row8_a_foreign_csv_with_an_empty_decision_is_still_an_error(tmp_path: P
         read_predictions(p)
     q = tmp_path / "q.csv"
     q.write_text("image,probability,decision,error\na.png,,,boom\nb.png,,,bang\n")
-    with pytest.raises(PredictionsError, match="no usable rows: 2 failed"):
+    with pytest.raises(PredictionsError, match="no usable rows: 2 failed of 2"):
         read_predictions(q)

@@ -139,6 +139,10 @@ def test_report_sections_without_figures(ctx: StageContext, monkeypatch: pytest.
 @pytest.mark.slow
 def test_statistics_stages_and_report(ctx: StageContext, monkeypatch: pytest.MonkeyPatch) -> None:
     _fixed_cutoffs(monkeypatch)
+    withheld_csv = ctx.predict.predictions["anatomy"]["gespic"]  # QC withheld 5 of its decisions (issue 25 item 7)
+    df = pd.read_csv(withheld_csv)
+    df["qc_passed"] = ["false"] * 5 + ["true"] * (len(df) - 5)
+    df.to_csv(withheld_csv, index=False)
     ev = _stage(ctx, "evaluate")
     cmp_ = _stage(ctx, "compare")
     prog = _stage(ctx, "progression")
@@ -152,6 +156,12 @@ def test_statistics_stages_and_report(ctx: StageContext, monkeypatch: pytest.Mon
             y = pd.read_csv(man)["label"]
             p = pd.read_csv(ctx.predict.predictions[model][name])["probability"]
             assert ev.metrics(model)[name].auc == pytest.approx(roc_auc_score(y, p))
+            q = ev.metrics(model)[name].qc_excluded
+            if (model, name) == ("anatomy", "gespic"):  # all images above; beside it the 55 QC passed
+                assert q["n"] == len(y) - 5 and q["n_qc_withheld_excluded"] == 5
+                assert q["auc"] == pytest.approx(roc_auc_score(y[5:], p[5:])) != pytest.approx(roc_auc_score(y, p))
+            else:
+                assert q["n"] == len(y) and q["n_qc_withheld_excluded"] == 0 and q["auc"] == pytest.approx(roc_auc_score(y, p))
     assert set(cmp_.summary) == {"proof-val", "optiref", "gespic", "all"}
     assert cmp_.summary["gespic"].auc_anatomy == pytest.approx(ev.anatomy["gespic"].auc)
     assert list(prog.entries) == ["gespic"]  # the only set with follow-up labels
@@ -161,6 +171,9 @@ def test_statistics_stages_and_report(ctx: StageContext, monkeypatch: pytest.Mon
                     "## ROC curves and Grad-CAM examples per evaluation set", "## Progression of confident false positives",
                     "## Provenance"):
         assert section in md
+    assert "## QC-withheld images: all images vs excluded" in md and "Rule (sijscan evaluate and the study alike)" in md
+    qa = ev.anatomy["gespic"]
+    assert f"| gespic | anatomy-aware | {qa.auc:.3f} | {qa.qc_excluded['auc']:.3f} | 55 | 5 |" in md
     assert "<h2>Table 1: cohorts</h2>" in page and "<h2>Table 2: standard vs anatomy-aware model</h2>" in page
     assert "data:image/png;base64," in page  # ROC figures embedded
     auc_b = cmp_.summary["optiref"].auc_anatomy

@@ -116,6 +116,10 @@ def _evaluate(args: argparse.Namespace) -> int:
           f"cut-off {fmt(r['cutoff'], 4)} ({r['cutoff_method']})")
     for k in ("balanced_accuracy", "sensitivity", "specificity"):
         print(f"  {k}: {fmt_ci(r[k], r[k + '_ci'])}")
+    q = r["qc_excluded"]
+    if q["n_qc_withheld_excluded"]:
+        print(f"QC-withheld images excluded: n={q['n']} ({q['n_qc_withheld_excluded']} left out)  "
+              f"AUC {fmt_ci(q['auc'], q.get('auc_ci', [float('nan')] * 2))} (all images above: the main analysis)")
     for w in r["warnings"]:
         print(f"WARNING: {w}", file=sys.stderr)
     print(f"wrote {args.out}/metrics.json, report.md, report.html and 4 figures")

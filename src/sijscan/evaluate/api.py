@@ -19,7 +19,7 @@ from sijscan.evaluate.grades import grades_section
 from sijscan.stats.metrics import decide
 from sijscan.evaluate.predictions import load_dataset
 from sijscan.evaluate.report import Report, fmt, fmt_ci, write_json
-from sijscan.evaluate.summary import in_sample_cutoffs, summarise
+from sijscan.evaluate.summary import in_sample_cutoffs, qc_excluded_summary, summarise
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,9 @@ def decision_check(table: Any, cutoff: float) -> dict[str, Any] | None:
     """Compare a predictions file's own ``decision`` column with ``probability >= cutoff``."""
     if "decision" not in table.columns:
         return None
-    given = table["decision"].to_numpy(dtype=int)
-    ours = decide(table["probability"].to_numpy(dtype=float), cutoff)
+    has = table["decision"].notna().to_numpy()  # <NA> where QC withheld the decision
+    given = table["decision"].to_numpy(dtype=float)[has].astype(int)
+    ours = decide(table["probability"].to_numpy(dtype=float)[has], cutoff)
     n_diff = int((given != ours).sum())
     if n_diff:
         log.warning("%d decision(s) in the predictions file differ from probability >= %.4g", n_diff, cutoff)
@@ -48,6 +49,9 @@ def evaluate_predictions(*, predictions: str | Path, manifest: str | Path, cutof
                          command_line: str | None = None, progress: bool | None = False) -> dict[str, Any]:
     """Every metric of one model on one (filtered) manifest; writes metrics.json, 4 PNGs and reports.
 
+    Every image with a probability is analysed, QC-withheld ones included; ``result["qc_excluded"]``
+    holds the same numbers without them (:data:`sijscan.evaluate.predictions.QC_RULE`).
+
     ``progress``: a bar over the ROC band's bootstrap resamples (None: in a terminal only)."""
     data = load_dataset(predictions=predictions, manifests=[manifest], cohort=cohort, split=split)
     y = data.table["label"].to_numpy(dtype=int)
@@ -55,6 +59,10 @@ def evaluate_predictions(*, predictions: str | Path, manifest: str | Path, cutof
     spec = resolve_cutoff(cutoff=cutoff, model_dir=model_dir, method=cutoff_method, y_true=y, probability=p)
     rs = Resampler(y_true=y, n_resamples=n_bootstrap, seed=seed)
     result = summarise(y_true=y, probability=p, cutoff=spec, resampler=rs)
+    result["qc_rule"] = data.info["qc_rule"]
+    result["qc_excluded"] = qc_excluded_summary(y_true=y, probability=p, cutoff=spec, everything=result,
+                                                withheld=data.table["qc_withheld"].to_numpy(dtype=bool),
+                                                n_bootstrap=n_bootstrap, seed=seed)
     result["cutoffs_in_sample"] = in_sample_cutoffs(y_true=y, probability=p)
     result["warnings"] = [w for w in [spec.warning] if w] + list(data.info["notes"])
     result["decision_column"] = decision_check(data.table, spec.cutoff)
@@ -64,6 +72,21 @@ def evaluate_predictions(*, predictions: str | Path, manifest: str | Path, cutof
     if out_dir is not None:
         _write_evaluation(Path(out_dir), result=result, y=y, p=p, rs=rs, progress=progress)
     return result
+
+
+def _qc_table(rep: Report, result: dict[str, Any]) -> None:
+    """The main analysis (every image) beside the one without QC-withheld images."""
+    q = result["qc_excluded"]
+    rep.heading("All images vs QC-withheld images excluded")
+    rep.para(f"Rule: {result['qc_rule']}. QC withheld the decision of {q['n_qc_withheld_excluded']} of "
+             f"{result['n']} image(s); failed images are left out of both.")
+    rows = [["n (positive / negative)", f"{result['n']} ({result['n_positive']} / {result['n_negative']})",
+             f"{q['n']} ({q['n_positive']} / {q['n_negative']})"],
+            ["AUC (bootstrap CI)", fmt_ci(result["auc"], result["auc_ci"]),
+             fmt_ci(q["auc"], q["auc_ci"]) if "auc_ci" in q else fmt(q["auc"])]]
+    rows += [[label, fmt(result[k]), fmt(q[k]) if k in q else "n/a"]
+             for k, label in METRIC_LABELS.items() if k in ("sensitivity", "specificity", "accuracy", "mcc")]
+    rep.table(["metric (same cut-off)", "all images (main analysis)", "QC-withheld excluded"], rows)
 
 
 def _grade_tables(rep: Report, grades: dict[str, Any]) -> None:
@@ -118,6 +141,7 @@ def _write_evaluation(out: Path, *, result: dict[str, Any], y: np.ndarray, p: np
     reasons = {k: v for k, v in result.items() if k.endswith("_reason")}
     if reasons:
         rep.para("Undefined values: " + "; ".join(f"{k[:-7]}: {v}" for k, v in reasons.items()))
+    _qc_table(rep, result)
     _grade_tables(rep, result.get("grades") or {})
     rep.heading("Figures")
     for path, alt in ((roc, "ROC curve with 95% bootstrap band"), (cm, "Confusion matrix"),

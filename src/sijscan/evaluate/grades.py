@@ -127,7 +127,7 @@ def load_predicted_grades(*, predictions: str | Path, manifests: list[str | Path
     raw = pd.read_csv(predictions, usecols=["grade_left", "grade_right"])
     if raw.isna().all().all():
         return None
-    pred = read_predictions(predictions)  # file order; failed / QC-withheld rows left out ("row": file position)
+    pred = read_predictions(predictions)  # file order; failed rows left out, QC-withheld kept ("row": file position)
     joined = join_predictions(pred, load_manifests(list(manifests))).table
     raw = raw.iloc[pred.table["row"].to_numpy()]
     joined["predicted_grade_left"] = pd.to_numeric(raw["grade_left"], errors="coerce").to_numpy()

@@ -5,9 +5,11 @@ definite radiographic sacroiliitis); ``decision`` (0/1) is optional. Relative ``
 relative to the CSV's folder. Rows are matched to the manifest on the resolved absolute path and,
 for rows that do not match, on the file name when that name is unique on both sides.
 
-``sijscan predict``'s own CSV is read as it is: a row with a non-empty ``error`` (the image failed)
-and a row whose ``decision`` is empty because input QC withheld it are left out, counted and named
-(``Predictions.excluded``, then the notes and ``info`` of :func:`load_dataset`), never an error.
+``sijscan predict``'s own CSV (and the study's) is read as it is: a row with a non-empty ``error``
+(the image failed) is left out, counted and named (``Predictions.excluded``, then the notes and
+``info`` of :func:`load_dataset`), never an error. A row whose decision input QC withheld is kept:
+:data:`QC_RULE`, found by :func:`qc_withheld_rows`, is the one rule ``sijscan evaluate`` and the study
+follow (the study's evaluate stage calls :func:`sijscan.evaluate.api.evaluate_predictions`).
 """
 from __future__ import annotations
 
@@ -22,6 +24,29 @@ from sijscan.evaluate.errors import KeyMismatchError, PredictionsError, list_som
 from sijscan.mny import mny_positive
 
 log = logging.getLogger(__name__)
+
+
+#: The one rule for images whose decision input QC withheld, in ``sijscan evaluate`` and the study.
+QC_RULE = ("all images with a probability are analysed, QC-withheld ones included (as the paper analysed all "
+           "images; positive when probability >= cut-off); the same analysis with the QC-withheld images "
+           "excluded is given beside it (qc_excluded)")
+
+
+def qc_withheld_rows(df: pd.DataFrame) -> np.ndarray:
+    """Rows of a predictions table whose decision input QC withheld (bool array; failed rows never count).
+
+    ``qc_passed`` false (predict's and the study's tables); in a table without ``qc_passed`` but with
+    predict's ``error`` column, an empty ``decision``. Any other table has none.
+    """
+    error = (df["error"].astype(object).fillna("").astype(str).str.strip() if "error" in df.columns
+             else pd.Series("", index=df.index))
+    failed = (error != "").to_numpy()
+    if "qc_passed" in df.columns:
+        flag = df["qc_passed"].astype(object).fillna("").astype(str).str.strip().str.lower()
+        return ~failed & flag.isin(["false", "0"]).to_numpy()
+    if "error" in df.columns and "decision" in df.columns:
+        return ~failed & df["decision"].isna().to_numpy()
+    return np.zeros(len(df), dtype=bool)
 
 
 def load_manifest(path: str | Path) -> pd.DataFrame:
@@ -41,11 +66,11 @@ class Predictions:
 
     path: str
     table: pd.DataFrame
-    """Columns ``image`` (as written), ``key`` (resolved absolute path), ``probability``, and
-    ``decision`` (Int64) when the file has one."""
+    """Columns ``image`` (as written), ``key`` (resolved absolute path), ``probability``, ``qc_withheld``
+    (bool, :func:`qc_withheld_rows`), and ``decision`` (Int64, <NA> where QC withheld it) when the file has one."""
     has_decision: bool = False
     excluded: dict[str, list[str]] = field(default_factory=dict)
-    """Images left out, by reason: ``"failed"`` (predict's ``error`` column) and ``"withheld_by_qc"``."""
+    """Images left out, by reason: ``"failed"`` (predict's ``error`` column)."""
 
 
 def _resolve(image: str, base: Path) -> str:
@@ -73,7 +98,8 @@ def read_predictions(path: str | Path) -> Predictions:
     if df["image"].isna().any():
         rows = [str(i + 2) for i in np.flatnonzero(df["image"].isna().to_numpy())]
         raise PredictionsError(f"predictions {path}: empty image at CSV line(s) {list_some(rows)}")
-    df, excluded = _drop_unusable(df, path=path)
+    df, excluded = _drop_failed(df, path=path)
+    withheld = qc_withheld_rows(df)
     prob = pd.to_numeric(df["probability"], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(prob) | (prob < 0) | (prob > 1)
     if bad.any():
@@ -82,7 +108,7 @@ def read_predictions(path: str | Path) -> Predictions:
     base = path.resolve().parent
     out = pd.DataFrame({"image": df["image"].astype(str).to_numpy(),
                         "key": [_resolve(i, base) for i in df["image"].astype(str)],
-                        "probability": prob, "row": df.index.to_numpy()})
+                        "probability": prob, "qc_withheld": withheld, "row": df.index.to_numpy()})
     dup = out["key"].duplicated(keep=False)
     if dup.any():
         names = sorted(set(out.loc[dup, "image"]))
@@ -90,7 +116,7 @@ def read_predictions(path: str | Path) -> Predictions:
     has_decision = "decision" in df.columns
     if has_decision:
         dec = pd.to_numeric(df["decision"], errors="coerce")
-        bad_dec = ~dec.isin([0, 1])
+        bad_dec = ~dec.isin([0, 1]) & ~(dec.isna().to_numpy() & withheld)
         if bad_dec.any():
             rows = [str(i + 2) for i in np.flatnonzero(bad_dec.to_numpy())]
             raise PredictionsError(f"predictions {path}: decision must be 0 or 1; bad CSV line(s) {list_some(rows)}")
@@ -98,33 +124,24 @@ def read_predictions(path: str | Path) -> Predictions:
     return Predictions(path=str(path.resolve()), table=out, has_decision=has_decision, excluded=excluded)
 
 
-def _drop_unusable(df: pd.DataFrame, *, path: Path) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Rows of ``sijscan predict``'s CSV to leave out: failed (``error``) and QC-withheld (empty ``decision``).
+def _drop_failed(df: pd.DataFrame, *, path: Path) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Rows of ``sijscan predict``'s CSV to leave out: failed ones (non-empty ``error``).
 
-    Only a file with predict's ``error`` or ``qc_passed`` column is read this way; in any other file
-    an empty decision or probability stays an error. The index of the returned frame is the row's
-    position in the file (``Predictions.table["row"]``).
+    Only a file with predict's ``error`` column is read this way; in any other file an empty
+    probability stays an error. The index of the returned frame is the row's position in the file
+    (``Predictions.table["row"]``).
     """
-    if "error" not in df.columns and "qc_passed" not in df.columns:
+    if "error" not in df.columns:
         return df, {}
-    error = (df["error"].astype(object).fillna("").astype(str).str.strip() if "error" in df.columns
-             else pd.Series("", index=df.index))
-    failed = (error != "").to_numpy()
-    withheld = np.zeros(len(df), dtype=bool)
-    if "decision" in df.columns:
-        withheld = ~failed & df["decision"].isna().to_numpy()
-    excluded = {"failed": df.loc[failed, "image"].astype(str).tolist(),
-                "withheld_by_qc": df.loc[withheld, "image"].astype(str).tolist()}
-    keep = ~(failed | withheld)
-    if not keep.any():
-        raise PredictionsError(f"predictions {path}: no usable rows: {int(failed.sum())} failed and "
-                               f"{int(withheld.sum())} withheld by QC of {len(df)}")
-    return df.loc[keep], excluded
+    failed = (df["error"].astype(object).fillna("").astype(str).str.strip() != "").to_numpy()
+    if failed.all():
+        raise PredictionsError(f"predictions {path}: no usable rows: {int(failed.sum())} failed of {len(df)}")
+    return df.loc[~failed], {"failed": df.loc[failed, "image"].astype(str).tolist()}
 
 
 def excluded_notes(excluded: dict[str, list[str]]) -> list[str]:
     """One note per reason for the rows :func:`read_predictions` left out, naming the images."""
-    what = {"failed": "failed in predict (error column)", "withheld_by_qc": "had their decision withheld by QC"}
+    what = {"failed": "failed in predict (error column)"}
     return [f"{len(names)} image(s) {what[k]} were excluded: {list_some(names)}"
             for k, names in excluded.items() if names]
 
@@ -174,6 +191,7 @@ def join_predictions(predictions: Predictions, manifest: pd.DataFrame) -> Joined
         raise KeyMismatchError(f"{still.size} predicted image(s) not in {src}: {list_some(names)}")
     table = man.iloc[rows].reset_index(drop=True).drop(columns=["_key"])
     table["probability"] = pred["probability"].to_numpy()
+    table["qc_withheld"] = pred["qc_withheld"].to_numpy()
     if predictions.has_decision:
         table["decision"] = pred["decision"].to_numpy()
     notes = []
@@ -252,6 +270,10 @@ def load_dataset(*, predictions: str | Path, manifests: list[str | Path], cohort
     labelled, n_no_label = fill_labels(chosen)
     n_unpredicted = len(select(man, cohort=cohort, split=split)) - len(chosen)
     notes = excluded_notes(pred.excluded) + list(joined.notes)
+    withheld = labelled.loc[labelled["qc_withheld"].to_numpy(dtype=bool), "image"].astype(str).tolist()
+    if withheld:
+        notes.append(f"{len(withheld)} image(s) had their decision withheld by QC and are analysed with their "
+                     f"probability (the analysis without them: qc_excluded): {list_some(withheld)}")
     if n_no_label:
         notes.append(f"{n_no_label} predicted case(s) without a baseline label were left out")
     if n_unpredicted:
@@ -268,7 +290,6 @@ def load_dataset(*, predictions: str | Path, manifests: list[str | Path], cohort
         "n_manifest_rows_without_prediction": int(n_unpredicted), "n_matched_by_file_name": joined.n_matched_by_name,
         "has_decision_column": pred.has_decision, "notes": notes,
         "n_failed_excluded": len(pred.excluded.get("failed", [])),
-        "n_withheld_by_qc_excluded": len(pred.excluded.get("withheld_by_qc", [])),
-        "excluded": pred.excluded,
+        "excluded": pred.excluded, "qc_rule": QC_RULE, "n_qc_withheld": len(withheld), "qc_withheld": withheld,
     }
     return Dataset(table=labelled, info=info)

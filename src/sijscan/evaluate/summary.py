@@ -92,3 +92,27 @@ def in_sample_cutoffs(*, y_true: np.ndarray, probability: np.ndarray) -> dict[st
         out[method] = {"cutoff": ch.cutoff, "cutoff_method": method, "value": ch.value, "n_tied": ch.n_tied,
                        "tied_low": ch.tied_low, "tied_high": ch.tied_high}
     return out
+
+
+#: What :func:`qc_excluded_summary` keeps of :func:`summarise` (plus every ``*_reason``).
+QC_EXCLUDED_KEYS = ("n", "n_positive", "n_negative", "auc", "auc_ci", "auc_ci_delong", *METRICS,
+                    *(f"{m}_ci" for m in METRICS), "confusion_matrix", "brier", "ece")
+
+
+def qc_excluded_summary(*, y_true: np.ndarray, probability: np.ndarray, withheld: np.ndarray, cutoff: CutoffSpec,
+                        everything: dict[str, Any], n_bootstrap: int, seed: int) -> dict[str, Any]:
+    """The analysis beside the main one (which takes every image): the same numbers at the same cut-off
+    without the images whose decision QC withheld. ``everything``: the main :func:`summarise` result,
+    reused when QC withheld nothing."""
+    withheld = np.asarray(withheld, dtype=bool)
+    keep = ~withheld
+    block: dict[str, Any] = {"what": "the same analysis without the images whose decision input QC withheld",
+                             "n_qc_withheld_excluded": int(withheld.sum())}
+    y, p = np.asarray(y_true)[keep], np.asarray(probability, dtype=float)[keep]
+    if y.size == 0:
+        block.update(n=0, n_positive=0, n_negative=0, auc=float("nan"), auc_reason="QC withheld every image")
+        return block
+    res = everything if not withheld.any() else summarise(y_true=y, probability=p, cutoff=cutoff,
+                                                         n_bootstrap=n_bootstrap, seed=seed)
+    block.update({k: v for k, v in res.items() if k in QC_EXCLUDED_KEYS or k.endswith("_reason")})
+    return block

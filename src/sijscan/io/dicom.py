@@ -7,7 +7,9 @@ else the full data range -> [0, 1] -> inversion for MONOCHROME1 (bone bright). C
 luminance over the nominal range of Bits Stored.
 
 Everything is checked from the header before decoding: frames, rows x columns, photometric
-interpretation, presence of pixel data. Only technical tags reach ``Radiograph.metadata``.
+interpretation, presence of pixel data. Only technical tags reach ``Radiograph.metadata``; the
+image's three instance UIDs (study, series, SOP) go to ``Radiograph.uids`` to key results
+(:data:`INSTANCE_UIDS`); nothing else that identifies a patient or a study is kept.
 """
 from __future__ import annotations
 
@@ -55,6 +57,9 @@ _SAFE_TAGS = (
     "ExposureTime", "DistanceSourceToDetector", "DistanceSourceToPatient", "LossyImageCompression",
 )
 
+#: ``Radiograph.uids`` key -> DICOM keyword: the identifiers results are keyed by (never names, IDs, dates).
+INSTANCE_UIDS = {"study_uid": "StudyInstanceUID", "series_uid": "SeriesInstanceUID", "sop_uid": "SOPInstanceUID"}
+
 
 @contextmanager
 def _warnings_to_log(label: str, *, level: int) -> Iterator[None]:
@@ -95,6 +100,12 @@ def _metadata(ds: Any) -> dict[str, Any]:
     if syntax is not None:
         meta["TransferSyntax"] = getattr(syntax, "name", str(syntax))
     return meta
+
+
+def _instance_uids(ds: Any) -> dict[str, str]:
+    """The image's study, series and SOP instance UIDs (:data:`INSTANCE_UIDS`) that it has."""
+    found = {key: str(ds.get(keyword, "") or "").strip() for key, keyword in INSTANCE_UIDS.items()}
+    return {key: value for key, value in found.items() if value}
 
 
 def _spacing(ds: Any, *, label: str) -> tuple[float | None, str | None]:
@@ -361,4 +372,5 @@ def read_dicom(path: Path, *, label: str, raw: bool = False, any_modality: bool 
         modality=str(modality) if modality else None,
         windowing={**windowing, "inverted": inverted},
         metadata=metadata,
+        uids=_instance_uids(ds),
     )

@@ -42,7 +42,9 @@ class Radiograph:
     (``"voi_lut"``, ``"window"`` or ``"full_range"``) and ``"inverted"``; a window adds
     ``"center"``/``"width"``, a full-range mapping adds the ``"low"``/``"high"`` values mapped to
     0 and 1 and where they came from (``"source"``). ``metadata`` holds technical facts only
-    (never names, IDs, dates, institutions, UIDs).
+    (never names, IDs, dates, institutions, UIDs). ``uids`` (DICOM only) holds the image's
+    StudyInstanceUID, SeriesInstanceUID and SOPInstanceUID as ``study_uid``/``series_uid``/``sop_uid``,
+    to key results for PACS: the only identifiers a radiograph keeps (never patient names, IDs or dates).
     """
 
     pixels: np.ndarray
@@ -54,6 +56,7 @@ class Radiograph:
     modality: str | None = None
     windowing: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    uids: Mapping[str, str] = field(default_factory=dict)
     height: int = field(init=False)
     width: int = field(init=False)
 

@@ -192,7 +192,8 @@ class Pipeline:
         pixels = radiograph.pixels
         pred = Prediction(image=name or radiograph.name, view=self.view, cutoff=self.cutoff,
                           temperature=self.classifier.temperature, image_shape=[int(pixels.shape[0]), int(pixels.shape[1])],
-                          source_format=radiograph.source_format, timings=timings)
+                          source_format=radiograph.source_format, timings=timings,
+                          **{k: radiograph.uids.get(k) for k in ("study_uid", "series_uid", "sop_uid")})
         location = None
         if segmentation is not None:
             labels, location = segmentation.labels, segmentation.location

@@ -45,6 +45,11 @@ class Prediction:
     sij_boxes: dict[str, list[int] | None] = field(default_factory=dict)
     image_shape: list[int] = field(default_factory=list)
     source_format: str | None = None
+    study_uid: str | None = None
+    """DICOM inputs: StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID (``Radiograph.uids``) to key the
+    result for PACS; None for other inputs. Never patient names, IDs or dates."""
+    series_uid: str | None = None
+    sop_uid: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     images: PredictionImages | None = field(default=None, repr=False, compare=False)

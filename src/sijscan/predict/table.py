@@ -1,11 +1,14 @@
 """``predictions.csv``, the table of a prediction output folder: its columns, rows, reader and writer.
 
 One row per image (:data:`CSV_COLUMNS`), errors in ``error`` as one line, ``source_stamp`` =
-"size:mtime_ns" of the file that was read. :class:`RowWriter` appends one flushed ``write`` per row
-(a crash loses at most the row being written) and ``finalize`` rewrites the file de-duplicated
-through a temporary file and ``os.replace``; :func:`read_rows` reads it back for resuming, the
-report and ``evaluate``; :func:`read_table` reads it as a typed ``pandas.DataFrame`` (what
-``sijscan.predict(...)`` returns).
+"size:mtime_ns" of the file that was read; ``study_uid``/``series_uid``/``sop_uid`` key a DICOM
+input's row by its StudyInstanceUID/SeriesInstanceUID/SOPInstanceUID (empty for other formats; never
+patient names). A folder whose CSV has an older header is rewritten under this one on resume (the
+rows it holds keep empty values in the new columns until they are predicted again).
+:class:`RowWriter` appends one flushed ``write`` per row (a crash loses at most the row being
+written) and ``finalize`` rewrites the file de-duplicated through a temporary file and
+``os.replace``; :func:`read_rows` reads it back for resuming, the report and ``evaluate``;
+:func:`read_table` reads it as a typed ``pandas.DataFrame`` (what ``sijscan.predict(...)`` returns).
 """
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ log = logging.getLogger(__name__)
 
 CSV_NAME = "predictions.csv"
 CSV_COLUMNS = [
-    "image", "probability", "probability_calibrated", "decision", "cutoff", "qc_passed", "qc_flags",
-    "qc_reasons", "grade_left", "grade_right", "mny", "sij_box", "view", "total_s", "error", "source_stamp",
+    "image", "study_uid", "series_uid", "sop_uid", "probability", "probability_calibrated", "decision", "cutoff",
+    "qc_passed", "qc_flags", "qc_reasons", "grade_left", "grade_right", "mny", "sij_box", "view", "total_s", "error",
+    "source_stamp",
 ]
 
 
@@ -32,7 +36,8 @@ def prediction_row(pred: Any) -> dict[str, Any]:
 
     g = pred.grades or {}
     return {
-        "image": pred.image, "probability": num(pred.probability),
+        "image": pred.image, "study_uid": pred.study_uid or "", "series_uid": pred.series_uid or "",
+        "sop_uid": pred.sop_uid or "", "probability": num(pred.probability),
         "probability_calibrated": num(pred.probability_calibrated),
         "decision": "" if pred.decision is None else str(pred.decision),
         "cutoff": num(pred.cutoff), "qc_passed": "" if pred.error else str(bool(pred.qc_passed)).lower(),

@@ -201,6 +201,8 @@ class SetMetrics(Record):
     auc: float | None
     auc_ci: tuple[float | None, ...] | None
     roc: str
+    qc_excluded: Any = None
+    """The same set without its QC-withheld images: ``n``, ``n_qc_withheld_excluded``, ``auc``, ``auc_ci``."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sijscan.devices import study_device
+from sijscan.evaluate.predictions import qc_withheld_rows
 from sijscan.study.context import StageContext
 from sijscan.study.names import MODELS, VAL_SUFFIX
 from sijscan.study.outputs import GradcamExample, PredictCounts, PredictOutput, SeedPredictions
@@ -45,7 +46,8 @@ def _prediction_rows(preds: list[Any]) -> list[dict[str, Any]]:
     rows = []
     for p in preds:
         row = {"image": p.image, "probability": p.probability, "probability_calibrated": p.probability_calibrated,
-               "decision": p.decision, "cutoff": p.cutoff, "qc_flags": ";".join(p.qc_flags), "error": p.error or ""}
+               "decision": p.decision, "cutoff": p.cutoff, "qc_passed": "" if p.error else str(bool(p.qc_passed)).lower(),
+               "qc_flags": ";".join(p.qc_flags), "error": p.error or ""}
         if any(q.grades for q in preds):
             grades = p.grades or {}
             row["grade_left"], row["grade_right"] = grades.get("left"), grades.get("right")
@@ -92,8 +94,7 @@ def run_predict(ctx: StageContext) -> PredictOutput:
             good = set(raw[model][name].loc[raw[model][name]["probability"].notna(), "image"])
             ok = good if ok is None else ok & good
         failed = {m: int(raw[m][name]["probability"].isna().sum()) for m in MODELS}
-        withheld = {f"{m}_qc_withheld": int((raw[m][name]["probability"].notna() & raw[m][name]["decision"].isna()).sum())
-                    for m in MODELS}
+        withheld = {f"{m}_qc_withheld": int(qc_withheld_rows(raw[m][name]).sum()) for m in MODELS}
         failed_counts[name] = PredictCounts(n=int(len(raw["standard"][name])), n_paired=len(ok or ()), **failed,
                                             **withheld)
         if failed["standard"] or failed["anatomy"]:
@@ -102,7 +103,8 @@ def run_predict(ctx: StageContext) -> PredictOutput:
         for model in MODELS:
             df = raw[model][name]
             path = ctx.stage_dir / model / f"{name}.csv"
-            # no 'decision' column: QC withholds some decisions, and the statistics use probability >= cut-off
+            # no 'decision' column: QC withholds some decisions, and the statistics use probability >= cut-off;
+            # 'qc_passed' stays: evaluate analyses every image and, beside it, those QC passed (QC_RULE)
             df[df["image"].isin(ok or set())].drop(columns=["decision"]).to_csv(path, index=False)
             predictions[model][name] = str(path)
     for model in MODELS:

@@ -205,6 +205,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
                    for k, v in failed.items()])
         rep.para("Images a model could not read or crop are left out of both models' statistics (paired "
                  "comparison). QC-flagged images keep their probability and are analysed.")
+    _qc_excluded_table(rep, ctx)
     _table2(rep, ctx)
     _figures(rep, ctx, out)
     _where(rep, ctx, out)
@@ -228,6 +229,24 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     summary_png = out / SUMMARY_PNG
     return ReportOutput(html=str(page), markdown=str(md), provenance=str(out / "provenance.json"), findings=lines,
                         summary_figure=str(summary_png) if summary_png.is_file() else None)
+
+
+def _qc_excluded_table(rep: Any, ctx: StageContext) -> None:
+    """Each set's AUC on all images (the statistics above and below) beside the AUC without QC-withheld ones."""
+    from sijscan.evaluate.predictions import QC_RULE
+
+    if not ctx.has("evaluate"):
+        return
+    rows = []
+    for model, title in MODEL_NAMES.items():
+        for name, m in ctx.evaluate.metrics(model).items():
+            q = m.qc_excluded or {}  # absent in an evaluate stage cached before this table existed
+            rows.append([name, title, _fmt(m.auc), _fmt(q.get("auc")) if q else "n/a", _or_na(q.get("n")),
+                         _or_na(q.get("n_qc_withheld_excluded"))])
+    rep.heading("QC-withheld images: all images vs excluded")
+    rep.table(["Evaluation set", "Model", "AUC, all images (as analysed here)", "AUC, QC-withheld excluded",
+               "n after exclusion", "n QC-withheld excluded"], rows)
+    rep.para(f"Rule (sijscan evaluate and the study alike): {QC_RULE}.")
 
 
 def _or_na(v: Any) -> str:

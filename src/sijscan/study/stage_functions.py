@@ -165,6 +165,7 @@ def run_classifiers(ctx: StageContext) -> ClassifiersOutput:
 
 def run_evaluate(ctx: StageContext) -> EvaluateOutput:
     from sijscan.evaluate.api import evaluate_predictions
+    from sijscan.evaluate.report import strict
 
     cfg = ctx.config
     pred = ctx.predict
@@ -181,12 +182,13 @@ def run_evaluate(ctx: StageContext) -> EvaluateOutput:
             res = evaluate_predictions(predictions=pred.predictions[model][name], manifest=manifest,
                                        model_dir=_model_dir(ctx, model), n_bootstrap=cfg.evaluate.n_bootstrap,
                                        seed=cfg.study.seed, out_dir=d)
-            out[model][name] = SetMetrics(dir=str(d), auc=res.get("auc"), auc_ci=res.get("auc_ci"),
-                                          roc=str(d / "roc.png"))
+            q = res["qc_excluded"]
+            out[model][name] = SetMetrics(dir=str(d), auc=res.get("auc"), auc_ci=res.get("auc_ci"), roc=str(d / "roc.png"),
+                                          qc_excluded=strict({"n": q["n"], "n_qc_withheld_excluded": q["n_qc_withheld_excluded"],
+                                                              "auc": q.get("auc"), "auc_ci": q.get("auc_ci")}))
             grades[model][name] = res.get("grades") or {"available": False, "reason": "not computed"}
             bar.update(1)
     bar.close()
-    from sijscan.evaluate.report import strict
 
     seeds = pred.anatomy_seeds
     seed_auc = strict(seed_aucs(first_predictions=pred.predictions["anatomy"], other=seeds.other, sets=pred.sets,
