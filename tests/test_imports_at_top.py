@@ -14,6 +14,9 @@ The command modules (``sijscan.cli.*``) are one case more: ``sijscan --help`` im
 to build the parser, so their top levels reach only what the parser needs (``PARSER_NEEDS``), and
 the library behind a command is imported in its handler, tagged ``# lazy: cli`` (or with the heavy
 libraries it spares). An import there whose target the command modules reach anyway moves up.
+And a package's ``__init__`` is its front door, run before any of its modules: it re-exports them
+lazily (``sijscan._lazy``), so an import of one of its own modules inside its functions stays
+there, tagged ``# lazy: package``.
 
 "Top level" is what runs on import: module and class bodies, ``if``/``try``/``with`` blocks, but
 not ``if TYPE_CHECKING:`` blocks nor function bodies. Moving an import to the top therefore never
@@ -165,13 +168,16 @@ class Package:
     def verdict(self, module: str, node: ast.Import | ast.ImportFrom) -> set[str] | None:
         """For a function-level import of ``module``: None if it is no own-module import; the empty set
         if it belongs at the top; else the reasons a ``# lazy:`` tag may name (missing heavy libraries,
-        and ``cli`` in a command module whose target reaches past what the command modules load)."""
+        ``cli`` in a command module whose target reaches past what the command modules load, ``package``
+        in a package's ``__init__`` importing one of its modules)."""
         own, _ = self.targets(node)
         if not own:
             return None
         reasons = set().union(*(self.heavy(m) for m in own)) - self.heavy(module)
         if module.startswith("sijscan.cli.") and not set().union(*(self.reach(m)[0] for m in own)) <= self.cli_reach():
             reasons.add("cli")
+        if any(m.startswith(module + ".") for m in own) and any(m.startswith(module + ".") for m in self.trees):
+            reasons.add("package")  # a package's own module, imported by the package's __init__
         return reasons
 
     def misplaced(self, module: str) -> list[str]:
@@ -232,7 +238,8 @@ def test_the_check_sees_a_misplaced_import_and_a_wrong_tag() -> None:
         "sijscan.torchy": "import torch\n"
                           "def f():\n    from sijscan.net import Net  # lazy: torch\n",  # no longer spares it
         "sijscan.typed": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import torch\n",
-        "sijscan.cli": "",
+        "sijscan.cli": "def f():\n    from sijscan.cli.run import f  # lazy: package\n"  # the package's own module
+                       "def g():\n    from sijscan.cli.run import f\n",                 # untagged
         "sijscan.cli.run": "from sijscan import stats\n"
                            "def f():\n    from sijscan.stats import x\n"                # the parser loads it: move
                            "def g():\n    from sijscan.light import f  # lazy: cli\n"   # the library: stays
@@ -244,5 +251,6 @@ def test_the_check_sees_a_misplaced_import_and_a_wrong_tag() -> None:
         "sijscan.light:2", "sijscan.light:6", "sijscan.light:8"]
     assert [line.split(" ")[0] for line in package.misplaced("sijscan.cli.run")] == ["sijscan.cli.run:3",
                                                                                    "sijscan.cli.run:7"]
+    assert [line.split(" ")[0] for line in package.misplaced("sijscan.cli")] == ["sijscan.cli:4"]
     assert package.misplaced("sijscan.torchy") == [
         "sijscan.torchy:3 spares no heavy library: move it to the top of the file"]

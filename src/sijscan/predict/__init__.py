@@ -23,7 +23,6 @@ import types
 from typing import Any
 
 from sijscan._lazy import lazy_exports
-from sijscan.predict.api import predict
 
 _LAZY = {
     "Pipeline": "sijscan.predict.pipeline",
@@ -43,11 +42,15 @@ class _CallablePackage(types.ModuleType):
     """``sijscan.predict(...)`` runs :func:`sijscan.predict.api.predict`; attributes stay the package's."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from sijscan.predict.api import predict  # lazy: package
+
         return predict(*args, **kwargs)
 
     @property
     def __signature__(self) -> Any:  # inspect.signature / help(): the function's, not (*args, **kwargs)
         import inspect
+
+        from sijscan.predict.api import predict  # lazy: package
 
         return inspect.signature(predict)
 
