@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 from sijscan.modelfolder import ModelCard, load_model
-from sijscan.onnx_backend import check_backend
+from sijscan.onnx_backend import check_backend, load_onnx_network
 
 if TYPE_CHECKING:
     import torch
@@ -21,8 +21,6 @@ def load_network(folder: str | os.PathLike[str], *, backend: str = "torch",
                  device: str = "cpu") -> tuple["torch.nn.Module", ModelCard]:
     """The folder's network (eval mode) on ``device`` and its card; ``backend`` "torch" or "onnx"."""
     if check_backend(backend) == "onnx":
-        from sijscan.onnx_backend import load_onnx_network
-
         return load_onnx_network(folder, device=device)
     network, card = load_model(folder, map_location=device)
     return network, card

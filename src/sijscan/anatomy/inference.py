@@ -29,6 +29,8 @@ from typing import Any, Mapping
 import torch
 import torch.nn.functional as F
 
+from sijscan.errors import ModelError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 1  # windows per network call in exact mode (benchmarks/bench_published.py)
@@ -91,8 +93,6 @@ def sliding_window_logits(network: torch.nn.Module, x: torch.Tensor, *, window: 
 def infer_logits(network: torch.nn.Module, x: torch.Tensor, inference: Any, *, fast: bool = False,
                  chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
     """Logits of ``network`` on the preprocessed ``x`` (1, 1, h, w) as ``inference`` (recipe section) says."""
-    from sijscan.errors import ModelError
-
     mode = _field(inference, "mode", "single") if inference is not None else "single"
     with torch.inference_mode():
         if mode == "single" or (fast and mode == "sliding_window"):

@@ -4,15 +4,15 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 
 from sijscan import jsonio
-
-if TYPE_CHECKING:
-    from sijscan.io.geometry import Geometry
+from sijscan.io.detect import HEAD_BYTES, sniff_format
+from sijscan.io.dicomseg import write_dicom_seg
+from sijscan.io.geometry import Geometry, nifti_affine
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,6 @@ def write_nifti_mask(path: Path, labels: np.ndarray, geometry: "Geometry | None"
     """
     import nibabel as nib
 
-    from sijscan.io.geometry import Geometry, nifti_affine
-
     affine = nifti_affine(geometry or Geometry())
     data = np.ascontiguousarray(labels.astype(np.uint8).T[:, :, None])
     img = nib.Nifti1Image(data, affine)
@@ -93,8 +91,6 @@ def write_outputs(out_dir: Path, stem: str, *, image: np.ndarray, labels: np.nda
 def expand_folders(inputs: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
     """Files as given; a folder becomes every radiograph under it (recursive, by content; hidden files
     skipped). A folder holding none stays itself, so that reading it gives its one-line error."""
-    from sijscan.io.detect import HEAD_BYTES, sniff_format
-
     out: list[str | os.PathLike[str]] = []
     for item in inputs:
         p = Path(item)
@@ -144,8 +140,6 @@ DICOM_RESULT_COLUMNS = ("study_instance_uid", "series_instance_uid", "sop_instan
 def dicom_result_row(path: Path, labels: np.ndarray, summary: dict[str, Any], *, out: Path, card: Any,
                      stem: str | None = None) -> dict[str, Any]:
     """Write ``<stem>_seg.dcm`` for a DICOM input and return its structured result (UIDs, never names)."""
-    from sijscan.io.dicomseg import write_dicom_seg
-
     seg_file = out / f"{stem or path.stem}_seg.dcm"
     model_name = Path(str(card.path)).name if getattr(card, "path", None) else card.arch
     uids = write_dicom_seg(path, labels, seg_file, model_name=f"{card.arch} {model_name}", model_sha256=card.sha256)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from sijscan import jsonio
-from sijscan.anatomy.crop import SIJNotFoundError, crop_sij
+from sijscan.anatomy.crop import SIJNotFoundError, crop_sij, scale_box
 from sijscan.anatomy.localize import locate_sij
 from sijscan.anatomy.metrics import dice_per_structure, sij_hit, summarise
 from sijscan.anatomy.outputs import (dicom_result_row, expand_folders, output_stems, write_dicom_results,
@@ -22,7 +22,9 @@ from sijscan.anatomy.outputs import (dicom_result_row, expand_folders, output_st
 from sijscan.anatomy.segment import Segmentation, Segmenter
 from sijscan.errors import InputError, SijscanError
 from sijscan.io import read_radiograph
+from sijscan.io.dicomseg import require_highdicom
 from sijscan.io.geometry import image_geometry
+from sijscan.runinfo import check_and_write_run, model_identity
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +96,6 @@ def _evaluate(summary: dict[str, Any], labels: np.ndarray, mask_path: str,
         true_boxes = list(locate_sij(true, margin_frac=0.0).boxes.values())
     box = summary.get("sij_box")
     if box is not None and tuple(labels.shape) != tuple(true.shape):
-        from sijscan.anatomy.crop import scale_box
-
         box = scale_box(box, from_shape=labels.shape, to_shape=true.shape)
     return {"image": summary["image"], "dice": dice_per_structure(pred, true),
             "sij_hit": sij_hit(box, true_boxes) if all(b is not None for b in true_boxes) else None}
@@ -128,7 +128,7 @@ def segment_files(
         raise InputError("NIfTI and DICOM SEG masks are files: give an output folder")
     rows: dict[str, Any] = {}
     if manifest is not None:
-        from sijscan.io import read_manifest
+        from sijscan.io import read_manifest  # lazy: pandas
 
         df = read_manifest(manifest, check_files=False)
         rows = {str(Path(r["image"]).resolve()): r for r in df.to_dict("records")}
@@ -140,14 +140,10 @@ def segment_files(
     if not images:
         raise InputError("no images given (pass IMAGE paths or folders, or --manifest)")
     if dicom_seg:
-        from sijscan.io.dicomseg import require_highdicom
-
         require_highdicom()  # one line before any work, not one error per file
     seg = Segmenter.load(model_dir, device=device)
     out = None if out_dir is None else Path(out_dir)
     if out is not None:
-        from sijscan.runinfo import check_and_write_run, model_identity
-
         out.mkdir(parents=True, exist_ok=True)
         check_and_write_run(out, command="segment", identity={"segmenter": model_identity(seg.card),
                                                               "settings": {"paper_crop": bool(paper_crop)}},

@@ -36,7 +36,9 @@ from sijscan.anatomy.recipes import parse_segmenter_recipe, sijscan_recipe
 from sijscan.anatomy.segment import prepare_input
 from sijscan.anatomy.train_config import TrainConfig
 from sijscan.errors import InputError, ModelError
+from sijscan.io import read_radiograph
 from sijscan.modelfolder import build_network, default_provenance, save_model
+from sijscan.safeload import safe_torch_load
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ class _StopAfter(L.Callback):
 
 
 def _load_pairs(manifest: str | os.PathLike[str], cfg: TrainConfig) -> tuple[list[str], list[str], list[bool]]:
-    from sijscan.io import read_manifest
+    from sijscan.io import read_manifest  # lazy: pandas
 
     df = read_manifest(manifest, require=("mask",))
     df = df[df["mask"].notna()]
@@ -81,8 +83,6 @@ def _load_pairs(manifest: str | os.PathLike[str], cfg: TrainConfig) -> tuple[lis
 def _cache(images: list[str], masks: list[str], recipe: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Preprocess every image once: (N, 1, S, S) float32 inputs and (N, 1, S, S) int64 masks."""
     import cv2
-
-    from sijscan.io import read_radiograph
 
     xs, ys = [], []
     h, w = recipe["working_size"]
@@ -187,8 +187,6 @@ def _loaders(manifest: str | os.PathLike[str], cfg: TrainConfig,
 
 def _check_resumable(last: Path, cfg: TrainConfig) -> None:
     """The one-cycle schedule spans all epochs, so a resumed run must keep arch and epochs."""
-    from sijscan.safeload import safe_torch_load
-
     if not last.is_file():
         raise InputError(f"--resume: no checkpoint at {last}")
     ckpt, _ = safe_torch_load(last, strict=False)
@@ -287,8 +285,6 @@ def export_checkpoint(ckpt_path: str | os.PathLike[str], *, out_dir: str | os.Pa
 
     ``size`` is the working size the run trained at (the recipe is sijscan's single pass at that size).
     """
-    from sijscan.safeload import safe_torch_load
-
     ckpt, _ = safe_torch_load(ckpt_path, strict=False)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ModelError(f"{ckpt_path}: not a Lightning checkpoint (no state_dict)")

@@ -24,7 +24,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from sijscan.errors import InputError
+from sijscan.anatomy.outputs import to_uint8
+from sijscan.errors import InputError, SijscanError, one_line
+from sijscan.predict.explain import (EMPTY_CAM, OVERLAY_LEGEND, agreement_note, cam_is_empty, model_line,
+                                     pipeline_identity)
+from sijscan.predict.overlay import cam_overlay, data_uri, segmentation_overlay
+from sijscan.predict.pipeline import to_radiograph
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +204,6 @@ def _figure(uri: str | None, caption: str) -> str:
 
 def render_result(pred: Any, *, model: str | None = None) -> tuple[str, str]:
     """(markdown summary, HTML with the images embedded) for one ``Prediction``; ``model`` names the model."""
-    from sijscan.predict.explain import EMPTY_CAM, OVERLAY_LEGEND, agreement_note, cam_is_empty
-    from sijscan.predict.overlay import cam_overlay, data_uri, segmentation_overlay
-    from sijscan.anatomy.outputs import to_uint8
-
     lines = [f"Model: {model}"] if model else []
     if pred.probability is not None:
         lines.append(f"**Probability of sacroiliitis: {pred.probability:.3f}** "
@@ -242,9 +243,6 @@ def render_result(pred: Any, *, model: str | None = None) -> tuple[str, str]:
 def analyse(pipeline: Any, path: str | None, *, max_upload_mb: float,
             tracker: UploadTracker | None = None) -> tuple[str, str]:
     """The request handler: read, predict, render; the upload is deleted whatever happens."""
-    from sijscan.errors import SijscanError
-    from sijscan.errors import one_line
-
     if not path:
         return "Upload a radiograph (DICOM, PNG, JPEG, TIFF or NIfTI).", ""
     tracker = tracker or UploadTracker()
@@ -254,7 +252,6 @@ def analyse(pipeline: Any, path: str | None, *, max_upload_mb: float,
         if size > max_upload_mb * 1024 * 1024:
             raise UploadTooLargeError(f"the file is {size / 1024 / 1024:.1f} MB; uploads are limited to "
                                       f"{max_upload_mb:g} MB.")
-        from sijscan.predict.pipeline import to_radiograph
 
         return to_radiograph(p)
 
@@ -272,7 +269,6 @@ def analyse(pipeline: Any, path: str | None, *, max_upload_mb: float,
         pred = pipeline.predict(radiograph, gradcam=True, name="upload")
     except SijscanError as exc:
         return f"**Error:** {html.escape(one_line(exc))}", ""
-    from sijscan.predict.explain import model_line, pipeline_identity
 
     return render_result(pred, model=model_line(pipeline_identity(pipeline)))
 

@@ -85,7 +85,7 @@ def train_classifier(
     else:
         rec = replace(recipe, arch=arch) if arch is not None else recipe
     rec = with_augment(rec, appearance=appearance, elastic=elastic, tile_mix=joint_mix)
-    from sijscan.classify.train import train_classifier as train
+    from sijscan.classify.train import train_classifier as train  # lazy: lightning, torchvision
 
     folder = train(manifest=manifest, view=view, out_dir=out, recipe=rec, extra_manifest=extra_manifest,
                    extra_weight=extra_weight, crop=crop, segmenter=segmenter, use_mask_crops=crop_from_mask,

@@ -20,10 +20,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sijscan.anatomy.crop import cut_view
+from sijscan.anatomy.localize import locate_sij
+from sijscan.anatomy.segment import Segmenter
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.errors import SijscanError
 from sijscan.classify.preprocess import PreprocessSpec, clahe_qiu, pad_or_crop, resize_longest
 from sijscan.files import file_digest
+from sijscan.io import read_manifest
+from sijscan.io.cohort.splits import held_out_patients, patient_keys
+from sijscan.io.reader import read_radiograph
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +38,6 @@ VIEWS = ("sij", "full")
 
 def read_training_manifest(path: str | Path) -> pd.DataFrame:
     """The manifest with absolute paths, checked by :func:`sijscan.io.read_manifest` (image and label required)."""
-    from sijscan.io import read_manifest
-
     return read_manifest(path, require=("image", "label"))
 
 
@@ -45,8 +49,6 @@ def split_train_val(df: pd.DataFrame, *, seed: int, val_fraction: float = 0.15) 
     (:func:`sijscan.io.cohort.splits.held_out_patients`). A patient without ``patient_id`` counts
     as one radiograph.
     """
-    from sijscan.io.cohort.splits import held_out_patients, patient_keys
-
     split = df["split"].fillna("").astype(str).str.strip() if "split" in df.columns else pd.Series("", index=df.index)
     train, val = df[split.isin(["train", ""])], df[split == "val"]
     if len(val) == 0 and len(train) > 0:
@@ -82,8 +84,6 @@ def grade_targets(df: pd.DataFrame) -> np.ndarray | None:
 
 
 def read_image(path: str) -> np.ndarray:
-    from sijscan.io.reader import read_radiograph
-
     return np.asarray(read_radiograph(path).pixels, dtype=np.float32)
 
 
@@ -103,9 +103,6 @@ CropSource = Callable[[np.ndarray, pd.Series], np.ndarray]
 
 def crop_from_mask(image: np.ndarray, row: pd.Series, *, crop: str = "box") -> np.ndarray:
     """SIJ view located on the manifest's true label map (same locate_sij / cut_view as the segmenter path)."""
-    from sijscan.anatomy.crop import cut_view
-    from sijscan.anatomy.localize import locate_sij
-
     mask = row.get("mask")
     if not isinstance(mask, str) or not mask:
         raise ClassifierInputError(f"{row['image']}: --crop-from-mask needs a 'mask' for every image")
@@ -127,10 +124,6 @@ def mask_crops(crop: str = "box") -> CropSource:
 
 def crop_from_segmenter(segmenter_dir: str | Path, *, device: str = "cpu", crop: str = "box") -> CropSource:
     """A crop source that segments each radiograph with the segmenter model folder ``segmenter_dir``."""
-    from sijscan.anatomy.crop import cut_view
-    from sijscan.anatomy.segment import Segmenter
-    from sijscan.io import read_radiograph
-
     seg = Segmenter.load(segmenter_dir, device=device)
 
     def source(image: np.ndarray, row: pd.Series) -> np.ndarray:

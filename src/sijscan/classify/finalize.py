@@ -9,11 +9,15 @@ import numpy as np
 import torch
 
 from sijscan.classify.calibration import fit_temperature, probability
+from sijscan.classify.card import classifier_recipe
 from sijscan.classify.data import CachedViews
 from sijscan.classify.networks import SIDE_ORDER
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.classify.recipe import Recipe
 from sijscan.classify.verdict import judge
+from sijscan.modelfolder import default_provenance, save_model
+from sijscan.stats.cutoff import select_cutoff
+from sijscan.stats.metrics import auc_midrank
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +35,6 @@ def batch_logits(net: torch.nn.Module, images: torch.Tensor, *, batch_size: int 
 def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: PreprocessSpec, view: str,
                    init_args: dict[str, Any], val_views: CachedViews, stage_log: list[dict[str, Any]],
                    provenance_extra: dict[str, Any], crop: str = "box", leaked_patients: Sequence[str] = ()) -> Path:
-    from sijscan.stats.cutoff import select_cutoff
-    from sijscan.stats.metrics import auc_midrank
-    from sijscan.modelfolder import default_provenance, save_model
-
     logits = batch_logits(net, val_views.stage_tensor(spec.height, spec.width))
     y = val_views.labels
     p = probability(logits)
@@ -47,7 +47,6 @@ def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: Pre
                     val_auc=None if np.isnan(val_auc) else float(val_auc), leaked_patients=leaked_patients)
     for code, text in verdict.flags.items():
         log.info("%s: %s", code, text)
-    from sijscan.classify.card import classifier_recipe
 
     card_recipe = classifier_recipe(
         view=view, spec=spec, crop=crop, output="softmax over 2 logits; index 1 = definite radiographic sacroiliitis",

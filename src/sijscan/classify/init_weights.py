@@ -8,6 +8,7 @@ import torch
 
 from sijscan.classify.errors import InitWeightsError
 from sijscan.classify.networks import SIJResNet, load_imagenet_backbone
+from sijscan.safeload import safe_torch_load
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ def read_state_file(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(p))
         except (SafetensorError, OSError) as exc:
             raise InitWeightsError(f"{p}: unreadable safetensors file ({exc})") from exc
-    from sijscan.safeload import safe_torch_load
 
     obj, _ = safe_torch_load(p, strict=True)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):

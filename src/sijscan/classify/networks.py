@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from sijscan.classify.errors import InitWeightsError
 from sijscan.classify.grades import SIDE_ORDER  # noqa: F401 - re-exported
 from sijscan.modelfolder import register_arch
 
@@ -105,8 +106,6 @@ def load_imagenet_backbone(net: SIJResNet, state: dict[str, torch.Tensor]) -> li
         take[key] = value
     missing = [k for k in own if k not in take and not k.startswith(("fc.", "grade_head."))]
     if missing:
-        from sijscan.classify.errors import InitWeightsError
-
         raise InitWeightsError(f"init weights lack {len(missing)} backbone tensors (first: {missing[0]}); "
                                "expected a torchvision resnet50 state_dict")
     net.load_state_dict(take, strict=False)

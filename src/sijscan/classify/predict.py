@@ -9,10 +9,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from sijscan.backends import load_network
 from sijscan.classify.calibration import probability
 from sijscan.classify.card import ClassifierRecipe, parse_classifier_recipe
 from sijscan.classify.errors import ClassifierInputError
-from sijscan.classify.grades import SIDE_ORDER
+from sijscan.classify.grades import SIDE_ORDER, grades_from_cumulative
 from sijscan.classify.preprocess import PreprocessSpec, preprocess_view
 from sijscan.errors import ModelError
 from sijscan.modelfolder import ModelCard
@@ -86,8 +87,6 @@ def forward_logits(network: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Ten
 
 def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch") -> ClassifierModel:
     """``backend="onnx"`` runs the folder's exported ONNX file in onnxruntime instead of torch."""
-    from sijscan.backends import load_network
-
     net, card = load_network(model_dir, backend=backend, device=device)
     if card.kind != "classifier":
         raise ClassifierInputError(f"{model_dir} is a {card.kind} model folder, not a classifier")
@@ -98,8 +97,6 @@ def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu", b
 def classify_views(model: ClassifierModel | str | os.PathLike[str], images: Sequence[np.ndarray], *,
                    batch_size: int = 8) -> list[ViewPrediction]:
     """Preprocess each 2-D view as the model's card says, run the network, return one prediction per view."""
-    from sijscan.classify.grades import grades_from_cumulative
-
     m = model if isinstance(model, ClassifierModel) else load_classifier(model)
     if not images:
         return []
@@ -128,6 +125,6 @@ def classify_views(model: ClassifierModel | str | os.PathLike[str], images: Sequ
 
 def predict_files(model_dir: str | Path, paths: Sequence[str | Path]) -> list[ViewPrediction]:
     """Convenience for whole radiographs (view 'full' models): read each file and classify it."""
-    from sijscan.classify.data import read_image
+    from sijscan.classify.data import read_image  # lazy: pandas
 
     return classify_views(model_dir, [read_image(str(p)) for p in paths])

@@ -18,8 +18,13 @@ from typing import Any, Mapping
 
 import torch
 
+from sijscan.classify.card import classifier_recipe
 from sijscan.classify.errors import PublishedCheckpointError
 from sijscan.classify.preprocess import PreprocessSpec
+from sijscan.errors import UnsafeCheckpointError
+from sijscan.files import file_digest
+from sijscan.modelfolder import build_network, default_provenance, save_model
+from sijscan.safeload import CHECKPOINT_INERT, safe_torch_load
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +45,6 @@ def import_published_classifier(ckpt_path: str | os.PathLike[str], out_dir: str 
     Raises ``UnsafeCheckpointError`` naming the first global outside the allow-list and
     :data:`~sijscan.safeload.CHECKPOINT_INERT` (unless ``allow_unknown_objects``).
     """
-    from sijscan.errors import UnsafeCheckpointError
-    from sijscan.files import file_digest
-    from sijscan.modelfolder import build_network, default_provenance, save_model
-    from sijscan.safeload import CHECKPOINT_INERT, safe_torch_load
-
     try:
         obj, refused = safe_torch_load(ckpt_path, strict=not allow_unknown_objects, inert=CHECKPOINT_INERT)
     except UnsafeCheckpointError as exc:
@@ -70,7 +70,6 @@ def import_published_classifier(ckpt_path: str | os.PathLike[str], out_dir: str 
         first = str(exc).strip().splitlines()[0]
         raise PublishedCheckpointError(f"{ckpt_path}: weights do not fit the paper's ResNet-50: {first}") from exc
     spec = PreprocessSpec(height=416, width=628, mirror=True, clahe_impl="exact")
-    from sijscan.classify.card import classifier_recipe
 
     recipe = classifier_recipe(
         view="sij", spec=spec, crop="authors_otsu", grade_head=False,

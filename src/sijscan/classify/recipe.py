@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from sijscan.classify.augment import AugmentSpec
+from sijscan.classify.augment import APPEARANCE, ELASTIC, TILE_MIX, AugmentSpec
 from sijscan.classify.errors import ClassifierInputError
 
 
@@ -83,8 +83,6 @@ def with_augment(recipe: Recipe, *, appearance: bool = False, elastic: bool = Fa
     deformation (:data:`~sijscan.classify.augment.ELASTIC`) and joint mixing (:data:`~sijscan.classify.augment.TILE_MIX`)
     turned on as asked."""
     from dataclasses import replace
-
-    from sijscan.classify.augment import APPEARANCE, ELASTIC, TILE_MIX
 
     on = {**(APPEARANCE if appearance else {}), **(ELASTIC if elastic else {}), **(TILE_MIX if tile_mix else {})}
     return replace(recipe, augment=replace(recipe.augment, **on)) if on else recipe

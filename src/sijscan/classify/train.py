@@ -31,23 +31,29 @@ import torch
 from sijscan import jsonio
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
 from sijscan._progress import progress_enabled, training_progress
+from sijscan.anatomy.augment import mixing_sampler
+from sijscan.anatomy.crop import CROPS
 from sijscan.classify.data import (CachedViews, crop_from_segmenter, describe, mask_crops, prepare_views,
                                    read_training_manifest, split_extra, split_train_val)
 from sijscan.classify.errors import ClassifierInputError
+from sijscan.classify.finalize import finalize_model
+from sijscan.classify.init_weights import initialise
 from sijscan.classify.module import ClassifierModule
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.classify.recipe import Recipe, get_recipe
 from sijscan.classify.verdict import check_training_labels
+from sijscan.devices import resolve_accelerator
 from sijscan.files import atomic_write
 from sijscan.io.cohort.splits import patients_on_both_sides
+from sijscan.modelfolder import build_network
+from sijscan.pipelinefolder import make_pipeline_folder
+from sijscan.safeload import safe_torch_load
 
 log = logging.getLogger(__name__)
 
 
 
 def _load_state_from_ckpt(path: str | Path) -> dict[str, torch.Tensor]:
-    from sijscan.safeload import safe_torch_load
-
     obj, _ = safe_torch_load(path, strict=False)
     state = obj["state_dict"]
     return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
@@ -74,8 +80,6 @@ def _loaders(data: CachedViews, val: CachedViews, *, height: int, width: int, ba
         raise ClassifierInputError(f"need at least 2 training images per process (BatchNorm in the head); "
                                    f"have {len(train_ds)} for {world} process(es) at batch {batch_size}")
     if mixing is not None:
-        from sijscan.anatomy.augment import mixing_sampler
-
         n_first, share, seed = mixing
         sampler = mixing_sampler(n_first, len(train_ds) - n_first, weight=share, seed=seed)
         train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, sampler=sampler, drop_last=True,
@@ -109,17 +113,12 @@ def train_classifier(
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from sijscan.classify.finalize import finalize_model
-    from sijscan.classify.init_weights import initialise
-    from sijscan.modelfolder import build_network
-
     rec = get_recipe(recipe) if isinstance(recipe, str) else recipe
     show_progress = progress_enabled(progress)  # resolved now: ``progress`` is reused for progress.json below
     if view == "sij" and (segmenter is None) == (not use_mask_crops):
         raise ClassifierInputError("view 'sij' needs exactly one of --segmenter DIR or --crop-from-mask")
     if view == "full" and (segmenter is not None or use_mask_crops):
         raise ClassifierInputError("view 'full' takes neither --segmenter nor --crop-from-mask")
-    from sijscan.devices import resolve_accelerator
 
     acc = resolve_accelerator(accelerator)
     out, work = Path(out_dir), Path(out_dir) / "training"
@@ -133,7 +132,6 @@ def train_classifier(
     train_df, val_df = split_train_val(df, seed=seed)
     if max_images is not None:
         train_df, val_df = train_df.head(max_images), val_df.head(max(2, max_images // 4))
-    from sijscan.anatomy.crop import CROPS
 
     if crop not in CROPS or (view == "full" and crop != "box"):
         raise ClassifierInputError(f"crop must be one of {', '.join(CROPS)} (view 'sij' only), got {crop!r}")
@@ -237,7 +235,6 @@ def train_classifier(
                           "seed": seed, "crop_source": "mask" if use_mask_crops else (str(segmenter) if segmenter else None),
                           "devices": devices, "num_nodes": num_nodes, "accelerator": acc, **init_info},
     )
-    from sijscan.pipelinefolder import make_pipeline_folder
 
     return make_pipeline_folder(folder, segmenter=segmenter)  # serve/predict/export-onnx --model OUT
 

@@ -24,8 +24,8 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def _check(args: argparse.Namespace) -> None:
     """Value checks done here (not by argparse types) so bad values give one line and exit code 2."""
-    from sijscan.stats.cutoff import check_cutoff
-    from sijscan.evaluate.errors import EvaluationInputError
+    from sijscan.stats.cutoff import check_cutoff  # lazy: cli
+    from sijscan.evaluate.errors import EvaluationInputError  # lazy: cli
 
     for name in ("cutoff", "cutoff_a", "cutoff_b", "confident"):
         value = getattr(args, name, None)
@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_pair(args: argparse.Namespace, cut: str, model: str) -> None:
-    from sijscan.evaluate.errors import CutoffError
+    from sijscan.evaluate.errors import CutoffError  # lazy: cli
 
     for side in ("a", "b"):
         if getattr(args, f"{cut}_{side}", None) is not None and getattr(args, f"{model}_{side}", None) is not None:
@@ -105,8 +105,8 @@ def _check_pair(args: argparse.Namespace, cut: str, model: str) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     _check(args)
-    from sijscan.evaluate.api import evaluate_predictions
-    from sijscan.evaluate.report import fmt, fmt_ci
+    from sijscan.evaluate.api import evaluate_predictions  # lazy: cli, pandas
+    from sijscan.evaluate.report import fmt, fmt_ci  # lazy: cli
 
     r = evaluate_predictions(predictions=args.predictions, manifest=args.manifest, cutoff=args.cutoff,
                              model_dir=args.model, cutoff_method=args.cutoff_method, cohort=args.cohort,
@@ -127,8 +127,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from sijscan.evaluate.api import compare_models
-    from sijscan.evaluate.comparison import table2_markdown
+    from sijscan.evaluate.api import compare_models  # lazy: cli, pandas
+    from sijscan.evaluate.comparison import table2_markdown  # lazy: cli, pandas
 
     _check(args)
     _check_pair(args, "cutoff", "model")
@@ -143,10 +143,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _progression(args: argparse.Namespace) -> int:
-    from sijscan.evaluate.api import progression_report
-    from sijscan.evaluate.followup import HEADERS, progression_rows
-    from sijscan.evaluate.report import markdown_table
-    from sijscan.evaluate.errors import CutoffError
+    from sijscan.evaluate.api import progression_report  # lazy: cli, pandas
+    from sijscan.evaluate.followup import HEADERS, progression_rows  # lazy: cli, pandas
+    from sijscan.evaluate.report import markdown_table  # lazy: cli
+    from sijscan.evaluate.errors import CutoffError  # lazy: cli
 
     _check(args)
     if args.cutoff is not None and args.model is not None:

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from sijscan.export.onnx_export import DEFAULT_OPSET, export_any
+    from sijscan.export.onnx_export import DEFAULT_OPSET, export_any  # lazy: cli, torch
 
     opset = DEFAULT_OPSET if args.opset is None else int(args.opset)
     if not 7 <= opset <= 30:

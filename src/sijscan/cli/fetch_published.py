@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from sijscan.predict.fetch import fetch_published
+    from sijscan.predict.fetch import fetch_published  # lazy: cli
 
     sha = {k: v for k, v in (("segmentation", args.sha256_segmentation),
                              ("classification", args.sha256_classification)) if v}

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_import(args: argparse.Namespace) -> int:
     if not args.segmentation and not args.classification:
         raise InputError("give --segmentation FILE and/or --classification FILE")
-    from sijscan.predict.published import import_published
+    from sijscan.predict.published import import_published  # lazy: cli
 
     out = import_published(out=args.out, segmentation=args.segmentation, classification=args.classification,
                            allow_unknown_objects=args.allow_unknown_objects)

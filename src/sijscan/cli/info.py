@@ -59,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _describe_all(files: list[str], *, as_json: bool) -> int:
     """Print one line per file; return how many failed."""
-    from sijscan.io import read_radiograph  # heavy (pandas, numpy): only when the command runs
+    from sijscan.io.reader import read_radiograph  # lazy: cli
 
-    from sijscan.anatomy.outputs import expand_folders
+    from sijscan.anatomy.outputs import expand_folders  # lazy: cli
 
     failed = 0
     for name in map(str, expand_folders(files)):

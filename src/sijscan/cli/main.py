@@ -11,6 +11,7 @@ from typing import Sequence
 
 from sijscan import __version__
 from sijscan.cli import _signals as signals
+import sijscan.cli as cli_pkg
 from sijscan.errors import SijscanError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -24,7 +25,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sijscan {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    import sijscan.cli as cli_pkg
 
     for info in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
         if info.name.startswith("_") or info.name == "main":
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         if getattr(args, "out", None):  # every command's output (a folder, or a file: out_is_file), before any work
-            from sijscan.outfolder import check_out_dir, check_out_file
+            from sijscan.outfolder import check_out_dir, check_out_file  # lazy: cli
 
             (check_out_file if getattr(args, "out_is_file", False) else check_out_dir)(args.out)
         with signals.handled():

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sijscan.io.cohort import import_cohort, parse_column_flags, read_mapping_file
+    from sijscan.io.cohort import import_cohort, parse_column_flags, read_mapping_file  # lazy: cli, pandas
 
     config = read_mapping_file(args.mapping) if args.mapping else {"columns": {}}
     columns = {**config["columns"], **parse_column_flags(args.col)}

@@ -59,8 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from sijscan.predict.api import predict_files
-    from sijscan.predict.options import PredictOptions
+    from sijscan.predict.api import predict_files  # lazy: cli
+    from sijscan.predict.options import PredictOptions  # lazy: cli
 
     summary = predict_files(args.inputs, args.out, model=args.model, classifier=args.classifier,
                             segmenter=args.segmenter, options=PredictOptions.from_namespace(args))

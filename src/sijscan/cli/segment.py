@@ -6,6 +6,7 @@ import logging
 import sys
 
 from sijscan._progress import add_progress_flag
+from sijscan.anatomy.train_config import train_default as D  # one source of the defaults (the parser needs them)
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a 4-class U-Net (background, sacrum, two hip bones) with Lightning; the best "
                     "validation Dice is written as a sijscan model folder in --out.",
     )
-    from sijscan.anatomy.train_config import train_default as D  # one source of the defaults
-
     t.add_argument("--manifest", required=True, help="manifest CSV with image and mask columns")
     t.add_argument("--out", required=True, help="output model folder (checkpoints in OUT/checkpoints)")
     t.add_argument("--arch", choices=("default", "paper"), default="default")
@@ -61,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from sijscan.anatomy.api import segment
+    from sijscan.anatomy.api import segment  # lazy: cli, torch
 
     run = segment(args.images, model=args.model, out=args.out, nifti=args.nifti, manifest=args.manifest,
                   paper_crop=args.paper_crop, device=args.device, dicom_seg=args.dicom_seg, keep=False)
@@ -77,7 +76,7 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from sijscan.anatomy.train import TrainConfig, train_segmenter
+    from sijscan.anatomy.train import TrainConfig, train_segmenter  # lazy: cli, lightning, torch
 
     cfg = TrainConfig(
         arch=f"unet-{args.arch}", epochs=args.epochs, batch_size=args.batch_size,
@@ -87,7 +86,7 @@ def run_train(args: argparse.Namespace) -> int:
     )
     folder = train_segmenter(manifest=args.manifest, out_dir=args.out, config=cfg, resume=args.resume,
                              overwrite=args.overwrite)
-    from sijscan.modelfolder import read_card
+    from sijscan.modelfolder import read_card  # lazy: cli
 
     if not (folder / "model.json").is_file():  # a DDP rank other than 0
         return 0

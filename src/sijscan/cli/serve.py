@@ -27,7 +27,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.max_upload_mb <= 0 or not 0 < args.port < 65536:
         print("sijscan serve: error: --max-upload-mb must be > 0 and --port in 1..65535", file=sys.stderr)
         return 2
-    from sijscan.app.app import check_port, private_temp_dir, remove_on_signals
+    from sijscan.app.app import check_port, private_temp_dir, remove_on_signals  # lazy: cli
 
     check_port(args.host, args.port)  # a busy port is one line, before anything heavy loads
     remove_on_signals(private_temp_dir())  # before gradio is imported; SIGTERM/SIGINT remove the uploads
@@ -36,8 +36,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError:
         print("sijscan serve: error: the web app needs gradio: pip install 'sijscan[app]'", file=sys.stderr)
         return 2
-    from sijscan.app.app import build_app, launch_app
-    from sijscan.predict.api import load_pipeline
+    from sijscan.app.app import build_app, launch_app  # lazy: cli
+    from sijscan.predict.api import load_pipeline  # lazy: cli
 
     pipeline = load_pipeline(model=args.model, classifier=args.classifier, segmenter=args.segmenter,
                              device=args.device)

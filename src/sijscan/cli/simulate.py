@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _handle_ct(args: argparse.Namespace) -> int:
-    from sijscan.phantom.ct.cohort import CTCohortError, render_ct_cohort
+    from sijscan.phantom.ct.cohort import CTCohortError, render_ct_cohort  # lazy: cli
 
     if args.fmt != "png" or args.followup or args.shortcut_strength is not None:
         raise CTCohortError("--from-ct writes PNG only and has no --followup or --shortcut-strength")
@@ -69,7 +69,7 @@ def _handle_ct(args: argparse.Namespace) -> int:
     if args.contact_sheet:
         from pathlib import Path
 
-        from sijscan.phantom.contact_sheet import cohort_contact_sheet
+        from sijscan.phantom.contact_sheet import cohort_contact_sheet  # lazy: cli
 
         cohort_contact_sheet(manifest, Path(args.out) / "contact_sheet.png")
     print(manifest)
@@ -79,7 +79,7 @@ def _handle_ct(args: argparse.Namespace) -> int:
 def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sijscan.phantom.simulate import SimulateError, simulate_cohort
+    from sijscan.phantom.simulate import SimulateError, simulate_cohort  # lazy: cli
 
     if args.from_ct:
         return _handle_ct(args)
@@ -99,7 +99,7 @@ def handle(args: argparse.Namespace) -> int:
         followup=args.followup, workers=args.workers, overrides=overrides, progress=args.progress,
     )
     if args.contact_sheet:
-        from sijscan.phantom.contact_sheet import cohort_contact_sheet
+        from sijscan.phantom.contact_sheet import cohort_contact_sheet  # lazy: cli
 
         cohort_contact_sheet(manifest, Path(args.out) / "contact_sheet.png")
     print(manifest)

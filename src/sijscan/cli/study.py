@@ -46,7 +46,7 @@ def _finish(result: object, command: str) -> int:
 
 
 def _run(command: str, call: object) -> int:
-    from sijscan.study.context import StageFailedError
+    from sijscan.study.context import StageFailedError  # lazy: cli
 
     logging.getLogger("sijscan.study").setLevel(logging.INFO)
     try:
@@ -58,13 +58,13 @@ def _run(command: str, call: object) -> int:
 
 
 def handle_study(args: argparse.Namespace) -> int:
-    from sijscan.study.run import run_study
+    from sijscan.study.run import run_study  # lazy: cli
 
     return _run("study", lambda: run_study(args.config, out_dir=args.out, force=args.force,
                                                  progress=args.progress))
 
 
 def handle_demo(args: argparse.Namespace) -> int:
-    from sijscan.study.demo import run_demo
+    from sijscan.study.demo import run_demo  # lazy: cli
 
     return _run("demo", lambda: run_demo(out_dir=args.out, force=args.force, progress=args.progress))

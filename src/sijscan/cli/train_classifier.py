@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sijscan.classify.api import train_classifier
+    from sijscan.classify.api import train_classifier  # lazy: cli, pandas, torch
 
     trained = train_classifier(
         args.manifest, view=args.view, out=args.out, recipe=args.recipe, arch=args.arch, segmenter=args.segmenter,

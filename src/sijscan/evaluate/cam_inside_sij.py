@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from sijscan.anatomy.localize import locate_sij
 from sijscan.evaluate.errors import EvaluationInputError
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,6 @@ def _boxes_from_mask(mask: Any) -> tuple[list[list[float]], tuple[int, int]] | N
     if not isinstance(mask, str) or not mask.strip():
         return None
     import cv2
-
-    from sijscan.anatomy.localize import locate_sij
 
     try:  # from bytes: cv2.imread crashes the process on a path that is not valid UTF-8
         data = np.fromfile(mask, dtype=np.uint8)

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sijscan._progress import progress_bar
+from sijscan.evaluate import figures
 from sijscan.stats.bootstrap import Resampler, percentile_ci
 from sijscan.stats.cutoff import CutoffSpec, resolve_cutoff
 from sijscan.stats.delong import delong_test
@@ -95,8 +97,6 @@ def compare_models(*, predictions_a: str | Path, predictions_b: str | Path, mani
     """Table-2-style comparison of two models per cohort (cohort column, else one per manifest file).
 
     ``progress``: an n/N bar over the cohorts (None: in a terminal only, see :mod:`sijscan._progress`)."""
-    from sijscan._progress import progress_bar
-
     man = load_manifests(list(manifests))
     da = load_dataset(predictions=predictions_a, manifests=manifests, split=split, manifest_table=man)
     db = load_dataset(predictions=predictions_b, manifests=manifests, split=split, manifest_table=man)
@@ -172,8 +172,6 @@ def _write_csv(path: Path, result: dict[str, Any]) -> None:
 
 
 def _write(out: Path, *, result: dict[str, Any], table: pd.DataFrame, blocks: list[tuple[str, np.ndarray]]) -> None:
-    from sijscan.evaluate import figures
-
     out.mkdir(parents=True, exist_ok=True)
     md = table2_markdown(result)
     (out / "table2.md").write_text(md + "\n", encoding="utf-8")

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from sijscan.evaluate.errors import EvaluationInputError
+from sijscan.evaluate.predictions import fill_labels, join_predictions, load_manifests, read_predictions, select
+from sijscan.evaluate.report import fmt, fmt_ci
 from sijscan.mny import mny_positive
 
 log = logging.getLogger(__name__)
@@ -119,8 +121,6 @@ def load_predicted_grades(*, predictions: str | Path, manifests: list[str | Path
     None when the predictions file has no (non-empty) ``grade_left``/``grade_right`` columns.
     Rows are joined and filtered exactly as :func:`sijscan.evaluate.predictions.load_dataset` does.
     """
-    from sijscan.evaluate.predictions import fill_labels, join_predictions, load_manifests, read_predictions, select
-
     cols = pd.read_csv(predictions, nrows=0).columns
     if not {"grade_left", "grade_right"} <= set(cols):
         return None
@@ -161,8 +161,6 @@ def as_ci(v: Any) -> list[float]:
 
 def grade_rows(section: dict[str, Any], *, digits: int = 3) -> list[list[str]]:
     """Table rows (:data:`HEADERS`) of an available :func:`grades_section`."""
-    from sijscan.evaluate.report import fmt, fmt_ci
-
     rows = []
     for side, title in (("left", "patient's left"), ("right", "patient's right"), ("both", "both sides pooled")):
         s = section["sides"][side]
@@ -174,8 +172,6 @@ def grade_rows(section: dict[str, Any], *, digits: int = 3) -> list[list[str]]:
 
 def mny_row(section: dict[str, Any], *, digits: int = 3) -> list[str]:
     """One row (:data:`MNY_HEADERS`) for the mNY criterion from predicted grades."""
-    from sijscan.evaluate.report import fmt, fmt_ci
-
     m = section["mny"]
     return [str(m["n"]), fmt_ci(as_number(m["accuracy"]), as_ci(m["accuracy_ci"]), digits), fmt(as_number(m["sensitivity"]), digits),
             fmt(as_number(m["specificity"]), digits)]

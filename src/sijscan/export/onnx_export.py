@@ -32,10 +32,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from sijscan.classify.predict import forward_logits
+from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.errors import ModelError
 from sijscan.files import atomic_path, file_digest
 from sijscan.modelfolder import ModelCard, load_model, update_card
+from sijscan.onnx_backend import make_session
 from sijscan.outfolder import check_out_dir
+from sijscan.predict.pipeline import PIPELINE_FILE, pipeline_dirs
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +85,6 @@ class _ClassifierGraph(torch.nn.Module):
         self.network = network
 
     def forward(self, image: torch.Tensor) -> Any:
-        from sijscan.classify.predict import forward_logits
-
         logits, grades = forward_logits(self.network, image)
         return logits if grades is None else (logits, grades)
 
@@ -93,7 +95,6 @@ def example_shape(card: ModelCard) -> tuple[int, int]:
         inf = card.recipe.get("inference", {}) or {}
         size = inf["window"] if inf.get("mode") == "sliding_window" else card.recipe["working_size"]
         return int(size[0]), int(size[1])
-    from sijscan.classify.preprocess import PreprocessSpec
 
     spec = PreprocessSpec.from_json(dict(card.recipe.get("preprocess", {})))
     return int(spec.height), int(spec.width)
@@ -133,8 +134,6 @@ def _dynamic_axes(path: Path) -> tuple[int, dict[str, list[int]]]:
 
 def _max_abs_diff(graph: torch.nn.Module, path: Path, x: torch.Tensor) -> float:
     """Largest |onnx - torch| over every output, at x's batch size and at batch size 1."""
-    from sijscan.onnx_backend import make_session
-
     session = make_session(path, device="cpu")
     worst = 0.0
     for batch in (x, x[:1]):
@@ -206,8 +205,6 @@ def export_any(folder: str | os.PathLike[str], *, out_dir: str | os.PathLike[str
 
     With ``out_dir`` and a pipeline folder, the files go to ``out_dir/segmenter`` and ``out_dir/classifier``.
     """
-    from sijscan.predict.pipeline import PIPELINE_FILE, pipeline_dirs
-
     root = Path(folder)
     if (root / PIPELINE_FILE).is_file():
         dirs = pipeline_dirs(root)

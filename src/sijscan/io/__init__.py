@@ -2,21 +2,22 @@
 
 ``read_radiograph(path)`` returns a ``Radiograph``: float32 pixels in [0, 1], display orientation,
 bone bright. ``read_manifest``/``write_manifest`` read and write the dataset CSV.
+Imported lazily, so ``import sijscan.io.<module>`` costs only that module (the manifest's pandas
+is not loaded by reading a radiograph).
 """
 from __future__ import annotations
 
-from sijscan.io.manifest import MANIFEST_COLUMNS, read_manifest, validate_manifest, write_manifest
-from sijscan.io.radiograph import MAX_PIXELS, Radiograph, display_radiograph, radiograph_from_array
-from sijscan.io.reader import read_radiograph
+from sijscan._lazy import lazy_exports
 
-__all__ = [
-    "MANIFEST_COLUMNS",
-    "MAX_PIXELS",
-    "Radiograph",
-    "display_radiograph",
-    "radiograph_from_array",
-    "read_manifest",
-    "read_radiograph",
-    "validate_manifest",
-    "write_manifest",
-]
+_LAZY = {
+    "MANIFEST_COLUMNS": "sijscan.io.manifest",
+    "read_manifest": "sijscan.io.manifest",
+    "validate_manifest": "sijscan.io.manifest",
+    "write_manifest": "sijscan.io.manifest",
+    "MAX_PIXELS": "sijscan.io.radiograph",
+    "Radiograph": "sijscan.io.radiograph",
+    "display_radiograph": "sijscan.io.radiograph",
+    "radiograph_from_array": "sijscan.io.radiograph",
+    "read_radiograph": "sijscan.io.reader",
+}
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sijscan.io.detect import HEAD_BYTES, sniff_format
+
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
 
@@ -117,8 +119,6 @@ def itk_geometry(path: str | os.PathLike[str]) -> Geometry | None:
 def image_geometry(path: str | os.PathLike[str]) -> Geometry:
     """DICOM files: as ITK/3D Slicer read their header (:func:`itk_geometry`, else :func:`dicom_geometry`);
     any other raster: ITK's default for a 2-D image (1 mm, origin 0, identity)."""
-    from sijscan.io.detect import HEAD_BYTES, sniff_format
-
     p = Path(path)
     with open(p, "rb") as fh:
         head = fh.read(HEAD_BYTES)

@@ -9,14 +9,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sijscan.errors import CorruptImageError, FileMissingError, InputError
-
-if TYPE_CHECKING:
-    from sijscan.io.geometry import Geometry
+from sijscan.io.geometry import Geometry, reorient_to_grid
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +32,6 @@ def read_label_map(path: str | os.PathLike[str], *, reference: "Geometry | None"
     so a mask stored RAS-oriented, flipped or with swapped axes is read the right way round (said
     in the log) and an oblique one is refused; never silently mirrored.
     """
-    from sijscan.io.geometry import Geometry, reorient_to_grid
-
     p = Path(path)
     if not p.is_file():
         raise FileMissingError(f"{p.name}: label map not found")

@@ -16,7 +16,10 @@ from sijscan.errors import (
     UnsupportedFormatError,
     one_line,
 )
+from sijscan.io import raster
 from sijscan.io.detect import HEAD_BYTES, describe_unknown, format_from_extension, sniff_format
+from sijscan.io.dicom import read_dicom
+from sijscan.io.nifti import read_nifti
 from sijscan.io.radiograph import Radiograph
 
 logger = logging.getLogger(__name__)
@@ -64,14 +67,9 @@ def read_radiograph(path: str | os.PathLike[str], *, any_modality: bool = False)
         logger.warning("%s: the name says %s but the content is %s; reading it as %s", label, expected, kind, kind)
     try:
         if kind in ("dicom", "dicom-raw"):
-            from sijscan.io.dicom import read_dicom
-
             return read_dicom(p, label=label, raw=kind == "dicom-raw", any_modality=any_modality)
         if kind in ("nifti", "nifti-gz"):
-            from sijscan.io.nifti import read_nifti
-
             return read_nifti(p, label=label, gz=kind == "nifti-gz")
-        from sijscan.io import raster
 
         reader = {"png": raster.read_png, "jpeg": raster.read_jpeg, "tiff": raster.read_tiff}[kind]
         return reader(p, label=label, head=head)

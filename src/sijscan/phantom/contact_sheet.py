@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from sijscan.errors import SijscanError
+from sijscan.phantom.writers import PhantomWriteError
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,6 @@ def make_contact_sheet(
 def cohort_contact_sheet(manifest_path: Path, out_path: Path, *, max_images: int = 24, thumb: int = 256) -> Path:
     """Contact sheet of the first ``max_images`` rows of a phantom manifest (PNG or DICOM images)."""
     import pandas as pd
-
-    from sijscan.phantom.writers import PhantomWriteError
 
     manifest_path = Path(manifest_path)
     df = pd.read_csv(manifest_path).head(max_images)

@@ -17,9 +17,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sijscan import jsonio
+from sijscan import __version__, jsonio
+from sijscan._progress import progress_bar
 from sijscan.errors import InputError
+from sijscan.phantom import writers
 from sijscan.phantom.acquisition import acquire
+from sijscan.phantom.body_model import render_projection
 from sijscan.phantom.cohorts import SHORTCUT_BASE_RATE, SHORTCUT_MAX_RATE_POS, CaseRecord, sample_cohort
 from sijscan.phantom.grading import GRADE_CUTS
 from sijscan.phantom.profiles import AcquisitionProfile, get_profile
@@ -44,8 +47,6 @@ def geometry_for(profile: AcquisitionProfile, size: int) -> Geometry:
 
 
 def _render_projection(spec: CaseSpec, geometry: Geometry):
-    from sijscan.phantom.body_model import render_projection
-
     return render_projection(spec, geometry)
 
 
@@ -116,8 +117,6 @@ def _truth_row(rec: CaseRecord) -> dict:
 def _render_and_write(task: dict) -> dict:
     """Worker: render one visit, write its files, return the manifest fields it produced."""
     import cv2
-
-    from sijscan.phantom import writers
 
     cv2.setNumThreads(1)
     rec: CaseRecord = task["record"]
@@ -194,7 +193,7 @@ def simulate_cohort(
     ``"profiles": {site: {field: value}}`` for acquisition-profile fields. ``progress``: an n/N bar on
     stderr (None: in a terminal only, see :mod:`sijscan._progress`).
     """
-    from sijscan.io.manifest import write_manifest
+    from sijscan.io.manifest import write_manifest  # lazy: pandas
 
     if fmt not in ("dicom", "png"):
         raise SimulateError(f"format must be 'dicom' or 'png', got {fmt!r}")
@@ -216,7 +215,6 @@ def simulate_cohort(
     tasks = [{**common, "record": r, "followup": False} for r in records]
     tasks += [{**common, "record": r, "followup": True} for r in records if r.followup_spec is not None]
     logger.info("simulating %d images of cohort %s with %d workers", len(tasks), cohort, n_workers)
-    from sijscan._progress import progress_bar
 
     with progress_bar(total=len(tasks), desc=f"cohort {cohort}", enabled=progress, unit="image") as bar:
         rows = _run_tasks(tasks, n_workers, bar=bar)
@@ -226,8 +224,6 @@ def simulate_cohort(
 
 def _write_outputs(out, cohort_def, records, tasks, rows, *, seed, size, fmt, profile_overrides, write_manifest):
     import pandas as pd
-
-    from sijscan import __version__
 
     by_key = {(t["record"].index, t["followup"]): row for t, row in zip(tasks, rows)}
     base_rows, fu_rows = [], []

@@ -42,7 +42,7 @@ class _CallablePackage(types.ModuleType):
     """``sijscan.predict(...)`` runs :func:`sijscan.predict.api.predict`; attributes stay the package's."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from sijscan.predict.api import predict
+        from sijscan.predict.api import predict  # lazy: package
 
         return predict(*args, **kwargs)
 
@@ -50,7 +50,7 @@ class _CallablePackage(types.ModuleType):
     def __signature__(self) -> Any:  # inspect.signature / help(): the function's, not (*args, **kwargs)
         import inspect
 
-        from sijscan.predict.api import predict
+        from sijscan.predict.api import predict  # lazy: package
 
         return inspect.signature(predict)
 

@@ -15,14 +15,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from sijscan.devices import resolve_accelerator
+from sijscan.outfolder import check_out_dir
 from sijscan.predict.options import PredictOptions, PredictUsageError
+from sijscan.predict.pipeline import Pipeline
 from sijscan.predict.table import CSV_NAME, read_table
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from sijscan.predict.many_files import BatchSummary
-    from sijscan.predict.pipeline import Pipeline
 
 PathLike = str | os.PathLike[str]
 __all__ = ["PredictOptions", "PredictUsageError", "load_pipeline", "predict", "predict_files"]
@@ -35,8 +37,6 @@ def load_pipeline(*, model: PathLike | None = None, classifier: PathLike | None 
 
     ``own_masks``: the label maps come with the inputs, so an SIJ-crop classifier needs no segmenter.
     """
-    from sijscan.predict.pipeline import Pipeline
-
     if bool(model) == bool(classifier):
         raise PredictUsageError("give --model DIR (a pipeline folder, or a classifier folder with --segmenter DIR), "
                                 "or --classifier DIR (with --segmenter DIR for the SIJ-crop model)")
@@ -58,14 +58,12 @@ def predict_files(inputs: Sequence[PathLike], out_dir: PathLike, *, model: PathL
     Returns the summary (None on ranks other than 0). Raises ``PredictUsageError`` for options that
     do not fit together.
     """
-    from sijscan.predict.runner import run_prediction
+    from sijscan.predict.runner import run_prediction  # lazy: torch
 
     options.check()
     if options.world > 1:  # each rank moves the torch networks to its own device
         device = "cpu"
     elif options.accelerator is not None:
-        from sijscan.devices import resolve_accelerator
-
         device = {"cpu": "cpu", "gpu": "cuda"}[resolve_accelerator(options.accelerator)]
     else:
         device = options.device
@@ -102,8 +100,6 @@ def predict(inputs: PathLike | Sequence[PathLike], *, model: PathLike | None = N
         raise PredictUsageError(f"inputs must be paths (files, folders, manifest CSVs), got {bad[0]}; "
                                 "for an array use sijscan.Pipeline.from_folder(DIR).predict(array)")
     if out is not None:
-        from sijscan.outfolder import check_out_dir
-
         check_out_dir(out, flag="out")
         summary = predict_files(paths, out, model=model, classifier=classifier, segmenter=segmenter, options=opts)
         return None if summary is None else read_table(Path(out) / CSV_NAME, images=summary.images)

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Mapping
 
 from sijscan.errors import OfflineError
+from sijscan.io.download import cache_dir, download
+from sijscan.predict.published import import_published
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,6 @@ def fetch_published(*, out: str | os.PathLike[str] | None = None, cache: str | o
     Raises :class:`~sijscan.errors.OfflineError` (one line naming both URLs and the
     ``import-published`` command to use after a manual download) when the server cannot be reached.
     """
-    from sijscan.io.download import cache_dir, download
-    from sijscan.predict.published import import_published
-
     root = cache_dir(cache)
     files_dir = root / f"zenodo-{RECORD}"
     target = Path(out) if out is not None else root / f"published-{RECORD}"

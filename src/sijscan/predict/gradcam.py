@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from sijscan.classify.predict import forward_logits
+from sijscan.classify.preprocess import longest_side_size
 from sijscan.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -123,8 +124,6 @@ def cam_to_crop(cam: np.ndarray, *, crop_shape: Sequence[int], mirror: bool = Fa
     Each crop pixel is followed through that geometry to a (sub-pixel) model-input position and
     the CAM is sampled there bilinearly; crop pixels a centred crop cut away get 0.
     """
-    from sijscan.classify.preprocess import longest_side_size
-
     cam = np.asarray(cam, dtype=np.float32)
     if cam.ndim != 2:
         raise ValueError(f"cam must be 2-D, got shape {cam.shape}")

@@ -23,9 +23,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from sijscan import jsonio
 from sijscan.errors import InputError
-from sijscan.files import file_digest
+from sijscan.files import atomic_write, file_digest
+from sijscan.io.detect import HEAD_BYTES, sniff_format
+from sijscan.io.labelmap import find_mask
 from sijscan.predict.names import file_stamp, folder_files, printable_name, resolved, safe_stem
+from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, segmentation_overlay, write_png_atomic
 from sijscan.predict.table import CSV_NAME, RowWriter, prediction_row
+from sijscan.runinfo import check_and_write_run, model_identity
 
 __all__ = ["collect_inputs", "todo_items", "BatchSummary", "InputItem", "write_image_outputs"]
 
@@ -70,8 +74,6 @@ class BatchSummary:
 
 def _looks_like_image(path: Path) -> bool:
     """Content first (sijscan.io's sniffer); files with an image extension are kept even if broken."""
-    from sijscan.io.detect import HEAD_BYTES, sniff_format
-
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return True
     try:
@@ -100,8 +102,6 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
             return
         seen.add(rp)
         if mask is None and masks is not None:
-            from sijscan.io.labelmap import find_mask
-
             mask = find_mask(masks, name)
         items.append(InputItem(path=path, image=printable_name(name), mask=mask))
 
@@ -116,7 +116,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
                     continue
                 add(f, f.relative_to(p).as_posix())
         elif p.suffix.lower() == ".csv" and p.is_file():
-            from sijscan.io import read_manifest
+            from sijscan.io import read_manifest  # lazy: pandas
 
             df = read_manifest(p, check_files=False)
             given = df["mask"] if "mask" in df and manifest_masks else [None] * len(df)
@@ -145,9 +145,6 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
 
 def write_image_outputs(pred: Prediction, *, images_dir: Path, gradcam: bool) -> None:
     """Per-image JSON, overlay and (with Grad-CAM) heat-map PNGs, each written atomically."""
-    from sijscan.files import atomic_write
-    from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, segmentation_overlay, write_png_atomic
-
     stem = safe_stem(pred.image)
     im = pred.images
     if im is not None:
@@ -169,8 +166,6 @@ def record_run(pipeline: Pipeline, *, out: Path, overwrite: bool, settings: dict
                arguments: dict[str, Any], own_masks: bool) -> None:
     """``out/run.json`` names the models and settings; a resume with others is refused, and
     ``--overwrite`` sets the earlier run's table and images aside (``*.previous``) instead of mixing them."""
-    from sijscan.runinfo import check_and_write_run, model_identity
-
     identity = {"classifier": model_identity(pipeline.classifier.card),
                 "segmenter": None if pipeline.segmenter is None else model_identity(pipeline.segmenter.card),
                 "settings": {**settings, "own_masks": own_masks}}

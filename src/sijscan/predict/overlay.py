@@ -7,6 +7,7 @@ import os
 import cv2
 import numpy as np
 
+from sijscan.anatomy.crop import scale_box
 from sijscan.anatomy.outputs import overlay as mask_overlay
 from sijscan.anatomy.outputs import to_uint8
 from sijscan.files import atomic_write
@@ -25,8 +26,6 @@ def segmentation_overlay(pixels: np.ndarray, labels: np.ndarray | None, *, box: 
 
     Drawn at most ``longest`` pixels on the long side (None: full size); boxes are in ``pixels``' frame.
     """
-    from sijscan.anatomy.crop import scale_box
-
     lab = labels if labels is not None else np.zeros(pixels.shape, np.uint8)
     small = thumbnail(pixels, longest=longest) if longest else pixels
     if small.shape != pixels.shape:

@@ -20,14 +20,22 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 import numpy as np
 
 from sijscan import jsonio
-from sijscan.errors import InputError, ModelError, SijscanError
+from sijscan.anatomy.crop import authors_crop, joint_pair_crop, joint_pair_tiles
+from sijscan.anatomy.localize import locate_sij
+from sijscan.classify.calibration import probability
+from sijscan.classify.preprocess import preprocess_view
+from sijscan.devices import resolve_device
+from sijscan.errors import InputError, ModelError, SijscanError, one_line
+from sijscan.io import Radiograph, radiograph_from_array, read_radiograph
+from sijscan.io.labelmap import read_label_map
+from sijscan.mny import mny_positive
+from sijscan.modelfolder import read_card
 from sijscan.predict.prediction import Prediction, PredictionImages
 from sijscan.predict.qc import QCConfig, assess
 
 if TYPE_CHECKING:
     from sijscan.anatomy.segment import Segmentation, Segmenter
     from sijscan.classify.predict import ClassifierModel
-    from sijscan.io import Radiograph
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +69,11 @@ class Pipeline:
                   device: str = "auto", backend: str = "torch", fast: bool = False, **kwargs: Any) -> "Pipeline":
         """``backend="onnx"``: both networks run from their exported ONNX files (``sijscan export-onnx``).
         ``fast``: the segmenter runs one pass instead of sliding windows (:mod:`sijscan.anatomy.inference`)."""
-        from sijscan.anatomy.segment import Segmenter
-        from sijscan.classify.predict import load_classifier
-        from sijscan.onnx_backend import check_backend
+        from sijscan.anatomy.segment import Segmenter  # lazy: torch
+        from sijscan.classify.predict import load_classifier  # lazy: torch
+        from sijscan.onnx_backend import check_backend  # lazy: torch
 
         check_backend(backend)
-        from sijscan.devices import resolve_device
 
         dev = resolve_device(device)
         clf = load_classifier(classifier, device=dev, backend=backend)
@@ -122,7 +129,7 @@ class Pipeline:
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         if gradcam and getattr(self.classifier, "backend", "torch") == "onnx":
-            from sijscan.onnx_backend import OnnxGradCAMError
+            from sijscan.onnx_backend import OnnxGradCAMError  # lazy: torch
 
             raise OnnxGradCAMError("Grad-CAM needs gradients: use the torch backend (ONNX runs inference only)")
         out: list[Prediction] = []
@@ -135,7 +142,7 @@ class Pipeline:
                                     and p.images.crop is not None], gradcam=gradcam)
             failed = next((p for p in prepared if p.error), None)
             if failed is not None and on_error == "raise":  # the classifier's output was not finite
-                from sijscan.classify.predict import NonFiniteOutputError
+                from sijscan.classify.predict import NonFiniteOutputError  # lazy: torch
 
                 raise NonFiniteOutputError(f"{failed.image}: {failed.error}")
             out.extend(prepared)
@@ -150,7 +157,6 @@ class Pipeline:
         except SijscanError as exc:
             if on_error == "raise":
                 raise
-            from sijscan.errors import one_line
 
             return Prediction(image=name or _source_name(source), error=one_line(exc), view=self.view)
 
@@ -168,8 +174,6 @@ class Pipeline:
     def prepare_with_mask(self, source: Source, mask: str | os.PathLike[str] | np.ndarray, *,
                           name: str | None = None) -> Prediction:
         """:meth:`prepare` with the user's own label map instead of the segmenter's."""
-        from sijscan.io.labelmap import read_label_map
-
         t0 = time.perf_counter()
         radiograph = to_radiograph(source, name=name)
         labels = np.asarray(mask) if isinstance(mask, np.ndarray) else read_label_map(mask)
@@ -213,7 +217,7 @@ class Pipeline:
         orientation = None
         # the segmenter's labels only: a user's own map says where the anatomy is (and no segmenter runs for it)
         if segmentation is not None and self.segmenter is not None and self.qc_config.check_orientation:
-            from sijscan.anatomy.orientation import check_orientation
+            from sijscan.anatomy.orientation import check_orientation  # lazy: torch
 
             orientation = check_orientation(self.segmenter, radiograph)  # a 180-degree turn the map hides
         qc = assess(pixels, labels=labels, location=location, needs_box=self.view == "sij", config=self.qc_config,
@@ -233,7 +237,6 @@ class Pipeline:
         """The SIJ location on a label map the segmenter did not make (its recipe's method when there is one)."""
         if self.segmenter is not None:
             return self.segmenter.locate(full=labels)
-        from sijscan.anatomy.localize import locate_sij
 
         return locate_sij(labels)
 
@@ -246,14 +249,11 @@ class Pipeline:
             images.crop_box, images.crop = list(box), images.pixels[y0:y1, x0:x1]
             return
         if self.classifier.recipe.crop == "joints":
-            from sijscan.anatomy.crop import joint_pair_crop, joint_pair_tiles
-
             images.crop = joint_pair_crop(images.pixels, location)
             images.tiles = joint_pair_tiles(images.pixels.shape, location)
             images.crop_box = list(box)
             return
-        from sijscan.anatomy.crop import authors_crop
-        from sijscan.anatomy.segment import crop_grey
+        from sijscan.anatomy.segment import crop_grey  # lazy: torch
 
         if segmentation is not None:
             grey = segmentation.crop_grey()
@@ -274,11 +274,8 @@ class Pipeline:
             return
         import torch
 
-        from sijscan.classify.calibration import probability
-        from sijscan.classify.grades import SIDE_ORDER
-        from sijscan.classify.predict import NONFINITE_OUTPUT, finite_rows
-        from sijscan.classify.preprocess import preprocess_view
-        from sijscan.mny import mny_positive
+        from sijscan.classify.grades import SIDE_ORDER  # lazy: torch
+        from sijscan.classify.predict import NONFINITE_OUTPUT, finite_rows  # lazy: torch
 
         m = self.classifier
         n = len(preds)
@@ -289,12 +286,12 @@ class Pipeline:
         t1 = time.perf_counter()
         x = torch.from_numpy(np.stack(arrays))[:, None].to(self.device, non_blocking=True)
         if gradcam:
-            from sijscan.predict.gradcam import forward_with_cam
+            from sijscan.predict.gradcam import forward_with_cam  # lazy: torch
 
             res = forward_with_cam(m.network, x, classes=self.cam_classes)
             logits, cum, cams = res.logits, res.grade_logits, res.cams
         else:
-            from sijscan.classify.predict import forward_logits
+            from sijscan.classify.predict import forward_logits  # lazy: torch
 
             with torch.inference_mode():
                 logits, cum = forward_logits(m.network, x)
@@ -304,7 +301,7 @@ class Pipeline:
         p_raw, p_cal = probability(lg), probability(lg, m.temperature)
         grades = None
         if cum is not None:
-            from sijscan.classify.grades import grades_from_cumulative
+            from sijscan.classify.grades import grades_from_cumulative  # lazy: torch
 
             grades = grades_from_cumulative(cum).cpu().numpy()
         finite = finite_rows(lg, None if cum is None else cum.detach().float().cpu().numpy())
@@ -334,8 +331,6 @@ def finish_timings(preds: Sequence[Prediction]) -> None:
 
 def to_radiograph(source: Source, *, name: str | None = None) -> Any:
     """A ``Radiograph`` from a path, an array or a ``Radiograph``."""
-    from sijscan.io import Radiograph, radiograph_from_array, read_radiograph
-
     if isinstance(source, Radiograph):
         return source
     if isinstance(source, np.ndarray):
@@ -353,8 +348,6 @@ def _source_name(source: Source) -> str:
 
 def pipeline_dirs(folder: str | os.PathLike[str]) -> dict[str, Path]:
     """``{"classifier": .., "segmenter": ..}`` from ``pipeline.json`` (relative paths) or a classifier folder."""
-    from sijscan.modelfolder import read_card
-
     root = Path(folder)
     if not root.is_dir():
         raise PipelineConfigError(f"model folder not found: {root}")

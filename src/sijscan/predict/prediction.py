@@ -61,20 +61,20 @@ class Prediction:
 
     def cam_on_radiograph(self, cls: str = "positive") -> np.ndarray | None:
         """The CAM of ``cls`` mapped onto the whole radiograph (None without Grad-CAM)."""
-        from sijscan.predict.gradcam import cam_to_radiograph
+        from sijscan.predict.gradcam import cam_to_radiograph  # lazy: torch
 
         im = self.images
         if im is None or cls not in im.cams or im.crop_box is None:
             return None
         if im.tiles is not None and im.crop is not None:
-            from sijscan.predict.gradcam import cam_tiles_to_radiograph
+            from sijscan.predict.gradcam import cam_tiles_to_radiograph  # lazy: torch
 
             return cam_tiles_to_radiograph(im.cams[cls], tiles=im.tiles, crop_shape=im.crop.shape,
                                            image_shape=im.pixels.shape, mirror=im.mirror)
         return cam_to_radiograph(im.cams[cls], crop_box=im.crop_box, image_shape=im.pixels.shape, mirror=im.mirror)
 
     def cam_on_crop(self, cls: str = "positive") -> np.ndarray | None:
-        from sijscan.predict.gradcam import cam_to_crop
+        from sijscan.predict.gradcam import cam_to_crop  # lazy: torch
 
         im = self.images
         if im is None or cls not in im.cams or im.crop is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sijscan.errors import InputError
+from sijscan.predict.pipeline import write_pipeline_folder
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +35,17 @@ def import_published(*, out: str | os.PathLike[str], segmentation: str | os.Path
     src = dict(sources or {})
     seg_dir = clf_dir = None
     if segmentation is not None:
-        from sijscan.anatomy.published import import_published_segmenter
+        from sijscan.anatomy.published import import_published_segmenter  # lazy: torch
 
         seg_dir = import_published_segmenter(segmentation, root / "segmenter" if both else root,
                                              download=src.get("segmentation"))
     if classification is not None:
-        from sijscan.classify.published import import_published_classifier
+        from sijscan.classify.published import import_published_classifier  # lazy: torch
 
         clf_dir = import_published_classifier(classification, root / "classifier" if both else root,
                                               allow_unknown_objects=allow_unknown_objects,
                                               download=src.get("classification"))
     if both:
-        from sijscan.predict.pipeline import write_pipeline_folder
-
         write_pipeline_folder(root, classifier=clf_dir, segmenter=seg_dir)
         log.info("pipeline folder written: %s (segmenter + classifier)", root)
     return root

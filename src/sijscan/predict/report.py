@@ -12,8 +12,12 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from sijscan import __version__
+from sijscan.files import atomic_write
 from sijscan.predict.explain import EMPTY_CAM, OVERLAY_LEGEND, SIDES_NOTE, agreement_note, model_line
 from sijscan.predict.names import safe_stem
+from sijscan.predict.outdir import OutputFolderError, os_reason
+from sijscan.predict.overlay import data_uri
 from sijscan.predict.table import CSV_NAME, read_rows
 
 log = logging.getLogger(__name__)
@@ -32,8 +36,6 @@ def _thumb_uri(path: Path) -> str | None:
         return None
     import cv2
     import numpy as np
-
-    from sijscan.predict.overlay import data_uri
 
     # decode from bytes: cv2.imread crashes the process on a path that is not valid UTF-8
     data = np.fromfile(path, dtype=np.uint8)
@@ -71,8 +73,6 @@ def _is_grey(path: Path) -> bool:
 
 def build_report(out_dir: str | os.PathLike[str], *, order: Sequence[str] | None = None) -> str:
     """The HTML text of the report for a batch output folder."""
-    from sijscan import __version__
-
     out = Path(out_dir)
     rows = read_rows(out / CSV_NAME)
     keys = [k for k in (order or []) if k in rows] + sorted(k for k in rows if k not in set(order or []))
@@ -126,10 +126,6 @@ def build_report(out_dir: str | os.PathLike[str], *, order: Sequence[str] | None
 
 def write_report(out_dir: str | os.PathLike[str], *, order: Sequence[str] | None = None) -> Path:
     """Write ``report.html`` into ``out_dir`` (atomically) and return its path."""
-    from sijscan.files import atomic_write
-
-    from sijscan.predict.outdir import OutputFolderError, os_reason
-
     path = Path(out_dir) / "report.html"
     try:
         atomic_write(path, build_report(out_dir, order=order))

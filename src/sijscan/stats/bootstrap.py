@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sijscan._progress import progress_bar
 from sijscan.stats.metrics import decide, rates_from_counts
 
 
@@ -99,8 +100,6 @@ class Resampler:
         """Pointwise percentile band of TPR at the given FPRs (vertical averaging of bootstrap ROCs).
 
         ``progress``: an n/N bar over the resamples (None: in a terminal only)."""
-        from sijscan._progress import progress_bar
-
         s = np.asarray(scores, dtype=float)
         if self.m == 0 or self.n == 0:
             nan = np.full(fpr_grid.size, np.nan)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sijscan.stats.delong import midranks
+
 METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv", "mcc", "f1")
 
 
@@ -103,8 +105,6 @@ def metrics_at_cutoff(*, y_true: np.ndarray, probability: np.ndarray, cutoff: fl
 
 def auc_midrank(*, y_true: np.ndarray, scores: np.ndarray) -> float:
     """Mann-Whitney AUC (ties count 1/2); NaN when a class is empty."""
-    from sijscan.stats.delong import midranks
-
     y = np.asarray(y_true).astype(int)
     m, n = int((y == 1).sum()), int((y == 0).sum())
     if m == 0 or n == 0:

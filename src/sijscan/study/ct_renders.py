@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sijscan.phantom.ct import load_ct_case, render_ct_cohort
 from sijscan.study.config import CTRouteSpec
 from sijscan.study.context import StudyDataError
 
@@ -23,8 +24,6 @@ def _loaded(folder: str, stamp: float) -> Any:
 
     Loading and preparing a case (reorientation, slab stacks, joints) takes 20-40 s on two cores; the
     segmenter, the classifiers and a test cohort may all render from the same CT."""
-    from sijscan.phantom.ct import load_ct_case
-
     return load_ct_case(folder)
 
 
@@ -40,8 +39,7 @@ def render_ct_set(spec: CTRouteSpec, *, out: Path, seed: int, use: str, split: s
     ``use`` ("segmenter", "classifiers", "cohort") picks the seed offset; ``split`` "train" marks every
     VAL_EVERY-th render (per CT) 'val'; ``cohort`` names the manifest's cohort column.
     """
-    from sijscan.io.manifest import read_manifest, write_manifest
-    from sijscan.phantom.ct import render_ct_cohort
+    from sijscan.io.manifest import read_manifest, write_manifest  # lazy: pandas
 
     present = [c for c in spec.cases if Path(c).is_dir()]
     missing = [c for c in spec.cases if c not in present]

@@ -64,7 +64,7 @@ def _ids(df: Any) -> set[str]:
 
 def check_leakage(cohorts: Mapping[str, Mapping[str, Any]]) -> None:
     """``cohorts``: the cohorts stage's outputs (name -> {"manifest", "role"}); raise :class:`LeakageError`."""
-    from sijscan.io.manifest import read_manifest
+    from sijscan.io.manifest import read_manifest  # lazy: pandas
 
     cohorts = {n: c for n, c in cohorts.items() if isinstance(c, Mapping) and c.get("manifest") and c.get("role")}
     frames = {name: read_manifest(c["manifest"]) for name, c in cohorts.items()}

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sijscan._progress import progress_bar
+
 
 def predict_with_bar(pipe: Any, images: list[str], *, batch_size: int, desc: str, enabled: bool,
                      gradcam: bool = False) -> list[Any]:
     """``pipe.predict_many`` batch by batch (errors recorded per image), with an n/N bar."""
-    from sijscan._progress import progress_bar
-
     preds: list[Any] = []
     with progress_bar(total=len(images), desc=desc, enabled=enabled, unit="image") as bar:
         for i in range(0, len(images), batch_size):

@@ -18,9 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from sijscan import jsonio
+from sijscan.evaluate.figures import ForestRow, auc_forest_figure
+from sijscan.evaluate.report import Report, fmt_p, write_json
+from sijscan.modelfolder import git_commit
 from sijscan.study.context import StageContext
 from sijscan.study.outputs import Comparison, ReportOutput, SegmenterOutput
 from sijscan.study.report_grades import fmt as _fmt, grades_section, seeds_section
+from sijscan.study import where_models_look
 from sijscan.study.stages import STAGE_NAMES
 
 log = logging.getLogger(__name__)
@@ -101,8 +105,6 @@ def _machine() -> dict[str, Any]:
 
 
 def provenance(ctx: StageContext) -> dict[str, Any]:
-    from sijscan.modelfolder import git_commit
-
     cfg = ctx.config
     seeds = {"study": cfg.study.seed, **{f"cohort {c.name}": c.phantom.seed for c in cfg.cohorts if c.phantom}}
     times = {name: ctx.records[name].get("seconds") for name in STAGE_NAMES if name in ctx.records}
@@ -112,8 +114,6 @@ def provenance(ctx: StageContext) -> dict[str, Any]:
 
 
 def _fmt_p(p: Any) -> str:
-    from sijscan.evaluate.report import fmt_p
-
     try:
         return fmt_p(float(p))
     except (TypeError, ValueError):
@@ -165,8 +165,7 @@ def _diff(s: Comparison) -> float:
 
 def write_report(ctx: StageContext) -> dict[str, Any]:
     """Write ``report.html`` and ``report.md`` (+ ``provenance.json``) into the stage folder."""
-    from sijscan.evaluate.report import Report
-    from sijscan.io.manifest import read_manifest
+    from sijscan.io.manifest import read_manifest  # lazy: pandas
 
     cfg = ctx.config
     out = ctx.stage_dir
@@ -276,7 +275,7 @@ def _segmenter_para(rep: Any, ctx: StageContext) -> None:
 
 
 def _table2(rep: Any, ctx: StageContext) -> None:
-    from sijscan.evaluate.comparison import TABLE_HEADERS
+    from sijscan.evaluate.comparison import TABLE_HEADERS  # lazy: pandas
 
     rep.heading("Table 2: standard vs anatomy-aware model")
     comp = ctx.compare if ctx.has("compare") else None
@@ -293,8 +292,6 @@ def _table2(rep: Any, ctx: StageContext) -> None:
 
 def _summary(rep: Any, ctx: StageContext, out: Path, sources: dict[str, Any]) -> None:
     """The summary figure from the compare stage's comparison.json (nothing when there is none)."""
-    from sijscan.evaluate.figures import ForestRow, auc_forest_figure
-
     path = ctx.compare.comparison if ctx.has("compare") else None
     if not path or not Path(path).is_file():
         return
@@ -357,7 +354,7 @@ def _figures(rep: Any, ctx: StageContext, out: Path) -> None:
 
 
 def _progression(rep: Any, ctx: StageContext) -> None:
-    from sijscan.evaluate.followup import HEADERS
+    from sijscan.evaluate.followup import HEADERS  # lazy: pandas
 
     rep.heading("Progression of confident false positives")
     prog = ctx.progression.entries if ctx.has("progression") else {}
@@ -374,16 +371,13 @@ def _progression(rep: Any, ctx: StageContext) -> None:
 
 
 def _where(rep: Any, ctx: StageContext, out: Path) -> None:
-    from sijscan.evaluate.report import write_json
-    from sijscan.study.where_models_look import HEADERS, difference_text, table_rows
-
     rep.heading("Where the models look")
     res = (ctx.evaluate.camshare if ctx.has("evaluate") else None) or {}
     if not res:
         rep.para("(not computed: no evaluation set with known SIJ boxes, or predict.cam_share_images is 0)")
         return
     write_json(out / "where_models_look.json", res)
-    rep.table(HEADERS, table_rows(res))
+    rep.table(where_models_look.HEADERS, where_models_look.table_rows(res))
     rep.para("Share of each positive image's Grad-CAM mass (class 'positive', mapped onto the radiograph) that "
              "falls inside the union of the two true SIJ boxes (phantom: the renderer's exact joint boxes). "
              "An all-zero CAM (Grad-CAM found no evidence for 'positive' anywhere) has no share and is counted "
@@ -392,4 +386,4 @@ def _where(rep: Any, ctx: StageContext, out: Path) -> None:
              "CAM spread evenly over the whole image would get; chance, within the crop: the same over the "
              "anatomy-aware model's crop (its CAM is zero outside the crop, so this is its baseline). CIs: "
              "95% percentile bootstrap over images. Mean paired difference, anatomy-aware minus standard: "
-             + difference_text(res) + ".")
+             + where_models_look.difference_text(res) + ".")

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from sijscan.evaluate.report import write_json
 from sijscan.study.context import StageContext
 
 TITLES = {"standard": "standard", "anatomy": "anatomy-aware"}
@@ -20,8 +21,7 @@ def fmt(v: Any, digits: int = 3) -> str:
 
 
 def grades_section(rep: Any, ctx: StageContext, out: Path) -> None:
-    from sijscan.evaluate.grades import HEADERS, MNY_HEADERS, grade_rows, mny_row
-    from sijscan.evaluate.report import write_json
+    from sijscan.evaluate.grades import HEADERS, MNY_HEADERS, grade_rows, mny_row  # lazy: pandas
 
     rep.heading("Grade head: per-side grade agreement")
     res = (ctx.evaluate.grades if ctx.has("evaluate") else None) or {}

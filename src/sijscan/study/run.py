@@ -10,9 +10,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from sijscan._progress import progress_enabled
 from sijscan.errors import one_line
+from sijscan.modelfolder import read_card
+from sijscan.runinfo import check_and_write_run, model_identity
 from sijscan.study.config import StudyConfig, StudyConfigError, load_config
 from sijscan.study import stage_functions as fn
+from sijscan.study.leakage import check_leakage
 from sijscan.study.predict_stage import run_predict
 from sijscan.study.context import StageContext, StageFailedError
 from sijscan.study.outputs import OUTPUT_TYPES, OutputFormatError, Record, ReportOutput, model_folders
@@ -71,8 +75,6 @@ def run_study(config: str | os.PathLike[str] | StudyConfig, *, out_dir: str | os
     of a rerun stage rerun too. ``stop_after``: stop once that stage is done. ``progress``: bars on
     stderr for the long stages (None: in a terminal only, see :mod:`sijscan._progress`).
     """
-    from sijscan._progress import progress_enabled
-
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     show = progress_enabled(progress)
     forced = _check_force(force)
@@ -109,7 +111,6 @@ def run_study(config: str | os.PathLike[str] | StudyConfig, *, out_dir: str | os
             result.seconds[stage.name] = record["seconds"]
         result.outputs[stage.name] = records[stage.name]["outputs"]
         if stage.name == "cohorts":  # before any model is trained
-            from sijscan.study.leakage import check_leakage
 
             check_leakage(result.outputs["cohorts"])
         if stop_after == stage.name:
@@ -131,11 +132,6 @@ def _write_stage_run(stage: Any, *, cfg: StudyConfig, stage_dir: Path, key: str,
                      records: dict[str, dict[str, Any]], outputs: dict[str, Record]) -> None:
     """``OUT/<stage>/run.json``: the stage's cache key, its upstream keys, the models it used and the
     config sections it read (the stage folder is rebuilt whenever the key changes)."""
-    from sijscan.runinfo import check_and_write_run
-
-    from sijscan.modelfolder import read_card
-    from sijscan.runinfo import model_identity
-
     models = {}
     for name in stage.upstream:
         for k, path in (model_folders(outputs[name]) if name in outputs else {}).items():

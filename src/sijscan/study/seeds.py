@@ -11,6 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from sijscan.stats.delong import delong_ci
+
 
 def predict_other_seeds(preds: Sequence[Any], *, models: dict[str, str], first: str, out_dir: Path,
                         set_name: str) -> dict[str, str]:
@@ -18,7 +20,7 @@ def predict_other_seeds(preds: Sequence[Any], *, models: dict[str, str], first: 
     one CSV per seed (image, probability); returns seed -> CSV path."""
     import pandas as pd
 
-    from sijscan.classify.predict import classify_views, load_classifier
+    from sijscan.classify.predict import classify_views, load_classifier  # lazy: torch
 
     keep = [p for p in preds if p.error is None and p.images is not None and p.images.crop is not None]
     paths = {}
@@ -39,8 +41,7 @@ def seed_aucs(*, first_predictions: dict[str, str], other: dict[str, dict[str, s
     """Per evaluation set and seed: AUC with its DeLong 95% CI, on the images the study analysed."""
     import pandas as pd
 
-    from sijscan.stats.delong import delong_ci
-    from sijscan.io.manifest import read_manifest
+    from sijscan.io.manifest import read_manifest  # lazy: pandas
 
     out: dict[str, dict[str, Any]] = {}
     for name, manifest in sets.items():

@@ -16,8 +16,12 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from sijscan.evaluate.cam_inside_sij import BOX_COLUMNS, bootstrap_center, cam_share, paired_difference, true_sij_boxes
+from sijscan.evaluate.report import fmt, fmt_ci
+from sijscan.predict.pipeline import Pipeline
 from sijscan.study.context import StageContext
 from sijscan.study.names import MODELS
+from sijscan.study.predicting import predict_with_bar
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +30,6 @@ HEADERS = ["Evaluation set", "Model", "n (positives with a share)", "Mean share 
 
 
 def _set_has_truth(df: Any) -> bool:
-    from sijscan.evaluate.cam_inside_sij import BOX_COLUMNS
-
     if all(c in df.columns for c in BOX_COLUMNS) and df[list(BOX_COLUMNS)].notna().all(axis=1).any():
         return True
     return "mask" in df.columns and df["mask"].notna().any()
@@ -38,7 +40,7 @@ def score_sets(ctx: StageContext, *, sets: Mapping[str, Any], out_dir: Path) -> 
     when switched off (``predict.cam_share_images`` 0) or no set has true SIJ boxes."""
     import pandas as pd
 
-    from sijscan.io.manifest import read_manifest
+    from sijscan.io.manifest import read_manifest  # lazy: pandas
 
     cap = ctx.config.predict.cam_share_images
     if cap == 0:
@@ -65,8 +67,6 @@ def score_sets(ctx: StageContext, *, sets: Mapping[str, Any], out_dir: Path) -> 
 def cam_shares(tables: Mapping[str, str], *, n_bootstrap: int, seed: int) -> dict[str, Any]:
     """Evaluate stage (pure statistics): per set the per-model summaries of :func:`score_sets`' tables."""
     import pandas as pd
-
-    from sijscan.evaluate.cam_inside_sij import bootstrap_center, paired_difference
 
     result: dict[str, Any] = {}
     for name, csv in tables.items():
@@ -98,10 +98,6 @@ def _score_set(ctx: StageContext, rows: Any) -> Any:
     """One row per positive: each model's share and chance levels (NaN where it gave no CAM)."""
     import pandas as pd
 
-    from sijscan.evaluate.cam_inside_sij import cam_share, true_sij_boxes
-    from sijscan.predict.pipeline import Pipeline
-    from sijscan.study.predicting import predict_with_bar
-
     cfg = ctx.config
     images = [str(x) for x in rows["image"]]
     table = pd.DataFrame({"image": images})
@@ -131,8 +127,7 @@ def _score_set(ctx: StageContext, rows: Any) -> Any:
 
 def difference_text(result: dict[str, Any]) -> str:
     """'set: mean (lo, hi); ...' of the paired anatomy-aware minus standard difference in mean share."""
-    from sijscan.evaluate.grades import as_ci, as_number
-    from sijscan.evaluate.report import fmt_ci
+    from sijscan.evaluate.grades import as_ci, as_number  # lazy: pandas
 
     parts = []
     for name, block in result.items():
@@ -143,8 +138,7 @@ def difference_text(result: dict[str, Any]) -> str:
 
 def table_rows(result: dict[str, Any]) -> list[list[str]]:
     """Report rows (:data:`HEADERS`) from :func:`cam_shares`' result."""
-    from sijscan.evaluate.grades import as_ci, as_number
-    from sijscan.evaluate.report import fmt, fmt_ci
+    from sijscan.evaluate.grades import as_ci, as_number  # lazy: pandas
 
     titles = {"standard": "standard", "anatomy": "anatomy-aware"}
     out = []
