@@ -40,11 +40,8 @@ ROOT = Path(sijscan.__file__).resolve().parent
 HEAVY = frozenset({"torch", "torchvision", "lightning", "pytorch_lightning", "monai", "timm", "onnx", "onnxruntime",
                    "gradio", "highdicom", "SimpleITK", "matplotlib", "sklearn", "pandas", "pydicom", "nibabel",
                    "openpyxl", "statsmodels"})
-# Pending in other branches (issue 23's segmenter, runner and CT work): these files are being
-# rewritten there, so their function-level imports are left for those branches to settle.
-PENDING = {"sijscan.study.stage_functions", "sijscan.study.predict_stage", "sijscan.evaluate.api",
-           "sijscan.evaluate.predictions", "sijscan.predict.table", "sijscan.phantom.ct.cohort",
-           "sijscan.phantom.ct.render"}
+# Files left for other branches to settle: none now (the last ones moved once their branches merged).
+PENDING: set[str] = set()
 # What the command modules' top levels may reach: building the parser (``register``) needs the
 # shared helpers and the segmenter's training defaults (the package ``anatomy`` brings crop/localize).
 PARSER_NEEDS = {"sijscan", "sijscan._lazy", "sijscan._progress", "sijscan.errors", "sijscan.jsonio", "sijscan.anatomy",

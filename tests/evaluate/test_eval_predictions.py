@@ -1,6 +1,4 @@
 """Reading predictions, joining them with a manifest, and the input errors."""
-import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -138,9 +136,9 @@ def test_adapter_calls_io_read_manifest(monkeypatch, tmp_path):
         df.attrs["manifest_path"] = str(path)
         return df
 
-    module = types.ModuleType("sijscan.io.manifest")
-    module.read_manifest = fake_read_manifest
-    monkeypatch.setitem(sys.modules, "sijscan.io.manifest", module)
+    import sijscan.evaluate.predictions as ep
+
+    monkeypatch.setattr(ep, "read_manifest", fake_read_manifest)  # the name evaluate imported from sijscan.io.manifest
     df = load_manifest(tmp_path / "m.csv")
     assert calls["args"] == (str(tmp_path / "m.csv"), (), False) and len(df) == 1
 

@@ -73,7 +73,6 @@ def test_ct_route_parses_resolves_and_is_named_when_bad(minimal, tmp_path: Path)
 
 def _fake_trainer(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     import sijscan.anatomy.train as train_mod
-    import sijscan.modelfolder as mf
 
     seen: dict[str, Any] = {}
 
@@ -82,7 +81,7 @@ def _fake_trainer(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return Path(out_dir)
 
     monkeypatch.setattr(train_mod, "train_segmenter", fake_train)
-    monkeypatch.setattr(mf, "read_card", lambda folder: SimpleNamespace(provenance={"val_dice": 0.5}))
+    monkeypatch.setattr("sijscan.study.stage_functions.read_card", lambda folder: SimpleNamespace(provenance={"val_dice": 0.5}))
     return seen
 
 

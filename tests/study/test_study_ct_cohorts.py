@@ -73,7 +73,6 @@ def test_cohorts_stage_renders_a_ct_cohort_and_skips_an_absent_one(minimal, tmp_
 def test_classifiers_stage_mixes_ct_renders_and_trains_each_seed(minimal, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import sijscan.classify.train as train_mod
-    import sijscan.modelfolder as mf
     from sijscan.phantom.ct.synthetic import write_toy_case_folder
 
     write_toy_case_folder(tmp_path / "cts" / "toy")
@@ -85,7 +84,7 @@ def test_classifiers_stage_mixes_ct_renders_and_trains_each_seed(minimal, tmp_pa
         return Path(kw["out_dir"])
 
     monkeypatch.setattr(train_mod, "train_classifier", fake_train)
-    monkeypatch.setattr(mf, "read_card", lambda folder: SimpleNamespace(cutoff=0.5))
+    monkeypatch.setattr("sijscan.study.stage_functions.read_card", lambda folder: SimpleNamespace(cutoff=0.5))
     data = minimal(classifiers__ct_route={"cases": ["cts/toy"], "n": 7, "size": 96}, classifiers__extra_weight=0.4,
                    classifiers__appearance=True, classifiers__seeds=[3, 4])
     cfg = config_from_dict(data, base_dir=tmp_path)

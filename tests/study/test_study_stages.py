@@ -182,7 +182,7 @@ def test_classifier_epochs_override_reaches_the_recipe(minimal, tmp_path: Path, 
         cutoff = 0.4
 
     monkeypatch.setattr("sijscan.classify.train.train_classifier", fake_train)
-    monkeypatch.setattr("sijscan.modelfolder.read_card", lambda folder: Card())
+    monkeypatch.setattr("sijscan.study.stage_functions.read_card", lambda folder: Card())
     cfg = config_from_dict(minimal(classifiers__epochs=3))
     ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "classifiers",
                        upstream={"cohorts": cohorts_with(proof="m.csv"), "segmenter": given_segmenter("seg")})

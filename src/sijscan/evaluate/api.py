@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from sijscan.evaluate import figures
 from sijscan.stats.bootstrap import Resampler
 from sijscan.evaluate.comparison import compare_models
+from sijscan.stats.calibration import calibration
 from sijscan.stats.cutoff import resolve_cutoff
 from sijscan.evaluate.followup import progression_report
-from sijscan.evaluate.grades import grades_section
+from sijscan.evaluate.grades import HEADERS, MNY_HEADERS, grade_rows, grades_section, mny_row
 from sijscan.stats.metrics import decide
 from sijscan.evaluate.predictions import load_dataset
 from sijscan.evaluate.report import Report, fmt, fmt_ci, write_json
@@ -90,8 +92,6 @@ def _qc_table(rep: Report, result: dict[str, Any]) -> None:
 
 
 def _grade_tables(rep: Report, grades: dict[str, Any]) -> None:
-    from sijscan.evaluate.grades import HEADERS, MNY_HEADERS, grade_rows, mny_row
-
     rep.heading("Per-side grade agreement (grade head)")
     if not grades.get("available"):
         rep.para(f"Not computed: {grades.get('reason', 'no grades')}.")
@@ -104,8 +104,6 @@ def _grade_tables(rep: Report, grades: dict[str, Any]) -> None:
 
 def _write_evaluation(out: Path, *, result: dict[str, Any], y: np.ndarray, p: np.ndarray, rs: Resampler,
                       progress: bool | None = False) -> None:
-    from sijscan.evaluate import figures
-
     out.mkdir(parents=True, exist_ok=True)
     grid = np.linspace(0.0, 1.0, 201)
     low, high = rs.roc_band(p, fpr_grid=grid, progress=progress)
@@ -115,7 +113,6 @@ def _write_evaluation(out: Path, *, result: dict[str, Any], y: np.ndarray, p: np
                                   title=f"Confusion matrix at cut-off {result['cutoff']:.3f}")
     hist = figures.histogram_figure(y_true=y, probability=p, cutoff=result["cutoff"], path=out / "histogram.png",
                                     title="Predicted probability by true class")
-    from sijscan.stats.calibration import calibration
 
     cal = figures.calibration_figure(cal=calibration(y_true=y, probability=p, n_bins=result["ece_bins"]),
                                      path=out / "calibration.png", title="Calibration")

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sijscan.evaluate.errors import KeyMismatchError, PredictionsError, list_some
+from sijscan.io.manifest import read_manifest
 from sijscan.mny import mny_positive
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,6 @@ def load_manifest(path: str | Path) -> pd.DataFrame:
     The one place evaluate touches the manifest format: absolute ``image`` paths, nullable
     ``Int64`` label/grade columns, ``df.attrs["manifest_path"]``. Its errors are ``InputError`` s.
     """
-    from sijscan.io.manifest import read_manifest
-
     return read_manifest(path, require=(), check_files=False)
 
 

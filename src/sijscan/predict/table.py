@@ -19,6 +19,9 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from sijscan.files import atomic_write
+from sijscan.predict.outdir import OutputFolderError, os_reason
+
 log = logging.getLogger(__name__)
 
 CSV_NAME = "predictions.csv"
@@ -87,8 +90,6 @@ def read_rows(csv_path: Path) -> dict[str, dict[str, str]]:
     A file that is not a sijscan predictions CSV (not UTF-8 text, no ``image`` column, unreadable)
     raises :class:`~sijscan.predict.outdir.OutputFolderError`: it is never overwritten.
     """
-    from sijscan.predict.outdir import OutputFolderError, os_reason
-
     if not csv_path.is_file():
         return {}
     rows: dict[str, dict[str, str]] = {}
@@ -152,8 +153,6 @@ class RowWriter:
 
     def finalize(self, *, order: Sequence[str]) -> None:
         """Rewrite the CSV de-duplicated, images in ``order`` first, through tmp + ``os.replace``."""
-        from sijscan.files import atomic_write
-
         keys = [k for k in order if k in self.rows] + sorted(k for k in self.rows if k not in set(order))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")

@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from sijscan.devices import study_device
+from sijscan.errors import SijscanError
 from sijscan.evaluate.predictions import qc_withheld_rows
+from sijscan.io.manifest import read_manifest, write_manifest
+from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, write_png_atomic
+from sijscan.predict.pipeline import Pipeline
 from sijscan.study.context import StageContext
 from sijscan.study.names import MODELS, VAL_SUFFIX
 from sijscan.study.outputs import GradcamExample, PredictCounts, PredictOutput, SeedPredictions
@@ -20,8 +24,6 @@ log = logging.getLogger(__name__)
 
 def eval_sets(ctx: StageContext) -> dict[str, Path]:
     """Evaluation set name -> manifest: the training cohort's validation rows, then each test cohort."""
-    from sijscan.io.manifest import read_manifest, write_manifest
-
     cfg = ctx.config
     out_dir = ctx.stage_dir / "manifests"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -57,9 +59,6 @@ def _prediction_rows(preds: list[Any]) -> list[dict[str, Any]]:
 
 def run_predict(ctx: StageContext) -> PredictOutput:
     import pandas as pd
-
-    from sijscan.io.manifest import read_manifest
-    from sijscan.predict.pipeline import Pipeline
 
     cfg = ctx.config
     seg = ctx.segmenter.model
@@ -132,11 +131,6 @@ def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> 
 
 def _gradcam_set(ctx: StageContext, *, name: str, manifest: Path, seg: str, k: int,
                  out_dir: Path) -> list[GradcamExample]:
-    from sijscan.errors import SijscanError
-    from sijscan.io.manifest import read_manifest
-    from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, write_png_atomic
-    from sijscan.predict.pipeline import Pipeline
-
     df = read_manifest(manifest)
     df = df.sort_values("label", ascending=False, kind="stable")
     images = [str(x) for x in df["image"].head(k)]

@@ -232,7 +232,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
 
 def _qc_excluded_table(rep: Any, ctx: StageContext) -> None:
     """Each set's AUC on all images (the statistics above and below) beside the AUC without QC-withheld ones."""
-    from sijscan.evaluate.predictions import QC_RULE
+    from sijscan.evaluate.predictions import QC_RULE  # lazy: pandas
 
     if not ctx.has("evaluate"):
         return

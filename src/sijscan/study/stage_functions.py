@@ -11,14 +11,20 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sijscan._progress import progress_bar
 from sijscan.devices import study_device
+from sijscan.evaluate.report import strict, write_json
+from sijscan.modelfolder import read_card
+from sijscan.phantom import simulate_cohort
 from sijscan.study.context import StageContext, StudyDataError
 from sijscan.study.ct_renders import render_ct_set
 from sijscan.study.names import MODEL_TITLES, MODELS
 from sijscan.study.outputs import (ClassifierModel, ClassifiersOutput, Cohort, CohortsOutput, Comparison, CompareOutput,
                                    CTRenders, EvaluateOutput, Progression, ProgressionOutput, ReportOutput,
                                    SegmenterOutput, SetMetrics)
+from sijscan.study.report import write_report
 from sijscan.study.seeds import seed_aucs
+from sijscan.study.where_models_look import cam_shares
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +36,8 @@ log = logging.getLogger(__name__)
 def _ensure_split(manifest: Path, *, seed: int, out: Path) -> Path:
     """The training manifest with ``split`` train/val (15% of the patients by seed when it has no 'val' rows;
     the same hold-out as ``train-classifier``: :func:`sijscan.classify.data.split_train_val`)."""
-    from sijscan.classify.data import split_train_val
-    from sijscan.io.manifest import read_manifest, write_manifest
+    from sijscan.classify.data import split_train_val  # lazy: pandas, torch
+    from sijscan.io.manifest import read_manifest, write_manifest  # lazy: pandas
 
     df = read_manifest(manifest, require=("label",))
     if "split" in df.columns and (df["split"] == "val").any() and (df["split"] == "train").any():
@@ -43,7 +49,7 @@ def _ensure_split(manifest: Path, *, seed: int, out: Path) -> Path:
 
 
 def run_cohorts(ctx: StageContext) -> CohortsOutput:
-    from sijscan.io.manifest import read_manifest
+    from sijscan.io.manifest import read_manifest  # lazy: pandas
 
     cfg = ctx.config
     out: dict[str, Cohort] = {}
@@ -56,8 +62,6 @@ def run_cohorts(ctx: StageContext) -> CohortsOutput:
                 continue
             manifest = Path(ct_manifest)
         elif c.phantom is not None:
-            from sijscan.phantom import simulate_cohort
-
             p = c.phantom
             manifest = Path(simulate_cohort(p.cohort, n=p.n, seed=p.seed, out_dir=ctx.stage_dir / c.name, size=p.size,
                                             fmt=p.format, followup=p.followup, workers=cfg.study.workers,
@@ -81,15 +85,13 @@ def _train_manifest(ctx: StageContext) -> str:
 
 
 def run_segmenter(ctx: StageContext) -> SegmenterOutput:
-    from sijscan.modelfolder import read_card
-
     cfg = ctx.config
     if cfg.segmenter.model is not None:
         card = read_card(cfg.segmenter.model)
         if card.kind != "segmenter":
             raise StudyDataError(f"segmenter.model: {cfg.segmenter.model} is a {card.kind} model folder")
         return SegmenterOutput(model=str(Path(cfg.segmenter.model).resolve()), trained=False, arch=card.arch)
-    from sijscan.anatomy.train import TrainConfig, train_segmenter
+    from sijscan.anatomy.train import TrainConfig, train_segmenter  # lazy: lightning, torch
 
     t = cfg.segmenter.train
     if t is None:  # the config reader guarantees model or train
@@ -110,7 +112,7 @@ def run_segmenter(ctx: StageContext) -> SegmenterOutput:
 
 
 def _classifier_recipe(c: Any) -> Any:
-    from sijscan.classify.recipe import get_recipe, with_augment
+    from sijscan.classify.recipe import get_recipe, with_augment  # lazy: torch
 
     recipe = get_recipe(c.recipe, arch=c.arch)
     if c.epochs is not None:
@@ -123,8 +125,7 @@ def _classifier_recipe(c: Any) -> Any:
 
 def run_classifiers(ctx: StageContext) -> ClassifiersOutput:
     """Both views; the anatomy-aware one once per ``classifiers.seeds`` (the first is THE model)."""
-    from sijscan.classify.train import train_classifier
-    from sijscan.modelfolder import read_card
+    from sijscan.classify.train import train_classifier  # lazy: lightning, pandas, torch, torchvision
 
     cfg = ctx.config
     c = cfg.classifiers
@@ -164,14 +165,12 @@ def run_classifiers(ctx: StageContext) -> ClassifiersOutput:
 
 
 def run_evaluate(ctx: StageContext) -> EvaluateOutput:
-    from sijscan.evaluate.api import evaluate_predictions
-    from sijscan.evaluate.report import strict
+    from sijscan.evaluate.api import evaluate_predictions  # lazy: pandas
 
     cfg = ctx.config
     pred = ctx.predict
     out: dict[str, dict[str, SetMetrics]] = {}
     grades: dict[str, Any] = {m: {} for m in MODELS}
-    from sijscan._progress import progress_bar
 
     bar = progress_bar(total=len(MODELS) * len(pred.sets), desc="evaluate (bootstrap CIs)", enabled=ctx.progress,
                        unit="set")
@@ -199,9 +198,6 @@ def run_evaluate(ctx: StageContext) -> EvaluateOutput:
 
 def _camshare(ctx: StageContext) -> dict[str, Any]:
     """Grad-CAM share inside the true SIJ boxes (see :mod:`sijscan.study.where_models_look`); written as JSON too."""
-    from sijscan.evaluate.report import write_json
-    from sijscan.study.where_models_look import cam_shares
-
     res = cam_shares(ctx.predict.camshare or {}, n_bootstrap=ctx.config.evaluate.n_bootstrap, seed=ctx.config.study.seed)
     if res:
         (ctx.stage_dir / "camshare").mkdir(parents=True, exist_ok=True)
@@ -215,7 +211,7 @@ def _model_dir(ctx: StageContext, model: str) -> str:
 
 
 def run_compare(ctx: StageContext) -> CompareOutput:
-    from sijscan.evaluate.comparison import compare_models, table2_rows
+    from sijscan.evaluate.comparison import compare_models, table2_rows  # lazy: pandas
 
     cfg = ctx.config
     pred = ctx.predict
@@ -233,8 +229,8 @@ def run_compare(ctx: StageContext) -> CompareOutput:
 
 
 def run_progression(ctx: StageContext) -> ProgressionOutput:
-    from sijscan.evaluate.followup import progression_report, progression_rows
-    from sijscan.io.manifest import read_manifest
+    from sijscan.evaluate.followup import progression_report, progression_rows  # lazy: pandas
+    from sijscan.io.manifest import read_manifest  # lazy: pandas
 
     cfg = ctx.config
     pred = ctx.predict
@@ -260,6 +256,4 @@ def run_progression(ctx: StageContext) -> ProgressionOutput:
 
 
 def run_report(ctx: StageContext) -> ReportOutput:
-    from sijscan.study.report import write_report
-
     return write_report(ctx)

@@ -16,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from sijscan import jsonio
+from sijscan import __version__, jsonio
 from sijscan.errors import InputError
+from sijscan.phantom import writers
 from sijscan.phantom.ct.case import CTCase, load_ct_case
 from sijscan.phantom.ct.joint import joint_report
 from sijscan.phantom.ct.realism import RealismRanges, get_realism
@@ -56,9 +57,7 @@ def render_ct_cohort(
     preset of :mod:`sijscan.phantom.ct.realism` ("off" or None: plain renders, "varied", "stress")
     or a ``RealismRanges``; each radiograph's options are drawn by a generator of their own.
     """
-    from sijscan import __version__
-    from sijscan.io.manifest import write_manifest
-    from sijscan.phantom import writers
+    from sijscan.io.manifest import write_manifest  # lazy: pandas
 
     import pandas as pd
 

@@ -30,6 +30,7 @@ from sijscan.phantom.ct.geometry import Detector, Pose, project_points, sample_p
 from sijscan.phantom.ct.joint import GAS_HU, SIDES, find_joint, joint_points_mm, lesion_block, lesion_plan
 from sijscan.phantom.ct.projector import Slabs, build_slabs, labels_from_occupancy, path_factor, project
 from sijscan.phantom.profiles import PROFILES, AcquisitionProfile, get_profile
+from sijscan.phantom.simulate import geometry_for
 from sijscan.phantom.spec import CaseSpec, Geometry, Projection
 
 logger = logging.getLogger(__name__)
@@ -361,8 +362,6 @@ def render_ct_radiograph(
     field of view (detector extent and central ray), table, habitus and more body; it draws from its
     own seed, so the draws above stay those of a plain render.
     """
-    from sijscan.phantom.simulate import geometry_for
-
     check_device(device)
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     prof = _resolve_profile(profile, rng)
