@@ -21,10 +21,9 @@ STAGE = {"io": 1, "phantom": 2, "anatomy": 3, "classify": 4, "predict": 5, "eval
          "study": 7, "cli": 8, "app": 8}
 # ``python -m sijscan`` is the CLI's own entry; the package root's lazy map is the public API's front door
 ENTRY_POINTS = {"sijscan.__main__", "sijscan"}
-# Known exception, left open (issue 23): the architecture registry imports the modules that define the
-# networks by name on the first unknown architecture (``modelfolder._PROVIDERS``).
-NAMED_EXCEPTIONS = {("sijscan.modelfolder", "sijscan.anatomy.networks"),
-                    ("sijscan.modelfolder", "sijscan.classify.networks")}
+# No exceptions: the architecture registry no longer names the networks modules (they register
+# themselves when imported, timm's pattern); add a pair here only with an issue that says why.
+NAMED_EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 def _module(path: Path) -> str:

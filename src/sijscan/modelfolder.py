@@ -10,14 +10,13 @@ no code is unpickled), label names, the preprocessing/inference recipe, the deci
 calibration temperature (classifiers), provenance (data, seed, epochs, git commit, metrics) and the
 sha256 of the weights file, checked on load.
 
-Architectures register themselves with :func:`register_arch`. The modules that define them are
-imported lazily the first time an unknown name is looked up (see ``_PROVIDERS``), so loading a
-folder needs no import order from the caller.
+Architectures register themselves with :func:`register_arch` when their networks module is
+imported (``sijscan.anatomy.networks``, ``sijscan.classify.networks``); the code that loads a kind
+of model imports that module, so this low module names no higher package.
 """
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import json
 import logging
 import os
@@ -47,8 +46,9 @@ WEIGHTS_FILE = "weights.safetensors"
 ModelKind = Literal["segmenter", "classifier"]
 
 _REGISTRY: dict[str, Callable[..., "torch.nn.Module"]] = {}
-# Modules that call ``register_arch`` at import time; imported on the first unknown lookup.
-_PROVIDERS: tuple[str, ...] = ("sijscan.anatomy.networks", "sijscan.classify.networks")
+"""Filled by the networks modules as they are imported (``@register_arch``, timm's pattern): this low
+module names no higher package; whoever loads a kind of model imports that kind's networks module
+(the segmenter's and the classifier's loaders, training and export do)."""
 
 
 def register_arch(name: str) -> Callable[[Callable[..., "torch.nn.Module"]], Callable[..., "torch.nn.Module"]]:
@@ -64,24 +64,12 @@ def register_arch(name: str) -> Callable[[Callable[..., "torch.nn.Module"]], Cal
 
 
 def known_archs() -> list[str]:
-    _import_providers()
+    """The architectures registered so far (those of the networks modules imported)."""
     return sorted(_REGISTRY)
-
-
-def _import_providers() -> None:
-    for module in _PROVIDERS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a provider not written yet must not break the others
-            if exc.name != module:
-                raise
-            log.debug("architecture provider %s not available", module)
 
 
 def build_network(arch: str, init_args: dict[str, Any] | None = None) -> "torch.nn.Module":
     """Build an (untrained) network from its registered name and init args."""
-    if arch not in _REGISTRY:
-        _import_providers()
     if arch not in _REGISTRY:
         raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(sorted(_REGISTRY)) or 'none'}")
     try:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+import sijscan.anatomy.networks  # noqa: F401 - registers the segmenter architectures load_network rebuilds
 from sijscan.anatomy.crop import scale_box
 from sijscan.anatomy.inference import infer_logits  # execution (exact or --fast) lives there
 from sijscan.anatomy.localize import SIJLocation, locate_sij

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+import sijscan.classify.networks  # noqa: F401 - registers the classifier architectures load_network rebuilds
 from sijscan.backends import load_network
 from sijscan.classify.calibration import probability
 from sijscan.classify.card import ClassifierRecipe, parse_classifier_recipe

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import torch
 
+import sijscan.classify.networks  # noqa: F401 - registers the architecture build_network makes
 from sijscan.classify.card import classifier_recipe
 from sijscan.classify.errors import PublishedCheckpointError
 from sijscan.classify.preprocess import PreprocessSpec

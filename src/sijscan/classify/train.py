@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+import sijscan.classify.networks  # noqa: F401 - registers the architectures build_network makes
 from sijscan import jsonio
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
 from sijscan._progress import progress_enabled, training_progress

@@ -32,6 +32,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+import sijscan.anatomy.networks  # noqa: F401 - registers the architectures load_model rebuilds
+import sijscan.classify.networks  # noqa: F401
 from sijscan.classify.predict import forward_logits
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.errors import ModelError
