@@ -9,7 +9,6 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-import sijscan.classify.networks  # noqa: F401 - registers the classifier architectures load_network rebuilds
 from sijscan.backends import load_network
 from sijscan.classify.calibration import probability
 from sijscan.classify.card import ClassifierRecipe, parse_classifier_recipe
@@ -88,6 +87,8 @@ def forward_logits(network: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Ten
 
 def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch") -> ClassifierModel:
     """``backend="onnx"`` runs the folder's exported ONNX file in onnxruntime instead of torch."""
+    if backend == "torch":  # the torch rebuild needs the architectures registered; ONNX needs no torchvision
+        import sijscan.classify.networks  # noqa: F401  # lazy: torchvision
     net, card = load_network(model_dir, backend=backend, device=device)
     if card.kind != "classifier":
         raise ClassifierInputError(f"{model_dir} is a {card.kind} model folder, not a classifier")
