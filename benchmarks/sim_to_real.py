@@ -364,6 +364,18 @@ def _code_state() -> dict[str, Any]:
     return {"commit": commit, "sources_sha256": h.hexdigest()[:16]}
 
 
+def parse_cases(ap: argparse.ArgumentParser, a: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """``--cases`` and ``--holdout`` (default: every case) checked against ``--ct-root``; ap.error otherwise."""
+    cases = [c.strip() for c in a.cases.split(",") if c.strip()]
+    holdout = cases if a.holdout is None else [c.strip() for c in a.holdout.split(",") if c.strip()]
+    if len(cases) < 2 or not set(holdout) <= set(cases):
+        ap.error("need >= 2 --cases and --holdout among them")
+    missing = [c for c in cases if not (a.ct_root / c).is_dir()]
+    if missing:
+        ap.error(f"CT case folders not found under {a.ct_root}: {', '.join(missing)}")
+    return cases, holdout
+
+
 def parse_train_seeds(ap: argparse.ArgumentParser, text: str | None, *, quick: bool) -> tuple[int, ...]:
     """``--train-seeds`` as distinct ints in their order; None: seed 0 with ``--quick``, else FULL_TRAIN_SEEDS."""
     if text is None:
@@ -396,13 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="reuse renders already in --work that were made with the same settings (models are retrained)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
-    cases = [c.strip() for c in a.cases.split(",") if c.strip()]
-    holdout = cases if a.holdout is None else [c.strip() for c in a.holdout.split(",") if c.strip()]
-    if len(cases) < 2 or not set(holdout) <= set(cases):
-        ap.error("need >= 2 --cases and --holdout among them")
-    missing = [c for c in cases if not (a.ct_root / c).is_dir()]
-    if missing:
-        ap.error(f"CT case folders not found under {a.ct_root}: {', '.join(missing)}")
+    cases, holdout = parse_cases(ap, a)
     seeds = parse_train_seeds(ap, a.train_seeds, quick=a.quick)
     result = run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout, work=a.work,
                  reuse=a.reuse, arms=tuple(x.strip() for x in a.arms.split(",")), train_seeds=seeds)

@@ -60,13 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true", help="reuse renders in --work made with the same settings")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
-    cases = [c.strip() for c in a.cases.split(",") if c.strip()]
-    holdout = cases if a.holdout is None else [c.strip() for c in a.holdout.split(",") if c.strip()]
-    if len(cases) < 2 or not set(holdout) <= set(cases):
-        ap.error("need >= 2 --cases and --holdout among them")
-    missing = [c for c in cases if not (a.ct_root / c).is_dir()]
-    if missing:
-        ap.error(f"CT case folders not found under {a.ct_root}: {', '.join(missing)}")
+    cases, holdout = s2r.parse_cases(ap, a)
     seeds = s2r.parse_train_seeds(ap, a.train_seeds, quick=a.quick)
     result = s2r.run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout,
                      work=a.work, reuse=a.reuse, arms=tuple(x.strip() for x in a.arms.split(",")),

@@ -89,15 +89,19 @@ def project_points(points_mm: np.ndarray, pose: Pose, det: Detector, centre: np.
     return h[:, :2] / h[:, 2:3]
 
 
-def ray_directions(pose: Pose, det: Detector, *, step: int = 1) -> np.ndarray:
-    """Unit ray directions in the VOLUME frame for every ``step``-th pixel centre: (H', W', 3)."""
+def room_ray_directions(pose: Pose, det: Detector, *, step: int = 1) -> np.ndarray:
+    """Unit ray directions in the ROOM frame (source to each ``step``-th pixel centre): (H', W', 3)."""
     cu, cv = det.principal
     cols = (np.arange(0, det.width, step) + (step - 1) / 2.0 - cu) * det.pixel_spacing_mm
     rows = (np.arange(0, det.height, step) + (step - 1) / 2.0 - cv) * det.pixel_spacing_mm
     u, v = np.meshgrid(cols, rows)
     d = np.stack([u, np.full_like(u, pose.sid_mm), -v], axis=-1)
-    d /= np.linalg.norm(d, axis=-1, keepdims=True)
-    return d @ rotation(pose)  # R^T d for each row vector
+    return d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+
+def ray_directions(pose: Pose, det: Detector, *, step: int = 1) -> np.ndarray:
+    """Unit ray directions in the VOLUME frame for every ``step``-th pixel centre: (H', W', 3)."""
+    return room_ray_directions(pose, det, step=step) @ rotation(pose)  # R^T d for each row vector
 
 
 def source_position(pose: Pose, centre: np.ndarray) -> np.ndarray:

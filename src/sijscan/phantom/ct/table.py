@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from sijscan.phantom.ct.geometry import Detector, Pose
+from sijscan.phantom.ct.geometry import Detector, Pose, room_ray_directions
 
 MU_CARBON, MU_ALUMINIUM = 0.029, 0.075
 
@@ -52,12 +52,7 @@ def _mu_at(table: Table, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def table_line_integral(table: Table, *, pose: Pose, det: Detector, step: int = 4, samples: int = 240) -> np.ndarray:
     """(H, W) float32 line integral through the table along each pixel's ray (numerical, ``samples``
     points over the table's depth, every ``step``-th pixel then interpolated)."""
-    cu, cv = det.principal
-    cols = (np.arange(0, det.width, step) + (step - 1) / 2.0 - cu) * det.pixel_spacing_mm
-    rows = (np.arange(0, det.height, step) + (step - 1) / 2.0 - cv) * det.pixel_spacing_mm
-    u, v = np.meshgrid(cols, rows)
-    d = np.stack([u, np.full_like(u, pose.sid_mm), -v], axis=-1)
-    d /= np.linalg.norm(d, axis=-1, keepdims=True)
+    d = room_ray_directions(pose, det, step=step)  # the table is fixed to the room: no patient rotation
     src_y = -pose.sod_mm
     y_lo = table.y_top - (table.half_width_mm + table.rail_mm[0]) ** 2 / (2.0 * table.radius_mm) - 1.0
     y_hi = table.y_top + table.thickness_mm + 1.0
