@@ -15,6 +15,7 @@ from sijscan.classify.card import classifier_recipe
 from sijscan.classify.predict import load_classifier
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.errors import ModelError
+import sijscan.classify.networks  # noqa: F401 - registers the architectures these tests build by name
 from sijscan.modelfolder import build_network, load_model, read_card, save_model
 
 TINY_UNET = {**PAPER_INIT, "channels": [4, 8], "strides": [2], "num_res_units": 1}

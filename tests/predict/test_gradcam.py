@@ -61,6 +61,7 @@ def test_cam_peaks_in_the_region_the_positive_logit_depends_on() -> None:
 
 
 def test_cam_on_tiny_resnet_has_input_shape_and_range() -> None:
+    import sijscan.classify.networks  # noqa: F401 - registers 'tiny-resnet'
     from sijscan.modelfolder import build_network
 
     torch.manual_seed(0)

@@ -12,6 +12,7 @@ from PIL import Image
 from sijscan.anatomy.networks import PAPER_INIT
 from sijscan.anatomy.recipes import published_recipe
 from sijscan.classify.preprocess import PreprocessSpec
+import sijscan.classify.networks  # noqa: F401 - registers the architectures these tests build by name
 from sijscan.modelfolder import build_network, save_model
 from sijscan.phantom.simulate import simulate_case
 from sijscan.predict.pipeline import Pipeline

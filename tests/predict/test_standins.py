@@ -69,6 +69,7 @@ def make_models(root: Path, *, view: str = "sij", grade_head: bool = True, seed:
     """Write segmenter/, classifier/ and pipeline.json under ``root``; return ``root``."""
     from sijscan.classify.card import classifier_recipe
     from sijscan.classify.preprocess import PreprocessSpec
+    import sijscan.classify.networks  # noqa: F401 - registers 'tiny-resnet' (architectures register on import)
     from sijscan.modelfolder import build_network
     from sijscan.predict.pipeline import write_pipeline_folder
 
