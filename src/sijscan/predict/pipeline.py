@@ -216,7 +216,7 @@ class Pipeline:
         t = time.perf_counter()
         orientation = None
         # the segmenter's labels only: a user's own map says where the anatomy is (and no segmenter runs for it)
-        if segmentation is not None and self.segmenter is not None and self.qc_config.check_orientation:
+        if segmentation is not None and self.qc_config.check_orientation:  # a segmentation implies a segmenter
             from sijscan.anatomy.orientation import check_orientation  # lazy: torch
 
             orientation = check_orientation(self.segmenter, radiograph)  # a 180-degree turn the map hides
