@@ -59,7 +59,8 @@ def test_manifest_mask_column_and_classifier_without_segmenter(tmp_path: Path, c
     manifest.write_text(f"image,mask\n{images / 'p1.png'},{masks / 'p1_mask.png'}\n", encoding="utf-8")
     out = tmp_path / "o"
     assert main(["predict", str(manifest), "--classifier", str(models / "classifier"), "--out", str(out)]) == 0
-    assert _rows(out)["p1.png"]["probability"]
+    row = _rows(out)["images/p1.png"]  # a manifest's images are named by their path relative to its folder
+    assert row["probability"] and row["path"] == str(images / "p1.png")
     # without masks an SIJ-crop classifier alone is a usage error, in one line
     assert main(["predict", str(images), "--classifier", str(models / "classifier"), "--out", str(tmp_path / "x")]) == 2
 

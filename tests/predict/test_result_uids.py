@@ -69,7 +69,7 @@ def test_predictions_csv_and_json_are_keyed_by_dicom_uids_never_names(models: Pa
     out = tmp_path / "out"
     assert main(["predict", str(inputs), "--model", str(models), "--out", str(out), "--device", "cpu"]) == 0
     header, rows = _rows(out)
-    assert header == CSV_COLUMNS and header[1:4] == UID_COLUMNS
+    assert header == CSV_COLUMNS and header[2:5] == UID_COLUMNS
     for name in ("a/IMG0001", "b/IMG0001"):
         want = _uids(inputs / name)
         assert {k: rows[name][k] for k in UID_COLUMNS} == want

@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--report", action="store_true", help="write OUT/report.html (self-contained)")
     p.add_argument("--overwrite", action="store_true", help="redo the images named here even if already in predictions.csv (other rows are kept)")
     add_progress_flag(p)
-    p.add_argument("--hash-names", action="store_true", help="name images by a content hash, not the file name")
+    p.add_argument("--hash-names", action="store_true",
+                   help="de-identified outputs: name images by a content hash, not the file name, and leave out "
+                        "their paths and DICOM UIDs (evaluate still matches them by content)")
     scale = p.add_argument_group("scale-out (several processes/GPUs/nodes with Lightning Fabric, DDP; "
                                  "every other option works there too)")
     scale.add_argument("--devices", type=int, default=1, help="processes (GPUs) per node (default 1)")

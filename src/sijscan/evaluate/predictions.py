@@ -2,8 +2,10 @@
 
 A predictions CSV has at least the columns ``image`` and ``probability`` (of the positive class,
 definite radiographic sacroiliitis); ``decision`` (0/1) is optional. Relative ``image`` paths are
-relative to the CSV's folder. Rows are matched to the manifest on the resolved absolute path and,
-for rows that do not match, on the file name when that name is unique on both sides.
+relative to the CSV's folder; a ``path`` column (``sijscan predict`` writes each file's path as
+given, made absolute) takes precedence. Rows are matched to the manifest on the resolved absolute
+path and, for rows that do not match, on their relative path as the end of a manifest path, then on
+the file name, then (``predict --hash-names``) on the file's content, each only when unique on both sides.
 
 ``sijscan predict``'s own CSV (and the study's) is read as it is: a row with a non-empty ``error``
 (the image failed) is left out, counted and named (``Predictions.excluded``, then the notes and
@@ -14,6 +16,7 @@ follow (the study's evaluate stage calls :func:`sijscan.evaluate.api.evaluate_pr
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +24,14 @@ import numpy as np
 import pandas as pd
 
 from sijscan.evaluate.errors import KeyMismatchError, PredictionsError, list_some
+from sijscan.files import file_digest
 from sijscan.io.manifest import read_manifest
 from sijscan.mny import mny_positive
 
 log = logging.getLogger(__name__)
+
+_HASH_NAME = re.compile(r"[0-9a-f]{16}")
+"""How ``sijscan predict --hash-names`` names an image: 16 hex digits of its file's SHA-256."""
 
 
 #: The one rule for images whose decision input QC withheld, in ``sijscan evaluate`` and the study.
@@ -105,8 +112,10 @@ def read_predictions(path: str | Path) -> Predictions:
         rows = [f"line {i + 2} ({df['probability'].iloc[i]!r})" for i in np.flatnonzero(bad)]
         raise PredictionsError(f"predictions {path}: probability must be a number in [0, 1]; bad: {list_some(rows)}")
     base = path.resolve().parent
+    given = (df["path"].astype(object).fillna("").astype(str).str.strip() if "path" in df.columns
+             else pd.Series([""] * len(df), index=df.index))
     out = pd.DataFrame({"image": df["image"].astype(str).to_numpy(),
-                        "key": [_resolve(i, base) for i in df["image"].astype(str)],
+                        "key": [_resolve(g or i, base) for g, i in zip(given, df["image"].astype(str))],
                         "probability": prob, "qc_withheld": withheld, "row": df.index.to_numpy()})
     dup = out["key"].duplicated(keep=False)
     if dup.any():
@@ -156,7 +165,13 @@ class Joined:
 
 
 def join_predictions(predictions: Predictions, manifest: pd.DataFrame) -> Joined:
-    """Attach each prediction to its manifest row; raise :class:`KeyMismatchError` for unmatched ones."""
+    """Attach each prediction to its manifest row; raise :class:`KeyMismatchError` for unmatched ones.
+
+    A row matches by its file (``sijscan predict`` writes each file's path as given, so its rows match
+    exactly); rows without a path (older files, other tools) fall back to a unique match of their
+    ``image`` as a trailing part of a manifest path, then of the file name alone (noted), then of a
+    content hash (``predict --hash-names``; noted).
+    """
     man = manifest.reset_index(drop=True).copy()
     man_keys = [str(Path(str(p)).expanduser().resolve()) for p in man["image"].astype(str)]
     man["_key"] = man_keys
@@ -165,24 +180,11 @@ def join_predictions(predictions: Predictions, manifest: pd.DataFrame) -> Joined
         raise KeyMismatchError(f"manifest lists the same image more than once: {list_some(dups)}")
     index_of = {k: i for i, k in enumerate(man_keys)}
     pred = predictions.table
-    rows = np.full(len(pred), -1, dtype=int)
-    for j, key in enumerate(pred["key"]):
-        rows[j] = index_of.get(key, -1)
-    unmatched = np.flatnonzero(rows < 0)
-    n_by_name = 0
-    if unmatched.size:
-        man_names = pd.Series([Path(k).name for k in man_keys])
-        pred_names = pd.Series([Path(k).name for k in pred["key"]])
-        man_unique = man_names[~man_names.duplicated(keep=False)]
-        name_to_row = dict(zip(man_unique, man_unique.index))
-        pred_name_unique = ~pred_names.duplicated(keep=False)
-        taken = set(rows[rows >= 0].tolist())
-        for j in unmatched:
-            r = name_to_row.get(pred_names[j], -1)
-            if r >= 0 and pred_name_unique[j] and r not in taken:
-                rows[j] = r
-                taken.add(r)
-                n_by_name += 1
+    rows = np.array([index_of.get(key, -1) for key in pred["key"]], dtype=int)
+    images = [re.sub(r"^(\./)+", "", str(i).replace("\\", "/")) for i in pred["image"]]
+    _match_unique(rows, images, man_keys, whole_name=False)
+    n_by_name = _match_unique(rows, images, man_keys, whole_name=True)
+    n_by_content = _match_by_content(rows, images, man_keys)
     still = np.flatnonzero(rows < 0)
     if still.size:
         names = [str(pred["image"].iloc[j]) for j in still]
@@ -196,7 +198,59 @@ def join_predictions(predictions: Predictions, manifest: pd.DataFrame) -> Joined
     notes = []
     if n_by_name:
         notes.append(f"{n_by_name} prediction(s) matched to the manifest by file name only")
+    if n_by_content:
+        notes.append(f"{n_by_content} prediction(s) named by content hash matched to the manifest by file content")
     return Joined(table=table, n_matched_by_name=n_by_name, notes=notes)
+
+
+def _match_unique(rows: np.ndarray, pred_paths: list[str], man_keys: list[str], *, whole_name: bool) -> int:
+    """Give each unmatched prediction (``rows`` -1) the one manifest row, not yet taken, whose path ends
+    with the prediction's relative path (``whole_name``: whose file name is the prediction's file name),
+    when no other prediction names the same and no other manifest row fits; in place."""
+    unmatched = np.flatnonzero(rows < 0)
+    if not unmatched.size:
+        return 0
+    keys = [Path(p).name if whole_name else "/" + p for p in pred_paths]
+    counts = pd.Series(keys).value_counts()
+    by_name: dict[str, list[int]] = {}
+    for r, m in enumerate(man_keys):
+        by_name.setdefault(Path(m).name, []).append(r)
+    taken = set(rows[rows >= 0].tolist())
+    n = 0
+    for j in unmatched:
+        if counts[keys[j]] > 1 or not (whole_name or "/" in pred_paths[j]):  # a bare name: the name pass
+            continue
+        hits = [r for r in by_name.get(Path(pred_paths[j]).name, []) if whole_name or man_keys[r].endswith(keys[j])]
+        if len(hits) == 1 and hits[0] not in taken:
+            rows[j] = hits[0]
+            taken.add(hits[0])
+            n += 1
+    return n
+
+
+def _match_by_content(rows: np.ndarray, images: list[str], man_keys: list[str]) -> int:
+    """Match predictions named by ``predict --hash-names`` (16 hex digits of the file's SHA-256) to the
+    manifest's files by their content; manifest files are hashed only when such names are left."""
+    left = [j for j in np.flatnonzero(rows < 0) if _HASH_NAME.fullmatch(images[j])]
+    if not left:
+        return 0
+    taken = set(rows[rows >= 0].tolist())
+    by_hash: dict[str, list[int]] = {}
+    for r, key in enumerate(man_keys):
+        if r in taken:
+            continue
+        try:
+            by_hash.setdefault(file_digest(key)[:16], []).append(r)
+        except OSError:
+            continue
+    n = 0
+    for j in left:
+        hits = by_hash.get(images[j], [])
+        if len(hits) == 1 and hits[0] not in taken:
+            rows[j] = hits[0]
+            taken.add(hits[0])
+            n += 1
+    return n
 
 
 def fill_labels(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -51,6 +51,7 @@ class NoInputsError(InputError):
 class InputItem:
     path: Path
     image: str  # the name used in outputs (relative path or hash)
+    source: str = ""  # the file's path as given, made absolute (predictions.csv ``path``; "" with hash_names)
     stamp: str = ""  # "size:mtime_ns" of the file when the run started ("" when it cannot be read)
     mask: Path | None = None  # the user's own label map for this image (segmenter skipped)
 
@@ -103,7 +104,8 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
         seen.add(rp)
         if mask is None and masks is not None:
             mask = find_mask(masks, name)
-        items.append(InputItem(path=path, image=printable_name(name), mask=mask))
+        items.append(InputItem(path=path, image=printable_name(name), mask=mask,
+                               source="" if hash_names else printable_name(str(path.absolute()))))
 
     for raw in inputs:
         p = Path(raw)
@@ -122,7 +124,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
             given = df["mask"] if "mask" in df and manifest_masks else [None] * len(df)
             for img, mask in zip(df["image"], given):
                 has = isinstance(mask, str) and mask.strip() not in ("", "nan")
-                add(Path(str(img)), Path(str(img)).name, Path(mask) if has else None)
+                add(Path(str(img)), _manifest_name(Path(str(img)), p.absolute().parent), Path(mask) if has else None)
         else:
             add(p, p.name)  # missing or unreadable files become error rows
     if hash_names:
@@ -141,6 +143,15 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, hash_names: bool
     for it in items:
         it.stamp = file_stamp(it.path)
     return items
+
+
+def _manifest_name(image: Path, base: Path) -> str:
+    """A manifest image's name in outputs: its path relative to the manifest's folder, as the manifest
+    gives it (``../`` where it lies outside; the absolute path where no relative one exists)."""
+    try:
+        return Path(os.path.relpath(image, base)).as_posix()
+    except ValueError:  # another drive (Windows)
+        return image.as_posix()
 
 
 def write_image_outputs(pred: Prediction, *, images_dir: Path, gradcam: bool) -> None:

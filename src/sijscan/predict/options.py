@@ -51,6 +51,8 @@ class PredictOptions:
     overwrite: bool = False
     progress: bool | None = None
     hash_names: bool = False
+    """Name images by the first 16 hex digits of their content's SHA-256 and leave out their path and
+    DICOM UIDs (``sijscan evaluate`` matches such rows to a manifest by content)."""
     threads: int | None = None
     """Threads per process for the per-image CPU work after the networks (default min(8, cores / devices))."""
     outputs: bool = True

@@ -78,6 +78,10 @@ class Job:
     def stamps(self) -> dict[str, str]:
         return {it.image: it.stamp for it in self.items}
 
+    @property
+    def sources(self) -> dict[str, str]:
+        return {it.image: it.source for it in self.items}
+
 
 # --- 1-2: inputs, lock, processes ------------------------------------------------------------------
 def run_prediction(pipeline: Pipeline, *, inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
@@ -231,7 +235,7 @@ class OutputWriter:
         else:
             path, existing = job.csv_path, read_rows(job.csv_path)  # with overwrite too: other images' rows stay
         try:
-            self.rows = RowWriter(path, existing, stamps=job.stamps)
+            self.rows = RowWriter(path, existing, stamps=job.stamps, sources=job.sources)
         except OSError as exc:
             raise OutputFolderError(f"cannot write {path} ({os_reason(exc)})") from exc
         self.fresh: dict[str, dict[str, str]] = {}
@@ -247,6 +251,8 @@ class OutputWriter:
 
     def add(self, preds: Sequence[Any]) -> None:
         for pred in preds:
+            if self.job.options.hash_names:  # de-identified run: DICOM UIDs link to the patient too (PS3.15)
+                pred.study_uid = pred.series_uid = pred.sop_uid = None
             fut = self.pool.submit(self._write, pred) if self.pool is not None else None
             if fut is None:
                 self._write(pred)

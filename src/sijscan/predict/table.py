@@ -3,7 +3,8 @@
 One row per image (:data:`CSV_COLUMNS`), errors in ``error`` as one line, ``source_stamp`` =
 "size:mtime_ns" of the file that was read; ``study_uid``/``series_uid``/``sop_uid`` key a DICOM
 input's row by its StudyInstanceUID/SeriesInstanceUID/SOPInstanceUID (empty for other formats; never
-patient names). A folder whose CSV has an older header is rewritten under this one on resume (the
+patient names); ``path`` is the file's path as given, made absolute, so ``sijscan evaluate`` joins
+each row to its manifest row exactly (empty with ``hash_names``, which also leaves the UIDs out). A folder whose CSV has an older header is rewritten under this one on resume (the
 rows it holds keep empty values in the new columns until they are predicted again).
 :class:`RowWriter` appends one flushed ``write`` per row (a crash loses at most the row being
 written) and ``finalize`` rewrites the file de-duplicated through a temporary file and
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 CSV_NAME = "predictions.csv"
 CSV_COLUMNS = [
-    "image", "study_uid", "series_uid", "sop_uid", "probability", "probability_calibrated", "decision", "cutoff",
+    "image", "path", "study_uid", "series_uid", "sop_uid", "probability", "probability_calibrated", "decision", "cutoff",
     "qc_passed", "qc_flags", "qc_reasons", "grade_left", "grade_right", "mny", "sij_box", "view", "total_s", "error",
     "source_stamp",
 ]
@@ -123,10 +124,11 @@ class RowWriter:
     """Appends rows to predictions.csv, one flushed ``write`` per row; ``finalize`` rewrites atomically."""
 
     def __init__(self, csv_path: Path, existing: dict[str, dict[str, str]],
-                 stamps: dict[str, str] | None = None) -> None:
+                 stamps: dict[str, str] | None = None, sources: dict[str, str] | None = None) -> None:
         self.path = csv_path
         self.rows = dict(existing)
         self.stamps = stamps or {}  # image -> file stamp, written with each row
+        self.sources = sources or {}  # image -> the file's path as given (absolute), written with each row
         fresh = not csv_path.is_file() or csv_path.stat().st_size == 0
         if not fresh:
             with open(csv_path, encoding="utf-8") as fh:
@@ -143,7 +145,9 @@ class RowWriter:
         os.fsync(self._fh.fileno())
 
     def add(self, row: dict[str, Any]) -> None:
-        row = {**row, "source_stamp": self.stamps.get(str(row["image"]), row.get("source_stamp", ""))}
+        image = str(row["image"])
+        row = {**row, "source_stamp": self.stamps.get(image, row.get("source_stamp", "")),
+               "path": self.sources.get(image, row.get("path", ""))}
         self.rows[str(row["image"])] = {k: str(row.get(k, "")) for k in CSV_COLUMNS}
         self._write(_row_text(row))
 
