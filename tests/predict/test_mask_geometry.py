@@ -44,7 +44,7 @@ def dicoms(tmp_path: Path) -> Path:
 
 
 def test_segment_folder_nifti_and_dicom_seg_round_trip(segmenter: Path, dicoms: Path, tmp_path: Path, capsys) -> None:
-    pytest.importorskip("highdicom")
+    highdicom = pytest.importorskip("highdicom")
     from sijscan.io.dicomseg import read_dicom_seg
 
     out = tmp_path / "out"
@@ -63,6 +63,12 @@ def test_segment_folder_nifti_and_dicom_seg_round_trip(segmenter: Path, dicoms: 
         seg_labels, source_uid = read_dicom_seg(out / f"{stem}_seg.dcm")
         assert np.array_equal(seg_labels, labels)
         assert source_uid == str(__import__("pydicom").dcmread(source, stop_before_pixels=True).SOPInstanceUID)
+        # and highdicom's own reader (what other tools build on): same labels, the source's pixel spacing
+        seg = highdicom.seg.segread(str(out / f"{stem}_seg.dcm"))
+        combined = seg.get_pixels_by_source_instance(source_sop_instance_uids=[source_uid], combine_segments=True)
+        assert np.array_equal(np.asarray(combined)[0], labels)
+        measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+        assert [float(v) for v in measures.PixelSpacing] == pytest.approx(dicom.GetSpacing()[1::-1], abs=1e-6)
     ig = sitk.ReadImage(str(out / "a__IMG0001_mask.nii.gz"))
     assert ig.GetSpacing()[:2] == pytest.approx((0.82, 0.82)) and ig.GetOrigin() == pytest.approx(tuple(map(float, POSITION)))
     assert sitk.ReadImage(str(out / "b__IMG0001_mask.nii.gz")).GetSpacing()[:2] == pytest.approx((0.6, 0.7))  # (column, row)

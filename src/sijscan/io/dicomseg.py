@@ -69,7 +69,7 @@ def write_dicom_seg(source: str | os.PathLike[str], labels: np.ndarray, out: str
         series_instance_uid=hd.UID(), series_number=9901, sop_instance_uid=hd.UID(), instance_number=1,
         manufacturer="sijscan", manufacturer_model_name=model_name[:64] or "sijscan", software_versions=__version__,
         device_serial_number=model_sha256[:16] or "unknown", series_description="sijscan pelvis segmentation",
-        omit_empty_frames=False)
+        omit_empty_frames=False, pixel_measures=_pixel_measures(hd, ds))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(str(out))
     return {"study_instance_uid": str(ds.StudyInstanceUID), "series_instance_uid": str(ds.SeriesInstanceUID),
@@ -77,11 +77,25 @@ def write_dicom_seg(source: str | os.PathLike[str], labels: np.ndarray, out: str
             "seg_sop_instance_uid": str(seg.SOPInstanceUID)}
 
 
+def _pixel_measures(hd: Any, ds: Any) -> Any:
+    """The SEG's Pixel Measures: the source's spacing (PixelSpacing, else the projection's
+    ImagerPixelSpacing) and a SliceThickness, which DICOM requires in a SEG with a Frame of Reference
+    (CP 1426) and highdicom's reader always asks for. A projection radiograph has no slice: the value is
+    nominal, the pixel spacing (so a viewer shows the SEG as one thin plane on the image)."""
+    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    if not spacing or len(spacing) != 2:
+        return None  # highdicom's own default (the source's PixelSpacing, or an error naming it)
+    row, col = (float(v) for v in spacing)
+    thickness = ds.get("SliceThickness")
+    return hd.PixelMeasuresSequence(pixel_spacing=[row, col],
+                                    slice_thickness=float(thickness) if thickness else row)
+
+
 def read_dicom_seg(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
     """The label map (rows, columns) of a single-image SEG and the SOPInstanceUID of its source image.
 
-    Read with pydicom (frame i holds segment ``ReferencedSegmentNumber`` of the per-frame groups):
-    highdicom's reader asks for a SliceThickness that a projection radiograph's SEG does not carry."""
+    Read with pydicom (frame i holds segment ``ReferencedSegmentNumber`` of the per-frame groups), so
+    reading needs no highdicom; ``highdicom.seg.segread`` reads sijscan's SEGs too (tested)."""
     import pydicom
 
     ds = pydicom.dcmread(path)
