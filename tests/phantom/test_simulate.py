@@ -13,10 +13,12 @@ import pytest
 pytest.importorskip("sijscan.phantom.body_model", reason="anatomy renderer not available yet")
 
 from sijscan.cli.main import main  # noqa: E402
+from sijscan.io import read_radiograph  # noqa: E402
 from sijscan.mny import mny_positive  # noqa: E402
 from sijscan.phantom.profiles import get_profile  # noqa: E402
 from sijscan.phantom.simulate import geometry_for, render_spec, simulate_case, simulate_cohort  # noqa: E402
 from sijscan.phantom.spec import CaseSpec  # noqa: E402
+from sijscan.predict.qc import header_flags  # noqa: E402
 
 
 def _read_png(path):
@@ -109,6 +111,10 @@ def test_dicom_tags_and_read_back(tmp_path, cohort) -> None:
     assert ds.BodyPartExamined == "PELVIS" and ds.ViewPosition == "AP" and ds.Manufacturer == "sijscan phantom"
     assert str(ds.PatientName) == f"PHANTOM^{cohort.upper()}" and ds.PatientID == row["patient_id"]
     assert float(ds.KVP) == prof.kvp and int(ds.pixel_array.max()) <= (1 << prof.bits_stored) - 1
+    # the phantom is drawn in the standard AP display (patient's right on the image's left), and its header
+    # says so: input QC finds nothing to object to in the DICOM tags (a mirrored PatientOrientation is withheld)
+    assert list(ds.PatientOrientation) == ["L", "F"]
+    assert header_flags(read_radiograph(tmp_path / row["image"]).metadata) == []
     again = simulate_cohort(cohort, n=1, seed=5, out_dir=tmp_path / "again", size=160, fmt="dicom", workers=1)
     ds2 = pydicom.dcmread(tmp_path / "again" / pd.read_csv(again).iloc[0]["image"])
     assert ds2.SOPInstanceUID == ds.SOPInstanceUID and np.array_equal(ds2.pixel_array, ds.pixel_array)

@@ -116,7 +116,7 @@ def write_dicom(
     ds.ManufacturerModelName = manufacturer_model
     ds.BodyPartExamined = "PELVIS"
     ds.ViewPosition = "AP"
-    ds.PatientOrientation = ["R", "F"]
+    ds.PatientOrientation = ["L", "F"]  # standard AP display: rows toward the patient's left, columns to the feet
     ds.ImageType = ["DERIVED", "PRIMARY"] if modality == "DX" else ["ORIGINAL", "PRIMARY"]
     if modality == "DX":
         ds.PresentationIntentType = "FOR PRESENTATION"
