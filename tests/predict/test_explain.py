@@ -12,8 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-import pytest
-import torch
 
 from sijscan.cli.main import main
 from sijscan.predict.explain import EMPTY_CAM, OVERLAY_LEGEND, agreement_note
@@ -86,12 +84,6 @@ def test_model_files_and_run_json_follow_the_umask(tmp_path):
     for f in (root / "classifier" / "model.json", root / "classifier" / "weights.safetensors",
               tmp_path / "out" / "run.json"):
         assert stat.S_IMODE(f.stat().st_mode) == 0o644, f  # mkstemp alone gives 0600
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
-    return make_models(tmp_path_factory.mktemp("models"))
 
 
 def test_predict_names_the_manifest_masks_and_can_ignore_them(models, tmp_path, caplog):

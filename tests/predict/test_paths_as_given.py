@@ -12,21 +12,14 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from sijscan.cli.main import main
 from sijscan.evaluate.predictions import join_predictions, load_manifest, read_predictions
 from sijscan.files import file_digest
-from test_standins import draw_pelvis, make_models
+from test_standins import draw_pelvis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
 from cohort_helpers import write_tiny_dicom  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
-    return make_models(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture

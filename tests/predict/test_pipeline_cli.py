@@ -8,16 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from sijscan.cli.main import main
 from test_standins import draw_pelvis, make_models
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
-    return make_models(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture()

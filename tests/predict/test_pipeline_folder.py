@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,20 +16,13 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from sijscan.cli.main import main
 from sijscan.pipelinefolder import make_pipeline_folder
 from sijscan.predict.pipeline import Pipeline
-from test_standins import draw_pelvis, make_models
+from test_standins import draw_pelvis
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
-    return make_models(tmp_path_factory.mktemp("models"))
 
 
 def test_a_classifier_folder_becomes_a_movable_pipeline_folder(models: Path, tmp_path: Path) -> None:

@@ -15,18 +15,11 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import sijscan
 from sijscan.cli.main import main
 from sijscan.predict.table import CSV_COLUMNS, read_table
-from test_standins import draw_pelvis, make_models
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
-    return make_models(tmp_path_factory.mktemp("models"))
+from test_standins import draw_pelvis
 
 
 @pytest.fixture()

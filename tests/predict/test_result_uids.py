@@ -10,23 +10,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from sijscan.cli.main import main
 from sijscan.predict.many_files import safe_stem
 from sijscan.predict.table import CSV_COLUMNS
-from test_standins import draw_pelvis, make_models
+from test_standins import draw_pelvis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
 from cohort_helpers import write_tiny_dicom  # noqa: E402
 
 UID_COLUMNS = ["study_uid", "series_uid", "sop_uid"]
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
-    return make_models(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture
