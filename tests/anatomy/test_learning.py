@@ -49,7 +49,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def _held_out_dice(model: Path, test: pd.DataFrame) -> dict[str, float]:
     from sijscan.anatomy.metrics import dice_per_structure
     from sijscan.anatomy.segment import Segmenter
-    from sijscan.classify.data import read_image, read_label_map
+    from sijscan.classify.data import read_image
+    from sijscan.io.labelmap import read_label_map
 
     seg = Segmenter.load(model)
     per = [dice_per_structure(seg.segment(read_image(r["image"]))[0], read_label_map(r["mask"]))

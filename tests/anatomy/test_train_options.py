@@ -83,3 +83,26 @@ def test_train_strong_with_extra_manifest(two_manifests: tuple[Path, Path], tmp_
     assert prov["n_train"] == 10 and prov["n_train_extra"] == 4 and prov["extra_data"] == str(second.resolve())
     assert prov["train_config"]["augment"] == "strong" and prov["train_config"]["extra_weight"] == 0.4
     shutil.rmtree(out)
+
+
+def test_masks_corrected_in_slicer_train_as_png_masks_do(two_manifests: tuple[Path, Path]) -> None:
+    """A manifest whose masks are NIfTI (``segment --nifti``, edited in 3D Slicer) trains on the same labels as
+    its PNG masks: the trainer reads masks with the one label-map reader (affine honoured), not as pictures."""
+    import pandas as pd
+
+    from sijscan.anatomy.outputs import write_nifti_mask
+    from sijscan.io.labelmap import read_label_map
+
+    first, _ = two_manifests
+    df = pd.read_csv(first)
+    nifti = first.with_name("nifti.csv")
+    for i, mask in enumerate(df["mask"]):
+        out = first.parent / f"m{i}.nii.gz"
+        write_nifti_mask(out, read_label_map(first.parent / mask))
+        df.loc[i, "mask"] = out.name
+    df.to_csv(nifti, index=False)
+    recipe = sijscan_recipe(size=32)
+    png_train, png_val, _ = _loaders(first, TrainConfig(size=32), recipe)
+    nii_train, nii_val, _ = _loaders(nifti, TrainConfig(size=32), recipe)
+    assert torch.equal(png_train.dataset.y, nii_train.dataset.y) and torch.equal(png_val.dataset.tensors[1],
+                                                                                  nii_val.dataset.tensors[1])

@@ -140,7 +140,8 @@ def test_segmenter_crops_equal_mask_crops_and_failures_are_left_out(cohort: Path
 
     import sijscan.anatomy.segment as seg_mod
     from sijscan.classify.data import (crop_from_mask, crop_from_segmenter, prepare_views, read_image,
-                                       read_label_map, read_training_manifest)
+                                       read_training_manifest)
+    from sijscan.io.labelmap import read_label_map
     from sijscan.classify.preprocess import PreprocessSpec
 
     df = read_training_manifest(cohort).head(4)
@@ -165,3 +166,18 @@ def test_segmenter_crops_equal_mask_crops_and_failures_are_left_out(cohort: Path
         assert np.array_equal(source(img, r), crop_from_mask(img, r))
     views = prepare_views(df, view="sij", spec=PreprocessSpec(height=32, width=48), crop_source=source)
     assert len(views.arrays) == 3 and views.n_left_out == 1 and len(views.labels) == 3
+
+
+def test_crops_from_nifti_masks_equal_crops_from_png_masks(cohort: Path, tmp_path: Path) -> None:
+    """--crop-from-mask with masks corrected in 3D Slicer (NIfTI, by its affine) cuts the PNG masks' crops."""
+    import numpy as np
+
+    from sijscan.anatomy.outputs import write_nifti_mask
+    from sijscan.classify.data import crop_from_mask, read_image, read_training_manifest
+    from sijscan.io.labelmap import read_label_map
+
+    for _, r in read_training_manifest(cohort).head(3).iterrows():
+        nii = tmp_path / f"{Path(r['mask']).stem}.nii.gz"
+        write_nifti_mask(nii, read_label_map(r["mask"]))
+        img = read_image(r["image"])
+        assert np.array_equal(crop_from_mask(img, r), crop_from_mask(img, {**r, "mask": str(nii)}))

@@ -37,6 +37,7 @@ from sijscan.anatomy.segment import prepare_input
 from sijscan.anatomy.train_config import TrainConfig
 from sijscan.errors import InputError, ModelError
 from sijscan.io import read_radiograph
+from sijscan.io.labelmap import read_label_map
 from sijscan.modelfolder import build_network, default_provenance, save_model
 from sijscan.safeload import safe_torch_load
 
@@ -90,15 +91,9 @@ def _cache(images: list[str], masks: list[str], recipe: dict[str, Any]) -> tuple
     for img_path, mask_path in zip(images, masks):
         radiograph = read_radiograph(img_path)
         pixels = radiograph.pixels
-        mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
-        if mask is None:
-            raise InputError(f"{mask_path}: cannot read mask")
-        if mask.ndim == 3:
-            mask = mask[..., 0]
+        mask = read_label_map(mask_path)  # PNG/TIFF or NIfTI by its affine (masks corrected in 3D Slicer)
         if mask.shape != pixels.shape:
             raise InputError(f"{mask_path}: mask shape {mask.shape} differs from image {pixels.shape}")
-        if mask.max() > 3:
-            raise InputError(f"{mask_path}: labels must be 0-3, found {int(mask.max())}")
         xs.append(prepare_input(radiograph, spec).tensor)
         ys.append(torch.from_numpy(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int64))[None])
     return torch.stack(xs), torch.stack(ys)

@@ -28,6 +28,7 @@ from sijscan.errors import SijscanError
 from sijscan.classify.preprocess import PreprocessSpec, clahe_qiu, pad_or_crop, resize_longest
 from sijscan.files import file_digest
 from sijscan.io import read_manifest
+from sijscan.io.labelmap import read_label_map
 from sijscan.io.cohort.splits import held_out_patients, patient_keys
 from sijscan.io.reader import read_radiograph
 
@@ -85,17 +86,6 @@ def grade_targets(df: pd.DataFrame) -> np.ndarray | None:
 
 def read_image(path: str) -> np.ndarray:
     return np.asarray(read_radiograph(path).pixels, dtype=np.float32)
-
-
-def read_label_map(path: str) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except (OSError, ValueError) as exc:
-        raise ClassifierInputError(f"{path}: unreadable mask ({exc})") from exc
-    return arr[..., 0] if arr.ndim == 3 else arr
 
 
 CropSource = Callable[[np.ndarray, pd.Series], np.ndarray]
