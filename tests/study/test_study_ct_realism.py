@@ -47,7 +47,8 @@ def test_the_segmenter_stage_key_changes_with_realism(minimal, tmp_path: Path) -
 
 
 def test_ct_renders_record_their_realism_and_old_records_read_as_plain() -> None:
-    old = {"cases": ["/x/001"], "skipped": [], "n_per_case": 2, "size": 96, "n_images": 2}  # a done.json before issue 24
+    # a done.json written before issue 24
+    old = {"cases": ["/x/001"], "skipped": [], "n_per_case": 2, "size": 96, "n_images": 2}
     assert CTRenders.from_json(old).realism == "off"
     new = CTRenders.from_json({**old, "realism": "varied"})
     assert new.realism == "varied" and CTRenders.from_json(new.to_json()) == new

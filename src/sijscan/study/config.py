@@ -44,7 +44,7 @@ INITS = ("imagenet", "random")
 SEGMENTER_ARCHS = ("unet-default", "unet-paper")
 AUGMENT_LEVELS = ("none", "basic", "strong")  # sijscan.anatomy.augment (not imported: keep config light)
 CLASSIFIER_ARCHS = ("resnet50-sij", "tiny-resnet")
-REALISM_LEVELS = ("off", "varied", "stress")  # sijscan.phantom.ct.realism.REALISM_PRESETS (not imported: keep config light)
+REALISM_LEVELS = ("off", "varied", "stress")  # phantom.ct.realism.REALISM_PRESETS (not imported: keep config light)
 
 
 # --- sections ----------------------------------------------------------------------------------

@@ -34,9 +34,10 @@ def _case(folder: str) -> Any:
 
 def render_ct_set(spec: CTRouteSpec, *, out: Path, seed: int, use: str, split: str, where: str,
                   cohort: str | None = None) -> tuple[str | None, dict[str, Any]]:
-    """Render ``spec.n`` radiographs per present CT case into ``out``, under ``spec.realism``; (manifest or None, facts).
+    """Render ``spec.n`` radiographs per present CT case into ``out``; (manifest or None, facts).
 
-    ``use`` ("segmenter", "classifiers", "cohort") picks the seed offset; ``split`` "train" marks every
+    Each render draws its CT acquisition and body from ``spec.realism`` (a preset name). ``use``
+    ("segmenter", "classifiers", "cohort") picks the seed offset; ``split`` "train" marks every
     VAL_EVERY-th render (per CT) 'val'; ``cohort`` names the manifest's cohort column.
     """
     from sijscan.io.manifest import read_manifest, write_manifest  # lazy: pandas
