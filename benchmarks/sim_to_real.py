@@ -18,7 +18,7 @@ size below are fixed before a run and the held-out renders are only segmented.
 
 Sizes: ``--quick`` (smoke test, seconds per model), default = ``--full`` (the measurement): the
 transfer arm is the DEMO's segmenter recipe read from ``sijscan/study/demo.yaml`` (epochs, size,
-batch, lr, augmentation, CT-route renders per CT and their size, mixing share; the procedural cohort
+batch, lr, augmentation, CT-route renders per CT, their size and realism preset, mixing share; the procedural cohort
 has the demo's training size, rendered at 256 px), with the held-out CT's renders left out; the
 two phantom-only arms train with the same size and epochs. ``--full`` trains the transfer arm of
 each fold with three seeds (``--train-seeds``) and reports the pooled figures (mean of the seeds'
@@ -56,16 +56,17 @@ def demo_recipe() -> dict[str, Any]:
         raise SystemExit("demo.yaml's segmenter.train has no ct_route: nothing to measure")
     proof = next(c for c in cfg.cohorts if c.role == "train")
     return dict(phantom_n=proof.phantom.n if proof.phantom else 400, ct_train_n=t.ct_route.n,
-                ct_size=t.ct_route.size, epochs=t.epochs, size=t.size, batch_size=t.batch_size, lr=t.lr,
+                ct_size=t.ct_route.size, ct_realism=t.ct_route.realism, epochs=t.epochs, size=t.size,
+                batch_size=t.batch_size, lr=t.lr,
                 augment=t.augment, extra_weight=t.extra_weight)
 
 
 MODES: dict[str, dict[str, Any]] = {
     # phantom: procedural proof cohort; ct_train: CT-route renders per training CT; test: per profile
-    "quick": dict(phantom_n=10, phantom_size=128, ct_train_n=3, ct_size=128, test_n=1,
+    "quick": dict(phantom_n=10, phantom_size=128, ct_train_n=3, ct_size=128, ct_realism="off", test_n=1,
                   test_profiles=("proof_a", "damact"), epochs=1, size=64, batch_size=4, lr=3e-3,
                   augment="strong", extra_weight=0.5),
-    # the rest (epochs, size, CT renders per CT, mixing share, augmentation) is the demo's recipe
+    # the rest (epochs, size, CT renders per CT, their realism, mixing share, augmentation) is the demo's recipe
     "full": dict(phantom_size=256, test_n=6, test_profiles=("proof_a", "gespic", "damact")),
 }
 SEEDS = {"phantom": 11, "ct_train": 1, "ct_test": 2, "train": 0}
@@ -240,11 +241,12 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
     t = time.perf_counter()
     train_sets = {}
     for c in cases:
-        what = {"case": c, "n": p["ct_train_n"], "seed": SEEDS["ct_train"], "size": p["ct_size"], "profile": None}
-        folder = work / "ct-train" / f"{c}-n{p['ct_train_n']}"  # recipes with other counts keep their own
+        what = {"case": c, "n": p["ct_train_n"], "seed": SEEDS["ct_train"], "size": p["ct_size"], "profile": None,
+                "realism": p["ct_realism"]}
+        folder = work / "ct-train" / _train_folder(c, p)
         train_sets[c] = made(folder, what, lambda c=c, folder=folder: render_ct_cohort(
             [case(c)], folder, n=p["ct_train_n"], size=p["ct_size"], seed=SEEDS["ct_train"],
-            profile=None, split="train"))
+            profile=None, split="train", realism=p["ct_realism"]))
     timings["ct_train_render_s"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
     test_sets = {}
@@ -312,7 +314,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
         "recipes": {"phantom_only": "unet-default, augment basic, procedural phantom only",
                     "phantom_strong": "unet-default, augment strong, procedural phantom only",
                     "transfer": f"unet-default, augment {p['augment']}, phantom + CT-route renders of the other CTs "
-                                f"(extra_weight {p['extra_weight']})",
+                                f"(realism {p['ct_realism']}, extra_weight {p['extra_weight']})",
                     "source": "sijscan/study/demo.yaml segmenter.train (the demo's segmenter, one CT left out)"
                               if mode == "full" else "quick smoke sizes"},
         "targets": {"dice_each_structure": TARGET_DICE, "sij_box_share_inside_crop_each_joint": TARGET_INSIDE},
@@ -325,6 +327,12 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
                     "load_start": [round(v, 2) for v in load0],
                     "load_end": [round(v, 2) for v in os.getloadavg()]},
     }
+
+
+def _train_folder(c: str, p: dict[str, Any]) -> str:
+    """The training renders' folder of CT ``c``: recipes with other counts or realism keep their own
+    (the plain renders keep the name they had before realism existed)."""
+    return f"{c}-n{p['ct_train_n']}" + ("" if p["ct_realism"] == "off" else f"-realism-{p['ct_realism']}")
 
 
 def _realism_test_set(c: str, p: dict[str, Any], work: Path, preset: str, made: Any, case: Any) -> Path:

@@ -9,14 +9,15 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
     study:       {name, seed, device: auto|cpu|gpu, workers}
     cohorts:     {NAME: {role: train|test, phantom: {cohort, n, seed, size, format, followup, overrides}}
                   | {role, manifest: PATH}           # exactly one training cohort (split train/val)
-                  | {role: test, ct: {cases: [DIR...], n, size, if_missing}}}  # CT-route renders of real CTs
+                  | {role: test, ct: {cases: [DIR...], n, size, if_missing, realism}}}  # CT-route renders of real CTs
     segmenter:   {model: DIR} | {train: {arch, epochs, size, batch_size, lr, max_images, devices,
                                      augment: none|basic|strong, extra_manifest: CSV, extra_weight,
-                                     ct_route: {cases: [DIR...], n, size, if_missing: error|skip}}}
+                                     ct_route: {cases: [DIR...], n, size, if_missing: error|skip,
+                                                realism: off|varied|stress}}}
     classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
                   max_images, epochs, crop: box|joints, appearance, elastic, joint_mix: bool,
                   seeds: [INT...], extra_weight,
-                  ct_route: {cases: [DIR...], n, size, if_missing}}
+                  ct_route: {cases: [DIR...], n, size, if_missing, realism}}
     predict:     {batch_size, gradcam_examples, cam_share_images}
     evaluate:    {n_bootstrap, confident, progression_bootstrap}
 """
@@ -43,6 +44,7 @@ INITS = ("imagenet", "random")
 SEGMENTER_ARCHS = ("unet-default", "unet-paper")
 AUGMENT_LEVELS = ("none", "basic", "strong")  # sijscan.anatomy.augment (not imported: keep config light)
 CLASSIFIER_ARCHS = ("resnet50-sij", "tiny-resnet")
+REALISM_LEVELS = ("off", "varied", "stress")  # phantom.ct.realism.REALISM_PRESETS (not imported: keep config light)
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -80,6 +82,10 @@ class CTRouteSpec:
     """render size (long side, px)"""
     if_missing: str = "error"
     """a case folder that does not exist: ``error`` (the stage fails) or ``skip`` (logged, in the report)"""
+    realism: str = "off"
+    """acquisition and body realism drawn per render (:data:`sijscan.phantom.ct.realism.REALISM_PRESETS`):
+    ``off`` (plain renders), ``varied`` (a broad spread: slice thickness, metal, field of view, table,
+    habitus, bowel gas, spine) or ``stress`` (the hardest settings)"""
 
 
 @dataclass(frozen=True)
@@ -283,7 +289,7 @@ def _ct_route(value: Any, key: str, base: Path | None) -> CTRouteSpec | None:
     if value is None:
         return None
     d = as_mapping(value, key)
-    no_unknown(d, ("cases", "n", "size", "if_missing"), key)
+    no_unknown(d, ("cases", "n", "size", "if_missing", "realism"), key)
     cases = d.get("cases")
     if isinstance(cases, (str, os.PathLike)):
         cases = [cases]
@@ -293,7 +299,15 @@ def _ct_route(value: Any, key: str, base: Path | None) -> CTRouteSpec | None:
     size = read_int(d, "size", key, CTRouteSpec.size, minimum=64)
     return CTRouteSpec(cases=paths, n=read_int(d, "n", key, CTRouteSpec.n, minimum=1),  # type: ignore[arg-type]
                        size=size,  # type: ignore[arg-type]
-                       if_missing=read_choice(d, "if_missing", key, "error", ("error", "skip")))  # type: ignore[arg-type]
+                       if_missing=read_choice(d, "if_missing", key, "error", ("error", "skip")),  # type: ignore[arg-type]
+                       realism=_realism(d, key))
+
+
+def _realism(d: Mapping[str, Any], key: str) -> str:
+    """``realism``; YAML reads an unquoted ``off`` (or ``no``, ``false``) as False: that is "off" too."""
+    if d.get("realism") is False or d.get("realism") is None:
+        return "off"
+    return str(read_choice(d, "realism", key, "off", REALISM_LEVELS))
 
 
 def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:

@@ -36,7 +36,8 @@ def render_ct_set(spec: CTRouteSpec, *, out: Path, seed: int, use: str, split: s
                   cohort: str | None = None) -> tuple[str | None, dict[str, Any]]:
     """Render ``spec.n`` radiographs per present CT case into ``out``; (manifest or None, facts).
 
-    ``use`` ("segmenter", "classifiers", "cohort") picks the seed offset; ``split`` "train" marks every
+    Each render draws its CT acquisition and body from ``spec.realism`` (a preset name). ``use``
+    ("segmenter", "classifiers", "cohort") picks the seed offset; ``split`` "train" marks every
     VAL_EVERY-th render (per CT) 'val'; ``cohort`` names the manifest's cohort column.
     """
     from sijscan.io.manifest import read_manifest, write_manifest  # lazy: pandas
@@ -48,12 +49,12 @@ def render_ct_set(spec: CTRouteSpec, *, out: Path, seed: int, use: str, split: s
     for c in missing:
         log.warning("%s: %s not found; going on without it (if_missing: skip)", where, c)
     info: dict[str, Any] = {"cases": [str(Path(c).resolve()) for c in present], "skipped": missing,
-                            "n_per_case": spec.n, "size": spec.size}
+                            "n_per_case": spec.n, "size": spec.size, "realism": spec.realism}
     if not present:
         info["n_images"] = 0
         return None, info
     manifest = render_ct_cohort([_case(c) for c in present], out, n=spec.n, size=spec.size,
-                                seed=seed + SEED_OFFSET[use], profile=None, split=split)
+                                seed=seed + SEED_OFFSET[use], profile=None, split=split, realism=spec.realism)
     if split == "train" or cohort is not None:
         df = read_manifest(manifest)
         if split == "train":

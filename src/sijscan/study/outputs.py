@@ -142,6 +142,8 @@ class CTRenders(Record):
     size: int
     n_images: int
     manifest: str | None = None
+    realism: str = "off"
+    """the realism preset each render was drawn under (a done.json from before it existed: plain, "off")"""
 
 
 @dataclasses.dataclass(frozen=True)

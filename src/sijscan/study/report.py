@@ -263,10 +263,17 @@ def segmenter_line(seg: SegmenterOutput) -> str:
         return line + ", on the training cohort only."
     names = ", ".join(Path(c).name for c in ct.cases) or "none"
     line += (f", with {ct.n_images} CT-route radiographs rendered from real CTs ({names}; "
-             f"{ct.n_per_case} per CT at {ct.size} px) mixed into training")
+             f"{ct.n_per_case} per CT at {ct.size} px, {_realism_words(ct.realism)}) mixed into training")
     if ct.skipped:
         line += f"; CT folders not found and skipped: {', '.join(ct.skipped)}"
     return line + "."
+
+
+def _realism_words(preset: str) -> str:
+    """How the CT-route renders were made, in words (sijscan.phantom.ct.realism presets)."""
+    return {"off": "plain renders", "varied": "realism varied: slice thickness, metal, field of view, table, "
+            "habitus, bowel gas and spine drawn per render",
+            "stress": "realism stress: the hardest settings"}.get(preset, f"realism {preset}")
 
 
 def _segmenter_para(rep: Any, ctx: StageContext) -> None:
