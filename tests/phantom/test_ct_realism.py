@@ -187,3 +187,31 @@ def test_stress_benchmark_summary_judges_the_issue_targets():
     assert bench.summary(ev(0.92, 0.97))["targets_met"] is True
     assert bench.summary(ev(0.89, 0.97))["targets_met"] is False  # Dice < 0.90
     assert bench.summary(ev(0.92, 0.90))["targets_met"] is False  # joints inside in < 95% of renders
+
+
+def test_a_cohort_renders_each_resampled_ct_together_and_gives_the_same_images(toy, tmp_path, monkeypatch):
+    """render_ct_cohort renders the radiographs that share a slice thickness and pixel next to each other (the
+    renderer keeps the last few resampled CTs), and the images and manifest are those of index order."""
+    import dataclasses
+
+    import sijscan.phantom.ct.cohort as cohort
+
+    ranges = dataclasses.replace(get_realism("varied"), slices_mm=(1.0, 3.0, 5.0), pixels_mm=(1.0, 2.0),
+                                 p_lumbar=0.0)  # the lumbar build takes minutes on the toy CT
+    settings: list[tuple] = []
+    render = cohort.render_ct_radiograph
+
+    def spy(*args, **kwargs):
+        settings.append((kwargs["realism"].slice_mm, kwargs["realism"].pixel_mm))
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(cohort, "render_ct_radiograph", spy)
+    grouped = cohort.render_ct_cohort([toy], tmp_path / "grouped", n=8, size=96, seed=4, realism=ranges)
+    changes = sum(a != b for a, b in zip(settings, settings[1:]))
+    assert len(set(settings)) >= 3 and changes == len(set(settings)) - 1  # each setting rendered in one run
+    monkeypatch.setattr(cohort, "render_order", lambda drawn: list(drawn))  # plain index order
+    plain = cohort.render_ct_cohort([toy], tmp_path / "plain", n=8, size=96, seed=4, realism=ranges)
+    a, b = (p.read_text().replace(str(p.parent), "") for p in (grouped, plain))
+    assert a == b  # the same rows, in index order
+    for name in sorted((tmp_path / "plain" / "images").iterdir()):
+        assert (tmp_path / "grouped" / "images" / name.name).read_bytes() == name.read_bytes()

@@ -12,7 +12,7 @@ import os
 import time
 import zlib
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -43,6 +43,19 @@ def _realism_columns(name: str, opts) -> dict:
             "implant_side": opts.implant_side if opts.implant != "none" else "", "fov": opts.fov,
             "table": int(opts.table), "gas_over_sij": round(opts.gas_over_sij, 3),
             "bladder_contrast_mg_ml": round(opts.bladder_contrast_mg_ml, 1)}
+
+
+def render_order(drawn: dict[int, Any]) -> list[int]:
+    """The indices with the same resampled CT (slice thickness, pixel) next to each other.
+
+    A radiograph depends only on (seed, case, index), never on what was rendered before, so the order
+    is free; the renderer keeps the last few resampled CTs, and a resampling costs about a second per
+    render (``realism: varied`` draws 24 settings), so grouping renders each setting's CT once per case."""
+    def key(j: int) -> tuple[float, float, int]:
+        o = drawn[j]
+        return (-1.0, -1.0, j) if o is None else (o.slice_mm or 0.0, o.pixel_mm or 0.0, j)
+
+    return sorted(drawn, key=key)
 
 
 def render_ct_cohort(
@@ -84,11 +97,14 @@ def render_ct_cohort(
         raise CTCohortError(f"cannot create output folder {out}: {exc}") from exc
     rows, t0 = [], time.perf_counter()
     for case in loaded:
-        for j in range(int(n)):
+        first = len(rows)
+        drawn = {j: None if ranges is None else ranges.sample(
+            np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j, 24])) for j in range(int(n))}
+        order = render_order(drawn)
+        for j in order:
             rng = np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j])
             grades = sample_grades(rng, prevalence=prevalence)
-            opts = None if ranges is None else ranges.sample(
-                np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j, 24]))
+            opts = drawn[j]
             r = render_ct_radiograph(case, size=size, rng=rng, profile=prof, grades=grades, device=device,
                                      realism=opts)
             stem = f"ct_{case.name}_{j:04d}"
@@ -114,6 +130,7 @@ def render_ct_cohort(
                 "sex": r.meta["sex_for_shield"], "age": r.meta["age"],
                 **({} if opts is None else _realism_columns(ranges.name, opts)),
             })
+        rows[first:] = [rows[first + k] for k in np.argsort(order, kind="stable")]  # back in index order
     elapsed = time.perf_counter() - t0
     manifest = write_manifest(pd.DataFrame(rows), out / "manifest.csv")
     info = {
