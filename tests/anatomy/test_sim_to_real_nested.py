@@ -5,22 +5,17 @@ test_sim_to_real_smoke.py); here ``run`` is replaced by a recorder so the folds 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def nested() -> Any:
-    spec = importlib.util.spec_from_file_location("sim_to_real_nested", REPO / "benchmarks" / "sim_to_real_nested.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
+def nested(load_benchmark) -> Any:
+    return load_benchmark("sim_to_real_nested")
 
 
 def _ev(dice: float) -> dict[str, Any]:

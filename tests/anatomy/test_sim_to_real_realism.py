@@ -6,21 +6,16 @@ test_sim_to_real_smoke.py).
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def s2r() -> Any:
-    spec = importlib.util.spec_from_file_location("sim_to_real", REPO / "benchmarks" / "sim_to_real.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
+def s2r(load_benchmark) -> Any:
+    return load_benchmark("sim_to_real")
 
 
 def test_demo_recipe_carries_the_demo_segmenter_realism(s2r: Any) -> None:

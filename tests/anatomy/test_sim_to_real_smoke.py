@@ -1,7 +1,6 @@
 """Smoke run of benchmarks/sim_to_real.py on the shared real CTs (tiny sizes), so it cannot rot."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -15,10 +14,8 @@ CT_ROOT = REPO.parent / "shared" / "real-ct" / "pengwin"
 @pytest.mark.slow
 @pytest.mark.skipif(not (CT_ROOT / "001").is_dir() or not (CT_ROOT / "002").is_dir(),
                     reason="../shared/real-ct/pengwin not present")
-def test_sim_to_real_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("sim_to_real", REPO / "benchmarks" / "sim_to_real.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+def test_sim_to_real_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str], load_benchmark) -> None:
+    bench = load_benchmark("sim_to_real")
     assert bench.main(["--quick", "--cases", "001,002", "--holdout", "001", "--work", str(tmp_path),
                        "--train-seeds", "0,1"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]

@@ -170,14 +170,8 @@ def test_cli_stress_renders_a_cohort_that_names_its_settings(tmp_path, capsys):
     assert "--from-ct" in capsys.readouterr().err
 
 
-def test_stress_benchmark_summary_judges_the_issue_targets():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "stress_ct.py"
-    spec = importlib.util.spec_from_file_location("stress_ct", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+def test_stress_benchmark_summary_judges_the_issue_targets(load_benchmark):
+    bench = load_benchmark("stress_ct")
 
     def ev(dice, both):
         d = {k: {"mean": dice, "min": dice - 0.05, "share_ge_90": 1.0} for k in bench.STRUCTURES}
