@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 import torch
 
+import sijscan.classify.networks  # noqa: F401  (registers 'tiny-resnet', which these tests build by name)
+
 torch.set_num_threads(1)
 
 N, SEED, SIZE = 24, 5, 256
