@@ -207,25 +207,18 @@ def _match_unique(rows: np.ndarray, pred_paths: list[str], man_keys: list[str], 
     """Give each unmatched prediction (``rows`` -1) the one manifest row, not yet taken, whose path ends
     with the prediction's relative path (``whole_name``: whose file name is the prediction's file name),
     when no other prediction names the same and no other manifest row fits; in place."""
-    unmatched = np.flatnonzero(rows < 0)
-    if not unmatched.size:
+    if not (rows < 0).any():
         return 0
     keys = [Path(p).name if whole_name else "/" + p for p in pred_paths]
     counts = pd.Series(keys).value_counts()
     by_name: dict[str, list[int]] = {}
     for r, m in enumerate(man_keys):
         by_name.setdefault(Path(m).name, []).append(r)
-    taken = set(rows[rows >= 0].tolist())
-    n = 0
-    for j in unmatched:
-        if counts[keys[j]] > 1 or not (whole_name or "/" in pred_paths[j]):  # a bare name: the name pass
-            continue
-        hits = [r for r in by_name.get(Path(pred_paths[j]).name, []) if whole_name or man_keys[r].endswith(keys[j])]
-        if len(hits) == 1 and hits[0] not in taken:
-            rows[j] = hits[0]
-            taken.add(hits[0])
-            n += 1
-    return n
+    candidates = {j: [r for r in by_name.get(Path(pred_paths[j]).name, [])
+                      if whole_name or man_keys[r].endswith(keys[j])]
+                  for j in np.flatnonzero(rows < 0)
+                  if counts[keys[j]] == 1 and (whole_name or "/" in pred_paths[j])}  # a bare name: the name pass
+    return _take_unique(rows, candidates)
 
 
 def _match_by_content(rows: np.ndarray, images: list[str], man_keys: list[str]) -> int:
@@ -243,9 +236,14 @@ def _match_by_content(rows: np.ndarray, images: list[str], man_keys: list[str]) 
             by_hash.setdefault(file_digest(key)[:16], []).append(r)
         except OSError:
             continue
+    return _take_unique(rows, {j: by_hash.get(images[j], []) for j in left})
+
+
+def _take_unique(rows: np.ndarray, candidates: dict[int, list[int]]) -> int:
+    """Set ``rows[j]`` to its one candidate manifest row when that row is not taken yet; in place; how many."""
+    taken = set(rows[rows >= 0].tolist())
     n = 0
-    for j in left:
-        hits = by_hash.get(images[j], [])
+    for j, hits in candidates.items():
         if len(hits) == 1 and hits[0] not in taken:
             rows[j] = hits[0]
             taken.add(hits[0])

@@ -97,11 +97,10 @@ def render_ct_cohort(
         raise CTCohortError(f"cannot create output folder {out}: {exc}") from exc
     rows, t0 = [], time.perf_counter()
     for case in loaded:
-        first = len(rows)
+        by_index: dict[int, dict] = {}
         drawn = {j: None if ranges is None else ranges.sample(
             np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j, 24])) for j in range(int(n))}
-        order = render_order(drawn)
-        for j in order:
+        for j in render_order(drawn):
             rng = np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j])
             grades = sample_grades(rng, prevalence=prevalence)
             opts = drawn[j]
@@ -112,7 +111,7 @@ def render_ct_cohort(
             img = writers.write_png16(out / "images" / f"{stem}.png", r.image, pixel_spacing_mm=ps)
             mask = writers.write_labels(out / "masks" / f"{stem}_labels.png", r.labels)
             acq, pose = r.meta["acquisition"], r.meta["pose"]
-            rows.append({
+            by_index[j] = {
                 "image": str(img), "patient_id": f"CT-{case.name}", "cohort": "ct", "split": split,
                 "label": r.label, "grade_left": r.grades["left"], "grade_right": r.grades["right"], "mask": str(mask),
                 "ct_case": case.name, "site": r.meta["profile"],
@@ -129,8 +128,8 @@ def render_ct_cohort(
                 "degenerative": round(r.meta["mimics"]["degenerative"], 3), "vacuum": int(r.meta["mimics"]["vacuum"]),
                 "sex": r.meta["sex_for_shield"], "age": r.meta["age"],
                 **({} if opts is None else _realism_columns(ranges.name, opts)),
-            })
-        rows[first:] = [rows[first + k] for k in np.argsort(order, kind="stable")]  # back in index order
+            }
+        rows.extend(by_index[j] for j in range(int(n)))  # in index order, whatever order they were rendered in
     elapsed = time.perf_counter() - t0
     manifest = write_manifest(pd.DataFrame(rows), out / "manifest.csv")
     info = {
