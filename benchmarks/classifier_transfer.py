@@ -61,6 +61,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "joints_appearance": dict(extra_weight=0.5, appearance=True, elastic=False, crop="joints"),
     "joints_elastic": dict(extra_weight=0.5, appearance=True, elastic=True, crop="joints"),
     "joints_mix": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", joint_mix=True),
+    # three times the CT-route renders per training CT (more poses and lesion draws of the same anatomy)
+    "joints_n300": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", ct_renders_x=3),
 }
 INCUMBENT = "joints"
 DEFAULT_CANDIDATES = ("mixed", "joints", "joints_elastic")
@@ -243,13 +245,21 @@ def met(pooled: dict[str, Any]) -> bool:
 # --- folds ------------------------------------------------------------------------------------------
 
 
+def ct_train_n(candidate: str, p: dict[str, Any]) -> int:
+    """CT-route training renders per training CT for ``candidate`` (the mode's, times ``ct_renders_x``)."""
+    return int(p["ct_train_n"] * CANDIDATES[candidate].get("ct_renders_x", 1))
+
+
 def fold_data(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[str], p: dict[str, Any],
-              external: bool) -> dict[str, Path | None]:
-    """The renders of one fold (made once, then read from ``work``)."""
+              external: bool, ct_n: int | None = None) -> dict[str, Path | None]:
+    """The renders of one fold (made once, then read from ``work``); ``ct_n`` CT-route renders per
+    training CT (default: the mode's)."""
+    n = int(ct_n or p["ct_train_n"])
     proc = procedural(work, cohort="proof", members=train_cases, p=p, n=p["proc_n"], seed=SEEDS["proc"])
-    cts = [ct_renders(work, case=c, case_dir=dirs[c], n=p["ct_train_n"], size=p["ct_size"], seed=SEEDS["ct_train"],
+    cts = [ct_renders(work, case=c, case_dir=dirs[c], n=n, size=p["ct_size"], seed=SEEDS["ct_train"],
                       split="train") for c in train_cases]
-    extra = combine(cts, work / f"ct-train-{'-'.join(sorted(train_cases))}.csv")
+    suffix = "" if n == p["ct_train_n"] else f"-n{n}"
+    extra = combine(cts, work / f"ct-train-{'-'.join(sorted(train_cases))}{suffix}.csv")
     test = ct_renders(work, case=held_out, case_dir=dirs[held_out], n=p["test_n"], size=p["ct_size"],
                       seed=SEEDS["ct_test"], split="test")
     ext = procedural(work, cohort="gespic", members=train_cases, p=p, n=p["ext_n"], seed=SEEDS["ext"]) if external else None
@@ -260,10 +270,11 @@ def fold(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[
          candidates: list[str], seeds: list[int], views: tuple[str, ...], external: bool) -> dict[str, Any]:
     """Train each candidate (and seed, view) without ``held_out``; test on its renders (and gespic).
     ``procedural_only`` (today's recipe, the baseline) trains the anatomy-aware model only."""
-    data = fold_data(work=work, dirs=dirs, held_out=held_out, train_cases=train_cases, p=p, external=external)
-    proc, extra, test, ext = data["proc"], data["extra"], data["test"], data["ext"]
     out: dict[str, Any] = {}
     for cand in candidates:
+        data = fold_data(work=work, dirs=dirs, held_out=held_out, train_cases=train_cases, p=p, external=external,
+                         ct_n=ct_train_n(cand, p))
+        proc, extra, test, ext = data["proc"], data["extra"], data["test"], data["ext"]
         out[cand] = {}
         for view in (("sij",) if cand == "procedural_only" else views):
             model_name = "anatomy" if view == "sij" else "standard"
@@ -291,15 +302,18 @@ def choose(scores: dict[str, float], *, incumbent: str = INCUMBENT, margin: floa
     return incumbent if incumbent in scores and scores[best] - scores[incumbent] <= margin else best
 
 
-def prepare(*, mode: str, ct_root: Path, cases: list[str], work: Path, nested: bool) -> None:
+def prepare(*, mode: str, ct_root: Path, cases: list[str], work: Path, nested: bool,
+            candidates: list[str]) -> None:
     """Render every fold's data (outer, and inner when nested) once, so folds can then run in parallel."""
     p = MODES[mode]
     dirs = _ct_dirs(ct_root, cases)
     for k in cases:
         others = [c for c in cases if c != k]
-        fold_data(work=work, dirs=dirs, held_out=k, train_cases=others, p=p, external=True)
-        for j in others if nested and len(others) >= 2 else ():
-            fold_data(work=work, dirs=dirs, held_out=j, train_cases=[c for c in others if c != j], p=p, external=False)
+        for n in sorted({ct_train_n(c, p) for c in candidates}):
+            fold_data(work=work, dirs=dirs, held_out=k, train_cases=others, p=p, external=True, ct_n=n)
+            for j in others if nested and len(others) >= 2 else ():
+                fold_data(work=work, dirs=dirs, held_out=j, train_cases=[c for c in others if c != j], p=p,
+                          external=False, ct_n=n)
 
 
 def run(*, mode: str, ct_root: Path, cases: list[str], work: Path, seeds: list[int], nested: bool,
@@ -353,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown candidate(s) {bad}; known: {', '.join(CANDIDATES)}")
     t0 = time.perf_counter()
     if a.prepare_only:
-        prepare(mode=mode, ct_root=a.ct_root, cases=cases, work=a.work, nested=not a.no_nested)
+        prepare(mode=mode, ct_root=a.ct_root, cases=cases, work=a.work, nested=not a.no_nested,
+                candidates=["procedural_only", *cands])
         return 0
     res = run(mode=mode, ct_root=a.ct_root, cases=cases, work=a.work,
               seeds=[int(s) for s in a.train_seeds.split(",")], nested=not a.no_nested, candidates=cands,
