@@ -1,0 +1,64 @@
+"""benchmarks/classifier_transfer.py's bookkeeping: nested choice, pooling, targets and each
+candidate's own CT-route render count (no rendering or training here: the data makers are replaced)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bench(load_benchmark):
+    return load_benchmark("classifier_transfer")
+
+
+def test_incumbent_keeps_ties_and_loses_to_a_clear_winner(bench):
+    assert bench.choose({"joints": 0.800, "joints_n300": 0.804}) == "joints"
+    assert bench.choose({"joints": 0.800, "joints_n300": 0.806}) == "joints_n300"
+    assert bench.choose({"mixed": 0.7, "joints_elastic": 0.75}) == "joints_elastic"  # no incumbent: the best
+
+
+def test_render_count_per_candidate(bench):
+    full, quick = bench.MODES["full"], bench.MODES["quick"]
+    assert bench.ct_train_n("joints", full) == full["ct_train_n"]
+    assert bench.ct_train_n("joints_n300", full) == 3 * full["ct_train_n"] == 300
+    assert bench.ct_train_n("joints_n300", quick) == 3 * quick["ct_train_n"]
+
+
+def test_each_render_count_gets_its_own_training_manifest(bench, monkeypatch, tmp_path):
+    made: list[tuple[str, int]] = []
+
+    def fake_ct(work, *, case, case_dir, n, size, seed, split):
+        made.append((case, n))
+        m = Path(work) / f"ct-{case}-{split}-n{n}" / "manifest.csv"
+        m.parent.mkdir(parents=True, exist_ok=True)
+        m.write_text("x\n")
+        return m
+
+    monkeypatch.setattr(bench, "ct_renders", fake_ct)
+    monkeypatch.setattr(bench, "procedural", lambda work, **k: Path(work) / "proc.csv")
+    monkeypatch.setattr(bench, "combine", lambda manifests, out: out)
+    p = bench.MODES["full"]
+    dirs = {c: tmp_path / c for c in ("001", "002", "003")}
+    base = bench.fold_data(work=tmp_path, dirs=dirs, held_out="003", train_cases=["001", "002"], p=p,
+                           external=False, ct_n=bench.ct_train_n("joints", p))
+    more = bench.fold_data(work=tmp_path, dirs=dirs, held_out="003", train_cases=["001", "002"], p=p,
+                           external=False, ct_n=bench.ct_train_n("joints_n300", p))
+    assert base["extra"].name == "ct-train-001-002.csv"  # run 1's name: its renders are reused
+    assert more["extra"].name == "ct-train-001-002-n300.csv"
+    assert ("001", 300) in made and ("002", 300) in made and ("001", 100) in made
+    assert base["test"] == more["test"]  # the held-out CT's test renders do not depend on the candidate
+
+
+def test_pool_is_the_mean_of_seeds_and_targets_need_all_three(bench):
+    def seed(auc, p0, p4):
+        return {"auc": auc, "ece": 0.1, "mean_p_by_max_grade": {"0": p0, "1": None, "2": 0.5, "3": 0.6, "4": p4},
+                "n_by_max_grade": {str(g): 1 for g in range(5)}}
+
+    pooled = bench.pool({0: seed(0.84, 0.2, 0.8), 1: seed(0.88, 0.3, 0.8)})
+    assert pooled["auc"] == pytest.approx(0.86) and pooled["auc_seeds"] == [0.84, 0.88]
+    assert pooled["mean_p_by_max_grade"]["1"] is None
+    assert bench.met(pooled)
+    assert not bench.met(bench.pool({0: seed(0.86, 0.31, 0.8)}))  # grade-0 probability too high
+    assert not bench.met(bench.pool({0: seed(0.86, 0.2, 0.69)}))  # grade-4 probability too low
+    assert not bench.met(bench.pool({0: seed(0.84, 0.2, 0.8)}))  # AUC too low
