@@ -209,3 +209,43 @@ def test_a_cohort_renders_each_resampled_ct_together_and_gives_the_same_images(t
     assert a == b  # the same rows, in index order
     for name in sorted((tmp_path / "plain" / "images").iterdir()):
         assert (tmp_path / "grouped" / "images" / name.name).read_bytes() == name.read_bytes()
+
+
+def test_streaks_run_dark_along_the_metals_long_axis_and_fade():
+    from sijscan.phantom.ct.metal import METAL_MU, streak_volume
+
+    vol = np.zeros((12, 40, 40), np.float32)
+    vol[2:8, 17:23, 5:35] = METAL_MU["steel"]  # a bar along x in slices 2-7
+    s, origin = streak_volume(vol, np.array([0.0, 0.0, 0.0]), np.random.default_rng(0), reach_mm=60.0)
+    assert s.shape == (12, 160, 160) and np.allclose(origin, [-60.0, -60.0, 0.0])
+    assert not s[:2].any() and not s[8:].any()  # only the slices that hold metal
+    row = s[4, 60 + 20]  # the bar's axis, continued beyond its ends
+    assert row[5:55].mean() < 0 and row[105:155].mean() < 0  # dark along the long axis
+    near, far = np.abs(s[4, 60 + 20, 40:55]).mean(), np.abs(s[4, 60 + 20, 5:20]).mean()
+    assert near > 1.5 * far  # fading with distance
+    ti = vol * (METAL_MU["ti"] / METAL_MU["steel"])
+    s_ti, _ = streak_volume(ti, np.zeros(3), np.random.default_rng(0), reach_mm=60.0)
+    assert np.abs(s_ti).max() < 0.5 * np.abs(s).max()  # titanium streaks less
+    for z in range(2, 8):
+        vol[z, 17:23, 35 - 3 * z:35] = 0.0  # a bar shortening slice by slice
+    thin, _ = streak_volume(vol, np.zeros(3), np.random.default_rng(0), reach_mm=60.0)
+    thick, _ = streak_volume(vol, np.zeros(3), np.random.default_rng(0), slice_mm=3.0, reach_mm=60.0)
+    assert not np.array_equal(thin[3], thin[4])
+    assert np.array_equal(thick[3], thick[4]) and np.array_equal(thick[4], thick[5])  # one pattern per 3 mm slice
+
+
+def test_streaks_change_only_the_soft_channel_near_the_implant(toy):
+    plain = _proj(toy, CTRealism(implant="screws", implant_side="left", metal="steel"))
+    streaked = _proj(toy, CTRealism(implant="screws", implant_side="left", metal="steel", streaks=True))
+    assert np.array_equal(plain.bone, streaked.bone) and np.array_equal(plain.labels, streaked.labels)
+    diff = np.abs(streaked.soft - plain.soft)
+    assert diff.max() > 0.05
+    x0, y0, x1, y1 = plain.sij_boxes["image_right"]  # the screws cross the patient's left joint
+    rows = slice(max(0, y0 - 30), y1 + 30)
+    assert diff[rows].sum() > 0.8 * diff.sum()  # the streaks stay in the slices that hold the screws
+    with pytest.raises(RealismError, match="streaks need metal"):
+        CTRealism(streaks=True)
+    draws = [get_realism("varied").sample(np.random.default_rng(s)) for s in range(400)]
+    with_metal = [d for d in draws if d.implant != "none"]
+    assert not any(d.streaks for d in draws if d.implant == "none")
+    assert 0.3 < np.mean([d.streaks for d in with_metal]) < 0.7

@@ -42,7 +42,7 @@ def _realism_columns(name: str, opts) -> dict:
     return {"realism": name, "slice_mm": opts.slice_mm or "", "implant": opts.implant,
             "implant_side": opts.implant_side if opts.implant != "none" else "", "fov": opts.fov,
             "table": int(opts.table), "gas_over_sij": round(opts.gas_over_sij, 3),
-            "bladder_contrast_mg_ml": round(opts.bladder_contrast_mg_ml, 1)}
+            "bladder_contrast_mg_ml": round(opts.bladder_contrast_mg_ml, 1), "streaks": int(opts.streaks)}
 
 
 def render_order(drawn: dict[int, Any]) -> list[int]:

@@ -41,7 +41,9 @@ class CTRealism:
     (0.6-2.0; > 1.4 obese: thicker fat, more scatter, more noise); ``gas_over_sij`` (0-1): bowel
     loops with gas over the joints; ``bladder_contrast_mg_ml``: iodine in the bladder (0: none);
     ``psoas``: psoas shadows in retroperitoneal fat; ``lumbar``: L1-L5 with transverse processes, T12
-    and the 11th/12th ribs (instead of L5-L3); ``seed``: the generator of these elements' shapes.
+    and the 11th/12th ribs (instead of L5-L3); ``streaks``: the source CT held the implant, so its
+    reconstruction streaks are in the HU volume and in the render (what a DRR of such a CT shows, never
+    a radiograph; needs an implant); ``seed``: the generator of these elements' shapes.
     """
 
     slice_mm: float | None = None
@@ -56,6 +58,7 @@ class CTRealism:
     bladder_contrast_mg_ml: float = 0.0
     psoas: bool = False
     lumbar: bool = False
+    streaks: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -71,6 +74,8 @@ class CTRealism:
             raise RealismError(f"habitus must be within 0.6-2.0 or None, got {self.habitus}")
         if not 0.0 <= float(self.gas_over_sij) <= 1.0:
             raise RealismError(f"gas_over_sij must be within 0-1, got {self.gas_over_sij}")
+        if self.streaks and self.implant == "none":
+            raise RealismError("streaks need metal: set implant to 'hip' or 'screws'")
         if not 0.0 <= float(self.bladder_contrast_mg_ml) <= 100.0:
             raise RealismError(f"bladder_contrast_mg_ml must be within 0-100, got {self.bladder_contrast_mg_ml}")
 
@@ -111,6 +116,8 @@ class RealismRanges:
     contrast_mg_ml: tuple[float, float] = (5.0, 30.0)
     p_psoas: float = 0.0
     p_lumbar: float = 0.0
+    p_streaks: float = 0.0
+    """Of the renders with an implant, the share whose source CT carries the metal's streaks."""
 
     def sample(self, rng: np.random.Generator) -> CTRealism:
         """One render's options; every field is drawn whatever the ranges (stable draw order)."""
@@ -131,7 +138,8 @@ class RealismRanges:
                          implant_side="left" if u[1] < 0.5 else "right", metal=metal, fov=fov,
                          table=bool(u[2] < self.p_table), habitus=habitus, gas_over_sij=gas,
                          bladder_contrast_mg_ml=contrast, psoas=bool(u[4] < self.p_psoas),
-                         lumbar=bool(u[5] < self.p_lumbar), seed=int(rng.integers(0, 2**31 - 1)))
+                         lumbar=bool(u[5] < self.p_lumbar), streaks=bool(implant != "none" and u[6] < self.p_streaks),
+                         seed=int(rng.integers(0, 2**31 - 1)))
 
 
 REALISM_PRESETS: dict[str, RealismRanges | None] = {
@@ -139,7 +147,7 @@ REALISM_PRESETS: dict[str, RealismRanges | None] = {
     "varied": RealismRanges(
         name="varied", slices_mm=STANDARD_SLICES_MM, pixels_mm=(0.6, 0.8, 1.0), p_hip=0.1, p_screws=0.1,
         fovs={"profile": 0.4, "sij": 0.15, "pelvis": 0.25, "abdomen": 0.2}, p_table=0.7, habitus=(0.75, 1.8),
-        gas_over_sij=(0.0, 0.8), p_contrast=0.15, p_psoas=0.8, p_lumbar=0.8),
+        gas_over_sij=(0.0, 0.8), p_contrast=0.15, p_psoas=0.8, p_lumbar=0.8, p_streaks=0.5),
     "stress": RealismRanges(
         name="stress", slices_mm=(3.0, 4.0, 5.0), pixels_mm=(1.0,), p_hip=0.7, p_screws=0.3,
         fovs={"abdomen": 1.0}, p_table=1.0, habitus=(1.5, 1.8), gas_over_sij=(0.7, 1.0), p_contrast=0.5,

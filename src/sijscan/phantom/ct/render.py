@@ -22,7 +22,7 @@ from sijscan.phantom.ct import body as ct_body
 from sijscan.phantom.ct.case import VOL_SACRUM, CTCase
 from sijscan.phantom.ct.femur import GRID_MM, femur_volume, find_acetabulum
 from sijscan.phantom.ct import scene
-from sijscan.phantom.ct.metal import harden
+from sijscan.phantom.ct.metal import harden, streak_volume
 from sijscan.phantom.ct.realism import CTRealism
 from sijscan.phantom.ct.spine import spine_volume
 from sijscan.phantom.ct.thickslice import resample_thick
@@ -162,6 +162,12 @@ def _add_realism(rays: dict, case: CTCase, prep: dict, realism: CTRealism, *, po
     if contrast is not None:
         rays["bone"] += contrast
     rays["soft_added"] = scene.added_soft(case, realism, prep, pose=pose, det=det, centre=centre, y_back=y_back)
+    if implant is not None and realism.streaks:
+        streaks, origin = streak_volume(*implant, scene.realism_rng(realism, case, "streaks"), slice_mm=realism.slice_mm)
+        # slabs keep only positive voxels: the bright and the dark streaks are projected apart
+        bright, dark = _slabs_of([(np.maximum(streaks, 0.0), origin), (np.maximum(-streaks, 0.0), origin)], fxz, hu=False)
+        rays["soft_added"] += (project(bright, pose, det, centre, device=device)["bone"]
+                               - project(dark, pose, det, centre, device=device)["bone"])
 
 
 def _pooled_lesion(slabs: Slabs, case: CTCase, roi: tuple[slice, ...], block: np.ndarray,
