@@ -105,8 +105,7 @@ def ct_renders(work: Path, *, case: str, case_dir: Path, n: int, size: int, seed
     out = work / f"ct-{case}-{split}-n{n}-s{size}-seed{seed}"
     manifest = out / "manifest.csv"
     if not manifest.is_file():
-        render_ct_cohort([case_dir], out, n=n, size=size, seed=seed, profile=None, split=split,
-                         workers=int(os.environ.get("SIJSCAN_WORKERS", "2")))
+        render_ct_cohort([case_dir], out, n=n, size=size, seed=seed, profile=None, split=split)
         if split == "train":
             df = read_manifest(manifest)
             df.loc[df.index % CT_VAL_EVERY == CT_VAL_EVERY - 1, "split"] = "val"

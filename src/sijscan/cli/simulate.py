@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 from sijscan._progress import add_progress_flag
 
@@ -66,7 +65,6 @@ def _handle_ct(args: argparse.Namespace) -> int:
     manifest = render_ct_cohort(
         args.from_ct, args.out, n=10 if args.n is None else args.n, size=args.size or 1024, seed=args.seed,
         profile=args.profile, split=args.split, device=args.device, realism=args.realism,
-        workers=args.workers or os.cpu_count() or 1,
     )
     if args.contact_sheet:
         from pathlib import Path

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 import zlib
 from pathlib import Path
@@ -59,78 +58,10 @@ def render_order(drawn: dict[int, Any]) -> list[int]:
     return sorted(drawn, key=key)
 
 
-def _render_one(case: CTCase, j: int, opts, job: dict) -> dict:
-    """Render radiograph ``j`` of ``case`` (it depends only on the seed, the case and ``j``), write its
-    image and mask, return its manifest row."""
-    out, split = job["out"], job["split"]
-    rng = np.random.default_rng([job["seed"], zlib.crc32(case.name.encode()), j])
-    grades = sample_grades(rng, prevalence=job["prevalence"])
-    r = render_ct_radiograph(case, size=job["size"], rng=rng, profile=job["prof"], grades=grades, device=job["device"],
-                             realism=opts)
-    stem = f"ct_{case.name}_{j:04d}"
-    ps = r.meta["acquisition"]["pixel_spacing_mm"]
-    img = writers.write_png16(out / "images" / f"{stem}.png", r.image, pixel_spacing_mm=ps)
-    mask = writers.write_labels(out / "masks" / f"{stem}_labels.png", r.labels)
-    acq, pose = r.meta["acquisition"], r.meta["pose"]
-    return {
-        "image": str(img), "patient_id": f"CT-{case.name}", "cohort": "ct", "split": split,
-        "label": r.label, "grade_left": r.grades["left"], "grade_right": r.grades["right"], "mask": str(mask),
-        "ct_case": case.name, "site": r.meta["profile"],
-        "sij_box_image_left": _boxes_text(r.sij_boxes["image_left"]),
-        "sij_box_image_right": _boxes_text(r.sij_boxes["image_right"]),
-        "pixel_spacing_mm": round(ps, 6), "height": r.image.shape[0], "width": r.image.shape[1],
-        "photometric": acq["photometric"], "bits_stored": acq["bits_stored"], "kvp": acq["kvp"],
-        "mas": acq["mas"], "side_marker": acq["marker"] or "none",
-        "field_box": _boxes_text(acq["field_box"]), "tilt_deg": pose["tilt_deg"],
-        "axial_deg": pose["axial_deg"], "inplane_deg": pose["inplane_deg"], "sid_mm": pose["sid_mm"],
-        "sod_mm": pose["sod_mm"], "habitus": r.meta["habitus"], "bowel_gas": r.meta["bowel_gas"],
-        "latent_left": r.meta["latents"]["left"], "latent_right": r.meta["latents"]["right"],
-        "osteitis_condensans": round(r.meta["mimics"]["osteitis_condensans"], 3),
-        "degenerative": round(r.meta["mimics"]["degenerative"], 3), "vacuum": int(r.meta["mimics"]["vacuum"]),
-        "sex": r.meta["sex_for_shield"], "age": r.meta["age"],
-        **({} if opts is None else _realism_columns(job["realism_name"], opts)),
-    }
-
-
-_FORKED: dict = {}
-"""What a forked render worker reads (set in the parent just before the fork, inherited, never pickled)."""
-
-
-def _render_chunk(indices: list[int]) -> dict[int, dict]:
-    import cv2  # one thread per worker: the workers are the parallelism
-
-    cv2.setNumThreads(1)
-    case, drawn, job = _FORKED["case"], _FORKED["drawn"], _FORKED["job"]
-    return {j: _render_one(case, j, drawn[j], job) for j in indices}
-
-
-def _render_all(case: CTCase, order: list[int], drawn: dict, job: dict, *, workers: int) -> dict[int, dict]:
-    """Every radiograph of ``case`` in ``order``. With ``workers`` > 1 (CPU, where fork exists) the
-    first is rendered here (it fills the case's caches, which the workers then inherit) and the rest in
-    ``workers`` forked processes, each a contiguous run of ``order`` (renders of one resampled CT stay
-    together). The images are the same whatever ``workers`` is (tested)."""
-    import multiprocessing as mp
-
-    parallel = (workers > 1 and len(order) > 2 and job["device"] == "cpu"
-                and "fork" in mp.get_all_start_methods() and sys.platform.startswith("linux"))
-    if not parallel:
-        return {j: _render_one(case, j, drawn[j], job) for j in order}
-    done = {order[0]: _render_one(case, order[0], drawn[order[0]], job)}
-    chunks = [list(c) for c in np.array_split(np.asarray(order[1:]), workers) if len(c)]
-    _FORKED.update(case=case, drawn=drawn, job=job)
-    try:
-        with mp.get_context("fork").Pool(len(chunks)) as pool:
-            for part in pool.imap_unordered(_render_chunk, [[int(j) for j in c] for c in chunks]):
-                done.update(part)
-    finally:
-        _FORKED.clear()
-    return done
-
-
 def render_ct_cohort(
     cases: Sequence[CTCase | str | os.PathLike], out_dir: str | os.PathLike, *, n: int, size: int = 1024,
     seed: int = 0, profile: str | AcquisitionProfile | None = None, split: str = "train", device: str = "cpu",
-    prevalence: float = 0.5, realism: str | RealismRanges | None = None, workers: int = 1,
+    prevalence: float = 0.5, realism: str | RealismRanges | None = None,
 ) -> Path:
     """Write ``n`` radiographs PER CASE (cases or case folders) to ``out_dir``; return the manifest path.
 
@@ -138,7 +69,6 @@ def render_ct_cohort(
     ``profile=None`` draws one of the phantom's hospital profiles per radiograph. ``realism``: a
     preset of :mod:`sijscan.phantom.ct.realism` ("off" or None: plain renders, "varied", "stress")
     or a ``RealismRanges``; each radiograph's options are drawn by a generator of their own.
-    ``workers`` > 1 renders in that many processes (CPU, Linux); the images do not depend on it.
     """
     from sijscan.io.manifest import write_manifest  # lazy: pandas
 
@@ -166,12 +96,39 @@ def render_ct_cohort(
     except OSError as exc:
         raise CTCohortError(f"cannot create output folder {out}: {exc}") from exc
     rows, t0 = [], time.perf_counter()
-    job = dict(seed=int(seed), size=int(size), prof=prof, prevalence=prevalence, device=device, out=out, split=split,
-               realism_name=ranges.name if ranges is not None else None)
     for case in loaded:
+        by_index: dict[int, dict] = {}
         drawn = {j: None if ranges is None else ranges.sample(
             np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j, 24])) for j in range(int(n))}
-        by_index = _render_all(case, render_order(drawn), drawn, job, workers=workers)
+        for j in render_order(drawn):
+            rng = np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j])
+            grades = sample_grades(rng, prevalence=prevalence)
+            opts = drawn[j]
+            r = render_ct_radiograph(case, size=size, rng=rng, profile=prof, grades=grades, device=device,
+                                     realism=opts)
+            stem = f"ct_{case.name}_{j:04d}"
+            ps = r.meta["acquisition"]["pixel_spacing_mm"]
+            img = writers.write_png16(out / "images" / f"{stem}.png", r.image, pixel_spacing_mm=ps)
+            mask = writers.write_labels(out / "masks" / f"{stem}_labels.png", r.labels)
+            acq, pose = r.meta["acquisition"], r.meta["pose"]
+            by_index[j] = {
+                "image": str(img), "patient_id": f"CT-{case.name}", "cohort": "ct", "split": split,
+                "label": r.label, "grade_left": r.grades["left"], "grade_right": r.grades["right"], "mask": str(mask),
+                "ct_case": case.name, "site": r.meta["profile"],
+                "sij_box_image_left": _boxes_text(r.sij_boxes["image_left"]),
+                "sij_box_image_right": _boxes_text(r.sij_boxes["image_right"]),
+                "pixel_spacing_mm": round(ps, 6), "height": r.image.shape[0], "width": r.image.shape[1],
+                "photometric": acq["photometric"], "bits_stored": acq["bits_stored"], "kvp": acq["kvp"],
+                "mas": acq["mas"], "side_marker": acq["marker"] or "none",
+                "field_box": _boxes_text(acq["field_box"]), "tilt_deg": pose["tilt_deg"],
+                "axial_deg": pose["axial_deg"], "inplane_deg": pose["inplane_deg"], "sid_mm": pose["sid_mm"],
+                "sod_mm": pose["sod_mm"], "habitus": r.meta["habitus"], "bowel_gas": r.meta["bowel_gas"],
+                "latent_left": r.meta["latents"]["left"], "latent_right": r.meta["latents"]["right"],
+                "osteitis_condensans": round(r.meta["mimics"]["osteitis_condensans"], 3),
+                "degenerative": round(r.meta["mimics"]["degenerative"], 3), "vacuum": int(r.meta["mimics"]["vacuum"]),
+                "sex": r.meta["sex_for_shield"], "age": r.meta["age"],
+                **({} if opts is None else _realism_columns(ranges.name, opts)),
+            }
         rows.extend(by_index[j] for j in range(int(n)))  # in index order, whatever order they were rendered in
     elapsed = time.perf_counter() - t0
     manifest = write_manifest(pd.DataFrame(rows), out / "manifest.csv")
