@@ -140,8 +140,8 @@ def streak_volume(metal_mu: np.ndarray, origin: np.ndarray, rng: np.random.Gener
         w = m[yy, xx]
         cy, cx = (float(np.average(v, weights=w)) for v in (yy, xx))
         cov = np.cov(np.stack([xx - cx, yy - cy]), aweights=w) if len(w) > 2 else np.eye(2)
-        evals, evecs = np.linalg.eigh(np.atleast_2d(cov))
-        long_axis = float(np.arctan2(evecs[1, -1], evecs[0, -1]))
+        _, evecs = np.linalg.eigh(cov)
+        long_axis = float(np.arctan2(evecs[1, -1], evecs[0, -1]))  # the eigenvector of the largest spread
         angles = np.concatenate([long_axis + jitter, others])
         dx, dy = xs - np.float32((cx + pad) * GRID_MM), ys - np.float32((cy + pad) * GRID_MM)
         r = np.hypot(dx, dy)
