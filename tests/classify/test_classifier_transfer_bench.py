@@ -13,8 +13,10 @@ def bench(load_benchmark):
 
 
 def test_incumbent_keeps_ties_and_loses_to_a_clear_winner(bench):
-    assert bench.choose({"joints": 0.800, "joints_n300": 0.804}) == "joints"
-    assert bench.choose({"joints": 0.800, "joints_n300": 0.806}) == "joints_n300"
+    assert bench.INCUMBENT == "joints_n300"  # run 2's choice, the demo's recipe
+    assert bench.choose({"joints_n300": 0.800, "joints_prop": 0.804}) == "joints_n300"
+    assert bench.choose({"joints_n300": 0.800, "joints_prop": 0.806}) == "joints_prop"
+    assert bench.choose({"joints": 0.800, "joints_n300": 0.804}, incumbent="joints") == "joints"  # run 2's rule
     assert bench.choose({"mixed": 0.7, "joints_elastic": 0.75}) == "joints_elastic"  # no incumbent: the best
 
 
@@ -23,13 +25,15 @@ def test_render_count_per_candidate(bench):
     assert bench.ct_train_n("joints", full) == full["ct_train_n"]
     assert bench.ct_train_n("joints_n300", full) == 3 * full["ct_train_n"] == 300
     assert bench.ct_train_n("joints_n300", quick) == 3 * quick["ct_train_n"]
+    assert bench.ct_train_n("joints_prop", full) == 300
+    assert bench.ct_variants("joints_n300") == 1 and bench.ct_variants("joints_prop") == 10
 
 
 def test_each_render_count_gets_its_own_training_manifest(bench, monkeypatch, tmp_path):
-    made: list[tuple[str, int]] = []
+    made: list[tuple[str, int, int]] = []
 
-    def fake_ct(work, *, case, case_dir, n, size, seed, split):
-        made.append((case, n))
+    def fake_ct(work, *, case, case_dir, n, size, seed, split, variants=1):
+        made.append((case, n, variants))
         m = Path(work) / f"ct-{case}-{split}-n{n}" / "manifest.csv"
         m.parent.mkdir(parents=True, exist_ok=True)
         m.write_text("x\n")
@@ -44,10 +48,15 @@ def test_each_render_count_gets_its_own_training_manifest(bench, monkeypatch, tm
                            external=False, ct_n=bench.ct_train_n("joints", p))
     more = bench.fold_data(work=tmp_path, dirs=dirs, held_out="003", train_cases=["001", "002"], p=p,
                            external=False, ct_n=bench.ct_train_n("joints_n300", p))
+    prop = bench.fold_data(work=tmp_path, dirs=dirs, held_out="003", train_cases=["001", "002"], p=p,
+                           external=False, ct_n=bench.ct_train_n("joints_prop", p), variants=bench.ct_variants("joints_prop"))
     assert base["extra"].name == "ct-train-001-002.csv"  # run 1's name: its renders are reused
     assert more["extra"].name == "ct-train-001-002-n300.csv"
-    assert ("001", 300) in made and ("002", 300) in made and ("001", 100) in made
-    assert base["test"] == more["test"]  # the held-out CT's test renders do not depend on the candidate
+    assert prop["extra"].name == "ct-train-001-002-n300-v10.csv"
+    assert ("001", 300, 1) in made and ("002", 300, 1) in made and ("001", 100, 1) in made
+    assert ("001", 300, 10) in made and ("002", 300, 10) in made
+    assert ("003", p["test_n"], 1) in made and not any(c == "003" and v != 1 for c, _, v in made)
+    assert base["test"] == more["test"] == prop["test"]  # the held-out CT's test renders do not depend on the candidate
 
 
 def test_pool_is_the_mean_of_seeds_and_targets_need_all_three(bench):

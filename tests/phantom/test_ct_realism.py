@@ -203,7 +203,7 @@ def test_a_cohort_renders_each_resampled_ct_together_and_gives_the_same_images(t
     grouped = cohort.render_ct_cohort([toy], tmp_path / "grouped", n=8, size=96, seed=4, realism=ranges)
     changes = sum(a != b for a, b in zip(settings, settings[1:]))
     assert len(set(settings)) >= 3 and changes == len(set(settings)) - 1  # each setting rendered in one run
-    monkeypatch.setattr(cohort, "render_order", lambda drawn: list(drawn))  # plain index order
+    monkeypatch.setattr(cohort, "render_order", lambda drawn, variants=1: list(drawn))  # plain index order
     plain = cohort.render_ct_cohort([toy], tmp_path / "plain", n=8, size=96, seed=4, realism=ranges)
     a, b = (p.read_text().replace(str(p.parent), "") for p in (grouped, plain))
     assert a == b  # the same rows, in index order

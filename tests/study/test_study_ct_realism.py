@@ -86,3 +86,28 @@ def test_render_ct_set_renders_under_the_spec_realism_and_says_so(minimal, tmp_p
     assert out.ct_route.realism == "varied" and "realism varied" in segmenter_line(out)
     plain = SegmenterOutput(model="m", trained=True, arch="unet-default", ct_route=CTRenders.from_json(infos["off"]))
     assert "plain renders" in segmenter_line(plain)
+
+
+def test_anatomy_variants_parse_key_the_stage_render_and_are_recorded(minimal, tmp_path: Path) -> None:
+    from sijscan.io import read_manifest
+    from sijscan.phantom.ct.synthetic import write_toy_case_folder
+    from sijscan.study.ct_renders import render_ct_set
+    from sijscan.study.report import segmenter_line
+
+    stage = next(s for s in STAGES if s.name == "classifiers")
+    upstream = {u: "k" for u in stage.upstream}
+    cfgs = {v: config_from_dict(minimal(classifiers__ct_route={"cases": ["cts/toy"], "n": 2, "size": 96,
+                                                               **({} if v is None else {"variants": v})}),
+                                base_dir=tmp_path) for v in (None, 1, 2)}
+    assert cfgs[None].classifiers.ct_route.variants == 1 and cfgs[2].classifiers.ct_route.variants == 2
+    assert cache_key(stage, cfgs[1], upstream) != cache_key(stage, cfgs[2], upstream)
+    with pytest.raises(StudyConfigError, match="classifiers.ct_route.variants"):
+        config_from_dict(minimal(classifiers__ct_route={"cases": ["cts/toy"], "variants": 0}), base_dir=tmp_path)
+    write_toy_case_folder(tmp_path / "cts" / "toy")
+    manifest, info = render_ct_set(cfgs[2].classifiers.ct_route, out=tmp_path / "r", seed=5, use="classifiers",
+                                   split="train", where="classifiers.ct_route")
+    assert read_manifest(manifest)["anatomy_variant"].tolist() == [0, 1] and info["variants"] == 2
+    rec = CTRenders.from_json(info)
+    assert rec.variants == 2 and CTRenders.from_json({k: v for k, v in info.items() if k != "variants"}).variants == 1
+    out = SegmenterOutput(model="m", trained=True, arch="unet-default", ct_route=rec)
+    assert "2 anatomy variants per CT" in segmenter_line(out)

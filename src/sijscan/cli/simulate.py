@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="--from-ct: acquisition profile for every image (default: a random one per image)")
     p.add_argument("--split", default="train", choices=("train", "val", "test"), help="--from-ct: manifest split")
     p.add_argument("--device", default="cpu", help="--from-ct: 'cpu' (OpenCV) or a torch device such as 'cuda'")
+    p.add_argument("--anatomy-variants", type=int, default=1, metavar="K",
+                   help="--from-ct: render each CT as K anatomy variants, the CT as scanned and K-1 stretched to "
+                   "other proportions (default 1: as scanned)")
     real = p.add_mutually_exclusive_group()
     real.add_argument("--realism", default=None, choices=("off", "varied", "stress"),
                       help="--from-ct: CT acquisition and body realism drawn per image (default off: plain renders; "
@@ -65,6 +68,7 @@ def _handle_ct(args: argparse.Namespace) -> int:
     manifest = render_ct_cohort(
         args.from_ct, args.out, n=10 if args.n is None else args.n, size=args.size or 1024, seed=args.seed,
         profile=args.profile, split=args.split, device=args.device, realism=args.realism,
+        variants=args.anatomy_variants,
     )
     if args.contact_sheet:
         from pathlib import Path
@@ -87,6 +91,8 @@ def handle(args: argparse.Namespace) -> int:
         raise SimulateError("--profile is for --from-ct; procedural cohorts use their own sites")
     if args.realism is not None:
         raise SimulateError("--realism/--stress are for --from-ct")
+    if args.anatomy_variants != 1:
+        raise SimulateError("--anatomy-variants is for --from-ct")
     overrides = {}
     if args.shortcut_strength is not None:
         if not 0.0 <= args.shortcut_strength <= 1.0:

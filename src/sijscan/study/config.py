@@ -17,7 +17,7 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
     classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
                   max_images, epochs, crop: box|joints, appearance, elastic, joint_mix: bool,
                   seeds: [INT...], extra_weight,
-                  ct_route: {cases: [DIR...], n, size, if_missing, realism}}
+                  ct_route: {cases: [DIR...], n, size, if_missing, realism, variants}}
     predict:     {batch_size, gradcam_examples, cam_share_images}
     evaluate:    {n_bootstrap, confident, progression_bootstrap}
 """
@@ -86,6 +86,9 @@ class CTRouteSpec:
     """acquisition and body realism drawn per render (:data:`sijscan.phantom.ct.realism.REALISM_PRESETS`):
     ``off`` (plain renders), ``varied`` (a broad spread: slice thickness, metal, field of view, table,
     habitus, bowel gas, spine) or ``stress`` (the hardest settings)"""
+    variants: int = 1
+    """anatomy variants per CT (:mod:`sijscan.phantom.ct.proportions`): 1 renders each CT as scanned; k > 1
+    also stretches it into k - 1 other proportions (render j shows variant j % k)"""
 
 
 @dataclass(frozen=True)
@@ -289,7 +292,7 @@ def _ct_route(value: Any, key: str, base: Path | None) -> CTRouteSpec | None:
     if value is None:
         return None
     d = as_mapping(value, key)
-    no_unknown(d, ("cases", "n", "size", "if_missing", "realism"), key)
+    no_unknown(d, ("cases", "n", "size", "if_missing", "realism", "variants"), key)
     cases = d.get("cases")
     if isinstance(cases, (str, os.PathLike)):
         cases = [cases]
@@ -300,7 +303,8 @@ def _ct_route(value: Any, key: str, base: Path | None) -> CTRouteSpec | None:
     return CTRouteSpec(cases=paths, n=read_int(d, "n", key, CTRouteSpec.n, minimum=1),  # type: ignore[arg-type]
                        size=size,  # type: ignore[arg-type]
                        if_missing=read_choice(d, "if_missing", key, "error", ("error", "skip")),  # type: ignore[arg-type]
-                       realism=_realism(d, key))
+                       realism=_realism(d, key),
+                       variants=read_int(d, "variants", key, CTRouteSpec.variants, minimum=1))  # type: ignore[arg-type]
 
 
 def _realism(d: Mapping[str, Any], key: str) -> str:

@@ -144,6 +144,8 @@ class CTRenders(Record):
     manifest: str | None = None
     realism: str = "off"
     """the realism preset each render was drawn under (a done.json from before it existed: plain, "off")"""
+    variants: int = 1
+    """anatomy variants per CT (1: as scanned; a done.json from before it existed: 1)"""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -263,7 +263,8 @@ def segmenter_line(seg: SegmenterOutput) -> str:
         return line + ", on the training cohort only."
     names = ", ".join(Path(c).name for c in ct.cases) or "none"
     line += (f", with {ct.n_images} CT-route radiographs rendered from real CTs ({names}; "
-             f"{ct.n_per_case} per CT at {ct.size} px, {_realism_words(ct.realism)}) mixed into training")
+             f"{ct.n_per_case} per CT at {ct.size} px, {_realism_words(ct.realism)}"
+             f"{f', {ct.variants} anatomy variants per CT' if ct.variants > 1 else ''}) mixed into training")
     if ct.skipped:
         line += f"; CT folders not found and skipped: {', '.join(ct.skipped)}"
     return line + "."

@@ -21,6 +21,7 @@ from sijscan.errors import InputError
 from sijscan.phantom import writers
 from sijscan.phantom.ct.case import CTCase, load_ct_case
 from sijscan.phantom.ct.joint import joint_report
+from sijscan.phantom.ct.proportions import SCALE_RANGE_ZYX, variant_of
 from sijscan.phantom.ct.realism import RealismRanges, get_realism
 from sijscan.phantom.ct.render import check_device, render_ct_radiograph, sample_grades
 from sijscan.phantom.profiles import AcquisitionProfile, get_profile
@@ -45,15 +46,17 @@ def _realism_columns(name: str, opts) -> dict:
             "bladder_contrast_mg_ml": round(opts.bladder_contrast_mg_ml, 1), "streaks": int(opts.streaks)}
 
 
-def render_order(drawn: dict[int, Any]) -> list[int]:
-    """The indices with the same resampled CT (slice thickness, pixel) next to each other.
+def render_order(drawn: dict[int, Any], variants: int = 1) -> list[int]:
+    """The indices of one anatomy variant (index % ``variants``), then of one resampled CT (slice
+    thickness, pixel), next to each other.
 
     A radiograph depends only on (seed, case, index), never on what was rendered before, so the order
-    is free; the renderer keeps the last few resampled CTs, and a resampling costs about a second per
-    render (``realism: varied`` draws 24 settings), so grouping renders each setting's CT once per case."""
-    def key(j: int) -> tuple[float, float, int]:
+    is free; preparing a variant costs seconds (its slabs and joints), the renderer keeps the last few
+    resampled CTs, and a resampling costs about a second per render (``realism: varied`` draws 24
+    settings), so grouping prepares each variant, and each setting's CT, once per case."""
+    def key(j: int) -> tuple[int, float, float, int]:
         o = drawn[j]
-        return (-1.0, -1.0, j) if o is None else (o.slice_mm or 0.0, o.pixel_mm or 0.0, j)
+        return (j % variants, -1.0, -1.0, j) if o is None else (j % variants, o.slice_mm or 0.0, o.pixel_mm or 0.0, j)
 
     return sorted(drawn, key=key)
 
@@ -61,7 +64,7 @@ def render_order(drawn: dict[int, Any]) -> list[int]:
 def render_ct_cohort(
     cases: Sequence[CTCase | str | os.PathLike], out_dir: str | os.PathLike, *, n: int, size: int = 1024,
     seed: int = 0, profile: str | AcquisitionProfile | None = None, split: str = "train", device: str = "cpu",
-    prevalence: float = 0.5, realism: str | RealismRanges | None = None,
+    prevalence: float = 0.5, realism: str | RealismRanges | None = None, variants: int = 1,
 ) -> Path:
     """Write ``n`` radiographs PER CASE (cases or case folders) to ``out_dir``; return the manifest path.
 
@@ -69,6 +72,8 @@ def render_ct_cohort(
     ``profile=None`` draws one of the phantom's hospital profiles per radiograph. ``realism``: a
     preset of :mod:`sijscan.phantom.ct.realism` ("off" or None: plain renders, "varied", "stress")
     or a ``RealismRanges``; each radiograph's options are drawn by a generator of their own.
+    ``variants`` > 1 renders each case as that many anatomy variants (:mod:`sijscan.phantom.ct.proportions`;
+    the first is the CT as scanned): radiograph j shows variant j % ``variants``.
     """
     from sijscan.io.manifest import write_manifest  # lazy: pandas
 
@@ -80,6 +85,8 @@ def render_ct_cohort(
         raise CTCohortError(f"prevalence must be within 0-1, got {prevalence}")
     if split not in SPLITS:
         raise CTCohortError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if int(variants) < 1:
+        raise CTCohortError(f"variants must be >= 1 (1: the CT as scanned only), got {variants}")
     check_device(device)
     ranges = get_realism(realism)
     prof = get_profile(profile) if isinstance(profile, str) else profile
@@ -100,11 +107,15 @@ def render_ct_cohort(
         by_index: dict[int, dict] = {}
         drawn = {j: None if ranges is None else ranges.sample(
             np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j, 24])) for j in range(int(n))}
-        for j in render_order(drawn):
+        k, current = int(variants), None
+        for j in render_order(drawn, k):
+            if current is None or current[0] != j % k:  # grouped: each variant is prepared once, then let go
+                current = (j % k, *variant_of(case, j % k, seed=seed))
+            _, anatomy, scales = current
             rng = np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j])
             grades = sample_grades(rng, prevalence=prevalence)
             opts = drawn[j]
-            r = render_ct_radiograph(case, size=size, rng=rng, profile=prof, grades=grades, device=device,
+            r = render_ct_radiograph(anatomy, size=size, rng=rng, profile=prof, grades=grades, device=device,
                                      realism=opts)
             stem = f"ct_{case.name}_{j:04d}"
             ps = r.meta["acquisition"]["pixel_spacing_mm"]
@@ -127,6 +138,8 @@ def render_ct_cohort(
                 "osteitis_condensans": round(r.meta["mimics"]["osteitis_condensans"], 3),
                 "degenerative": round(r.meta["mimics"]["degenerative"], 3), "vacuum": int(r.meta["mimics"]["vacuum"]),
                 "sex": r.meta["sex_for_shield"], "age": r.meta["age"],
+                **({} if k == 1 else {"anatomy_variant": j % k, "scale_z": scales[0], "scale_y": scales[1],
+                                      "scale_x": scales[2]}),
                 **({} if opts is None else _realism_columns(ranges.name, opts)),
             }
         rows.extend(by_index[j] for j in range(int(n)))  # in index order, whatever order they were rendered in
@@ -134,7 +147,8 @@ def render_ct_cohort(
     manifest = write_manifest(pd.DataFrame(rows), out / "manifest.csv")
     info = {
         "sijscan_version": __version__, "route": "ct", "seed": int(seed), "size": int(size), "n_per_case": int(n),
-        "split": split, "device": device, "profile": prof.name if prof else "random per radiograph",
+        "split": split, "device": device, "anatomy_variants": int(variants),
+        "profile": prof.name if prof else "random per radiograph",
         "prevalence_target": prevalence, "n_images": len(rows),
         "cases": {c.name: {"source": c.source, "shape": list(c.hu.shape), "spacing_zyx_mm": list(c.spacing),
                            "soft_tissue": c.soft_tissue, "sij": joint_report(c)} for c in loaded},
@@ -143,6 +157,8 @@ def render_ct_cohort(
                       "3": "hip bone image-right (patient left)"},
         "seconds": round(elapsed, 2), "images_per_second": round(len(rows) / max(elapsed, 1e-9), 3),
     }
+    if int(variants) > 1:
+        info["anatomy_scale_range_zyx"] = [list(r) for r in SCALE_RANGE_ZYX]
     if ranges is not None:
         info["realism"] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in vars(ranges).items()}
     (out / "cohort.json").write_text(jsonio.dumps(info, indent=2) + "\n")
