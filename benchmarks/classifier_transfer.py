@@ -63,9 +63,12 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "joints_mix": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", joint_mix=True),
     # three times the CT-route renders per training CT (more poses and lesion draws of the same anatomy)
     "joints_n300": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", ct_renders_x=3),
-    # run 3: the same renders of 10 anatomy variants per CT (sijscan.phantom.ct.proportions)
+    # run 3: the same renders of 10 anatomy variants per CT (sijscan.phantom.ct.proportions), other
+    # proportions; run 4: other bone densities
     "joints_prop": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
-                        ct_variants=10),
+                        ct_variants=10, ct_vary=("proportions",)),
+    "joints_density": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
+                           ct_variants=10, ct_vary=("density",)),
 }
 INCUMBENT = "joints_n300"
 """Run 2's choice in every fold, the demo's recipe since (run 1's incumbent was ``joints``)."""
@@ -101,17 +104,25 @@ def procedural(work: Path, *, cohort: str, members: list[str], p: dict[str, Any]
                                 overrides={"ct_members": sorted(members)}))
 
 
+def variant_suffix(variants: int, vary: tuple[str, ...]) -> str:
+    """A render set's name suffix: '' (as scanned), '-v10' (proportions: run 3's name), '-v10-density'."""
+    if variants == 1:
+        return ""
+    return f"-v{variants}" + ("" if tuple(vary) == ("proportions",) else "".join(f"-{v}" for v in vary))
+
+
 def ct_renders(work: Path, *, case: str, case_dir: Path, n: int, size: int, seed: int, split: str,
-               variants: int = 1) -> Path:
-    """``n`` CT-route renders of one case (cached), of ``variants`` anatomy variants; for 'train', every
-    CT_VAL_EVERY-th row is 'val'."""
+               variants: int = 1, vary: tuple[str, ...] = ("proportions",)) -> Path:
+    """``n`` CT-route renders of one case (cached), of ``variants`` anatomy variants varying ``vary``;
+    for 'train', every CT_VAL_EVERY-th row is 'val'."""
     from sijscan.io.manifest import read_manifest, write_manifest
     from sijscan.phantom.ct import render_ct_cohort
 
-    out = work / f"ct-{case}-{split}-n{n}-s{size}-seed{seed}{'' if variants == 1 else f'-v{variants}'}"
+    out = work / f"ct-{case}-{split}-n{n}-s{size}-seed{seed}{variant_suffix(variants, vary)}"
     manifest = out / "manifest.csv"
     if not manifest.is_file():
-        render_ct_cohort([case_dir], out, n=n, size=size, seed=seed, profile=None, split=split, variants=variants)
+        render_ct_cohort([case_dir], out, n=n, size=size, seed=seed, profile=None, split=split, variants=variants,
+                         vary=vary)
         if split == "train":
             df = read_manifest(manifest)
             df.loc[df.index % CT_VAL_EVERY == CT_VAL_EVERY - 1, "split"] = "val"
@@ -256,21 +267,23 @@ def ct_train_n(candidate: str, p: dict[str, Any]) -> int:
     return int(p["ct_train_n"] * CANDIDATES[candidate].get("ct_renders_x", 1))
 
 
-def ct_variants(candidate: str) -> int:
-    """Anatomy variants per training CT for ``candidate`` (1: the CT as scanned)."""
-    return int(CANDIDATES[candidate].get("ct_variants", 1))
+def ct_variants(candidate: str) -> tuple[int, tuple[str, ...]]:
+    """Anatomy variants per training CT for ``candidate`` (1: the CT as scanned) and what they vary."""
+    c = CANDIDATES[candidate]
+    return int(c.get("ct_variants", 1)), tuple(c.get("ct_vary", ("proportions",)))
 
 
 def fold_data(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[str], p: dict[str, Any],
-              external: bool, ct_n: int | None = None, variants: int = 1) -> dict[str, Path | None]:
+              external: bool, ct_n: int | None = None, variants: int = 1,
+              vary: tuple[str, ...] = ("proportions",)) -> dict[str, Path | None]:
     """The renders of one fold (made once, then read from ``work``); ``ct_n`` CT-route renders per
     training CT (default: the mode's) of ``variants`` anatomy variants each (the test renders are
     always of the CT as scanned)."""
     n = int(ct_n or p["ct_train_n"])
     proc = procedural(work, cohort="proof", members=train_cases, p=p, n=p["proc_n"], seed=SEEDS["proc"])
     cts = [ct_renders(work, case=c, case_dir=dirs[c], n=n, size=p["ct_size"], seed=SEEDS["ct_train"],
-                      split="train", variants=variants) for c in train_cases]
-    suffix = ("" if n == p["ct_train_n"] else f"-n{n}") + ("" if variants == 1 else f"-v{variants}")
+                      split="train", variants=variants, vary=vary) for c in train_cases]
+    suffix = ("" if n == p["ct_train_n"] else f"-n{n}") + variant_suffix(variants, vary)
     extra = combine(cts, work / f"ct-train-{'-'.join(sorted(train_cases))}{suffix}.csv")
     test = ct_renders(work, case=held_out, case_dir=dirs[held_out], n=p["test_n"], size=p["ct_size"],
                       seed=SEEDS["ct_test"], split="test")
@@ -285,7 +298,7 @@ def fold(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[
     out: dict[str, Any] = {}
     for cand in candidates:
         data = fold_data(work=work, dirs=dirs, held_out=held_out, train_cases=train_cases, p=p, external=external,
-                         ct_n=ct_train_n(cand, p), variants=ct_variants(cand))
+                         ct_n=ct_train_n(cand, p), variants=ct_variants(cand)[0], vary=ct_variants(cand)[1])
         proc, extra, test, ext = data["proc"], data["extra"], data["test"], data["ext"]
         out[cand] = {}
         for view in (("sij",) if cand == "procedural_only" else views):
@@ -321,11 +334,12 @@ def prepare(*, mode: str, ct_root: Path, cases: list[str], work: Path, nested: b
     dirs = _ct_dirs(ct_root, cases)
     for k in cases:
         others = [c for c in cases if c != k]
-        for n, v in sorted({(ct_train_n(c, p), ct_variants(c)) for c in candidates}):
-            fold_data(work=work, dirs=dirs, held_out=k, train_cases=others, p=p, external=True, ct_n=n, variants=v)
+        for n, (v, vary) in sorted({(ct_train_n(c, p), ct_variants(c)) for c in candidates}):
+            fold_data(work=work, dirs=dirs, held_out=k, train_cases=others, p=p, external=True, ct_n=n, variants=v,
+                      vary=vary)
             for j in others if nested and len(others) >= 2 else ():
                 fold_data(work=work, dirs=dirs, held_out=j, train_cases=[c for c in others if c != j], p=p,
-                          external=False, ct_n=n, variants=v)
+                          external=False, ct_n=n, variants=v, vary=vary)
 
 
 def run(*, mode: str, ct_root: Path, cases: list[str], work: Path, seeds: list[int], nested: bool,

@@ -26,13 +26,17 @@ def test_render_count_per_candidate(bench):
     assert bench.ct_train_n("joints_n300", full) == 3 * full["ct_train_n"] == 300
     assert bench.ct_train_n("joints_n300", quick) == 3 * quick["ct_train_n"]
     assert bench.ct_train_n("joints_prop", full) == 300
-    assert bench.ct_variants("joints_n300") == 1 and bench.ct_variants("joints_prop") == 10
+    assert bench.ct_variants("joints_n300") == (1, ("proportions",))
+    assert bench.ct_variants("joints_prop") == (10, ("proportions",))
+    assert bench.ct_variants("joints_density") == (10, ("density",))
+    assert bench.variant_suffix(1, ("density",)) == "" and bench.variant_suffix(10, ("proportions",)) == "-v10"
+    assert bench.variant_suffix(10, ("density",)) == "-v10-density"
 
 
 def test_each_render_count_gets_its_own_training_manifest(bench, monkeypatch, tmp_path):
     made: list[tuple[str, int, int]] = []
 
-    def fake_ct(work, *, case, case_dir, n, size, seed, split, variants=1):
+    def fake_ct(work, *, case, case_dir, n, size, seed, split, variants=1, vary=("proportions",)):
         made.append((case, n, variants))
         m = Path(work) / f"ct-{case}-{split}-n{n}" / "manifest.csv"
         m.parent.mkdir(parents=True, exist_ok=True)
@@ -48,11 +52,16 @@ def test_each_render_count_gets_its_own_training_manifest(bench, monkeypatch, tm
                            external=False, ct_n=bench.ct_train_n("joints", p))
     more = bench.fold_data(work=tmp_path, dirs=dirs, held_out="003", train_cases=["001", "002"], p=p,
                            external=False, ct_n=bench.ct_train_n("joints_n300", p))
+    v, vary = bench.ct_variants("joints_prop")
     prop = bench.fold_data(work=tmp_path, dirs=dirs, held_out="003", train_cases=["001", "002"], p=p,
-                           external=False, ct_n=bench.ct_train_n("joints_prop", p), variants=bench.ct_variants("joints_prop"))
+                           external=False, ct_n=bench.ct_train_n("joints_prop", p), variants=v, vary=vary)
+    v, vary = bench.ct_variants("joints_density")
+    dens = bench.fold_data(work=tmp_path, dirs=dirs, held_out="003", train_cases=["001", "002"], p=p,
+                           external=False, ct_n=bench.ct_train_n("joints_density", p), variants=v, vary=vary)
     assert base["extra"].name == "ct-train-001-002.csv"  # run 1's name: its renders are reused
     assert more["extra"].name == "ct-train-001-002-n300.csv"
     assert prop["extra"].name == "ct-train-001-002-n300-v10.csv"
+    assert dens["extra"].name == "ct-train-001-002-n300-v10-density.csv"
     assert ("001", 300, 1) in made and ("002", 300, 1) in made and ("001", 100, 1) in made
     assert ("001", 300, 10) in made and ("002", 300, 10) in made
     assert ("003", p["test_n"], 1) in made and not any(c == "003" and v != 1 for c, _, v in made)

@@ -94,6 +94,10 @@ def test_anatomy_variants_parse_key_the_stage_render_and_are_recorded(minimal, t
     from sijscan.study.ct_renders import render_ct_set
     from sijscan.study.report import segmenter_line
 
+    from sijscan.phantom.ct.proportions import VARY
+    from sijscan.study.config import ANATOMY_VARY
+
+    assert ANATOMY_VARY == VARY  # the config offers exactly what the renderer varies
     stage = next(s for s in STAGES if s.name == "classifiers")
     upstream = {u: "k" for u in stage.upstream}
     cfgs = {v: config_from_dict(minimal(classifiers__ct_route={"cases": ["cts/toy"], "n": 2, "size": 96,
@@ -103,11 +107,20 @@ def test_anatomy_variants_parse_key_the_stage_render_and_are_recorded(minimal, t
     assert cache_key(stage, cfgs[1], upstream) != cache_key(stage, cfgs[2], upstream)
     with pytest.raises(StudyConfigError, match="classifiers.ct_route.variants"):
         config_from_dict(minimal(classifiers__ct_route={"cases": ["cts/toy"], "variants": 0}), base_dir=tmp_path)
+    assert cfgs[2].classifiers.ct_route.vary == ("proportions", "density")
+    one = config_from_dict(minimal(classifiers__ct_route={"cases": ["cts/toy"], "variants": 2, "vary": "density"}),
+                           base_dir=tmp_path)
+    assert one.classifiers.ct_route.vary == ("density",)
+    assert cache_key(stage, one, upstream) != cache_key(stage, cfgs[2], upstream)
+    for bad in ("shape", [], ["density", "age"]):
+        with pytest.raises(StudyConfigError, match=r"classifiers.ct_route.vary: must be a list of some of proportions, density"):
+            config_from_dict(minimal(classifiers__ct_route={"cases": ["cts/toy"], "vary": bad}), base_dir=tmp_path)
     write_toy_case_folder(tmp_path / "cts" / "toy")
     manifest, info = render_ct_set(cfgs[2].classifiers.ct_route, out=tmp_path / "r", seed=5, use="classifiers",
                                    split="train", where="classifiers.ct_route")
-    assert read_manifest(manifest)["anatomy_variant"].tolist() == [0, 1] and info["variants"] == 2
+    df = read_manifest(manifest)
+    assert df["anatomy_variant"].tolist() == [0, 1] and info["variants"] == 2 and df.loc[1, "density"] != 1.0
     rec = CTRenders.from_json(info)
     assert rec.variants == 2 and CTRenders.from_json({k: v for k, v in info.items() if k != "variants"}).variants == 1
     out = SegmenterOutput(model="m", trained=True, arch="unet-default", ct_route=rec)
-    assert "2 anatomy variants per CT" in segmenter_line(out)
+    assert "2 anatomy variants per CT (proportions and density)" in segmenter_line(out)

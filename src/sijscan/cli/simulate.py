@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="--from-ct: 'cpu' (OpenCV) or a torch device such as 'cuda'")
     p.add_argument("--anatomy-variants", type=int, default=1, metavar="K",
                    help="--from-ct: render each CT as K anatomy variants, the CT as scanned and K-1 stretched to "
-                   "other proportions (default 1: as scanned)")
+                   "other proportions and bone densities (default 1: as scanned)")
+    p.add_argument("--anatomy-vary", default="proportions,density", metavar="WHAT",
+                   help="--from-ct: what the anatomy variants vary, comma-separated: proportions, density (default both)")
     real = p.add_mutually_exclusive_group()
     real.add_argument("--realism", default=None, choices=("off", "varied", "stress"),
                       help="--from-ct: CT acquisition and body realism drawn per image (default off: plain renders; "
@@ -68,7 +70,7 @@ def _handle_ct(args: argparse.Namespace) -> int:
     manifest = render_ct_cohort(
         args.from_ct, args.out, n=10 if args.n is None else args.n, size=args.size or 1024, seed=args.seed,
         profile=args.profile, split=args.split, device=args.device, realism=args.realism,
-        variants=args.anatomy_variants,
+        variants=args.anatomy_variants, vary=tuple(v.strip() for v in args.anatomy_vary.split(",") if v.strip()),
     )
     if args.contact_sheet:
         from pathlib import Path

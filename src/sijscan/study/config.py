@@ -17,7 +17,7 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
     classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
                   max_images, epochs, crop: box|joints, appearance, elastic, joint_mix: bool,
                   seeds: [INT...], extra_weight,
-                  ct_route: {cases: [DIR...], n, size, if_missing, realism, variants}}
+                  ct_route: {cases: [DIR...], n, size, if_missing, realism, variants, vary}}
     predict:     {batch_size, gradcam_examples, cam_share_images}
     evaluate:    {n_bootstrap, confident, progression_bootstrap}
 """
@@ -45,6 +45,7 @@ SEGMENTER_ARCHS = ("unet-default", "unet-paper")
 AUGMENT_LEVELS = ("none", "basic", "strong")  # sijscan.anatomy.augment (not imported: keep config light)
 CLASSIFIER_ARCHS = ("resnet50-sij", "tiny-resnet")
 REALISM_LEVELS = ("off", "varied", "stress")  # phantom.ct.realism.REALISM_PRESETS (not imported: keep config light)
+ANATOMY_VARY = ("proportions", "density")  # phantom.ct.proportions.VARY (likewise)
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -88,7 +89,9 @@ class CTRouteSpec:
     habitus, bowel gas, spine) or ``stress`` (the hardest settings)"""
     variants: int = 1
     """anatomy variants per CT (:mod:`sijscan.phantom.ct.proportions`): 1 renders each CT as scanned; k > 1
-    also stretches it into k - 1 other proportions (render j shows variant j % k)"""
+    adds k - 1 variants of other proportions and bone density (render j shows variant j % k)"""
+    vary: tuple[str, ...] = ANATOMY_VARY
+    """what the variants vary: some of ``proportions``, ``density``"""
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,7 @@ def _ct_route(value: Any, key: str, base: Path | None) -> CTRouteSpec | None:
     if value is None:
         return None
     d = as_mapping(value, key)
-    no_unknown(d, ("cases", "n", "size", "if_missing", "realism", "variants"), key)
+    no_unknown(d, ("cases", "n", "size", "if_missing", "realism", "variants", "vary"), key)
     cases = d.get("cases")
     if isinstance(cases, (str, os.PathLike)):
         cases = [cases]
@@ -304,7 +307,17 @@ def _ct_route(value: Any, key: str, base: Path | None) -> CTRouteSpec | None:
                        size=size,  # type: ignore[arg-type]
                        if_missing=read_choice(d, "if_missing", key, "error", ("error", "skip")),  # type: ignore[arg-type]
                        realism=_realism(d, key),
-                       variants=read_int(d, "variants", key, CTRouteSpec.variants, minimum=1))  # type: ignore[arg-type]
+                       variants=read_int(d, "variants", key, CTRouteSpec.variants, minimum=1),  # type: ignore[arg-type]
+                       vary=_vary(d, key))
+
+
+def _vary(d: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """``vary``: a list (or one name) of :data:`ANATOMY_VARY`."""
+    value = d.get("vary", list(ANATOMY_VARY))
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not names or any(n not in ANATOMY_VARY for n in names):
+        raise StudyConfigError(f"{key}.vary: must be a list of some of {', '.join(ANATOMY_VARY)}, got {value!r}")
+    return tuple(dict.fromkeys(names))
 
 
 def _realism(d: Mapping[str, Any], key: str) -> str:

@@ -50,13 +50,13 @@ def render_ct_set(spec: CTRouteSpec, *, out: Path, seed: int, use: str, split: s
         log.warning("%s: %s not found; going on without it (if_missing: skip)", where, c)
     info: dict[str, Any] = {"cases": [str(Path(c).resolve()) for c in present], "skipped": missing,
                             "n_per_case": spec.n, "size": spec.size, "realism": spec.realism,
-                            "variants": spec.variants}
+                            "variants": spec.variants, "vary": list(spec.vary)}
     if not present:
         info["n_images"] = 0
         return None, info
     manifest = render_ct_cohort([_case(c) for c in present], out, n=spec.n, size=spec.size,
                                 seed=seed + SEED_OFFSET[use], profile=None, split=split, realism=spec.realism,
-                                variants=spec.variants)
+                                variants=spec.variants, vary=spec.vary)
     if split == "train" or cohort is not None:
         df = read_manifest(manifest)
         if split == "train":

@@ -146,6 +146,8 @@ class CTRenders(Record):
     """the realism preset each render was drawn under (a done.json from before it existed: plain, "off")"""
     variants: int = 1
     """anatomy variants per CT (1: as scanned; a done.json from before it existed: 1)"""
+    vary: tuple[str, ...] = ("proportions", "density")
+    """what the variants varied"""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -264,10 +264,14 @@ def segmenter_line(seg: SegmenterOutput) -> str:
     names = ", ".join(Path(c).name for c in ct.cases) or "none"
     line += (f", with {ct.n_images} CT-route radiographs rendered from real CTs ({names}; "
              f"{ct.n_per_case} per CT at {ct.size} px, {_realism_words(ct.realism)}"
-             f"{f', {ct.variants} anatomy variants per CT' if ct.variants > 1 else ''}) mixed into training")
+             f"{f', {ct.variants} anatomy variants per CT ({_and(ct.vary)})' if ct.variants > 1 else ''}) mixed into training")
     if ct.skipped:
         line += f"; CT folders not found and skipped: {', '.join(ct.skipped)}"
     return line + "."
+
+
+def _and(names: Any) -> str:
+    return " and ".join(names)
 
 
 def _realism_words(preset: str) -> str:

@@ -21,7 +21,7 @@ from sijscan.errors import InputError
 from sijscan.phantom import writers
 from sijscan.phantom.ct.case import CTCase, load_ct_case
 from sijscan.phantom.ct.joint import joint_report
-from sijscan.phantom.ct.proportions import SCALE_RANGE_ZYX, variant_of
+from sijscan.phantom.ct.proportions import DENSITY_RANGE, SCALE_RANGE_ZYX, VARY, variant_of
 from sijscan.phantom.ct.realism import RealismRanges, get_realism
 from sijscan.phantom.ct.render import check_device, render_ct_radiograph, sample_grades
 from sijscan.phantom.profiles import AcquisitionProfile, get_profile
@@ -65,6 +65,7 @@ def render_ct_cohort(
     cases: Sequence[CTCase | str | os.PathLike], out_dir: str | os.PathLike, *, n: int, size: int = 1024,
     seed: int = 0, profile: str | AcquisitionProfile | None = None, split: str = "train", device: str = "cpu",
     prevalence: float = 0.5, realism: str | RealismRanges | None = None, variants: int = 1,
+    vary: Sequence[str] = VARY,
 ) -> Path:
     """Write ``n`` radiographs PER CASE (cases or case folders) to ``out_dir``; return the manifest path.
 
@@ -73,7 +74,8 @@ def render_ct_cohort(
     preset of :mod:`sijscan.phantom.ct.realism` ("off" or None: plain renders, "varied", "stress")
     or a ``RealismRanges``; each radiograph's options are drawn by a generator of their own.
     ``variants`` > 1 renders each case as that many anatomy variants (:mod:`sijscan.phantom.ct.proportions`;
-    the first is the CT as scanned): radiograph j shows variant j % ``variants``.
+    the first is the CT as scanned): radiograph j shows variant j % ``variants``; ``vary`` names what
+    the variants vary ("proportions", "density").
     """
     from sijscan.io.manifest import write_manifest  # lazy: pandas
 
@@ -87,6 +89,9 @@ def render_ct_cohort(
         raise CTCohortError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if int(variants) < 1:
         raise CTCohortError(f"variants must be >= 1 (1: the CT as scanned only), got {variants}")
+    vary = tuple(vary)
+    if not vary or set(vary) - set(VARY):
+        raise CTCohortError(f"vary must name some of {', '.join(VARY)}, got {', '.join(vary) or 'nothing'}")
     check_device(device)
     ranges = get_realism(realism)
     prof = get_profile(profile) if isinstance(profile, str) else profile
@@ -110,8 +115,8 @@ def render_ct_cohort(
         k, current = int(variants), None
         for j in render_order(drawn, k):
             if current is None or current[0] != j % k:  # grouped: each variant is prepared once, then let go
-                current = (j % k, *variant_of(case, j % k, seed=seed))
-            _, anatomy, scales = current
+                current = (j % k, *variant_of(case, j % k, seed=seed, vary=vary))
+            _, anatomy, what = current
             rng = np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j])
             grades = sample_grades(rng, prevalence=prevalence)
             opts = drawn[j]
@@ -138,8 +143,7 @@ def render_ct_cohort(
                 "osteitis_condensans": round(r.meta["mimics"]["osteitis_condensans"], 3),
                 "degenerative": round(r.meta["mimics"]["degenerative"], 3), "vacuum": int(r.meta["mimics"]["vacuum"]),
                 "sex": r.meta["sex_for_shield"], "age": r.meta["age"],
-                **({} if k == 1 else {"anatomy_variant": j % k, "scale_z": scales[0], "scale_y": scales[1],
-                                      "scale_x": scales[2]}),
+                **({} if k == 1 else {"anatomy_variant": j % k, **what}),
                 **({} if opts is None else _realism_columns(ranges.name, opts)),
             }
         rows.extend(by_index[j] for j in range(int(n)))  # in index order, whatever order they were rendered in
@@ -158,7 +162,9 @@ def render_ct_cohort(
         "seconds": round(elapsed, 2), "images_per_second": round(len(rows) / max(elapsed, 1e-9), 3),
     }
     if int(variants) > 1:
+        info["anatomy_vary"] = list(vary)
         info["anatomy_scale_range_zyx"] = [list(r) for r in SCALE_RANGE_ZYX]
+        info["bone_density_range"] = list(DENSITY_RANGE)
     if ranges is not None:
         info["realism"] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in vars(ranges).items()}
     (out / "cohort.json").write_text(jsonio.dumps(info, indent=2) + "\n")
