@@ -193,3 +193,26 @@ def test_classifier_epochs_override_reaches_the_recipe(minimal, tmp_path: Path, 
     assert {(st.head_epochs, st.all_epochs) for st in seen[0]["recipe"].stages} == {(3, 3)}
     assert seen[0]["recipe"].arch == "tiny-resnet" and seen[0]["init"] == "random" and seen[0]["seed"] == 1
     assert out.standard.cutoff == 0.4 and out.anatomy.view == "sij"
+
+
+def test_cache_key_changes_when_the_code_redefines_what_a_config_names(cfg, monkeypatch) -> None:
+    """A realism preset, the anatomy-variant ranges or the sijscan version changed by an upgrade rerun
+    every stage: the config text is the same, the renders it names are not."""
+    import dataclasses
+
+    import sijscan
+    from sijscan.phantom.ct import proportions
+    from sijscan.phantom.ct.realism import REALISM_PRESETS
+
+    base = _keys(cfg)
+    assert _keys(cfg) == base  # stable
+    for patch in (
+        lambda: monkeypatch.setitem(REALISM_PRESETS, "varied", dataclasses.replace(REALISM_PRESETS["varied"], p_streaks=0.9)),
+        lambda: monkeypatch.setattr(proportions, "DENSITY_RANGE", (0.6, 1.5)),
+        lambda: monkeypatch.setattr(sijscan, "__version__", "99.0"),
+    ):
+        patch()
+        keys = _keys(cfg)
+        assert all(keys[n] != base[n] for n in STAGE_NAMES)
+        monkeypatch.undo()
+        assert _keys(cfg) == base

@@ -61,9 +61,24 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def generators() -> dict[str, Any]:
+    """What the config names but the code defines: the sijscan version, the CT route's realism presets
+    and anatomy-variant ranges. Hashed into every key, so that a study rerun after sijscan changed
+    them renders again instead of reusing renders a preset of the same name no longer makes."""
+    import dataclasses
+
+    from sijscan import __version__
+    from sijscan.phantom.ct import proportions
+    from sijscan.phantom.ct.realism import REALISM_PRESETS
+
+    return {"sijscan": __version__,
+            "realism": {k: None if v is None else dataclasses.asdict(v) for k, v in REALISM_PRESETS.items()},
+            "anatomy_variants": {"scales": proportions.SCALE_RANGE_ZYX, "density": proportions.DENSITY_RANGE}}
+
+
 def cache_key(stage: Stage, config: StudyConfig, upstream_keys: dict[str, str]) -> str:
-    """Hash of the stage's config sections and its upstream stages' keys."""
-    return _digest({"version": CACHE_VERSION, "stage": stage.name,
+    """Hash of the stage's config sections, its upstream stages' keys and :func:`generators`."""
+    return _digest({"version": CACHE_VERSION, "stage": stage.name, "generators": generators(),
                     "sections": {s: config.section(s) for s in stage.sections},
                     "upstream": {u: upstream_keys[u] for u in stage.upstream}})
 
