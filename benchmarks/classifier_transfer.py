@@ -122,7 +122,7 @@ def ct_renders(work: Path, *, case: str, case_dir: Path, n: int, size: int, seed
     manifest = out / "manifest.csv"
     if not manifest.is_file():
         render_ct_cohort([case_dir], out, n=n, size=size, seed=seed, profile=None, split=split, variants=variants,
-                         vary=vary)
+                         vary=vary, workers=int(os.environ.get("SIJSCAN_WORKERS", "1")))
         if split == "train":
             df = read_manifest(manifest)
             df.loc[df.index % CT_VAL_EVERY == CT_VAL_EVERY - 1, "split"] = "val"

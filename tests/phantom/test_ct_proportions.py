@@ -66,13 +66,15 @@ def test_a_cohort_of_variants_renders_each_variant_together_and_keeps_variant_ze
     from sijscan.io.manifest import read_manifest
 
     spacings: list[tuple] = []
-    render = cohort.render_ct_radiograph
+    import sijscan.phantom.ct.batch as batch
+
+    render = batch.render_ct_radiograph
 
     def spy(case, **kwargs):
         spacings.append(case.spacing)
         return render(case, **kwargs)
 
-    monkeypatch.setattr(cohort, "render_ct_radiograph", spy)
+    monkeypatch.setattr(batch, "render_ct_radiograph", spy)
     m = render_ct_cohort([toy], tmp_path / "v", n=6, size=96, seed=4, variants=3)
     assert sum(a != b for a, b in zip(spacings, spacings[1:])) == 2  # three variants, each in one run
     df = read_manifest(m)

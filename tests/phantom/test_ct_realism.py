@@ -193,13 +193,15 @@ def test_a_cohort_renders_each_resampled_ct_together_and_gives_the_same_images(t
     ranges = dataclasses.replace(get_realism("varied"), slices_mm=(1.0, 3.0, 5.0), pixels_mm=(1.0, 2.0),
                                  p_lumbar=0.0)  # the lumbar build takes minutes on the toy CT
     settings: list[tuple] = []
-    render = cohort.render_ct_radiograph
+    import sijscan.phantom.ct.batch as batch
+
+    render = batch.render_ct_radiograph
 
     def spy(*args, **kwargs):
         settings.append((kwargs["realism"].slice_mm, kwargs["realism"].pixel_mm))
         return render(*args, **kwargs)
 
-    monkeypatch.setattr(cohort, "render_ct_radiograph", spy)
+    monkeypatch.setattr(batch, "render_ct_radiograph", spy)
     grouped = cohort.render_ct_cohort([toy], tmp_path / "grouped", n=8, size=96, seed=4, realism=ranges)
     changes = sum(a != b for a, b in zip(settings, settings[1:]))
     assert len(set(settings)) >= 3 and changes == len(set(settings)) - 1  # each setting rendered in one run

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from sijscan._progress import add_progress_flag
 
@@ -71,6 +72,7 @@ def _handle_ct(args: argparse.Namespace) -> int:
         args.from_ct, args.out, n=10 if args.n is None else args.n, size=args.size or 1024, seed=args.seed,
         profile=args.profile, split=args.split, device=args.device, realism=args.realism,
         variants=args.anatomy_variants, vary=tuple(v.strip() for v in args.anatomy_vary.split(",") if v.strip()),
+        workers=args.workers or os.cpu_count() or 1,
     )
     if args.contact_sheet:
         from pathlib import Path

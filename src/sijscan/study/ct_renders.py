@@ -33,12 +33,13 @@ def _case(folder: str) -> Any:
 
 
 def render_ct_set(spec: CTRouteSpec, *, out: Path, seed: int, use: str, split: str, where: str,
-                  cohort: str | None = None) -> tuple[str | None, dict[str, Any]]:
+                  cohort: str | None = None, workers: int = 1) -> tuple[str | None, dict[str, Any]]:
     """Render ``spec.n`` radiographs per present CT case into ``out``; (manifest or None, facts).
 
     Each render draws its CT acquisition and body from ``spec.realism`` (a preset name). ``use``
     ("segmenter", "classifiers", "cohort") picks the seed offset; ``split`` "train" marks every
-    VAL_EVERY-th render (per CT) 'val'; ``cohort`` names the manifest's cohort column.
+    VAL_EVERY-th render (per CT) 'val'; ``cohort`` names the manifest's cohort column; ``workers``
+    (the study's) render processes (the files do not depend on it).
     """
     from sijscan.io.manifest import read_manifest, write_manifest  # lazy: pandas
 
@@ -56,7 +57,7 @@ def render_ct_set(spec: CTRouteSpec, *, out: Path, seed: int, use: str, split: s
         return None, info
     manifest = render_ct_cohort([_case(c) for c in present], out, n=spec.n, size=spec.size,
                                 seed=seed + SEED_OFFSET[use], profile=None, split=split, realism=spec.realism,
-                                variants=spec.variants, vary=spec.vary)
+                                variants=spec.variants, vary=spec.vary, workers=workers)
     if split == "train" or cohort is not None:
         df = read_manifest(manifest)
         if split == "train":

@@ -56,7 +56,8 @@ def run_cohorts(ctx: StageContext) -> CohortsOutput:
     for c in cfg.cohorts:
         if c.ct is not None:
             ct_manifest, info = render_ct_set(c.ct, out=ctx.stage_dir / c.name, seed=cfg.study.seed, use="cohort",
-                                              split="test", where=f"cohorts.{c.name}.ct", cohort=c.name)
+                                              split="test", where=f"cohorts.{c.name}.ct", cohort=c.name,
+                                              workers=cfg.study.workers)
             if ct_manifest is None:  # if_missing: skip, and none of its CTs is here
                 out[c.name] = Cohort(manifest=None, role=c.role, n=0, source="ct", skipped=info["skipped"])
                 continue
@@ -99,7 +100,8 @@ def run_segmenter(ctx: StageContext) -> SegmenterOutput:
     extra, ct_info = t.extra_manifest, None
     if t.ct_route is not None:
         extra, ct_info = render_ct_set(t.ct_route, out=ctx.stage_dir / "ct-route", seed=cfg.study.seed,
-                                       use="segmenter", split="train", where="segmenter.train.ct_route")
+                                       use="segmenter", split="train", where="segmenter.train.ct_route",
+                                       workers=cfg.study.workers)
     tc = TrainConfig(arch=t.arch, epochs=t.epochs, batch_size=t.batch_size, size=t.size, lr=t.lr,
                      devices=t.devices, accelerator=study_device(cfg.study.device, for_="lightning"), max_images=t.max_images,
                      seed=cfg.study.seed, augment=t.augment, extra_manifest=extra,
@@ -133,7 +135,8 @@ def run_classifiers(ctx: StageContext) -> ClassifiersOutput:
     extra, ct_info = None, None
     if c.ct_route is not None:
         extra, ct_info = render_ct_set(c.ct_route, out=ctx.stage_dir / "ct-route", seed=cfg.study.seed,
-                                       use="classifiers", split="train", where="classifiers.ct_route")
+                                       use="classifiers", split="train", where="classifiers.ct_route",
+                                       workers=cfg.study.workers)
     seeds = list(c.seeds or (cfg.study.seed,))
 
     def train(view: str, folder: Path, seed: int) -> Path:

@@ -18,12 +18,12 @@ import numpy as np
 
 from sijscan import __version__, jsonio
 from sijscan.errors import InputError
-from sijscan.phantom import writers
 from sijscan.phantom.ct.case import CTCase, load_ct_case
 from sijscan.phantom.ct.joint import joint_report
-from sijscan.phantom.ct.proportions import DENSITY_RANGE, SCALE_RANGE_ZYX, VARY, variant_of
+from sijscan.phantom.ct.batch import Job, render_all
+from sijscan.phantom.ct.proportions import DENSITY_RANGE, SCALE_RANGE_ZYX, VARY
 from sijscan.phantom.ct.realism import RealismRanges, get_realism
-from sijscan.phantom.ct.render import check_device, render_ct_radiograph, sample_grades
+from sijscan.phantom.ct.render import check_device
 from sijscan.phantom.profiles import AcquisitionProfile, get_profile
 
 logger = logging.getLogger(__name__)
@@ -33,17 +33,6 @@ SPLITS = ("train", "val", "test")
 
 class CTCohortError(InputError):
     """Bad arguments to ``render_ct_cohort`` (n, split, output folder)."""
-
-
-def _boxes_text(box: list[int]) -> str:
-    return " ".join(str(v) for v in box)
-
-
-def _realism_columns(name: str, opts) -> dict:
-    return {"realism": name, "slice_mm": opts.slice_mm or "", "implant": opts.implant,
-            "implant_side": opts.implant_side if opts.implant != "none" else "", "fov": opts.fov,
-            "table": int(opts.table), "gas_over_sij": round(opts.gas_over_sij, 3),
-            "bladder_contrast_mg_ml": round(opts.bladder_contrast_mg_ml, 1), "streaks": int(opts.streaks)}
 
 
 def render_order(drawn: dict[int, Any], variants: int = 1) -> list[int]:
@@ -65,7 +54,7 @@ def render_ct_cohort(
     cases: Sequence[CTCase | str | os.PathLike], out_dir: str | os.PathLike, *, n: int, size: int = 1024,
     seed: int = 0, profile: str | AcquisitionProfile | None = None, split: str = "train", device: str = "cpu",
     prevalence: float = 0.5, realism: str | RealismRanges | None = None, variants: int = 1,
-    vary: Sequence[str] = VARY,
+    vary: Sequence[str] = VARY, workers: int = 1,
 ) -> Path:
     """Write ``n`` radiographs PER CASE (cases or case folders) to ``out_dir``; return the manifest path.
 
@@ -75,7 +64,8 @@ def render_ct_cohort(
     or a ``RealismRanges``; each radiograph's options are drawn by a generator of their own.
     ``variants`` > 1 renders each case as that many anatomy variants (:mod:`sijscan.phantom.ct.proportions`;
     the first is the CT as scanned): radiograph j shows variant j % ``variants``; ``vary`` names what
-    the variants vary ("proportions", "density").
+    the variants vary ("proportions", "density"). ``workers`` > 1 renders in that many spawned
+    processes (CPU; :mod:`sijscan.phantom.ct.batch`); the files do not depend on it.
     """
     from sijscan.io.manifest import write_manifest  # lazy: pandas
 
@@ -108,44 +98,13 @@ def render_ct_cohort(
     except OSError as exc:
         raise CTCohortError(f"cannot create output folder {out}: {exc}") from exc
     rows, t0 = [], time.perf_counter()
+    job = Job(out=out, seed=int(seed), size=int(size), profile=prof, prevalence=prevalence, device=device, split=split,
+              realism_name=ranges.name if ranges is not None else None, variants=int(variants), vary=vary)
     for case in loaded:
         by_index: dict[int, dict] = {}
         drawn = {j: None if ranges is None else ranges.sample(
             np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j, 24])) for j in range(int(n))}
-        k, current = int(variants), None
-        for j in render_order(drawn, k):
-            if current is None or current[0] != j % k:  # grouped: each variant is prepared once, then let go
-                current = (j % k, *variant_of(case, j % k, seed=seed, vary=vary))
-            _, anatomy, what = current
-            rng = np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j])
-            grades = sample_grades(rng, prevalence=prevalence)
-            opts = drawn[j]
-            r = render_ct_radiograph(anatomy, size=size, rng=rng, profile=prof, grades=grades, device=device,
-                                     realism=opts)
-            stem = f"ct_{case.name}_{j:04d}"
-            ps = r.meta["acquisition"]["pixel_spacing_mm"]
-            img = writers.write_png16(out / "images" / f"{stem}.png", r.image, pixel_spacing_mm=ps)
-            mask = writers.write_labels(out / "masks" / f"{stem}_labels.png", r.labels)
-            acq, pose = r.meta["acquisition"], r.meta["pose"]
-            by_index[j] = {
-                "image": str(img), "patient_id": f"CT-{case.name}", "cohort": "ct", "split": split,
-                "label": r.label, "grade_left": r.grades["left"], "grade_right": r.grades["right"], "mask": str(mask),
-                "ct_case": case.name, "site": r.meta["profile"],
-                "sij_box_image_left": _boxes_text(r.sij_boxes["image_left"]),
-                "sij_box_image_right": _boxes_text(r.sij_boxes["image_right"]),
-                "pixel_spacing_mm": round(ps, 6), "height": r.image.shape[0], "width": r.image.shape[1],
-                "photometric": acq["photometric"], "bits_stored": acq["bits_stored"], "kvp": acq["kvp"],
-                "mas": acq["mas"], "side_marker": acq["marker"] or "none",
-                "field_box": _boxes_text(acq["field_box"]), "tilt_deg": pose["tilt_deg"],
-                "axial_deg": pose["axial_deg"], "inplane_deg": pose["inplane_deg"], "sid_mm": pose["sid_mm"],
-                "sod_mm": pose["sod_mm"], "habitus": r.meta["habitus"], "bowel_gas": r.meta["bowel_gas"],
-                "latent_left": r.meta["latents"]["left"], "latent_right": r.meta["latents"]["right"],
-                "osteitis_condensans": round(r.meta["mimics"]["osteitis_condensans"], 3),
-                "degenerative": round(r.meta["mimics"]["degenerative"], 3), "vacuum": int(r.meta["mimics"]["vacuum"]),
-                "sex": r.meta["sex_for_shield"], "age": r.meta["age"],
-                **({} if k == 1 else {"anatomy_variant": j % k, **what}),
-                **({} if opts is None else _realism_columns(ranges.name, opts)),
-            }
+        by_index = render_all(case, render_order(drawn, int(variants)), drawn, job, workers=workers)
         rows.extend(by_index[j] for j in range(int(n)))  # in index order, whatever order they were rendered in
     elapsed = time.perf_counter() - t0
     manifest = write_manifest(pd.DataFrame(rows), out / "manifest.csv")
