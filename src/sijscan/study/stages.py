@@ -14,13 +14,17 @@ context they get is :class:`sijscan.study.context.StageContext`.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sijscan
 from sijscan import jsonio
+from sijscan.phantom.ct import proportions
+from sijscan.phantom.ct.realism import REALISM_PRESETS
 from sijscan.files import atomic_write
 from sijscan.study.config import StudyConfig
 
@@ -65,13 +69,7 @@ def generators() -> dict[str, Any]:
     """What the config names but the code defines: the sijscan version, the CT route's realism presets
     and anatomy-variant ranges. Hashed into every key, so that a study rerun after sijscan changed
     them renders again instead of reusing renders a preset of the same name no longer makes."""
-    import dataclasses
-
-    from sijscan import __version__
-    from sijscan.phantom.ct import proportions
-    from sijscan.phantom.ct.realism import REALISM_PRESETS
-
-    return {"sijscan": __version__,
+    return {"sijscan": sijscan.__version__,
             "realism": {k: None if v is None else dataclasses.asdict(v) for k, v in REALISM_PRESETS.items()},
             "anatomy_variants": {"scales": proportions.SCALE_RANGE_ZYX, "density": proportions.DENSITY_RANGE}}
 
