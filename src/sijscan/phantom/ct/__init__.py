@@ -4,11 +4,13 @@ Public API (imported lazily):
 
 * ``load_ct_case(folder) -> CTCase`` (bone-volume, NIfTI + TotalSegmentator, DICOM + masks layouts)
 * ``render_ct_radiograph(case, *, size, rng, profile, grades, device) -> CTRadiograph``
-* ``render_ct_cohort(cases, out_dir, *, n, size, seed, profile, split, device, realism) -> Path`` (manifest)
+* ``render_ct_cohort(cases, out_dir, *, n, size, seed, profile, split, device, realism, variants, vary,
+  workers) -> Path`` (manifest)
 * ``CTRealism`` (one render's thick slices, metal, field of view, table, body), ``get_realism(preset)``
 
 Files: ``case`` (loading), ``geometry`` (pose, cone beam), ``projector`` (ray sums), ``body``
-(synthetic soft tissue and gas), ``joint`` (joint surfaces, 3-D sacroiliitis), ``render``, ``cohort``;
+(synthetic soft tissue and gas), ``joint`` (joint surfaces, 3-D sacroiliitis), ``render``, ``cohort``,
+``batch`` (rendering and writing, in spawned workers too), ``proportions`` (anatomy variants);
 realism (issue 24): ``realism`` (options, presets), ``thickslice``, ``metal``, ``table``, ``organs``, ``scene``.
 """
 from __future__ import annotations
