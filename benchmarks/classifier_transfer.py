@@ -297,8 +297,9 @@ def fold(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[
     ``procedural_only`` (today's recipe, the baseline) trains the anatomy-aware model only."""
     out: dict[str, Any] = {}
     for cand in candidates:
+        n_variants, vary = ct_variants(cand)
         data = fold_data(work=work, dirs=dirs, held_out=held_out, train_cases=train_cases, p=p, external=external,
-                         ct_n=ct_train_n(cand, p), variants=ct_variants(cand)[0], vary=ct_variants(cand)[1])
+                         ct_n=ct_train_n(cand, p), variants=n_variants, vary=vary)
         proc, extra, test, ext = data["proc"], data["extra"], data["test"], data["ext"]
         out[cand] = {}
         for view in (("sij",) if cand == "procedural_only" else views):

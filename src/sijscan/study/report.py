@@ -262,16 +262,12 @@ def segmenter_line(seg: SegmenterOutput) -> str:
     if ct is None:
         return line + ", on the training cohort only."
     names = ", ".join(Path(c).name for c in ct.cases) or "none"
+    variants = f", {ct.variants} anatomy variants per CT ({' and '.join(ct.vary)})" if ct.variants > 1 else ""
     line += (f", with {ct.n_images} CT-route radiographs rendered from real CTs ({names}; "
-             f"{ct.n_per_case} per CT at {ct.size} px, {_realism_words(ct.realism)}"
-             f"{f', {ct.variants} anatomy variants per CT ({_and(ct.vary)})' if ct.variants > 1 else ''}) mixed into training")
+             f"{ct.n_per_case} per CT at {ct.size} px, {_realism_words(ct.realism)}{variants}) mixed into training")
     if ct.skipped:
         line += f"; CT folders not found and skipped: {', '.join(ct.skipped)}"
     return line + "."
-
-
-def _and(names: Any) -> str:
-    return " and ".join(names)
 
 
 def _realism_words(preset: str) -> str:

@@ -45,7 +45,8 @@ def render_order(drawn: dict[int, Any], variants: int = 1) -> list[int]:
     settings), so grouping prepares each variant, and each setting's CT, once per case."""
     def key(j: int) -> tuple[int, float, float, int]:
         o = drawn[j]
-        return (j % variants, -1.0, -1.0, j) if o is None else (j % variants, o.slice_mm or 0.0, o.pixel_mm or 0.0, j)
+        grid = (-1.0, -1.0) if o is None else (o.slice_mm or 0.0, o.pixel_mm or 0.0)
+        return (j % variants, *grid, j)
 
     return sorted(drawn, key=key)
 
@@ -77,7 +78,8 @@ def render_ct_cohort(
         raise CTCohortError(f"prevalence must be within 0-1, got {prevalence}")
     if split not in SPLITS:
         raise CTCohortError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if int(variants) < 1:
+    variants = int(variants)
+    if variants < 1:
         raise CTCohortError(f"variants must be >= 1 (1: the CT as scanned only), got {variants}")
     vary = tuple(vary)
     if not vary or set(vary) - set(VARY):
@@ -99,18 +101,17 @@ def render_ct_cohort(
         raise CTCohortError(f"cannot create output folder {out}: {exc}") from exc
     rows, t0 = [], time.perf_counter()
     job = Job(out=out, seed=int(seed), size=int(size), profile=prof, prevalence=prevalence, device=device, split=split,
-              realism_name=ranges.name if ranges is not None else None, variants=int(variants), vary=vary)
+              realism_name=ranges.name if ranges is not None else None, variants=variants, vary=vary)
     for case in loaded:
-        by_index: dict[int, dict] = {}
         drawn = {j: None if ranges is None else ranges.sample(
             np.random.default_rng([int(seed), zlib.crc32(case.name.encode()), j, 24])) for j in range(int(n))}
-        by_index = render_all(case, render_order(drawn, int(variants)), drawn, job, workers=workers)
+        by_index = render_all(case, render_order(drawn, variants), drawn, job, workers=workers)
         rows.extend(by_index[j] for j in range(int(n)))  # in index order, whatever order they were rendered in
     elapsed = time.perf_counter() - t0
     manifest = write_manifest(pd.DataFrame(rows), out / "manifest.csv")
     info = {
         "sijscan_version": __version__, "route": "ct", "seed": int(seed), "size": int(size), "n_per_case": int(n),
-        "split": split, "device": device, "anatomy_variants": int(variants),
+        "split": split, "device": device, "anatomy_variants": variants,
         "profile": prof.name if prof else "random per radiograph",
         "prevalence_target": prevalence, "n_images": len(rows),
         "cases": {c.name: {"source": c.source, "shape": list(c.hu.shape), "spacing_zyx_mm": list(c.spacing),
@@ -120,7 +121,7 @@ def render_ct_cohort(
                       "3": "hip bone image-right (patient left)"},
         "seconds": round(elapsed, 2), "images_per_second": round(len(rows) / max(elapsed, 1e-9), 3),
     }
-    if int(variants) > 1:
+    if variants > 1:
         info["anatomy_vary"] = list(vary)
         info["anatomy_scale_range_zyx"] = [list(r) for r in SCALE_RANGE_ZYX]
         info["bone_density_range"] = list(DENSITY_RANGE)
