@@ -150,6 +150,7 @@ def test_segmenter_crops_equal_mask_crops_and_failures_are_left_out(cohort: Path
 
     class FakeSegmenter:
         recipe: dict[str, object] = {}
+        card = type("Card", (), {"sha256": "ab" * 32})()
 
         def run(self, radiograph):  # Segmenter.run: labels and the default recipe's location
             from sijscan.anatomy.localize import locate_sij
@@ -181,3 +182,39 @@ def test_crops_from_nifti_masks_equal_crops_from_png_masks(cohort: Path, tmp_pat
         write_nifti_mask(nii, read_label_map(r["mask"]))
         img = read_image(r["image"])
         assert np.array_equal(crop_from_mask(img, r), crop_from_mask(img, {**r, "mask": str(nii)}))
+
+
+def test_trainings_share_one_preprocessing_cache(cohort: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cache_dir``: a second training on the same images cuts no crop again (a study's seeds); the
+    cache lives where it is given, not in the model folder; segmenters with other weights key apart."""
+    import sijscan.anatomy.segment as seg_mod
+    import sijscan.classify.data as data_mod
+
+    calls: list[str] = []
+    real = data_mod.crop_from_mask
+
+    def counting(image, row, *, crop="box"):
+        calls.append(row["image"])
+        return real(image, row, crop=crop)
+
+    monkeypatch.setattr(data_mod, "crop_from_mask", counting)
+    shared = tmp_path / "shared-cache"
+    rec = quick_recipe_with(arch="tiny-resnet", stages=(Stage(32, 48, 4, 0, 1e-2, 1, 1e-3),))
+    kw = dict(manifest=cohort, view="sij", recipe=rec, use_mask_crops=True, init="random", accelerator="cpu",
+              progress=False, crop="joints", cache_dir=shared)
+    train_classifier(out_dir=tmp_path / "seed0", seed=0, **kw)
+    first = len(calls)
+    assert first == 12 and len(list(shared.glob("*.npy"))) == 12
+    assert not (tmp_path / "seed0" / "training" / "cache").exists()
+    train_classifier(out_dir=tmp_path / "seed1", seed=1, **kw)
+    assert len(calls) == first  # every view read from the shared cache
+
+    class Fake:
+        def __init__(self, sha: str) -> None:
+            self.card = type("Card", (), {"sha256": sha})()
+
+    shas = iter(["ab" * 32, "cd" * 32])
+    monkeypatch.setattr(seg_mod.Segmenter, "load", classmethod(lambda cls, d, device="cpu": Fake(next(shas))))
+    names = {data_mod.crop_from_segmenter(tmp_path / "model").__name__ for _ in range(2)}
+    assert len(names) == 2

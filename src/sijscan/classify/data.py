@@ -120,7 +120,9 @@ def crop_from_segmenter(segmenter_dir: str | Path, *, device: str = "cpu", crop:
         result = seg.run(read_radiograph(row["image"]))  # the radiograph, as predict hands it over
         return cut_view(image, result.location, crop=crop)
 
-    source.__name__ = f"segmenter:{Path(segmenter_dir).name}" + ("" if crop == "box" else f":{crop}")
+    # the weights' digest names the source, so a preprocessing cache shared between trainings never hands
+    # out crops of another segmenter
+    source.__name__ = f"segmenter:{seg.card.sha256[:16]}" + ("" if crop == "box" else f":{crop}")
     return source
 
 

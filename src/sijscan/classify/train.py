@@ -7,7 +7,7 @@ Layout of ``out_dir``::
                                       (sijscan.pipelinefolder), so ``predict/serve --model OUT`` work
     training/progress.json            finished phases: best checkpoint, best val MCC, steps, images/s
     training/phase<i>-<stage>-<head|all>/best-*.ckpt, last.ckpt
-    training/cache/                   deterministic preprocessing (float16 .npy)
+    training/cache/                   deterministic preprocessing (float16 .npy; ``cache_dir`` moves it)
 
 Each phase is one Lightning ``Trainer.fit``; the phase's BEST validation-MCC checkpoint (a single
 ``ModelCheckpoint`` with ``save_top_k=1``) is loaded before the next phase. ``resume=True`` skips the
@@ -98,6 +98,7 @@ def train_classifier(
     accelerator: str = "auto", init: str = "imagenet", init_weights: str | Path | None = None, seed: int = 0,
     resume: bool = False, max_images: int | None = None, callbacks: Sequence[Any] = (), progress: bool | None = None,
     extra_manifest: str | Path | None = None, extra_weight: float = 0.5, crop: str = "box", overwrite: bool = False,
+    cache_dir: str | Path | None = None,
 ) -> Path:
     """Train one classifier (view 'sij' or 'full') with a recipe; return the model folder ``out_dir``.
 
@@ -108,7 +109,9 @@ def train_classifier(
     ``progress``: a bar per phase (None: in a terminal only, see :mod:`sijscan._progress`).
     ``crop`` (view 'sij'): "box" (the box around both joints, the paper's) or "joints" (the joint pair
     side by side, each in one orientation: :func:`sijscan.anatomy.crop.joint_pair_crop`).
-    ``overwrite``: replace a trained model already in ``out_dir`` (else refused). A training split
+    ``overwrite``: replace a trained model already in ``out_dir`` (else refused).
+    ``cache_dir``: where the deterministic preprocessing is cached (default ``out_dir/training/cache``);
+    trainings on the same images (e.g. a study's seeds) share one folder and preprocess once. A training split
     with one class is refused; the verdict on the model (:mod:`sijscan.classify.verdict`) goes into
     ``model.json`` ``provenance.verdict``."""
     import lightning as L
@@ -144,8 +147,9 @@ def train_classifier(
     source = mask_crops(crop) if use_mask_crops else (
         crop_from_segmenter(segmenter, device=seg_device, crop=crop) if segmenter else None)
     spec = PreprocessSpec(height=rec.final_size[0], width=rec.final_size[1], mirror=False)
-    train_views = prepare_views(train_df, view=view, spec=spec, crop_source=source, cache_dir=work / "cache")
-    val_views = prepare_views(val_df, view=view, spec=spec, crop_source=source, cache_dir=work / "cache")
+    cache = Path(cache_dir) if cache_dir is not None else work / "cache"
+    train_views = prepare_views(train_df, view=view, spec=spec, crop_source=source, cache_dir=cache)
+    val_views = prepare_views(val_df, view=view, spec=spec, crop_source=source, cache_dir=cache)
     mixing, extra_info = None, None
     if extra_manifest is not None:
         if not 0.0 < float(extra_weight) < 1.0:
@@ -155,10 +159,10 @@ def train_classifier(
             raise ClassifierInputError(f"{extra_manifest}: no training rows (every row has split 'val')")
         n_first = len(train_views.labels)
         train_views = train_views.concat(prepare_views(extra_train_df, view=view, spec=spec, crop_source=source,
-                                                       cache_dir=work / "cache"))
+                                                       cache_dir=cache))
         if len(extra_val_df):
             val_views = val_views.concat(prepare_views(extra_val_df, view=view, spec=spec, crop_source=source,
-                                                       cache_dir=work / "cache"))
+                                                       cache_dir=cache))
         mixing = (n_first, float(extra_weight), seed)
         extra_info = {"manifest": str(extra_manifest), "weight": float(extra_weight),
                       "train": describe(extra_train_df), "val": describe(extra_val_df)}

@@ -145,7 +145,8 @@ def run_classifiers(ctx: StageContext) -> ClassifiersOutput:
             segmenter=ctx.segmenter.model if view == "sij" else None, devices=c.devices,
             num_nodes=c.num_nodes, accelerator=study_device(cfg.study.device, for_="lightning"), init=c.init,
             init_weights=c.init_weights, seed=seed, max_images=c.max_images, progress=ctx.progress,
-            extra_manifest=extra, extra_weight=c.extra_weight, crop=c.crop if view == "sij" else "box"))
+            extra_manifest=extra, extra_weight=c.extra_weight, crop=c.crop if view == "sij" else "box",
+            cache_dir=ctx.stage_dir / "preprocessed"))  # one cache for every model: each image is cut once
 
     def entry(folder: Path, view: str, seed: int) -> ClassifierModel:
         card = read_card(folder)
