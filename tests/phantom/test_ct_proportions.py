@@ -117,6 +117,8 @@ def test_cli_renders_anatomy_variants_from_ct_only(tmp_path, capsys):
     capsys.readouterr()
     assert main(["simulate", "--cohort", "proof", "--n", "2", "--out", str(tmp_path / "p"), "--anatomy-variants", "3"]) == 2
     assert "--from-ct" in capsys.readouterr().err
+    assert main(["simulate", "--cohort", "proof", "--n", "2", "--out", str(tmp_path / "q"), "--anatomy-vary", "density"]) == 2
+    assert "--from-ct" in capsys.readouterr().err and not (tmp_path / "q").exists()
     assert main(["simulate", "--from-ct", str(case), "--n", "2", "--size", "64", "--out", str(tmp_path / "z"),
                  "--anatomy-variants", "0"]) == 2
     err = capsys.readouterr().err.strip()

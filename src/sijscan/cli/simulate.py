@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--anatomy-variants", type=int, default=1, metavar="K",
                    help="--from-ct: render each CT as K anatomy variants, the CT as scanned and K-1 stretched to "
                    "other proportions and bone densities (default 1: as scanned)")
-    p.add_argument("--anatomy-vary", default="proportions,density", metavar="WHAT",
+    p.add_argument("--anatomy-vary", default=None, metavar="WHAT",
                    help="--from-ct: what the anatomy variants vary, comma-separated: proportions, density (default both)")
     real = p.add_mutually_exclusive_group()
     real.add_argument("--realism", default=None, choices=("off", "varied", "stress"),
@@ -71,7 +71,8 @@ def _handle_ct(args: argparse.Namespace) -> int:
     manifest = render_ct_cohort(
         args.from_ct, args.out, n=10 if args.n is None else args.n, size=args.size or 1024, seed=args.seed,
         profile=args.profile, split=args.split, device=args.device, realism=args.realism,
-        variants=args.anatomy_variants, vary=tuple(v.strip() for v in args.anatomy_vary.split(",") if v.strip()),
+        variants=args.anatomy_variants,
+        vary=tuple(v.strip() for v in (args.anatomy_vary or "proportions,density").split(",") if v.strip()),
         workers=args.workers or os.cpu_count() or 1,
     )
     if args.contact_sheet:
@@ -95,8 +96,8 @@ def handle(args: argparse.Namespace) -> int:
         raise SimulateError("--profile is for --from-ct; procedural cohorts use their own sites")
     if args.realism is not None:
         raise SimulateError("--realism/--stress are for --from-ct")
-    if args.anatomy_variants != 1:
-        raise SimulateError("--anatomy-variants is for --from-ct")
+    if args.anatomy_variants != 1 or args.anatomy_vary is not None:
+        raise SimulateError("--anatomy-variants and --anatomy-vary are for --from-ct")
     overrides = {}
     if args.shortcut_strength is not None:
         if not 0.0 <= args.shortcut_strength <= 1.0:
