@@ -95,3 +95,23 @@ def test_joint_pair_crop_scales_boxes_and_needs_both_sides() -> None:
     loc.boxes["image_right"] = None
     with pytest.raises(SIJNotFoundError):
         joint_pair_crop(np.zeros((100, 200), np.float32), loc)
+
+
+def test_joints_span_tiles_follow_the_span_between_the_joints_not_their_height() -> None:
+    """Crop "joints_span": tile height = JOINT_SPAN_SCALE x the distance between the boxes' centres, so
+    a shorter joint at the same span gets the same tile (crop "joints" shrinks it)."""
+    from sijscan.anatomy.crop import JOINT_SPAN_SCALE, cut_view, joint_pair_crop
+
+    img = np.zeros((100, 200), np.float32)
+    loc = _two_joint_location()  # centres (50, 50) and (150, 45): span hypot(100, 5)
+    span = float(np.hypot(100, 5))
+    out = cut_view(img, loc, crop="joints_span")
+    assert out.shape[0] == round(JOINT_SPAN_SCALE * span)
+    shorter = _two_joint_location()
+    shorter.boxes = {"image_left": [40, 40, 60, 60], "image_right": [140, 35, 160, 55]}  # half the height, same centres
+    assert joint_pair_crop(img, shorter, crop="joints_span").shape == out.shape
+    assert joint_pair_crop(img, shorter, crop="joints").shape[0] < joint_pair_crop(img, loc, crop="joints").shape[0]
+    half = _two_joint_location(k=2)  # found on a half-size map: scaled to the image first
+    assert abs(joint_pair_crop(img, half, crop="joints_span").shape[0] - out.shape[0]) <= 2
+    with pytest.raises(InputError, match="joint-pair crop"):
+        joint_pair_crop(img, loc, crop="box")

@@ -65,7 +65,7 @@ def seg_recipe(size: int = 64) -> dict:
             "localize": {"method": "sijscan", "on": "working", "dilation_frac": 0.1, "margin_frac": 0.1}}
 
 
-def make_models(root: Path, *, view: str = "sij", grade_head: bool = True, seed: int = 0) -> Path:
+def make_models(root: Path, *, view: str = "sij", grade_head: bool = True, seed: int = 0, crop: str = "box") -> Path:
     """Write segmenter/, classifier/ and pipeline.json under ``root``; return ``root``."""
     from sijscan.classify.card import classifier_recipe
     from sijscan.classify.preprocess import PreprocessSpec
@@ -81,7 +81,7 @@ def make_models(root: Path, *, view: str = "sij", grade_head: bool = True, seed:
     net = build_network("tiny-resnet", init).eval()
     spec = PreprocessSpec(height=48, width=72, clahe_impl="opencv")
     save_model(root / "classifier", network=net, kind="classifier", arch="tiny-resnet", init_args=init,
-               labels={0: "negative", 1: "positive"}, recipe=classifier_recipe(view=view, spec=spec),
+               labels={0: "negative", 1: "positive"}, recipe=classifier_recipe(view=view, spec=spec, crop=crop),
                provenance={"test": True}, cutoff=0.5, temperature=2.0)
     write_pipeline_folder(root, classifier=root / "classifier", segmenter=root / "segmenter" if view == "sij" else None)
     return root

@@ -110,3 +110,13 @@ def test_segmenter_stage_renders_the_ct_route_and_mixes_it_in(minimal, tmp_path:
                        upstream={"cohorts": cohorts_with(proof="proof.csv")})
     with pytest.raises(work.StudyDataError, match="CT case folder not found"):
         work.run_segmenter(ctx)
+
+
+def test_classifier_crop_choices_and_joint_mix(minimal) -> None:
+    """classifiers.crop: box / joints / joints_span; joint_mix needs a joint-pair crop."""
+    assert config_from_dict(minimal(classifiers__crop="joints_span", classifiers__joint_mix=True)).classifiers.crop == "joints_span"
+    assert config_from_dict(minimal(classifiers__crop="joints", classifiers__joint_mix=True)).classifiers.joint_mix
+    with pytest.raises(StudyConfigError, match="joint_mix"):
+        config_from_dict(minimal(classifiers__crop="box", classifiers__joint_mix=True))
+    with pytest.raises(StudyConfigError, match="classifiers.crop"):
+        config_from_dict(minimal(classifiers__crop="tiles"))

@@ -115,6 +115,14 @@ JOINT_TILE_ASPECT = 0.75
 """Width / height of each joint's tile in :func:`joint_pair_crop` (a joint is taller than wide)."""
 JOINT_TILE_SCALE = 1.3
 """Tile height / the taller joint box's height: room for sclerosis and erosions around the joint."""
+JOINT_SPAN_SCALE = 0.9
+"""Crop "joints_span": tile height / the distance between the two joint boxes' centres. The joints'
+height is 0.53-0.75 of that distance in the phantom and the shared CTs, so a tile holds 1.2-1.7 times
+the joint. A joint's height varies more between people than the span between the joints (CT 002's
+joints are 0.78 times as tall as 001's and 003's, their span 0.88 times), so tiles scaled by the span
+keep lesions (sized in mm) closer to one size in pixels."""
+JOINT_PAIR_CROPS = {"joints": "joint", "joints_span": "span"}
+"""The joint-pair crops and what their tiles are scaled by: the taller joint box or the span."""
 
 
 JointTile = tuple[list[int], bool]
@@ -123,14 +131,21 @@ image: those pixels repeat its edge) and whether it is mirrored."""
 
 
 def joint_pair_tiles(image_shape: Sequence[int], location: SIJLocation, *,
-                     label_shape: Sequence[int] | None = None) -> list[JointTile]:
-    """Where :func:`joint_pair_crop` cuts its two tiles (image-left joint, then image-right mirrored)."""
+                     label_shape: Sequence[int] | None = None, crop: str = "joints") -> list[JointTile]:
+    """Where :func:`joint_pair_crop` cuts its two tiles (image-left joint, then image-right mirrored);
+    ``crop`` one of :data:`JOINT_PAIR_CROPS`."""
+    if crop not in JOINT_PAIR_CROPS:
+        raise InputError(f"joint-pair crop must be one of {', '.join(JOINT_PAIR_CROPS)}, got {crop!r}")
     if location is None or any(location.boxes.get(s) is None for s in ("image_left", "image_right")):
         raise SIJNotFoundError("no box for both sacroiliac joints (flags: "
                                f"{', '.join(location.qc_flags) if location else 'no location'})")
     shape = tuple(label_shape) if label_shape is not None else location.label_shape
     boxes = {s: scale_box(location.boxes[s], from_shape=shape, to_shape=image_shape) for s in ("image_left", "image_right")}
-    h = max(2, int(round(JOINT_TILE_SCALE * max(b[3] - b[1] for b in boxes.values()))))
+    if JOINT_PAIR_CROPS[crop] == "span":
+        (lx, ly), (rx, ry) = (((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes.values())
+        h = max(2, int(round(JOINT_SPAN_SCALE * float(np.hypot(rx - lx, ry - ly)))))
+    else:
+        h = max(2, int(round(JOINT_TILE_SCALE * max(b[3] - b[1] for b in boxes.values()))))
     w = max(2, int(round(JOINT_TILE_ASPECT * h)))
     tiles = []
     for side in ("image_left", "image_right"):
@@ -140,11 +155,13 @@ def joint_pair_tiles(image_shape: Sequence[int], location: SIJLocation, *,
     return tiles
 
 
-def joint_pair_crop(image: np.ndarray, location: SIJLocation, *, label_shape: Sequence[int] | None = None) -> np.ndarray:
+def joint_pair_crop(image: np.ndarray, location: SIJLocation, *, label_shape: Sequence[int] | None = None,
+                    crop: str = "joints") -> np.ndarray:
     """Both joints side by side, each in the same orientation: ``[image-left joint | image-right joint mirrored]``.
 
-    Each tile is centred on its joint's box; both tiles have the same size in pixels (the taller box's
-    height x JOINT_TILE_SCALE, JOINT_TILE_ASPECT as wide), so both joints keep one scale; regions beyond
+    Each tile is centred on its joint's box; both tiles have the same size in pixels (crop "joints": the
+    taller box's height x JOINT_TILE_SCALE; "joints_span": the span between the boxes' centres x
+    JOINT_SPAN_SCALE; JOINT_TILE_ASPECT as wide), so both joints keep one scale; regions beyond
     the image repeat its edge. The image-right joint is mirrored, so in both tiles the ilium is on the
     left and the sacrum on the right. Raises ``SIJNotFoundError`` when a side has no box.
     """
@@ -153,7 +170,7 @@ def joint_pair_crop(image: np.ndarray, location: SIJLocation, *, label_shape: Se
     img = np.asarray(image)
     if img.ndim != 2 or img.size == 0:
         raise InputError(f"image must be a non-empty 2-D array, got shape {img.shape}")
-    tiles = joint_pair_tiles(img.shape, location, label_shape=label_shape)
+    tiles = joint_pair_tiles(img.shape, location, label_shape=label_shape, crop=crop)
     h, w = tiles[0][0][3] - tiles[0][0][1], tiles[0][0][2] - tiles[0][0][0]
     pad = max(h, w)
     padded = cv2.copyMakeBorder(np.ascontiguousarray(img), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
@@ -164,8 +181,9 @@ def joint_pair_crop(image: np.ndarray, location: SIJLocation, *, label_shape: Se
     return np.ascontiguousarray(np.concatenate(out, axis=1))
 
 
-CROPS = ("box", "joints")
-"""How an anatomy-aware classifier's view is cut: the box around both joints, or the joint pair."""
+CROPS = ("box", *JOINT_PAIR_CROPS)
+"""How an anatomy-aware classifier's view is cut: the box around both joints, or the joint pair (its
+tiles scaled by the joints' height or by the span between them)."""
 
 
 def cut_view(image: np.ndarray, location: SIJLocation | None, *, crop: str = "box",
@@ -173,6 +191,6 @@ def cut_view(image: np.ndarray, location: SIJLocation | None, *, crop: str = "bo
     """The classifier's SIJ view of ``image``: :func:`crop_sij` (``"box"``) or :func:`joint_pair_crop` (``"joints"``)."""
     if crop == "box":
         return crop_sij(image, location, label_shape=label_shape)
-    if crop == "joints":
-        return joint_pair_crop(image, location, label_shape=label_shape)  # type: ignore[arg-type]
+    if crop in JOINT_PAIR_CROPS:
+        return joint_pair_crop(image, location, label_shape=label_shape, crop=crop)  # type: ignore[arg-type]
     raise InputError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")

@@ -6,7 +6,8 @@
     view            "sij" (SIJ crop; needs a segmenter) or "full" (the whole radiograph)
     crop            how the SIJ view is cut: "box" (sijscan: the located box of the display
                     pixels), "joints" (both joints side by side in one orientation:
-                    sijscan.anatomy.crop.joint_pair_crop) or "authors_otsu" (the published app:
+                    sijscan.anatomy.crop.joint_pair_crop), "joints_span" (the same, tiles scaled by
+                    the span between the joints) or "authors_otsu" (the published app:
                     zero outside the box on the 8-bit image, then ITK's Otsu foreground crop)
     preprocess      :class:`~sijscan.classify.preprocess.PreprocessSpec` (mirror, CLAHE, size)
     input_size_hw   [H, W] the network sees (= preprocess height/width)
@@ -25,7 +26,7 @@ from sijscan.anatomy.recipes import strict_fields
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.errors import ModelError
 
-CROPS = ("box", "joints", "authors_otsu")
+CROPS = ("box", "joints", "joints_span", "authors_otsu")
 _DOC_KEYS = frozenset({"grade_side_order", "output", "cutoff_method", "temperature_method", "training", "source"})
 
 
@@ -33,7 +34,7 @@ _DOC_KEYS = frozenset({"grade_side_order", "output", "cutoff_method", "temperatu
 class ClassifierRecipe:
     task: Literal["binary"]
     view: Literal["sij", "full"]
-    crop: Literal["box", "joints", "authors_otsu"]
+    crop: Literal["box", "joints", "joints_span", "authors_otsu"]
     preprocess: PreprocessSpec
     input_size_hw: tuple[int, int]
     grade_head: bool = False

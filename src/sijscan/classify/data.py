@@ -101,7 +101,7 @@ def crop_from_mask(image: np.ndarray, row: pd.Series, *, crop: str = "box") -> n
 
 
 def mask_crops(crop: str = "box") -> CropSource:
-    """A crop source cutting the ``crop`` view ("box" or "joints") on each row's true label map."""
+    """A crop source cutting the ``crop`` view (one of :data:`sijscan.anatomy.crop.CROPS`) on each row's true label map."""
     if crop == "box":
         return crop_from_mask
 

@@ -107,8 +107,9 @@ def train_classifier(
     cut-off and temperature are chosen on both), its other rows train. Crops come from the same source.
 
     ``progress``: a bar per phase (None: in a terminal only, see :mod:`sijscan._progress`).
-    ``crop`` (view 'sij'): "box" (the box around both joints, the paper's) or "joints" (the joint pair
-    side by side, each in one orientation: :func:`sijscan.anatomy.crop.joint_pair_crop`).
+    ``crop`` (view 'sij'): "box" (the box around both joints, the paper's), "joints" (the joint pair
+    side by side, each in one orientation: :func:`sijscan.anatomy.crop.joint_pair_crop`) or
+    "joints_span" (the same, its tiles scaled by the span between the joints).
     ``overwrite``: replace a trained model already in ``out_dir`` (else refused).
     ``cache_dir``: where the deterministic preprocessing is cached (default ``out_dir/training/cache``);
     trainings on the same images (e.g. a study's seeds) share one folder and preprocess once. A training split

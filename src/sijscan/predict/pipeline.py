@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 import numpy as np
 
 from sijscan import jsonio
-from sijscan.anatomy.crop import authors_crop, joint_pair_crop, joint_pair_tiles
+from sijscan.anatomy.crop import JOINT_PAIR_CROPS, authors_crop, joint_pair_crop, joint_pair_tiles
 from sijscan.anatomy.localize import locate_sij
 from sijscan.classify.calibration import probability
 from sijscan.classify.preprocess import preprocess_view
@@ -248,9 +248,10 @@ class Pipeline:
             x0, y0, x1, y1 = box
             images.crop_box, images.crop = list(box), images.pixels[y0:y1, x0:x1]
             return
-        if self.classifier.recipe.crop == "joints":
-            images.crop = joint_pair_crop(images.pixels, location)
-            images.tiles = joint_pair_tiles(images.pixels.shape, location)
+        if self.classifier.recipe.crop in JOINT_PAIR_CROPS:
+            crop = self.classifier.recipe.crop
+            images.crop = joint_pair_crop(images.pixels, location, crop=crop)
+            images.tiles = joint_pair_tiles(images.pixels.shape, location, crop=crop)
             images.crop_box = list(box)
             return
         from sijscan.anatomy.segment import crop_grey  # lazy: torch

@@ -142,7 +142,8 @@ class ClassifierConfig:
     epochs: int | None = None
     """when set, every head-only and all-layer phase the recipe runs (epochs > 0) runs this many epochs"""
     crop: str = "box"
-    """the anatomy-aware view: "box" (around both joints, the paper's) or "joints" (the joint pair side by side)"""
+    """the anatomy-aware view: "box" (around both joints, the paper's) or "joints" / "joints_span" (the joint
+    pair side by side, tiles scaled by the joints' height / by the span between them)"""
     appearance: bool = False
     """appearance randomisation (gamma, contrast, blur, noise: :mod:`sijscan.classify.augment`) on top of the recipe's"""
     elastic: bool = False
@@ -336,9 +337,9 @@ def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
         flags[name] = d.get(name, False)
         if not isinstance(flags[name], bool):
             raise StudyConfigError(f"{k}.{name}: must be true or false, got {flags[name]!r}")
-    crop = read_choice(d, "crop", k, "box", ("box", "joints"))
-    if flags["joint_mix"] and crop != "joints":
-        raise StudyConfigError(f"{k}.joint_mix: needs {k}.crop: joints")
+    crop = read_choice(d, "crop", k, "box", ("box", "joints", "joints_span"))
+    if flags["joint_mix"] and crop == "box":
+        raise StudyConfigError(f"{k}.joint_mix: needs a joint-pair crop ({k}.crop: joints or joints_span)")
     if "extra_weight" in d and d.get("ct_route") is None:
         raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.ct_route")
     return ClassifierConfig(crop=crop, **flags, seeds=read_seeds(d, k),  # type: ignore[arg-type]
