@@ -77,6 +77,11 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # joint's height (CT 002's joints are 0.78 times as tall as the others', their span 0.88 times; a
     # grade's lesions, sized in mm, then look larger on 002, which had the highest grade-0 probability)
     "joints_span": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints_span", ct_renders_x=3),
+    # run 7: the incumbent with anatomy-adversarial training (sijscan.classify.domain; DANN's weight 1 and
+    # ramp): the features are pushed to hide which anatomy (each real CT, the procedural phantom) a view
+    # shows, against learning each training anatomy's normal joint as a template
+    "joints_dann": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
+                        domain_weight=1.0),
 }
 INCUMBENT = "joints_n300"
 """Run 2's choice in every fold, the demo's recipe since (run 1's incumbent was ``joints``)."""
@@ -162,6 +167,7 @@ def recipe_for(candidate: str, p: dict[str, Any]):
     rec = get_recipe("cpu")
     c = CANDIDATES[candidate]
     rec = with_augment(rec, appearance=c["appearance"], elastic=c["elastic"], tile_mix=c.get("joint_mix", False))
+    rec = dataclasses.replace(rec, domain_weight=float(c.get("domain_weight", 0.0)))
     if p["epochs"] is not None:
         stages = tuple(dataclasses.replace(s, head_epochs=0, all_epochs=p["epochs"]) for s in rec.stages)
         rec = dataclasses.replace(rec, stages=stages)

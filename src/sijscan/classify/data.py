@@ -140,6 +140,10 @@ class CachedViews:
     grades: np.ndarray | None
     n_left_out: int = 0
     """Rows dropped because no SIJ crop could be taken (view 'sij')."""
+    domain_keys: list[str] | None = None
+    """Per image: the anatomy it shows (:func:`domain_key`)."""
+    domains: np.ndarray | None = None
+    """Per image: the index of its anatomy among the training set's (-1: none), set by the trainer."""
 
     def stage_tensor(self, height: int, width: int) -> torch.Tensor:
         """``(N, 1, height, width)`` float16: each cached array resized (longest side = width) and padded."""
@@ -157,13 +161,16 @@ class CachedViews:
             return v.grades if v.grades is not None else np.full((len(v.labels), 2), -1, dtype=np.int64)
 
         grades = None if self.grades is None and other.grades is None else np.concatenate([grades_of(self), grades_of(other)])
+        keys = None if self.domain_keys is None or other.domain_keys is None else [*self.domain_keys, *other.domain_keys]
         return CachedViews(arrays=[*self.arrays, *other.arrays], labels=np.concatenate([self.labels, other.labels]),
-                           grades=grades, n_left_out=self.n_left_out + other.n_left_out)
+                           grades=grades, n_left_out=self.n_left_out + other.n_left_out, domain_keys=keys)
 
     def dataset(self, height: int, width: int) -> torch.utils.data.TensorDataset:
+        """Tensors (view, label, grades, anatomy index): grades -1 where unknown, anatomy -1 when unset."""
         g = self.grades if self.grades is not None else np.full((len(self.labels), 2), -1, dtype=np.int64)
+        d = self.domains if self.domains is not None else np.full(len(self.labels), -1, dtype=np.int64)
         return torch.utils.data.TensorDataset(self.stage_tensor(height, width), torch.from_numpy(self.labels),
-                                              torch.from_numpy(g))
+                                              torch.from_numpy(g), torch.from_numpy(d))
 
 
 def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_source: CropSource | None,
@@ -213,7 +220,17 @@ def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_sou
     if labels.isna().any() or not set(labels.unique()) <= {0, 1}:
         raise ClassifierInputError("every training/validation image needs label 0 or 1")
     return CachedViews(arrays=arrays, labels=labels.to_numpy(dtype=np.int64), grades=grade_targets(df),
-                       n_left_out=len(df_all) - len(df))
+                       n_left_out=len(df_all) - len(df), domain_keys=[domain_key(r) for _, r in df.iterrows()])
+
+
+def domain_key(row: pd.Series) -> str:
+    """The anatomy a training row shows: its real CT (``ct_case``, CT-route renders) or its cohort."""
+    case = row.get("ct_case")
+    if isinstance(case, str) and case.strip():
+        return f"ct:{case.strip()}"
+    if isinstance(case, (int, float, np.integer, np.floating)) and np.isfinite(case):
+        return f"ct:{int(case)}"  # pandas reads "001" as 1
+    return f"cohort:{row.get('cohort', '')}"
 
 
 def describe(df: pd.DataFrame) -> dict[str, Any]:

@@ -5,6 +5,9 @@
   cumulative logits per side), mixed the same way; sides with unknown grade (-1) are ignored.
 * Validation MCC on the SOFTMAX decision (argmax, i.e. p1 >= 0.5), from all validation images
   (gathered across DDP ranks). Not the per-column sigmoid of the logits (the authors' bug).
+* Anatomy-adversarial (``domain_weight`` > 0 with >= 2 anatomies): plus ``domain_weight`` x the
+  cross-entropy of a :class:`~sijscan.classify.domain.DomainHead` behind a gradient reversal (DANN's
+  ramp over the phase), mixed the same way; rows of unknown anatomy (-1) ignored.
 * Discriminative LRs: one AdamW parameter group per top-level block (stem, layer1..4, head), the
   rate multiplied by ``lr_block_factor`` per block going from the head back to the stem; the
   head-only phase optimises the head group alone with the backbone frozen. One-cycle per phase.
@@ -21,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from sijscan.classify.augment import AugmentSpec, augment_batch, mix_tiles, sample_mixup
+from sijscan.classify.domain import DomainHead, reversal_ramp
 from sijscan.classify.grades import grades_from_cumulative  # noqa: F401 - re-exported
 from sijscan.classify.networks import SIJResNet, block_groups, head_parameters
 
@@ -69,7 +73,7 @@ class ClassifierModule(L.LightningModule):
     def __init__(self, network: SIJResNet, *, phase: str, max_lr: float, label_smoothing: float = 0.01,
                  mixup_alpha: float = 0.4, weight_decay: float = 1e-4, lr_block_factor: float = 0.9,
                  augment: AugmentSpec | None = None, grade_weight: float = 0.5,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, domain_weight: float = 0.0, n_domains: int = 0) -> None:
         super().__init__()
         self.model = network
         self.phase, self.max_lr = phase, float(max_lr)
@@ -77,6 +81,9 @@ class ClassifierModule(L.LightningModule):
         self.weight_decay, self.lr_block_factor = weight_decay, lr_block_factor
         self.augment = augment if augment is not None else AugmentSpec()
         self.grade_weight, self.channels_last = grade_weight, channels_last
+        self.domain_weight = float(domain_weight)
+        self.domain_head = (DomainHead(network.n_features, int(n_domains))
+                            if self.domain_weight > 0 and n_domains >= 2 else None)
         self._val_logits: list[torch.Tensor] = []
         self._val_y: list[torch.Tensor] = []
         self._epoch_t0 = 0.0
@@ -105,7 +112,7 @@ class ClassifierModule(L.LightningModule):
             self.images_per_s.append(self._epoch_images * self.trainer.world_size / dt)
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        x, y, grades = batch
+        x, y, grades, *rest = batch
         has_grades = self.model.grade_head is not None
         x, grades = augment_batch(self._prep(x), grades if has_grades else None, self.augment)
         x, y, grades = mix_tiles(x, y, grades, self.augment.p_tile_mix)
@@ -113,18 +120,31 @@ class ClassifierModule(L.LightningModule):
         perm = perm.to(x.device)
         if lam < 1.0:
             x = lam * x + (1.0 - lam) * x[perm]
-        logits, cum = self.model.forward_all(x)
+        f = self.model.features(x)
+        logits, cum = self.model.heads(f)
         loss = mixup_cross_entropy(logits, y, y[perm], lam, label_smoothing=self.label_smoothing)
         if cum is not None and grades is not None:
             g_loss = lam * coral_loss(cum, grades) + (1.0 - lam) * coral_loss(cum, grades[perm])
             loss = loss + self.grade_weight * g_loss
+        if self.domain_head is not None and rest:
+            loss = loss + self.domain_weight * self._domain_loss(f, rest[0], perm, lam)
         self._epoch_images += x.shape[0]
         if self._trainer is not None:
             self.log("train_loss", loss, prog_bar=False, on_step=False, on_epoch=True, batch_size=x.shape[0])
         return loss
 
+    def _domain_loss(self, f: torch.Tensor, domains: torch.Tensor, perm: torch.Tensor, lam: float) -> torch.Tensor:
+        """The anatomy head's mixup cross-entropy (unknown anatomy -1 ignored), reversal ramped over the phase."""
+        total = max(int(self.trainer.estimated_stepping_batches), 1) if self._trainer is not None else 1
+        d_logits = self.domain_head(f, reversal_ramp(self.global_step / total)).float()  # type: ignore[misc]
+        if not bool((domains >= 0).any()):
+            return d_logits.sum() * 0.0
+        ce_a = F.cross_entropy(d_logits, domains, ignore_index=-1)
+        ce_b = F.cross_entropy(d_logits, domains[perm], ignore_index=-1) if bool((domains[perm] >= 0).any()) else ce_a
+        return lam * ce_a + (1.0 - lam) * ce_b
+
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        x, y, _ = batch
+        x, y, *_ = batch
         self._val_logits.append(self.model(self._prep(x)).float().detach())
         self._val_y.append(y.detach())
 
@@ -145,7 +165,9 @@ class ClassifierModule(L.LightningModule):
         if self.phase == "head":
             groups, rates = groups[-1:], rates[-1:]
         params = [{"params": ps, "lr": lr, "name": name} for (name, ps), lr in zip(groups, rates)]
+        if self.domain_head is not None:
+            params.append({"params": list(self.domain_head.parameters()), "lr": rates[-1], "name": "domain_head"})
         opt = torch.optim.AdamW(params, lr=rates[-1], weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=rates, total_steps=max(int(self.trainer.estimated_stepping_batches), 1))
+            opt, max_lr=[g["lr"] for g in params], total_steps=max(int(self.trainer.estimated_stepping_batches), 1))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

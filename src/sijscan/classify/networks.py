@@ -57,6 +57,7 @@ class SIJResNet(ResNet):
         super().__init__(block, layers)
         self.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
         n_feat = 512 * block.expansion
+        self.n_features = n_feat
         self.fc = paper_head(n_feat, hidden, dropout)
         self.grade_head: CoralGradeHead | None = CoralGradeHead(n_feat) if grade_head else None
 
@@ -71,7 +72,10 @@ class SIJResNet(ResNet):
 
     def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Binary logits and, with a grade head, cumulative grade logits ``(N, 2, 4)``."""
-        f = self.features(x)
+        return self.heads(self.features(x))
+
+    def heads(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`forward_all` from pooled features ``f``."""
         return self.fc(f), (self.grade_head(f) if self.grade_head is not None else None)
 
 

@@ -30,6 +30,10 @@ class Recipe:
     """Going from the head back to conv1, each top-level block's rate is multiplied by this."""
     dropout: float = 0.5
     augment: AugmentSpec = field(default_factory=AugmentSpec)
+    domain_weight: float = 0.0
+    """> 0: anatomy-adversarial training (:mod:`sijscan.classify.domain`): a head behind a gradient
+    reversal learns which anatomy (real CT, or the procedural phantom) each training view shows, and
+    the features are pushed to hide it, with this weight in the loss."""
 
     @property
     def final_size(self) -> tuple[int, int]:

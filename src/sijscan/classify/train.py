@@ -60,6 +60,20 @@ def _load_state_from_ckpt(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
 
 
+def _assign_domains(views: CachedViews) -> list[str]:
+    """Number the anatomies of the training views (for the anatomy-adversarial head); their keys, sorted.
+    Fewer than two anatomies: nothing to hide, the head is left out (logged)."""
+    keys = sorted(set(views.domain_keys or []))
+    if len(keys) < 2:
+        log.warning("anatomy-adversarial training asked for, but the training views show %d anatomy: left out",
+                    len(keys))
+        return []
+    index = {k: i for i, k in enumerate(keys)}
+    views.domains = np.array([index[k] for k in views.domain_keys or []], dtype=np.int64)
+    log.info("anatomy-adversarial training over %d anatomies: %s", len(keys), ", ".join(keys))
+    return keys
+
+
 def _read_progress(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {"completed": []}
 
@@ -167,6 +181,7 @@ def train_classifier(
         mixing = (n_first, float(extra_weight), seed)
         extra_info = {"manifest": str(extra_manifest), "weight": float(extra_weight),
                       "train": describe(extra_train_df), "val": describe(extra_val_df)}
+    domains = _assign_domains(train_views) if rec.domain_weight > 0 else []
     init_args = {"grade_head": train_views.grades is not None, "dropout": rec.dropout}
     net = build_network(rec.arch, init_args)
 
@@ -198,7 +213,8 @@ def train_classifier(
         module = ClassifierModule(net, phase=str(ph["phase"]), max_lr=float(ph["max_lr"]),
                                   label_smoothing=rec.label_smoothing, mixup_alpha=rec.mixup_alpha,
                                   weight_decay=rec.weight_decay, lr_block_factor=rec.lr_block_factor,
-                                  augment=rec.augment, channels_last=gpu)
+                                  augment=rec.augment, channels_last=gpu, domain_weight=rec.domain_weight,
+                                  n_domains=len(domains))
         if gpu:
             net.to(memory_format=torch.channels_last)
         follow_our_logging()
@@ -237,7 +253,8 @@ def train_classifier(
         init_args=init_args, val_views=val_views, stage_log=[done[k] for k in sorted(done)], leaked_patients=leaked,
         provenance_extra={"data": {"manifest": str(manifest), "train": describe(train_df), "val": describe(val_df),
                                    "left_out_no_crop": train_views.n_left_out + val_views.n_left_out,
-                                   **({"extra": extra_info} if extra_info else {})},
+                                   **({"extra": extra_info} if extra_info else {}),
+                                   **({"adversarial_anatomies": domains} if domains else {})},
                           "seed": seed, "crop_source": "mask" if use_mask_crops else (str(segmenter) if segmenter else None),
                           "devices": devices, "num_nodes": num_nodes, "accelerator": acc, **init_info},
     )
