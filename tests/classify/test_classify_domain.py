@@ -92,3 +92,13 @@ def test_trainer_names_the_anatomies_and_saves_no_domain_head(tmp_path: Path, mo
     seen.clear()
     card = _train(_cohort(tmp_path / "one", None), tmp_path / "m1", 1.0)  # one anatomy: nothing to hide
     assert "adversarial_anatomies" not in card["provenance"]["data"] and not seen
+
+
+def test_cli_refuses_a_bad_weight_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sijscan.cli.main import main
+
+    m = _cohort(tmp_path, ["001", "002"])
+    assert main(["train-classifier", "--manifest", str(m), "--view", "sij", "--crop-from-mask", "--out", str(tmp_path / "o"),
+                 "--recipe", "quick", "--anatomy-adversarial", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--anatomy-adversarial" in err and len(err.splitlines()) == 1 and not (tmp_path / "o").exists()

@@ -120,3 +120,11 @@ def test_classifier_crop_choices_and_joint_mix(minimal) -> None:
         config_from_dict(minimal(classifiers__crop="box", classifiers__joint_mix=True))
     with pytest.raises(StudyConfigError, match="classifiers.crop"):
         config_from_dict(minimal(classifiers__crop="tiles"))
+
+
+def test_anatomy_adversarial_reaches_the_classifier_recipe(minimal) -> None:
+    c = config_from_dict(minimal(classifiers__anatomy_adversarial=1.0)).classifiers
+    assert c.anatomy_adversarial == 1.0 and work._classifier_recipe(c).domain_weight == 1.0
+    assert work._classifier_recipe(config_from_dict(minimal()).classifiers).domain_weight == 0.0
+    with pytest.raises(StudyConfigError, match="classifiers.anatomy_adversarial"):
+        config_from_dict(minimal(classifiers__anatomy_adversarial=-1))

@@ -62,7 +62,7 @@ class TrainedClassifier:
 def train_classifier(
     manifest: PathLike, *, view: str, out: PathLike, recipe: str | Recipe = "paper", arch: str | None = None,
     segmenter: PathLike | None = None, crop_from_mask: bool = False, crop: str = "box",
-    appearance: bool = False, elastic: bool = False, joint_mix: bool = False,
+    appearance: bool = False, elastic: bool = False, joint_mix: bool = False, anatomy_adversarial: float = 0.0,
     extra_manifest: PathLike | None = None, extra_weight: float = 0.5,
     init: str = "imagenet", init_weights: PathLike | None = None, seed: int = 0,
     devices: int = 1, num_nodes: int = 1, accelerator: str = "auto", max_images: int | None = None,
@@ -80,11 +80,15 @@ def train_classifier(
         raise ClassifierInputError("devices and num_nodes (--devices, --num-nodes) must be >= 1")
     if max_images is not None and max_images < 2:
         raise ClassifierInputError("max_images (--max-images) must be >= 2")
+    if not 0.0 <= float(anatomy_adversarial) <= 10.0:
+        raise ClassifierInputError(f"anatomy_adversarial (--anatomy-adversarial) must be within 0-10, got {anatomy_adversarial!r}")
     if isinstance(recipe, str):
         rec = get_recipe(recipe, arch=arch)
     else:
         rec = replace(recipe, arch=arch) if arch is not None else recipe
     rec = with_augment(rec, appearance=appearance, elastic=elastic, tile_mix=joint_mix)
+    if anatomy_adversarial:
+        rec = replace(rec, domain_weight=float(anatomy_adversarial))
     from sijscan.classify.train import train_classifier as train  # lazy: lightning, torchvision
 
     folder = train(manifest=manifest, view=view, out_dir=out, recipe=rec, extra_manifest=extra_manifest,

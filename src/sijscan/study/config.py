@@ -150,6 +150,8 @@ class ClassifierConfig:
     """a smooth random deformation of each training view"""
     joint_mix: bool = False
     """crop "joints": half the training rows take their right joint from another row (label: mNY of the two grades)"""
+    anatomy_adversarial: float = 0.0
+    """> 0: the weight of an anatomy-adversarial head (sijscan.classify.domain) in both classifiers' training"""
     seeds: tuple[int, ...] | None = None
     """the anatomy-aware model is trained once per seed (the first is THE model, the others are reported
     beside it: how far the result moves with the seed); None: the study's seed only"""
@@ -331,7 +333,8 @@ def _realism(d: Mapping[str, Any], key: str) -> str:
 def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
     k = "classifiers"
     no_unknown(d, ("recipe", "arch", "init", "init_weights", "devices", "num_nodes", "max_images", "epochs",
-                    "crop", "appearance", "elastic", "joint_mix", "seeds", "extra_weight", "ct_route"), k)
+                    "crop", "appearance", "elastic", "joint_mix", "anatomy_adversarial", "seeds", "extra_weight",
+                    "ct_route"), k)
     flags = {}
     for name in ("appearance", "elastic", "joint_mix"):
         flags[name] = d.get(name, False)
@@ -344,6 +347,7 @@ def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
         raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.ct_route")
     return ClassifierConfig(crop=crop, **flags, seeds=read_seeds(d, k),  # type: ignore[arg-type]
                             extra_weight=read_float(d, "extra_weight", k, 0.5, low=0.01, high=0.99),
+                            anatomy_adversarial=read_float(d, "anatomy_adversarial", k, 0.0, low=0.0, high=10.0),
                             ct_route=_ct_route(d.get("ct_route"), f"{k}.ct_route", base),
                             recipe=read_choice(d, "recipe", k, "quick", RECIPES),  # type: ignore[arg-type]
                             arch=read_choice(d, "arch", k, None, CLASSIFIER_ARCHS),
