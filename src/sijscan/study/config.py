@@ -15,7 +15,8 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
                                      ct_route: {cases: [DIR...], n, size, if_missing: error|skip,
                                                 realism: off|varied|stress}}}
     classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
-                  max_images, epochs, crop: box|joints, appearance, elastic, joint_mix: bool,
+                  max_images, epochs, crop: box|joints|joints_span, appearance, elastic, joint_mix: bool,
+                  anatomy_adversarial,
                   seeds: [INT...], extra_weight,
                   ct_route: {cases: [DIR...], n, size, if_missing, realism, variants, vary}}
     predict:     {batch_size, gradcam_examples, cam_share_images}
@@ -31,8 +32,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sijscan.anatomy.train_config import train_default as D  # one source of the segmenter's defaults
-from sijscan.study.config_fields import (StudyConfigError, as_mapping, case_path, no_unknown, read_choice,
+from sijscan.study.config_ct import ANATOMY_VARY, REALISM_LEVELS, CTRouteSpec, parse_ct_route
+from sijscan.study.config_fields import (StudyConfigError, as_mapping, no_unknown, read_choice,
                                          read_float, read_int, read_path, read_seeds)
+
+__all__ = ["ANATOMY_VARY", "REALISM_LEVELS", "CTRouteSpec", "StudyConfig", "StudyConfigError", "config_from_dict",
+           "load_config"]
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +49,6 @@ INITS = ("imagenet", "random")
 SEGMENTER_ARCHS = ("unet-default", "unet-paper")
 AUGMENT_LEVELS = ("none", "basic", "strong")  # sijscan.anatomy.augment (not imported: keep config light)
 CLASSIFIER_ARCHS = ("resnet50-sij", "tiny-resnet")
-REALISM_LEVELS = ("off", "varied", "stress")  # phantom.ct.realism.REALISM_PRESETS (not imported: keep config light)
-ANATOMY_VARY = ("proportions", "density")  # phantom.ct.proportions.VARY (likewise)
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -68,30 +71,6 @@ class PhantomSpec:
     format: str = "png"
     followup: bool | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CTRouteSpec:
-    """CT-route renders of real CTs: mixed into a model's training (``segmenter.train.ct_route``,
-    ``classifiers.ct_route``) or a test cohort of real anatomy (``cohorts.NAME.ct``)."""
-
-    cases: tuple[str, ...]
-    """CT case folders (any layout ``sijscan simulate --from-ct`` reads)"""
-    n: int = 40
-    """radiographs per CT"""
-    size: int = 256
-    """render size (long side, px)"""
-    if_missing: str = "error"
-    """a case folder that does not exist: ``error`` (the stage fails) or ``skip`` (logged, in the report)"""
-    realism: str = "off"
-    """acquisition and body realism drawn per render (:data:`sijscan.phantom.ct.realism.REALISM_PRESETS`):
-    ``off`` (plain renders), ``varied`` (a broad spread: slice thickness, metal, field of view, table,
-    habitus, bowel gas, spine) or ``stress`` (the hardest settings)"""
-    variants: int = 1
-    """anatomy variants per CT (:mod:`sijscan.phantom.ct.proportions`): 1 renders each CT as scanned; k > 1
-    adds k - 1 variants of other proportions and bone density (render j shows variant j % k)"""
-    vary: tuple[str, ...] = ANATOMY_VARY
-    """what the variants vary: some of ``proportions``, ``density``"""
 
 
 @dataclass(frozen=True)
@@ -250,7 +229,7 @@ def _cohorts(d: Any, seed: int, base: Path | None) -> tuple[CohortConfig, ...]:
             raise StudyConfigError(f"{key}: give exactly one of 'phantom', 'manifest' or 'ct'")
         phantom = _phantom(as_mapping(spec["phantom"], f"{key}.phantom"), f"{key}.phantom", str(name), seed) \
             if spec.get("phantom") is not None else None
-        ct = _ct_route(spec.get("ct"), f"{key}.ct", base)
+        ct = parse_ct_route(spec.get("ct"), f"{key}.ct", base)
         if ct is not None and role != "test":
             raise StudyConfigError(f"{key}.ct: a CT-route cohort can only be a test cohort (role: test)")
         out.append(CohortConfig(name=str(name), role=role, phantom=phantom,  # type: ignore[arg-type]
@@ -286,48 +265,12 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
                            augment=read_choice(t, "augment", k, D("augment"), AUGMENT_LEVELS),  # type: ignore[arg-type]
                            extra_manifest=read_path(t, "extra_manifest", k, base),
                            extra_weight=read_float(t, "extra_weight", k, D("extra_weight"), low=0.01, high=0.99),
-                           ct_route=_ct_route(t.get("ct_route"), f"{k}.ct_route", base))
+                           ct_route=parse_ct_route(t.get("ct_route"), f"{k}.ct_route", base))
     if train.extra_manifest is not None and train.ct_route is not None:
         raise StudyConfigError(f"{k}: give extra_manifest or ct_route, not both")
     if "extra_weight" in t and train.extra_manifest is None and train.ct_route is None:
         raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.extra_manifest or {k}.ct_route")
     return SegmenterConfig(train=train)
-
-
-def _ct_route(value: Any, key: str, base: Path | None) -> CTRouteSpec | None:
-    if value is None:
-        return None
-    d = as_mapping(value, key)
-    no_unknown(d, ("cases", "n", "size", "if_missing", "realism", "variants", "vary"), key)
-    cases = d.get("cases")
-    if isinstance(cases, (str, os.PathLike)):
-        cases = [cases]
-    if not isinstance(cases, (list, tuple)) or not cases:
-        raise StudyConfigError(f"{key}.cases: must be a list of CT case folders, got {cases!r}")
-    paths = tuple(case_path(c, f"{key}.cases", base) for c in cases)
-    size = read_int(d, "size", key, CTRouteSpec.size, minimum=64)
-    return CTRouteSpec(cases=paths, n=read_int(d, "n", key, CTRouteSpec.n, minimum=1),  # type: ignore[arg-type]
-                       size=size,  # type: ignore[arg-type]
-                       if_missing=read_choice(d, "if_missing", key, "error", ("error", "skip")),  # type: ignore[arg-type]
-                       realism=_realism(d, key),
-                       variants=read_int(d, "variants", key, CTRouteSpec.variants, minimum=1),  # type: ignore[arg-type]
-                       vary=_vary(d, key))
-
-
-def _vary(d: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    """``vary``: a list (or one name) of :data:`ANATOMY_VARY`."""
-    value = d.get("vary", list(ANATOMY_VARY))
-    names = [value] if isinstance(value, str) else value
-    if not isinstance(names, (list, tuple)) or not names or any(n not in ANATOMY_VARY for n in names):
-        raise StudyConfigError(f"{key}.vary: must be a list of some of {', '.join(ANATOMY_VARY)}, got {value!r}")
-    return tuple(dict.fromkeys(names))
-
-
-def _realism(d: Mapping[str, Any], key: str) -> str:
-    """``realism``; YAML reads an unquoted ``off`` (or ``no``, ``false``) as False: that is "off" too."""
-    if d.get("realism") is False or d.get("realism") is None:
-        return "off"
-    return str(read_choice(d, "realism", key, "off", REALISM_LEVELS))
 
 
 def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
@@ -348,7 +291,7 @@ def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
     return ClassifierConfig(crop=crop, **flags, seeds=read_seeds(d, k),  # type: ignore[arg-type]
                             extra_weight=read_float(d, "extra_weight", k, 0.5, low=0.01, high=0.99),
                             anatomy_adversarial=read_float(d, "anatomy_adversarial", k, 0.0, low=0.0, high=10.0),
-                            ct_route=_ct_route(d.get("ct_route"), f"{k}.ct_route", base),
+                            ct_route=parse_ct_route(d.get("ct_route"), f"{k}.ct_route", base),
                             recipe=read_choice(d, "recipe", k, "quick", RECIPES),  # type: ignore[arg-type]
                             arch=read_choice(d, "arch", k, None, CLASSIFIER_ARCHS),
                             init=read_choice(d, "init", k, "imagenet", INITS),  # type: ignore[arg-type]
