@@ -86,9 +86,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 INCUMBENT = "joints_n300"
 """Run 2's choice in every fold, the demo's recipe since (run 1's incumbent was ``joints``)."""
 DEFAULT_CANDIDATES = ("joints_n300", "joints_prop")
-"""What the nested choice picks from (fixed before the measurement run): the paper's box crop with
-CT-route renders mixed in, the joint-pair crop likewise, and the latter with appearance randomisation and
-the smooth deformation."""
+"""What a run without ``--candidates`` compares: the incumbent against run 3's candidate. Each run of
+record names its candidates with ``--candidates``, fixed before it (docs/performance.md)."""
 TIE_MARGIN = 0.005
 TARGETS = {"auc": 0.85, "p_grade0_max": 0.3, "p_grade4_min": 0.7}
 

@@ -80,3 +80,10 @@ def test_pool_is_the_mean_of_seeds_and_targets_need_all_three(bench):
     assert not bench.met(bench.pool({0: seed(0.86, 0.31, 0.8)}))  # grade-0 probability too high
     assert not bench.met(bench.pool({0: seed(0.86, 0.2, 0.69)}))  # grade-4 probability too low
     assert not bench.met(bench.pool({0: seed(0.84, 0.2, 0.8)}))  # AUC too low
+
+
+def test_candidates_reach_the_recipe_and_crop(bench):
+    full = bench.MODES["full"]
+    assert bench.recipe_for("joints_dann", full).domain_weight == 1.0
+    assert bench.recipe_for("joints_n300", full).domain_weight == 0.0
+    assert bench.CANDIDATES["joints_span"]["crop"] == "joints_span" and bench.CANDIDATES["joints_ct80"]["extra_weight"] == 0.8
