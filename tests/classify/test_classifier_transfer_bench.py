@@ -13,9 +13,10 @@ def bench(load_benchmark):
 
 
 def test_incumbent_keeps_ties_and_loses_to_a_clear_winner(bench):
-    assert bench.INCUMBENT == "joints_n300"  # run 2's choice, the demo's recipe
-    assert bench.choose({"joints_n300": 0.800, "joints_prop": 0.804}) == "joints_n300"
-    assert bench.choose({"joints_n300": 0.800, "joints_prop": 0.806}) == "joints_prop"
+    assert bench.INCUMBENT == "joints_ct30"  # run 8's choice, the demo's recipe
+    assert bench.choose({"joints_ct30": 0.800, "joints_n300": 0.804}) == "joints_ct30"
+    assert bench.choose({"joints_ct30": 0.800, "joints_n300": 0.806}) == "joints_n300"
+    assert bench.choose({"joints_n300": 0.800, "joints_prop": 0.804}, incumbent="joints_n300") == "joints_n300"
     assert bench.choose({"joints": 0.800, "joints_n300": 0.804}, incumbent="joints") == "joints"  # run 2's rule
     assert bench.choose({"mixed": 0.7, "joints_elastic": 0.75}) == "joints_elastic"  # no incumbent: the best
 
