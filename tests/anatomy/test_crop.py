@@ -115,3 +115,14 @@ def test_joints_span_tiles_follow_the_span_between_the_joints_not_their_height()
     assert abs(joint_pair_crop(img, half, crop="joints_span").shape[0] - out.shape[0]) <= 2
     with pytest.raises(InputError, match="joint-pair crop"):
         joint_pair_crop(img, loc, crop="box")
+
+
+def test_every_place_offering_a_crop_offers_the_same_crops(capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI spells the crops out (to register lightly); the card and the study config take them from here."""
+    from sijscan.anatomy.crop import CROPS
+    from sijscan.classify.card import CROPS as CARD_CROPS
+    from sijscan.cli.main import main
+
+    assert CARD_CROPS == (*CROPS, "authors_otsu")
+    assert main(["train-classifier", "--help"]) == 0
+    assert "{" + ",".join(CROPS) + "}" in capsys.readouterr().out

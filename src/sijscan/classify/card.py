@@ -22,11 +22,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Mapping
 
+from sijscan.anatomy.crop import CROPS as SIJ_CROPS
 from sijscan.anatomy.recipes import strict_fields
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.errors import ModelError
 
-CROPS = ("box", "joints", "joints_span", "authors_otsu")
+CROPS = (*SIJ_CROPS, "authors_otsu")
+"""sijscan's SIJ views (:data:`sijscan.anatomy.crop.CROPS`) and the published app's Otsu crop."""
 _DOC_KEYS = frozenset({"grade_side_order", "output", "cutoff_method", "temperature_method", "training", "source"})
 
 

@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a second training set mixed into every epoch, e.g. CT-route renders of real anatomy "
                         "(`sijscan simulate --from-ct`); its split 'val' rows join validation")
     p.add_argument("--extra-weight", type=float, default=0.5, help="share of each epoch's draws from --extra-manifest")
+    # sijscan.anatomy.crop.CROPS, spelt out so that registering the CLI stays light (a test keeps them equal)
     p.add_argument("--crop", choices=["box", "joints", "joints_span"], default="box",
                    help="view 'sij': the box around both joints (the paper's) or the two joints side by side, "
                         "each in one orientation, their tiles scaled by the joints' height (joints) or by the "

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from sijscan.anatomy.crop import CROPS as SIJ_CROPS  # loaded with sijscan.anatomy anyway
 from sijscan.anatomy.train_config import train_default as D  # one source of the segmenter's defaults
 from sijscan.study.config_ct import ANATOMY_VARY, REALISM_LEVELS, CTRouteSpec, parse_ct_route
 from sijscan.study.config_fields import (StudyConfigError, as_mapping, no_unknown, read_choice,
@@ -283,7 +284,7 @@ def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
         flags[name] = d.get(name, False)
         if not isinstance(flags[name], bool):
             raise StudyConfigError(f"{k}.{name}: must be true or false, got {flags[name]!r}")
-    crop = read_choice(d, "crop", k, "box", ("box", "joints", "joints_span"))
+    crop = read_choice(d, "crop", k, "box", SIJ_CROPS)
     if flags["joint_mix"] and crop == "box":
         raise StudyConfigError(f"{k}.joint_mix: needs a joint-pair crop ({k}.crop: joints or joints_span)")
     if "extra_weight" in d and d.get("ct_route") is None:

@@ -37,7 +37,6 @@ class CTRouteSpec:
     """what the variants vary: some of ``proportions``, ``density``"""
 
 
-
 def parse_ct_route(value: Any, key: str, base: Path | None) -> CTRouteSpec | None:
     if value is None:
         return None
