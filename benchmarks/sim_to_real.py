@@ -118,15 +118,16 @@ def _parse_box(text: Any) -> list[int] | None:
     return [int(float(v)) for v in text.split()]
 
 
-def evaluate(model: Path, manifest: Path) -> dict[str, Any]:
-    """Segment every radiograph of ``manifest``; Dice per structure and SIJ-box share inside the crop."""
+def evaluate(model: Path, manifest: Path, *, mirror: bool | None = None) -> dict[str, Any]:
+    """Segment every radiograph of ``manifest``; Dice per structure and SIJ-box share inside the crop.
+    ``mirror``: mirrored test-time augmentation on / off (None: as the model's card says)."""
     import cv2
 
     from sijscan.anatomy.metrics import box_share_inside, dice_per_structure
     from sijscan.anatomy.segment import Segmenter
     from sijscan.io import read_manifest, read_radiograph
 
-    seg = Segmenter.load(model)
+    seg = Segmenter.load(model, mirror=mirror)
     df = read_manifest(manifest)
     dice: dict[str, list[float]] = {}
     inside: dict[str, list[float]] = {"image_left": [], "image_right": []}

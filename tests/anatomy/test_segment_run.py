@@ -133,3 +133,30 @@ def test_an_array_is_wrapped_unchanged_and_run_refuses_a_bare_array(tmp_path: Pa
     for bad in (img * 2, (img * 255).astype(np.uint8), np.stack([img, img])):
         with pytest.raises(InputError):
             display_radiograph(bad)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_mirrored_inference_follows_the_card_and_the_caller(tmp_path: Path, transposed: bool) -> None:
+    """A card with ``inference.mirror`` segments a mirrored radiograph into the mirrored label map (hip
+    bones exchanged), also for a transposed recipe (the mirror is then along the network's rows);
+    ``Segmenter.load(mirror=False)`` turns it off (an untrained network is then not equivariant)."""
+    from sijscan.anatomy.networks import PAPER_INIT
+    from sijscan.modelfolder import build_network
+
+    torch.manual_seed(5)
+    init = {**PAPER_INIT, "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1}
+    recipe = {**sijscan_recipe(size=64), "transposed": transposed}
+    folder = save_model(tmp_path / "m", network=build_network("unet-paper", init).eval(), kind="segmenter",
+                        arch="unet-paper", init_args=init, labels={0: "bg", 1: "sacrum", 2: "a", 3: "b"}, recipe=recipe)
+    img = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+
+    def equivariant(seg: Segmenter) -> bool:
+        lab = seg.segment(img)[1]
+        back = seg.segment(img[:, ::-1].copy())[1][:, ::-1]
+        swapped = np.select([back == 2, back == 3], [3, 2], back.astype(int))
+        return bool(np.array_equal(swapped, lab))
+
+    assert Segmenter.load(folder).spec.inference.mirror is True
+    assert equivariant(Segmenter.load(folder))
+    off = Segmenter.load(folder, mirror=False)
+    assert off.spec.inference.mirror is False and not equivariant(off)

@@ -251,3 +251,15 @@ def test_streaks_change_only_the_soft_channel_near_the_implant(toy):
     with_metal = [d for d in draws if d.implant != "none"]
     assert not any(d.streaks for d in draws if d.implant == "none")
     assert 0.3 < np.mean([d.streaks for d in with_metal]) < 0.7
+
+
+
+def test_the_cli_offers_exactly_the_renderers_realism_presets():
+    """``simulate --realism`` spells its choices out (the CLI registers without the renderer); they must
+    stay the presets of ``sijscan.phantom.ct.realism`` (fails when a preset is added to one side only)."""
+    from sijscan.cli.main import build_parser
+    from sijscan.phantom.ct.realism import REALISM_PRESETS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["simulate"]
+    realism = next(a for a in sub._actions if a.dest == "realism" and a.choices)
+    assert tuple(realism.choices) == tuple(REALISM_PRESETS)

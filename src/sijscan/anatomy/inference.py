@@ -19,6 +19,13 @@ FLOPs). It is NOT the published arithmetic: the network sees the whole image at 
 context, border padding and instance-normalisation statistics. Measured on a (short-trained) network
 of the published structure it agreed badly with exact mode (sacrum Dice 0.06 between the modes;
 docs/performance.md): an explicit, non-equivalent option, never the default.
+
+``mirror`` (recipe ``inference.mirror``; sijscan's own models) is test-time augmentation as nnU-Net
+does it: the network also sees the image mirrored left-right, its output is mirrored back with the
+two hip-bone channels (image-left, image-right: :data:`MIRROR_SWAP`) exchanged, and the two outputs'
+logits are averaged (a geometric mean of the probabilities; argmax and confidence read the mean as
+they read one pass). The result is exactly mirror-equivariant: a mirrored radiograph gets the
+mirrored label map.
 """
 from __future__ import annotations
 
@@ -34,6 +41,9 @@ from sijscan.errors import ModelError
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 1  # windows per network call in exact mode (benchmarks/bench_published.py)
+MIRROR_SWAP = (2, 3)
+"""Output channels that trade places in a left-right mirror: hip bone image-left, image-right
+(sijscan.anatomy.networks.LABELS)."""
 
 
 def _field(spec: Any, name: str, default: Any = None) -> Any:
@@ -91,8 +101,25 @@ def sliding_window_logits(network: torch.nn.Module, x: torch.Tensor, *, window: 
 
 
 def infer_logits(network: torch.nn.Module, x: torch.Tensor, inference: Any, *, fast: bool = False,
-                 chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
-    """Logits of ``network`` on the preprocessed ``x`` (1, 1, h, w) as ``inference`` (recipe section) says."""
+                 chunk: int = DEFAULT_CHUNK, mirror_axis: int = -1) -> torch.Tensor:
+    """Logits of ``network`` on the preprocessed ``x`` (N, 1, h, w) as ``inference`` (recipe section) says.
+
+    ``mirror_axis``: the axis of ``x`` that is the radiograph's left-right one (-2 for transposed recipes).
+    """
+    out = _one_pass(network, x, inference, fast=fast, chunk=chunk)
+    if inference is None or not _field(inference, "mirror", False):
+        return out
+    a, b = MIRROR_SWAP
+    if out.shape[1] <= max(a, b):
+        raise ModelError(f"inference.mirror needs the hip-bone channels {a} and {b}; the network gives {out.shape[1]}")
+    order = list(range(out.shape[1]))
+    order[a], order[b] = b, a
+    with torch.inference_mode():
+        back = _one_pass(network, torch.flip(x, dims=(mirror_axis,)), inference, fast=fast, chunk=chunk)
+        return (out + torch.flip(back, dims=(mirror_axis,))[:, order]) / 2
+
+
+def _one_pass(network: torch.nn.Module, x: torch.Tensor, inference: Any, *, fast: bool, chunk: int) -> torch.Tensor:
     mode = _field(inference, "mode", "single") if inference is not None else "single"
     with torch.inference_mode():
         if mode == "single" or (fast and mode == "sliding_window"):

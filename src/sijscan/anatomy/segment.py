@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -78,11 +78,14 @@ class Segmentation:
 class Segmenter:
     """A loaded segmenter model folder: network + card; :meth:`run` segments a ``Radiograph``."""
 
-    def __init__(self, network: torch.nn.Module, card: ModelCard, *, device: str = "cpu", fast: bool = False) -> None:
+    def __init__(self, network: torch.nn.Module, card: ModelCard, *, device: str = "cpu", fast: bool = False,
+                 mirror: bool | None = None) -> None:
         if card.kind != "segmenter":
             raise ModelError(f"{card.path}: model kind is {card.kind!r}, expected 'segmenter'")
         self.card = card
         self.spec: SegmenterRecipe = parse_segmenter_recipe(card.recipe, where=f"{card.path or 'model card'}: recipe")
+        if mirror is not None:  # the caller overrides the card's mirrored test-time augmentation
+            self.spec = replace(self.spec, inference=replace(self.spec.inference, mirror=bool(mirror)))
         self.recipe: dict[str, Any] = self.spec.to_json()
         self.device = torch.device(device)
         self.network = network.to(self.device).eval()
@@ -90,10 +93,11 @@ class Segmenter:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike[str], *, device: str = "cpu", backend: str = "torch",
-             fast: bool = False) -> "Segmenter":
-        """``backend="onnx"``: the folder's exported ONNX file in onnxruntime. ``fast``: one pass, not windows."""
+             fast: bool = False, mirror: bool | None = None) -> "Segmenter":
+        """``backend="onnx"``: the folder's exported ONNX file in onnxruntime. ``fast``: one pass, not
+        windows. ``mirror``: mirrored test-time augmentation on or off whatever the card says (None: the card's)."""
         network, card = load_network(model_dir, backend=backend, device=device)
-        return cls(network, card, device=device, fast=fast)
+        return cls(network, card, device=device, fast=fast, mirror=mirror)
 
     def to(self, device: str | torch.device) -> "Segmenter":
         """Move the network to ``device``; inputs follow it."""
@@ -108,7 +112,8 @@ class Segmenter:
 
     # --- inference -----------------------------------------------------------------------------
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return infer_logits(self.network, x.to(self.device), self.recipe.get("inference"), fast=self.fast)
+        return infer_logits(self.network, x.to(self.device), self.spec.inference, fast=self.fast,
+                            mirror_axis=-2 if self.spec.transposed else -1)
 
     def postprocess(self, logits: torch.Tensor) -> np.ndarray:
         """(1, C, h, w) logits -> uint8 (h, w) labels in the NETWORK's frame (maybe transposed)."""
