@@ -6,11 +6,8 @@ of it (random 3-D pose, hospital profile, body, gas and per-side grades per radi
 external procedural cohort (``gespic``). Every procedural cohort of a fold is built from the other
 CTs' bone shapes only (``ct_members``), so the held-out CT is in no training image.
 
-Arms (training recipes, fixed in ``CANDIDATES`` before any run):
-
-* ``procedural_only``: today's demo recipe (recipe ``cpu`` on the procedural ``proof`` cohort);
-* the transfer candidates: the same plus CT-route renders of the OTHER CTs (``extra_manifest``, a
-  share of every epoch's draws), with or without appearance randomisation.
+Arms: ``procedural_only`` (recipe ``cpu`` on the procedural ``proof`` cohort) and the transfer
+candidates (benchmarks/classifier_candidates.py, each fixed with its reason before its first run).
 
 ``--full`` chooses the transfer recipe per held-out CT by an inner leave-one-CT-out over the other
 two CTs only (score: mean inner AUC of the anatomy-aware model on the inner held-out CT's renders;
@@ -28,6 +25,7 @@ Prints ONE JSON line on stdout (logs on stderr).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -53,45 +51,13 @@ SEEDS = {"proc": 11, "ct_train": 1, "ct_test": 2, "ext": 3}
 CT_VAL_EVERY = 7
 """Every 7th CT-route training render (per CT) is a validation row: the cut-off and temperature are
 chosen on procedural and real-anatomy renders together."""
-CANDIDATES: dict[str, dict[str, Any]] = {
-    "procedural_only": dict(extra_weight=None, appearance=False, elastic=False, crop="box"),
-    "mixed": dict(extra_weight=0.5, appearance=False, elastic=False, crop="box"),
-    "mixed_appearance": dict(extra_weight=0.5, appearance=True, elastic=False, crop="box"),
-    "joints": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints"),
-    "joints_appearance": dict(extra_weight=0.5, appearance=True, elastic=False, crop="joints"),
-    "joints_elastic": dict(extra_weight=0.5, appearance=True, elastic=True, crop="joints"),
-    "joints_mix": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", joint_mix=True),
-    # three times the CT-route renders per training CT (more poses and lesion draws of the same anatomy)
-    "joints_n300": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", ct_renders_x=3),
-    # run 3: the same renders of 10 anatomy variants per CT (sijscan.phantom.ct.proportions), other
-    # proportions; run 4: other bone densities
-    "joints_prop": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
-                        ct_variants=10, ct_vary=("proportions",)),
-    "joints_density": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
-                           ct_variants=10, ct_vary=("density",)),
-    # run 5: the incumbent's data with 80% (not 50%) of each epoch's draws from the CT-route renders
-    # (the issue measured a CT-only model at AUC 0.89 on CT 003, mixed 0.84: procedural normals may
-    # teach the model that real anatomy is abnormal)
-    "joints_ct80": dict(extra_weight=0.8, appearance=False, elastic=False, crop="joints", ct_renders_x=3),
-    # run 6: the incumbent's data, each joint's tile scaled by the span between the joints instead of the
-    # joint's height (CT 002's joints are 0.78 times as tall as the others', their span 0.88 times; a
-    # grade's lesions, sized in mm, then look larger on 002, which had the highest grade-0 probability)
-    "joints_span": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints_span", ct_renders_x=3),
-    # run 7: the incumbent with anatomy-adversarial training (sijscan.classify.domain; DANN's weight 1 and
-    # ramp): the features are pushed to hide which anatomy (each real CT, the procedural phantom) a view
-    # shows, against learning each training anatomy's normal joint as a template
-    "joints_dann": dict(extra_weight=0.5, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
-                        domain_weight=1.0),
-    # run 8: the other side of run 5: 30% of each epoch's draws from the CT-route renders (80% lost every
-    # inner fold: the procedural phantom's varied anatomy may be what generalises)
-    "joints_ct30": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints", ct_renders_x=3),
-}
-INCUMBENT = "joints_ct30"
-"""Run 8's choice in two folds of three, the demo's recipe since (``joints_n300`` in runs 3-8, run 2's
-choice in every fold; ``joints`` in runs 1-2)."""
-DEFAULT_CANDIDATES = ("joints_ct30", "joints_n300")
-"""What a run without ``--candidates`` compares: the incumbent against the one before it. Each run of
-record names its candidates with ``--candidates``, fixed before it (docs/performance.md)."""
+_spec = importlib.util.spec_from_file_location("classifier_candidates", Path(__file__).resolve().parent
+                                               / "classifier_candidates.py")
+_cands = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_cands)  # type: ignore[union-attr]
+CANDIDATES: dict[str, dict[str, Any]] = _cands.CANDIDATES  # the recipes, each with its reason
+INCUMBENT: str = _cands.INCUMBENT
+DEFAULT_CANDIDATES: tuple[str, ...] = _cands.DEFAULT_CANDIDATES
 TIE_MARGIN = 0.005
 TARGETS = {"auc": 0.85, "p_grade0_max": 0.3, "p_grade4_min": 0.7}
 
