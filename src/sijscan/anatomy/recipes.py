@@ -171,11 +171,11 @@ class SegmenterRecipe:
         d["rescale"] = None if self.rescale is None else list(self.rescale)
         d["grey_weights"] = None if self.grey_weights is None else list(self.grey_weights)
         if self.inference.mode == "single":
-            d["inference"] = {"mode": "single", "mirror": True}
+            d["inference"] = {"mode": "single", "mirror": self.inference.mirror}
         else:
             d["inference"]["window"] = list(self.inference.window or ())
-        if not self.inference.mirror:  # cards written before mirroring existed stay byte-identical
-            d["inference"].pop("mirror")
+        if not self.inference.mirror:  # written only when on: cards from before it stay byte-identical
+            del d["inference"]["mirror"]
         return d
 
 
@@ -211,7 +211,7 @@ def sijscan_recipe(*, size: int = 256, mirror: bool = True) -> dict[str, Any]:
     """Recipe of sijscan's own segmenters: one pass at ``size`` x ``size``, display orientation, with
     mirrored test-time augmentation (as nnU-Net does by default): on CT-route renders of the three
     shared CTs it raised the mean Dice of 17 of 18 held-out fold x structure x test-set cells
-    (docs/performance.md, "Mirrored test-time augmentation"), at twice the network passes."""
+    (docs/performance.md, "Sim-to-real", "Session 10"), at twice the network passes."""
     return SegmenterRecipe(working_size=(int(size), int(size)),
                            inference=InferenceSpec(mode="single", mirror=bool(mirror))).to_json()
 
