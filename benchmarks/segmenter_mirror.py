@@ -45,8 +45,8 @@ def measure(work: Path, models: Path, cases: list[str], seeds: tuple[int, ...]) 
             if not manifest.is_file():
                 raise SystemExit(f"{manifest} not found: run benchmarks/stress_ct.py with this --work first")
             for mirror in (False, True):
-                per_seed = {s: s2r.evaluate(models / (f"seg-transfer-without-{h}" + ("" if s == 0 else f"-seed{s}")),
-                                            manifest, mirror=mirror) for s in seeds}
+                per_seed = {s: s2r.evaluate(models / s2r.transfer_model_name(h, s), manifest, mirror=mirror)
+                            for s in seeds}
                 pooled = s2r.pool_seeds(per_seed) if len(seeds) > 1 else per_seed[seeds[0]]
                 row = stress.summary(pooled)
                 row["seed_means"] = {k: pooled["dice"][k].get("seed_means") for k in stress.STRUCTURES}
@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", type=Path, default=None, help="folder of its seg-transfer-without-* models "
                     "(default: --work)")
     ap.add_argument("--cases", default="001,002,003", help="held-out CTs")
-    ap.add_argument("--train-seeds", default="0,1,2", help="the run's training seeds")
+    ap.add_argument("--train-seeds", default=None, help="the run's training seeds (default 0,1,2)")
     a = ap.parse_args(argv)
     cases = [c.strip() for c in a.cases.split(",") if c.strip()]
-    seeds = tuple(int(s) for s in a.train_seeds.split(","))
+    seeds = s2r.parse_train_seeds(ap, a.train_seeds, quick=False)
     t0 = time.perf_counter()
     folds = measure(a.work, a.models or a.work, cases, seeds)
     print(json.dumps({"benchmark": "segmenter_mirror", "work": str(a.work), "models": str(a.models or a.work),

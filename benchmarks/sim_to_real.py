@@ -278,8 +278,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
         hard_seed: dict[int, dict[str, Any]] = {}
         eval_s = 0.0
         for s in train_seeds:
-            # seed 0 keeps the folder name of the runs before --train-seeds existed
-            name = f"seg-transfer-without-{h}" + ("" if s == SEEDS["train"] else f"-seed{s}")
+            name = transfer_model_name(h, s)
             model, secs = _train(phantom, models_dir / name, p=p, augment=p["augment"], extra=extra, seed=s)
             timings[f"train_{name.removeprefix('seg-').replace('-', '_')}_s"] = round(secs, 1)
             t = time.perf_counter()
@@ -328,6 +327,11 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
                     "load_start": [round(v, 2) for v in load0],
                     "load_end": [round(v, 2) for v in os.getloadavg()]},
     }
+
+
+def transfer_model_name(held_out: str, seed: int) -> str:
+    """Folder of a fold's transfer segmenter; seed 0 keeps the name of the runs before --train-seeds."""
+    return f"seg-transfer-without-{held_out}" + ("" if seed == SEEDS["train"] else f"-seed{seed}")
 
 
 def _train_folder(c: str, p: dict[str, Any]) -> str:
