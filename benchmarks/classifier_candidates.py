@@ -4,7 +4,8 @@ reason before the run that first measured it (docs/performance.md, "Classifier t
 Keys of a candidate: ``extra_weight`` (share of each epoch's draws from the CT-route renders; None:
 procedural only), ``appearance`` / ``elastic`` (augmentation), ``crop`` (the anatomy-aware view),
 ``joint_mix``, ``ct_renders_x`` (CT-route renders per training CT, times the mode's count),
-``ct_variants`` / ``ct_vary`` (anatomy variants), ``domain_weight`` (anatomy-adversarial head).
+``ct_variants`` / ``ct_vary`` (anatomy variants), ``domain_weight`` (anatomy-adversarial head), ``arch``
+(the classifier network; default the ``cpu`` recipe's ``tiny-resnet``).
 """
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # run 8: the other side of run 5: 30% of each epoch's draws from the CT-route renders (80% lost every
     # inner fold: the procedural phantom's varied anatomy may be what generalises)
     "joints_ct30": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints", ct_renders_x=3),
+    # run 9: the incumbent's data and draws with a network that cannot see a whole joint: tiny-resnet cut
+    # after its second stage (``local-resnet``, receptive field 51 px, about 5 cm of the ~1 mm-per-pixel
+    # joint view). The mNY grades are defined by the joint margin's local appearance (erosions, sclerosis,
+    # joint-space width, bridging); what differs between real anatomies, and what a classifier trained
+    # on two CTs can learn as "normal", is the shape of the whole joint. Its standard arm reuses the
+    # incumbent's full-view models (the question is the anatomy-aware view's network).
+    "joints_local": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
+                         arch="local-resnet"),
 }
 INCUMBENT = "joints_ct30"
 """Run 8's choice in two folds of three, the demo's recipe since (``joints_n300`` in runs 3-8, run 2's

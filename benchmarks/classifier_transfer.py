@@ -133,8 +133,8 @@ def recipe_for(candidate: str, p: dict[str, Any]):
 
     from sijscan.classify.recipe import get_recipe, with_augment
 
-    rec = get_recipe("cpu")
     c = CANDIDATES[candidate]
+    rec = get_recipe("cpu", arch=c.get("arch"))
     rec = with_augment(rec, appearance=c["appearance"], elastic=c["elastic"], tile_mix=c.get("joint_mix", False))
     rec = dataclasses.replace(rec, domain_weight=float(c.get("domain_weight", 0.0)))
     if p["epochs"] is not None:

@@ -9,6 +9,12 @@ The optional grade head (``grade_head=True``) predicts the modified New York gra
 weight vector per side and 4 ordered thresholds (biases), ``P(grade > k) = sigmoid(w.x + b_k)``.
 
 ``tiny-resnet`` (a ResNet-18 with the same head shape scaled down) exists only for fast tests.
+
+``local-resnet`` is ``tiny-resnet`` cut after its second residual stage (``stages=2``): its receptive
+field is 51 input pixels (conv1 7, max-pool, four 3x3 convs at strides 4 and 8), about 5 cm of the
+demo's ~1 mm-per-pixel joint view, so a call can rest on the joint margin's local appearance (erosions,
+sclerosis, joint-space width, bridging) but not on the shape of a whole joint, which differs from one
+real anatomy to the next (issue 22). It also takes about half of tiny-resnet's arithmetic.
 """
 from __future__ import annotations
 
@@ -53,17 +59,24 @@ def paper_head(in_features: int, hidden: int, dropout: float) -> nn.Sequential:
 class SIJResNet(ResNet):
     """A torchvision ResNet with a 1-channel stem, the paper's head as ``fc`` and an optional grade head."""
 
-    def __init__(self, block: Any, layers: list[int], *, hidden: int, dropout: float, grade_head: bool) -> None:
+    def __init__(self, block: Any, layers: list[int], *, hidden: int, dropout: float, grade_head: bool,
+                 stages: int = 4) -> None:
         super().__init__(block, layers)
         self.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        n_feat = 512 * block.expansion
+        if not 1 <= stages <= 4:
+            raise ValueError(f"stages must be 1-4, got {stages}")
+        self.stages = tuple(f"layer{i}" for i in range(1, stages + 1))
+        for name in ("layer1", "layer2", "layer3", "layer4")[stages:]:
+            delattr(self, name)  # a cut network carries no unused weights
+        n_feat = 64 * 2 ** (stages - 1) * block.expansion
         self.n_features = n_feat
         self.fc = paper_head(n_feat, hidden, dropout)
         self.grade_head: CoralGradeHead | None = CoralGradeHead(n_feat) if grade_head else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        for name in self.stages:
+            x = getattr(self, name)(x)
         return torch.flatten(self.avgpool(x), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +96,7 @@ def block_groups(net: SIJResNet) -> list[tuple[str, list[nn.Parameter]]]:
     """Top-level blocks from conv1 to the head, for discriminative learning rates."""
     stem = list(net.conv1.parameters()) + list(net.bn1.parameters())
     head = list(net.fc.parameters()) + (list(net.grade_head.parameters()) if net.grade_head is not None else [])
-    groups = [("stem", stem)] + [(n, list(getattr(net, n).parameters())) for n in ("layer1", "layer2", "layer3", "layer4")]
+    groups = [("stem", stem)] + [(n, list(getattr(net, n).parameters())) for n in net.stages]
     return groups + [("head", head)]
 
 
@@ -125,3 +138,10 @@ def resnet50_sij(*, grade_head: bool = False, dropout: float = 0.5) -> SIJResNet
 def tiny_resnet(*, grade_head: bool = False, dropout: float = 0.5) -> SIJResNet:
     """ResNet-18 layout with a 64-unit head: the same code path as ``resnet50-sij``, for tests only."""
     return SIJResNet(BasicBlock, [1, 1, 1, 1], hidden=64, dropout=float(dropout), grade_head=bool(grade_head))
+
+
+@register_arch("local-resnet")
+def local_resnet(*, grade_head: bool = False, dropout: float = 0.5) -> SIJResNet:
+    """``tiny-resnet`` cut after its second stage: a 51-pixel receptive field (module docstring)."""
+    return SIJResNet(BasicBlock, [1, 1, 1, 1], hidden=64, dropout=float(dropout), grade_head=bool(grade_head),
+                     stages=2)

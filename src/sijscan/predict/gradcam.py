@@ -50,18 +50,21 @@ class ForwardWithCAM:
 
 
 def target_layer(network: torch.nn.Module, name: str | None = None) -> torch.nn.Module:
-    """The module to hook: ``name`` (dotted, e.g. ``"layer4.1"``) or the last block of ``layer4``."""
+    """The module to hook: ``name`` (dotted, e.g. ``"layer4.1"``) or the last block of the network's last
+    stage (``layer4``; a cut network's ``stages`` name its last one)."""
     if name:
         try:
             return network.get_submodule(name)
         except AttributeError as exc:
             raise GradCAMError(f"network has no submodule {name!r} for Grad-CAM") from exc
-    layer4 = getattr(network, "layer4", None)
-    if layer4 is None:
-        raise GradCAMError("network has no 'layer4'; name the Grad-CAM target layer explicitly")
-    if isinstance(layer4, torch.nn.Sequential) and len(layer4) > 0:
-        return layer4[-1]
-    return layer4
+    stages = getattr(network, "stages", None)
+    last = stages[-1] if stages else "layer4"
+    stage = getattr(network, last, None)
+    if stage is None:
+        raise GradCAMError(f"network has no {last!r}; name the Grad-CAM target layer explicitly")
+    if isinstance(stage, torch.nn.Sequential) and len(stage) > 0:
+        return stage[-1]
+    return stage
 
 
 def forward_with_cam(

@@ -49,7 +49,7 @@ RECIPES = ("quick", "paper", "cpu")
 INITS = ("imagenet", "random")
 SEGMENTER_ARCHS = ("unet-default", "unet-paper")
 AUGMENT_LEVELS = ("none", "basic", "strong")  # sijscan.anatomy.augment (not imported: keep config light)
-CLASSIFIER_ARCHS = ("resnet50-sij", "tiny-resnet")
+CLASSIFIER_ARCHS = ("resnet50-sij", "tiny-resnet", "local-resnet")
 
 
 # --- sections ----------------------------------------------------------------------------------
