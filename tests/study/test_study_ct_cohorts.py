@@ -115,3 +115,68 @@ def test_seed_aucs_on_the_analysed_images(tmp_path: Path) -> None:
     assert res["s"]["1"]["n"] == 5  # only the images the study analysed
     assert res["s"]["1"]["auc"] == pytest.approx(np.mean([0.8 > 0.9, 0.8 > 0.2, 0.8 > 0.3, 0.1 > 0.9, 0.1 > 0.2, 0.1 > 0.3]))
     assert res["s"]["spread"] == pytest.approx(1.0 - res["s"]["1"]["auc"])
+
+
+def test_ensemble_needs_two_seeds(minimal) -> None:
+    with pytest.raises(StudyConfigError, match=r"^classifiers.ensemble: needs classifiers.seeds"):
+        config_from_dict(minimal(classifiers__ensemble=True, classifiers__seeds=[0]))
+    with pytest.raises(StudyConfigError, match=r"^classifiers.ensemble"):
+        config_from_dict(minimal(classifiers__ensemble="yes", classifiers__seeds=[0, 1]))
+    assert config_from_dict(minimal(classifiers__ensemble=True, classifiers__seeds=[0, 1])).classifiers.ensemble
+
+
+def test_classifiers_stage_ensembles_both_models_over_the_seeds(minimal, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import sijscan.classify.ensemble as ens_mod
+    import sijscan.classify.train as train_mod
+
+    calls: list[dict[str, Any]] = []
+    built: list[tuple[list[Path], Path, dict[str, Any]]] = []
+
+    def fake_train(**kw: Any) -> Path:
+        calls.append(kw)
+        Path(kw["out_dir"]).mkdir(parents=True, exist_ok=True)
+        (Path(kw["out_dir"]) / "model.json").write_text("{}")
+        return Path(kw["out_dir"])
+
+    def fake_build(members: list[Path], out: Path, **kw: Any) -> Path:
+        built.append(([Path(m) for m in members], Path(out), kw))
+        Path(out).mkdir(parents=True, exist_ok=True)
+        return Path(out)
+
+    monkeypatch.setattr(train_mod, "train_classifier", fake_train)
+    monkeypatch.setattr(ens_mod, "build_ensemble", fake_build)
+    monkeypatch.setattr("sijscan.study.stage_functions.read_card", lambda folder: SimpleNamespace(cutoff=0.5))
+    cfg = config_from_dict(minimal(classifiers__seeds=[3, 4, 5], classifiers__ensemble=True), base_dir=tmp_path)
+    stage = tmp_path / "classifiers"
+    ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=stage,
+                       upstream={"cohorts": cohorts_with(proof="proof.csv"), "segmenter": given_segmenter("seg")})
+    out = work.run_classifiers(ctx)
+    # every seed of both views trains once, all on the first seed's validation split
+    assert sorted((c["view"], c["seed"]) for c in calls) == [("full", 3), ("full", 4), ("full", 5),
+                                                              ("sij", 3), ("sij", 4), ("sij", 5)]
+    assert {c["split_seed"] for c in calls} == {3}
+    members = {out_dir.name: [m.name for m in ms] for ms, out_dir, _ in built}
+    assert members == {"standard-ensemble": ["standard", "standard-seed4", "standard-seed5"],
+                       "anatomy-ensemble": ["anatomy", "anatomy-seed4", "anatomy-seed5"]}
+    kws = {out_dir.name: kw for _, out_dir, kw in built}
+    assert kws["anatomy-ensemble"]["segmenter"] == "seg" and kws["standard-ensemble"]["segmenter"] is None
+    assert all(kw["split_seed"] == 3 for kw in kws.values())
+    assert Path(out.anatomy.model).name == "anatomy-ensemble" and Path(out.standard.model).name == "standard-ensemble"
+    assert out.anatomy.ensemble_seeds == (3, 4, 5) and out.anatomy.seed_key == "ensemble"
+    assert set(out.anatomy_seeds) == {"3", "4", "5"}  # the single seeds, reported beside the ensemble
+
+
+def test_seed_spread_leaves_the_ensemble_out(tmp_path: Path) -> None:
+    from sijscan.study.seeds import seed_aucs
+
+    names = [str(tmp_path / f"i{k}.png") for k in range(4)]
+    pd.DataFrame({"image": names, "label": [0, 0, 1, 1]}).to_csv(tmp_path / "set.csv", index=False)
+    probs = {"ensemble": [0.1, 0.2, 0.8, 0.9], "0": [0.1, 0.9, 0.8, 0.2], "1": [0.1, 0.35, 0.8, 0.3]}
+    for k, p in probs.items():
+        pd.DataFrame({"image": names, "probability": p}).to_csv(tmp_path / f"{k}.csv", index=False)
+    res = seed_aucs(first_predictions={"s": str(tmp_path / "ensemble.csv")},
+                    other={k: {"s": str(tmp_path / f"{k}.csv")} for k in ("0", "1")},
+                    sets={"s": str(tmp_path / "set.csv")}, first="ensemble")
+    assert res["s"]["ensemble"]["auc"] == pytest.approx(1.0)
+    assert res["s"]["spread"] == pytest.approx(res["s"]["1"]["auc"] - res["s"]["0"]["auc"])

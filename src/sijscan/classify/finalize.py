@@ -32,9 +32,14 @@ def batch_logits(net: torch.nn.Module, images: torch.Tensor, *, batch_size: int 
     return torch.cat(out).numpy() if out else np.zeros((0, 2), dtype=np.float32)
 
 
-def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: PreprocessSpec, view: str,
+def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe | None, spec: PreprocessSpec, view: str,
                    init_args: dict[str, Any], val_views: CachedViews, stage_log: list[dict[str, Any]],
-                   provenance_extra: dict[str, Any], crop: str = "box", leaked_patients: Sequence[str] = ()) -> Path:
+                   provenance_extra: dict[str, Any], crop: str = "box", leaked_patients: Sequence[str] = (),
+                   arch: str | None = None, training: dict[str, Any] | None = None) -> Path:
+    """Cut-off and temperature of ``net`` on ``val_views``, then its folder. ``arch`` / ``training`` (card
+    recipe's training record) default to ``recipe``'s; an ensemble gives both and no recipe."""
+    if recipe is None and (arch is None or training is None):
+        raise ValueError("finalize_model: give a recipe, or both arch and training")
     logits = batch_logits(net, val_views.stage_tensor(spec.height, spec.width))
     y = val_views.labels
     p = probability(logits)
@@ -50,13 +55,13 @@ def finalize_model(*, net: torch.nn.Module, out: Path, recipe: Recipe, spec: Pre
 
     card_recipe = classifier_recipe(
         view=view, spec=spec, crop=crop, output="softmax over 2 logits; index 1 = definite radiographic sacroiliitis",
-        grade_head=bool(init_args.get("grade_head")), grade_side_order=list(SIDE_ORDER),
+        grade_head=getattr(net, "grade_head", None) is not None, grade_side_order=list(SIDE_ORDER),
         cutoff_method="max_accuracy on validation (raw probability)",
         temperature_method="NLL on validation, bounded 1-D search",
-        training={**recipe.to_json(), "stage_log": stage_log})
+        training=training if training is not None else {**recipe.to_json(), "stage_log": stage_log})
     metrics = {"val_auc": None if np.isnan(val_auc) else float(val_auc), "val_accuracy_at_cutoff": choice.value,
                "val_n": int(len(y)), "val_n_positive": int(y.sum())}
-    return save_model(out, network=net, kind="classifier", arch=recipe.arch, init_args=init_args, labels=LABELS,
+    return save_model(out, network=net, kind="classifier", arch=arch or recipe.arch, init_args=init_args, labels=LABELS,
                       recipe=card_recipe, provenance=default_provenance(**provenance_extra, metrics=metrics,
                                                                         verdict=verdict.to_json()),
                       cutoff=choice.cutoff, temperature=temperature)

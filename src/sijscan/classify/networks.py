@@ -145,3 +145,50 @@ def local_resnet(*, grade_head: bool = False, dropout: float = 0.5) -> SIJResNet
     """``tiny-resnet`` cut after its second stage: a 51-pixel receptive field (module docstring)."""
     return SIJResNet(BasicBlock, [1, 1, 1, 1], hidden=64, dropout=float(dropout), grade_head=bool(grade_head),
                      stages=2)
+
+
+class SeedEnsemble(nn.Module):
+    """Classifiers trained alike from different seeds, run as one network: their binary logits and (when
+    every member has one) their cumulative grade logits are averaged.
+
+    A deep ensemble (Lakshminarayanan et al. 2017), the way nnU-Net ensembles its folds: independently
+    trained networks err differently, most of all on data unlike their training data (Ovadia et al.
+    2019), so their average ranks and calibrates better than a member and moves less with the seed.
+    Logits, not probabilities, are averaged so that the ensemble is one network to every caller
+    (temperature, grade decoding, ONNX export, Grad-CAM: :func:`sijscan.predict.gradcam.target_layers`).
+    """
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least two members, got {len(members)}")
+        self.members = nn.ModuleList(members)
+        heads = [getattr(m, "grade_head", None) is not None for m in members]
+        self._grades = all(heads)
+
+    @property
+    def grade_head(self) -> nn.Module | None:
+        """The first member's grade head when every member has one (callers test it against None)."""
+        return self.members[0].grade_head if self._grades else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        outs = [m.forward_all(x) for m in self.members]
+        logits = torch.stack([o[0] for o in outs]).mean(dim=0)
+        grades = torch.stack([o[1] for o in outs]).mean(dim=0) if self._grades else None
+        return logits, grades
+
+
+@register_arch("seed-ensemble")
+def seed_ensemble(*, members: list[dict[str, Any]]) -> SeedEnsemble:
+    """``members``: each ``{"arch": name, "init_args": {...}}`` of a registered classifier network."""
+    from sijscan.errors import ModelError
+    from sijscan.modelfolder import build_network
+
+    if not isinstance(members, list) or not all(isinstance(m, dict) and "arch" in m for m in members):
+        raise ModelError("seed-ensemble: init_args.members must be a list of {arch, init_args}")
+    if any(m["arch"] == "seed-ensemble" for m in members):
+        raise ModelError("seed-ensemble: a member cannot itself be an ensemble")
+    return SeedEnsemble([build_network(m["arch"], m.get("init_args") or {}) for m in members])

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 
 import sijscan.classify.networks  # noqa: F401 - registers the architectures build_network makes
@@ -33,19 +32,16 @@ from sijscan import jsonio
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
 from sijscan._progress import progress_enabled, training_progress
 from sijscan.anatomy.augment import mixing_sampler
-from sijscan.anatomy.crop import CROPS
-from sijscan.classify.data import (CachedViews, crop_from_segmenter, describe, mask_crops, prepare_views,
-                                   read_training_manifest, split_extra, split_train_val)
+from sijscan.classify.data import CachedViews, describe
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.finalize import finalize_model
 from sijscan.classify.init_weights import initialise
 from sijscan.classify.module import ClassifierModule
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.classify.recipe import Recipe, get_recipe
-from sijscan.classify.verdict import check_training_labels
+from sijscan.classify.training_data import check_view, training_data
 from sijscan.devices import resolve_accelerator
 from sijscan.files import atomic_write
-from sijscan.io.cohort.splits import patients_on_both_sides
 from sijscan.modelfolder import build_network
 from sijscan.pipelinefolder import make_pipeline_folder
 from sijscan.safeload import safe_torch_load
@@ -112,7 +108,7 @@ def train_classifier(
     accelerator: str = "auto", init: str = "imagenet", init_weights: str | Path | None = None, seed: int = 0,
     resume: bool = False, max_images: int | None = None, callbacks: Sequence[Any] = (), progress: bool | None = None,
     extra_manifest: str | Path | None = None, extra_weight: float = 0.5, crop: str = "box", overwrite: bool = False,
-    cache_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None, split_seed: int | None = None,
 ) -> Path:
     """Train one classifier (view 'sij' or 'full') with a recipe; return the model folder ``out_dir``.
 
@@ -126,7 +122,9 @@ def train_classifier(
     "joints_span" (the same, its tiles scaled by the span between the joints).
     ``overwrite``: replace a trained model already in ``out_dir`` (else refused).
     ``cache_dir``: where the deterministic preprocessing is cached (default ``out_dir/training/cache``);
-    trainings on the same images (e.g. a study's seeds) share one folder and preprocess once. A training split
+    trainings on the same images (e.g. a study's seeds) share one folder and preprocess once. ``split_seed``
+    (default ``seed``): the seed that holds out validation patients when the manifest has no 'val' rows (an
+    ensemble's members share one split: :mod:`sijscan.classify.ensemble`). A training split
     with one class is refused; the verdict on the model (:mod:`sijscan.classify.verdict`) goes into
     ``model.json`` ``provenance.verdict``."""
     import lightning as L
@@ -134,10 +132,7 @@ def train_classifier(
 
     rec = get_recipe(recipe) if isinstance(recipe, str) else recipe
     show_progress = progress_enabled(progress)  # resolved now: ``progress`` is reused for progress.json below
-    if view == "sij" and (segmenter is None) == (not use_mask_crops):
-        raise ClassifierInputError("view 'sij' needs exactly one of --segmenter DIR or --crop-from-mask")
-    if view == "full" and (segmenter is not None or use_mask_crops):
-        raise ClassifierInputError("view 'full' takes neither --segmenter nor --crop-from-mask")
+    check_view(view, segmenter=segmenter, use_mask_crops=use_mask_crops, crop=crop)
 
     acc = resolve_accelerator(accelerator)
     out, work = Path(out_dir), Path(out_dir) / "training"
@@ -147,40 +142,15 @@ def train_classifier(
     work.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)
 
-    df = read_training_manifest(manifest)
-    train_df, val_df = split_train_val(df, seed=seed)
-    if max_images is not None:
-        train_df, val_df = train_df.head(max_images), val_df.head(max(2, max_images // 4))
-
-    if crop not in CROPS or (view == "full" and crop != "box"):
-        raise ClassifierInputError(f"crop must be one of {', '.join(CROPS)} (view 'sij' only), got {crop!r}")
-    check_training_labels(train_df["label"])
-    leaked = patients_on_both_sides(pd.concat([train_df.assign(split="train"), val_df.assign(split="val")]))
-    if leaked:
-        log.warning("%d patient(s) have radiographs in both train and val: %s", len(leaked), ", ".join(leaked[:5]))
-    seg_device = "cuda" if acc == "gpu" else "cpu"
-    source = mask_crops(crop) if use_mask_crops else (
-        crop_from_segmenter(segmenter, device=seg_device, crop=crop) if segmenter else None)
     spec = PreprocessSpec(height=rec.final_size[0], width=rec.final_size[1], mirror=False)
-    cache = Path(cache_dir) if cache_dir is not None else work / "cache"
-    train_views = prepare_views(train_df, view=view, spec=spec, crop_source=source, cache_dir=cache)
-    val_views = prepare_views(val_df, view=view, spec=spec, crop_source=source, cache_dir=cache)
-    mixing, extra_info = None, None
-    if extra_manifest is not None:
-        if not 0.0 < float(extra_weight) < 1.0:
-            raise ClassifierInputError(f"extra_weight must be in (0, 1), got {extra_weight!r}")
-        extra_train_df, extra_val_df = split_extra(read_training_manifest(extra_manifest))
-        if len(extra_train_df) == 0:
-            raise ClassifierInputError(f"{extra_manifest}: no training rows (every row has split 'val')")
-        n_first = len(train_views.labels)
-        train_views = train_views.concat(prepare_views(extra_train_df, view=view, spec=spec, crop_source=source,
-                                                       cache_dir=cache))
-        if len(extra_val_df):
-            val_views = val_views.concat(prepare_views(extra_val_df, view=view, spec=spec, crop_source=source,
-                                                       cache_dir=cache))
-        mixing = (n_first, float(extra_weight), seed)
-        extra_info = {"manifest": str(extra_manifest), "weight": float(extra_weight),
-                      "train": describe(extra_train_df), "val": describe(extra_val_df)}
+    data = training_data(manifest=manifest, view=view, spec=spec, segmenter=segmenter, use_mask_crops=use_mask_crops,
+                         crop=crop, cache=Path(cache_dir) if cache_dir is not None else work / "cache",
+                         seed=seed if split_seed is None else split_seed, seg_device="cuda" if acc == "gpu" else "cpu",
+                         max_images=max_images, extra_manifest=extra_manifest, extra_weight=extra_weight)
+    train_df, val_df, train_views, val_views = data.train_df, data.val_df, data.train_views, data.val_views
+    mixing, extra_info, leaked = data.mixing, data.extra_info, data.leaked
+    if mixing is not None:
+        mixing = (mixing[0], mixing[1], seed)
     domains = _assign_domains(train_views) if rec.domain_weight > 0 else []
     init_args = {"grade_head": train_views.grades is not None, "dropout": rec.dropout}
     net = build_network(rec.arch, init_args)
@@ -255,7 +225,7 @@ def train_classifier(
                                    "left_out_no_crop": train_views.n_left_out + val_views.n_left_out,
                                    **({"extra": extra_info} if extra_info else {}),
                                    **({"adversarial_anatomies": domains} if domains else {})},
-                          "seed": seed, "crop_source": "mask" if use_mask_crops else (str(segmenter) if segmenter else None),
+                          "seed": seed, "split_seed": seed if split_seed is None else split_seed, "crop_source": "mask" if use_mask_crops else (str(segmenter) if segmenter else None),
                           "devices": devices, "num_nodes": num_nodes, "accelerator": acc, **init_info},
     )
 

@@ -67,6 +67,15 @@ def target_layer(network: torch.nn.Module, name: str | None = None) -> torch.nn.
     return stage
 
 
+def target_layers(network: torch.nn.Module, name: str | None = None) -> list[torch.nn.Module]:
+    """:func:`target_layer` of the network, or of each member of an ensemble (``network.members``):
+    the ensemble's CAM is the sum of its members' Grad-CAMs of the averaged logit, normalised once."""
+    members = getattr(network, "members", None)
+    if members is not None and not name:
+        return [target_layer(m) for m in members]
+    return [target_layer(network, name)]
+
+
 def forward_with_cam(
     network: torch.nn.Module,
     x: torch.Tensor,
@@ -82,38 +91,44 @@ def forward_with_cam(
     unknown = [c for c in classes if c not in CLASSES]
     if unknown:
         raise ValueError(f"Grad-CAM classes must be among {sorted(CLASSES)}, got {unknown}")
-    module = target_layer(network, layer)
-    store: dict[str, torch.Tensor] = {}
+    modules = target_layers(network, layer)
+    store: dict[int, torch.Tensor] = {}
 
     def pre_hook(_m: torch.nn.Module, _inp: Any) -> None:
         torch.set_grad_enabled(True)  # restored when the surrounding no_grad block exits
 
-    def hook(_m: torch.nn.Module, _inp: Any, out: torch.Tensor) -> None:
-        store["act"] = out
+    def hooks(k: int) -> Any:
+        def hook(_m: torch.nn.Module, _inp: Any, out: torch.Tensor) -> None:
+            store[k] = out
+        return hook
 
-    handles = [module.register_forward_pre_hook(pre_hook), module.register_forward_hook(hook)]
+    handles = [h for k, module in enumerate(modules)
+               for h in (module.register_forward_pre_hook(pre_hook), module.register_forward_hook(hooks(k)))]
     try:
         with torch.no_grad():
             logits, grades = forward_logits(network, x)
-            act = store.get("act")
-            if act is None or not act.requires_grad:
+            acts = [store.get(k) for k in range(len(modules))]
+            if any(a is None or not a.requires_grad for a in acts):
                 raise GradCAMError("the Grad-CAM target layer was not part of the forward pass")
             margin = (logits[:, 1] - logits[:, 0]).float()
             cams: dict[str, np.ndarray] = {}
             for i, cls in enumerate(classes):
                 score = margin if cls == "positive" else -margin
-                (grad,) = torch.autograd.grad(score.sum(), act, retain_graph=i < len(classes) - 1)
-                cams[cls] = _cam_from(act.detach(), grad, size=(int(x.shape[-2]), int(x.shape[-1])))
+                grads = torch.autograd.grad(score.sum(), acts, retain_graph=i < len(classes) - 1)
+                cams[cls] = _cam_from([a.detach() for a in acts], list(grads), size=(int(x.shape[-2]), int(x.shape[-1])))
     finally:
         for h in handles:
             h.remove()
     return ForwardWithCAM(logits=logits.detach(), grade_logits=None if grades is None else grades.detach(), cams=cams)
 
 
-def _cam_from(act: torch.Tensor, grad: torch.Tensor, *, size: tuple[int, int]) -> np.ndarray:
-    weights = grad.float().mean(dim=(2, 3), keepdim=True)
-    cam = torch.relu((weights * act.float()).sum(dim=1, keepdim=True))
-    cam = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)[:, 0]
+def _cam_from(acts: list[torch.Tensor], grads: list[torch.Tensor], *, size: tuple[int, int]) -> np.ndarray:
+    """Grad-CAM (channel weights = spatially averaged gradients) of each target layer, input-sized, summed."""
+    cam = 0
+    for act, grad in zip(acts, grads):
+        weights = grad.float().mean(dim=(2, 3), keepdim=True)
+        one = torch.relu((weights * act.float()).sum(dim=1, keepdim=True))
+        cam = cam + F.interpolate(one, size=size, mode="bilinear", align_corners=False)[:, 0]
     peak = cam.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
     cam = torch.where(peak > 1e-12, cam / peak, torch.zeros_like(cam))
     return cam.clamp(0, 1).cpu().numpy().astype(np.float32)

@@ -135,6 +135,9 @@ class ClassifierConfig:
     seeds: tuple[int, ...] | None = None
     """the anatomy-aware model is trained once per seed (the first is THE model, the others are reported
     beside it: how far the result moves with the seed); None: the study's seed only"""
+    ensemble: bool = False
+    """with >= 2 seeds: both models are their seeds' ensembles (each view trained once per seed, the logits
+    averaged: :mod:`sijscan.classify.ensemble`); the single seeds are reported beside the ensemble"""
     extra_weight: float = 0.5
     """share of each epoch's draws taken from the ct_route renders"""
     ct_route: CTRouteSpec | None = None
@@ -277,10 +280,10 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
 def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
     k = "classifiers"
     no_unknown(d, ("recipe", "arch", "init", "init_weights", "devices", "num_nodes", "max_images", "epochs",
-                    "crop", "appearance", "elastic", "joint_mix", "anatomy_adversarial", "seeds", "extra_weight",
-                    "ct_route"), k)
+                    "crop", "appearance", "elastic", "joint_mix", "anatomy_adversarial", "seeds", "ensemble",
+                    "extra_weight", "ct_route"), k)
     flags = {}
-    for name in ("appearance", "elastic", "joint_mix"):
+    for name in ("appearance", "elastic", "joint_mix", "ensemble"):
         flags[name] = d.get(name, False)
         if not isinstance(flags[name], bool):
             raise StudyConfigError(f"{k}.{name}: must be true or false, got {flags[name]!r}")
@@ -289,7 +292,10 @@ def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
         raise StudyConfigError(f"{k}.joint_mix: needs a joint-pair crop ({k}.crop: joints or joints_span)")
     if "extra_weight" in d and d.get("ct_route") is None:
         raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.ct_route")
-    return ClassifierConfig(crop=crop, **flags, seeds=read_seeds(d, k),  # type: ignore[arg-type]
+    seeds = read_seeds(d, k)
+    if flags["ensemble"] and len(seeds or ()) < 2:
+        raise StudyConfigError(f"{k}.ensemble: needs {k}.seeds with at least two seeds, got {list(seeds or [])}")
+    return ClassifierConfig(crop=crop, **flags, seeds=seeds,  # type: ignore[arg-type]
                             extra_weight=read_float(d, "extra_weight", k, 0.5, low=0.01, high=0.99),
                             anatomy_adversarial=read_float(d, "anatomy_adversarial", k, 0.0, low=0.0, high=10.0),
                             ct_route=parse_ct_route(d.get("ct_route"), f"{k}.ct_route", base),

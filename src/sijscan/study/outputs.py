@@ -169,6 +169,13 @@ class ClassifierModel(Record):
     seed: int
     warnings: tuple[str, ...]
     degenerate: bool
+    ensemble_seeds: tuple[int, ...] | None = None
+    """an ensemble (``classifiers.ensemble``): its members' seeds; ``seed`` is then the first"""
+
+    @property
+    def seed_key(self) -> str:
+        """How seed tables name this model: its seed, or "ensemble"."""
+        return "ensemble" if self.ensemble_seeds else str(self.seed)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,7 +65,7 @@ def run_predict(ctx: StageContext) -> PredictOutput:
     sets = eval_sets(ctx)
     raw: dict[str, dict[str, pd.DataFrame]] = {}
     seed_models = dict(ctx.classifiers.anatomy_seeds)
-    first_seed = str(ctx.classifiers.anatomy.seed)
+    first_seed = ctx.classifiers.anatomy.seed_key  # "ensemble": every single seed is one of the others
     other_seeds: dict[str, dict[str, str]] = {s: {} for s in seed_models if s != first_seed}
     for model in MODELS:
         pipe = Pipeline.from_dirs(classifier=ctx.classifiers.model(model).model,

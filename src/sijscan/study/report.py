@@ -135,9 +135,10 @@ def findings(ctx: StageContext) -> list[str]:
                 f"{_fmt(s.auc_anatomy)}; difference {_fmt(_diff(s))} (95% CI {_fmt(lo)} to {_fmt(hi)}), "
                 f"DeLong p {_p_clause(s.delong_p)}.")
         per_seed = seeds.get(cohort) or {}
-        aucs = [(k, v.get("auc")) for k, v in per_seed.items() if k != "spread"]
+        aucs = [(k, v.get("auc")) for k, v in per_seed.items() if k not in ("spread", "ensemble")]
         if len(aucs) > 1:
-            line += (" Anatomy-aware AUC per training seed: " + ", ".join(f"{_fmt(a)} (seed {k})" for k, a in aucs)
+            what = "its single seeds" if "ensemble" in per_seed else "per training seed"
+            line += (f" Anatomy-aware AUC {what}: " + ", ".join(f"{_fmt(a)} (seed {k})" for k, a in aucs)
                      + f"; spread {_fmt(per_seed.get('spread'))}.")
         lines.append(line)
     for cohort, r in (ctx.progression.entries if ctx.has("progression") else {}).items():

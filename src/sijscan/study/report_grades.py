@@ -68,7 +68,10 @@ def seeds_section(rep: Any, ctx: StageContext) -> None:
             ci = v.get("auc_ci") or [None, None]
             cells.append(f"{fmt(v.get('auc'))} ({fmt(ci[0])}-{fmt(ci[1])})")
         rows.append([name, *cells, fmt(per.get("spread"))])
-    rep.table(["Evaluation set", *[f"seed {s}" for s in seeds], "spread (max - min)"], rows)
-    rep.para(f"The study's anatomy-aware model is seed {seeds[0]}'s; the others were trained on the same data "
-             "and crops with another seed and run on the same crops (AUC with DeLong 95% CI). The spread is how "
-             "far the result moves with the training seed (and, on another machine, with its float kernels).")
+    rep.table(["Evaluation set", *[s if s == "ensemble" else f"seed {s}" for s in seeds],
+               "spread of the seeds (max - min)"], rows)
+    who = ("the ensemble of the seeds (their logits averaged)" if seeds[0] == "ensemble"
+           else f"seed {seeds[0]}'s; the others were trained on the same data with another seed")
+    rep.para(f"The study's anatomy-aware model is {who}. Every model runs on the same crops (AUC with DeLong "
+             "95% CI). The spread is how far a single model's result moves with the training seed (and, on "
+             "another machine, with its float kernels).")

@@ -1,7 +1,7 @@
 """The anatomy-aware model trained with several seeds: each seed's predictions and AUC per evaluation set.
 
-The first seed's model is THE anatomy-aware model of the study (compared with the standard model);
-the others run on the same crops (the first model's segmentation and SIJ boxes, so only the
+The first seed's model, or with ``classifiers.ensemble`` the seeds' ensemble ("ensemble"), is THE
+anatomy-aware model of the study (compared with the standard model); the others run on the same crops (the first model's segmentation and SIJ boxes, so only the
 classifier differs) to show how far the result moves with the training seed.
 """
 from __future__ import annotations
@@ -38,7 +38,8 @@ def predict_other_seeds(preds: Sequence[Any], *, models: dict[str, str], first: 
 
 def seed_aucs(*, first_predictions: dict[str, str], other: dict[str, dict[str, str]], sets: dict[str, str],
               first: str) -> dict[str, dict[str, Any]]:
-    """Per evaluation set and seed: AUC with its DeLong 95% CI, on the images the study analysed."""
+    """Per evaluation set and seed: AUC with its DeLong 95% CI, on the images the study analysed; ``spread``:
+    max - min over the single seeds (an ensemble, key "ensemble", is not one)."""
     import pandas as pd
 
     from sijscan.io.manifest import read_manifest  # lazy: pandas
@@ -59,6 +60,6 @@ def seed_aucs(*, first_predictions: dict[str, str], other: dict[str, dict[str, s
                 continue
             ci = delong_ci(y_true=y, scores=p)
             out[name][seed] = {"auc": float(ci.auc), "auc_ci": [float(v) for v in ci.ci], "n": int(len(y))}
-        aucs = [v["auc"] for v in out[name].values() if v["auc"] is not None]
+        aucs = [v["auc"] for k, v in out[name].items() if v["auc"] is not None and k != "ensemble"]
         out[name]["spread"] = float(np.ptp(aucs)) if aucs else None
     return out

@@ -147,23 +147,43 @@ def run_classifiers(ctx: StageContext) -> ClassifiersOutput:
             num_nodes=c.num_nodes, accelerator=study_device(cfg.study.device, for_="lightning"), init=c.init,
             init_weights=c.init_weights, seed=seed, max_images=c.max_images, progress=ctx.progress,
             extra_manifest=extra, extra_weight=c.extra_weight, crop=c.crop if view == "sij" else "box",
+            split_seed=seeds[0],  # every seed validates on the same patients (an ensemble's cut-off needs it)
             cache_dir=ctx.stage_dir / "preprocessed"))  # one cache for every model: each image is cut once
 
-    def entry(folder: Path, view: str, seed: int) -> ClassifierModel:
+    def entry(folder: Path, view: str, seed: int, ensemble: tuple[int, ...] | None = None) -> ClassifierModel:
         card = read_card(folder)
         verdict = getattr(card, "provenance", {}).get("verdict") or {}
         return ClassifierModel(model=str(folder.resolve()), view=view, cutoff=card.cutoff, seed=seed,
                                warnings=[f"{k}: {v}" for k, v in verdict.get("flags", {}).items()],
-                               degenerate=bool(verdict.get("degenerate")))
+                               degenerate=bool(verdict.get("degenerate")), ensemble_seeds=ensemble)
 
     models = {name: entry(train(view, ctx.stage_dir / name, seeds[0]), view, seeds[0]) for name, view in MODELS.items()}
     anatomy_seeds = {str(seeds[0]): models["anatomy"].model}
     for seed in seeds[1:]:
         folder = train("sij", ctx.stage_dir / f"anatomy-seed{seed}", seed)
         anatomy_seeds[str(seed)] = str(folder.resolve())
+    if c.ensemble:
+        models = {name: _ensemble(ctx, name=name, view=view, first=Path(models[name].model), seeds=seeds,
+                                  train=train, extra=extra, entry=entry) for name, view in MODELS.items()}
     return ClassifiersOutput(recipe=recipe.name, arch=recipe.arch, crop=c.crop, augment=recipe.augment.to_json(),
                              standard=models["standard"], anatomy=models["anatomy"], anatomy_seeds=anatomy_seeds,
                              ct_route=CTRenders.from_json(ct_info) if ct_info is not None else None)
+
+
+def _ensemble(ctx: StageContext, *, name: str, view: str, first: Path, seeds: list[int], train: Any,
+              extra: Path | None, entry: Any) -> ClassifierModel:
+    """The study model ``name`` as the ensemble of its seeds (the anatomy-aware seeds are already trained)."""
+    from sijscan.classify.ensemble import build_ensemble  # lazy: torch
+
+    members = [first]
+    for seed in seeds[1:]:
+        folder = ctx.stage_dir / f"{name}-seed{seed}"
+        members.append(folder if (folder / "model.json").is_file() else Path(train(view, folder, seed)))
+    out = build_ensemble(members, ctx.stage_dir / f"{name}-ensemble", manifest=_train_manifest(ctx),
+                         segmenter=ctx.segmenter.model if view == "sij" else None, extra_manifest=extra,
+                         split_seed=seeds[0], max_images=ctx.config.classifiers.max_images,
+                         cache_dir=ctx.stage_dir / "preprocessed")
+    return entry(Path(out), view, seeds[0], tuple(seeds))
 
 
 # --- statistics ------------------------------------------------------------------------------------
