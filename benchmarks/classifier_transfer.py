@@ -16,7 +16,8 @@ recipe and ``procedural_only`` with each seed of ``--train-seeds`` on the outer 
 
 Reported per held-out CT, arm and model: AUC with its DeLong 95% CI, mean probability per maximum
 grade (0-4), ECE (10 bins, raw probability), per-side quadratic weighted kappa of the grade head and
-the phantom gespic AUC; pooled over seeds = mean of the seeds' figures, each seed kept. Crops are
+the phantom gespic AUC; pooled over seeds = mean of the seeds' figures, each seed kept, and the seeds'
+ensemble (``ct_ensemble``: their logits averaged, as ``classifiers.ensemble`` runs it). Crops are
 cut on the TRUE label maps (``--crop-from-mask``): this measures the classifier, not the segmenter.
 Prints ONE JSON line on stdout (logs on stderr).
 
@@ -51,15 +52,24 @@ SEEDS = {"proc": 11, "ct_train": 1, "ct_test": 2, "ext": 3}
 CT_VAL_EVERY = 7
 """Every 7th CT-route training render (per CT) is a validation row: the cut-off and temperature are
 chosen on procedural and real-anatomy renders together."""
-_spec = importlib.util.spec_from_file_location("classifier_candidates", Path(__file__).resolve().parent
-                                               / "classifier_candidates.py")
-_cands = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_cands)  # type: ignore[union-attr]
+
+
+def _sibling(name: str) -> Any:
+    """A module of this folder (benchmarks/ is no package), loaded by path."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+_cands = _sibling("classifier_candidates")
+_scores = _sibling("classifier_scores")
+score, pool, met, ensemble_rows = _scores.score, _scores.pool, _scores.met, _scores.ensemble_rows
 CANDIDATES: dict[str, dict[str, Any]] = _cands.CANDIDATES  # the recipes, each with its reason
 INCUMBENT: str = _cands.INCUMBENT
 DEFAULT_CANDIDATES: tuple[str, ...] = _cands.DEFAULT_CANDIDATES
 TIE_MARGIN = 0.005
-TARGETS = {"auc": 0.85, "p_grade0_max": 0.3, "p_grade4_min": 0.7}
+TARGETS = _scores.TARGETS
 
 
 # --- data -------------------------------------------------------------------------------------------
@@ -185,63 +195,6 @@ def predict(model_dir: Path, manifest: Path, *, view: str) -> list[dict[str, Any
     return rows
 
 
-def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """AUC (DeLong CI), mean probability per max grade, ECE, per-side quadratic kappa."""
-    from sklearn.metrics import cohen_kappa_score
-
-    from sijscan.stats.calibration import calibration
-    from sijscan.stats.delong import delong_ci
-
-    y = np.array([r["label"] for r in rows])
-    p = np.array([r["p"] for r in rows], float)
-    out: dict[str, Any] = {"n": int(len(y)), "n_positive": int(y.sum())}
-    ci = delong_ci(y_true=y, scores=p) if 0 < y.sum() < len(y) else None
-    if ci is not None and np.isfinite(ci.auc):
-        out["auc"], out["auc_ci"] = round(float(ci.auc), 4), [round(float(v), 4) for v in ci.ci]
-    else:
-        out["auc"], out["auc_ci"] = None, None
-    mg = np.array([max(r["grade_left"], r["grade_right"]) for r in rows])
-    out["mean_p_by_max_grade"] = {str(g): (round(float(p[mg == g].mean()), 4) if (mg == g).any() else None)
-                                  for g in range(5)}
-    out["n_by_max_grade"] = {str(g): int((mg == g).sum()) for g in range(5)}
-    out["ece"] = round(float(calibration(y_true=y, probability=p).ece), 4)
-    if rows and rows[0]["pred_left"] is not None:
-        kap = {}
-        for side in ("left", "right"):
-            t = [r[f"grade_{side}"] for r in rows]
-            q = [r[f"pred_{side}"] for r in rows]
-            kap[side] = round(float(cohen_kappa_score(t, q, weights="quadratic", labels=list(range(5)))), 4)
-        out["kappa"] = kap
-    return out
-
-
-def pool(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """Mean over seeds of each figure (what the targets are judged on), with each seed's kept."""
-    seeds = sorted(per_seed)
-
-    def mean(vals: list[Any]) -> float | None:
-        v = [float(x) for x in vals if x is not None]
-        return round(float(np.mean(v)), 4) if v else None
-
-    first = per_seed[seeds[0]]
-    out: dict[str, Any] = {"seeds": seeds, "auc": mean([per_seed[s]["auc"] for s in seeds]),
-                           "auc_seeds": [per_seed[s]["auc"] for s in seeds],
-                           "ece": mean([per_seed[s]["ece"] for s in seeds]),
-                           "mean_p_by_max_grade": {g: mean([per_seed[s]["mean_p_by_max_grade"][g] for s in seeds])
-                                                   for g in first["mean_p_by_max_grade"]},
-                           "n_by_max_grade": first["n_by_max_grade"]}
-    if "kappa" in first:
-        out["kappa"] = {side: mean([per_seed[s]["kappa"][side] for s in seeds]) for side in ("left", "right")}
-    return out
-
-
-def met(pooled: dict[str, Any]) -> bool:
-    g = pooled["mean_p_by_max_grade"]
-    return bool(pooled["auc"] is not None and pooled["auc"] >= TARGETS["auc"]
-                and g["0"] is not None and g["0"] <= TARGETS["p_grade0_max"]
-                and g["4"] is not None and g["4"] >= TARGETS["p_grade4_min"])
-
-
 # --- folds ------------------------------------------------------------------------------------------
 
 
@@ -287,20 +240,27 @@ def fold(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[
         out[cand] = {}
         for view in (("sij",) if cand == "procedural_only" else views):
             model_name = "anatomy" if view == "sij" else "standard"
-            per_seed, per_seed_ext, secs = {}, {}, []
+            per_seed, per_seed_ext, secs, rows, rows_ext = {}, {}, [], {}, {}
             for s in seeds:
                 folder = work / "models" / f"{held_out}-{'-'.join(sorted(train_cases))}" / f"{cand}-{view}-seed{s}"
                 folder, t = train(candidate=cand, view=view, proc=proc, extra=extra, out=folder, seed=s, p=p)
                 secs.append(round(t, 1))
-                per_seed[s] = score(predict(folder, test, view=view))
+                rows[s] = predict(folder, test, view=view)
+                per_seed[s] = score(rows[s])
                 if ext is not None:
-                    per_seed_ext[s] = score(predict(folder, ext, view=view))
+                    rows_ext[s] = predict(folder, ext, view=view)
+                    per_seed_ext[s] = score(rows_ext[s])
                 log.info("held out %s, %s %s seed %d: AUC %s, mean p by max grade %s", held_out, cand, model_name, s,
                          per_seed[s]["auc"], per_seed[s]["mean_p_by_max_grade"])
             entry = {"ct": pool(per_seed), "ct_per_seed": per_seed, "train_s": secs}
             entry["ct"]["target_met"] = met(entry["ct"])
+            if len(seeds) > 1:  # the seeds' ensemble (sijscan's classifiers.ensemble), from the same predictions
+                entry["ct_ensemble"] = score(ensemble_rows(rows))
+                entry["ct_ensemble"]["target_met"] = met(entry["ct_ensemble"])
             if ext is not None:
                 entry["gespic"] = pool(per_seed_ext)
+                if len(seeds) > 1:
+                    entry["gespic_ensemble"] = score(ensemble_rows(rows_ext))
             out[cand][model_name] = entry
     return out
 

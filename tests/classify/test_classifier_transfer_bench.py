@@ -88,3 +88,27 @@ def test_candidates_reach_the_recipe_and_crop(bench):
     assert bench.recipe_for("joints_dann", full).domain_weight == 1.0
     assert bench.recipe_for("joints_n300", full).domain_weight == 0.0
     assert bench.CANDIDATES["joints_span"]["crop"] == "joints_span" and bench.CANDIDATES["joints_ct80"]["extra_weight"] == 0.8
+
+
+def test_ensemble_rows_are_what_the_seed_ensemble_network_outputs(bench):
+    """The benchmark's ensemble from per-seed probabilities equals SeedEnsemble's softmax of averaged logits."""
+    import numpy as np
+    import torch
+
+    from sijscan.classify.calibration import probability
+    from sijscan.classify.networks import SeedEnsemble
+    from sijscan.modelfolder import build_network
+
+    torch.manual_seed(0)
+    members = [build_network("tiny-resnet", {"grade_head": False, "dropout": 0.0}).eval() for _ in range(3)]
+    x = torch.rand(5, 1, 32, 48)
+    with torch.no_grad():
+        per_member = [probability(m(x).numpy()) for m in members]
+        want = probability(SeedEnsemble(members).eval()(x).numpy())
+    rows = {s: [{"label": i % 2, "grade_left": 0, "grade_right": 0, "p": float(p[i]), "decision": 1,
+                 "pred_left": 2, "pred_right": 1} for i in range(5)] for s, p in zip((0, 1, 2), per_member)}
+    got = bench.ensemble_rows(rows)
+    np.testing.assert_allclose([r["p"] for r in got], want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose([r["p"] for r in got], np.mean(per_member, axis=0), atol=1e-7)  # not mean probability
+    assert all(r["pred_left"] is None and r["label"] == i % 2 for i, r in enumerate(got))
+    assert "kappa" not in bench.score(got)

@@ -141,3 +141,31 @@ def test_members_that_see_different_views_are_refused(ensemble: Path, cohort: Pa
 def test_train_ensemble_refuses_repeated_seeds(cohort: Path, tmp_path: Path) -> None:
     with pytest.raises(ClassifierInputError, match="two different seeds"):
         train_ensemble(seeds=[3, 3], out_dir=tmp_path / "e", manifest=cohort, view="full", recipe=RECIPE)
+
+
+@pytest.mark.parametrize("seeds", ["0", "1,1", "a,b", "0,-1"])
+def test_cli_bad_seeds_is_one_line_exit_2(cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          seeds: str) -> None:
+    from sijscan.cli.main import main
+
+    assert main(["train-classifier", "--manifest", str(cohort), "--view", "full", "--out", str(tmp_path / "o"),
+                 "--recipe", "quick", "--seeds", seeds]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--seeds" in err and len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_cli_seeds_writes_an_ensemble_folder(cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sijscan.cli.main import main
+
+    out = tmp_path / "ens"
+    assert main(["train-classifier", "--manifest", str(cohort), "--view", "full", "--out", str(out), "--recipe",
+                 "quick", "--arch", "tiny-resnet", "--init", "random", "--accelerator", "cpu", "--max-images", "8",
+                 "--seeds", "2,5"]) == 0
+    card = json.loads((out / "model.json").read_text())
+    assert card["arch"] == "seed-ensemble" and [m["seed"] for m in card["provenance"]["ensemble_of"]] == [2, 5]
+    assert (out / "members" / "seed2" / "model.json").is_file() and (out / "members" / "seed5" / "model.json").is_file()
+    assert str(out) in capsys.readouterr().out
+    # a second run refuses to replace it, in one line
+    assert main(["train-classifier", "--manifest", str(cohort), "--view", "full", "--out", str(out), "--recipe",
+                 "quick", "--seeds", "2,5"]) == 2
+    assert "already holds a trained model" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.recipe import Recipe, get_recipe, with_augment
@@ -66,7 +66,7 @@ def train_classifier(
     extra_manifest: PathLike | None = None, extra_weight: float = 0.5,
     init: str = "imagenet", init_weights: PathLike | None = None, seed: int = 0,
     devices: int = 1, num_nodes: int = 1, accelerator: str = "auto", max_images: int | None = None,
-    resume: bool = False, overwrite: bool = False, progress: bool | None = None,
+    resume: bool = False, overwrite: bool = False, progress: bool | None = None, seeds: Sequence[int] | None = None,
 ) -> TrainedClassifier | None:
     """Train the anatomy-aware (``view="sij"``) or standard (``view="full"``) classifier on ``manifest``.
 
@@ -75,6 +75,8 @@ def train_classifier(
     which becomes a pipeline folder) or ``crop_from_mask=True``. Refuses to replace a trained model in
     ``out`` without ``overwrite``. Bad arguments or data raise ``ClassifierInputError`` (one line).
     Returns the model folder and its verdict; None on scale-out ranks other than 0.
+    ``seeds`` (two or more, instead of ``seed``): one model per seed in ``out/members/seed<k>`` and their
+    ensemble in ``out`` (:mod:`sijscan.classify.ensemble`: logits averaged, its own cut-off and temperature).
     """
     if devices < 1 or num_nodes < 1:
         raise ClassifierInputError("devices and num_nodes (--devices, --num-nodes) must be >= 1")
@@ -91,10 +93,16 @@ def train_classifier(
         rec = replace(rec, domain_weight=float(anatomy_adversarial))
     from sijscan.classify.train import train_classifier as train  # lazy: lightning, torchvision
 
-    folder = train(manifest=manifest, view=view, out_dir=out, recipe=rec, extra_manifest=extra_manifest,
-                   extra_weight=extra_weight, crop=crop, segmenter=segmenter, use_mask_crops=crop_from_mask,
-                   devices=devices, num_nodes=num_nodes, accelerator=accelerator, init=init, init_weights=init_weights,
-                   seed=seed, resume=resume, max_images=max_images, progress=progress, overwrite=overwrite)
+    kw = dict(manifest=manifest, view=view, recipe=rec, extra_manifest=extra_manifest,
+              extra_weight=extra_weight, crop=crop, segmenter=segmenter, use_mask_crops=crop_from_mask,
+              devices=devices, num_nodes=num_nodes, accelerator=accelerator, init=init, init_weights=init_weights,
+              resume=resume, max_images=max_images, progress=progress, overwrite=overwrite)
+    if seeds is not None:
+        from sijscan.classify.ensemble import train_ensemble
+
+        folder = train_ensemble(seeds=seeds, out_dir=out, **kw)
+    else:
+        folder = train(out_dir=out, seed=seed, **kw)
     if int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0:
         return None  # rank 0 finalises the folder and reports
     return TrainedClassifier(folder=Path(folder), view=view,

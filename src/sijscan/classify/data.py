@@ -50,7 +50,7 @@ def split_train_val(df: pd.DataFrame, *, seed: int, val_fraction: float = 0.15) 
     (:func:`sijscan.io.cohort.splits.held_out_patients`). A patient without ``patient_id`` counts
     as one radiograph.
     """
-    split = df["split"].fillna("").astype(str).str.strip() if "split" in df.columns else pd.Series("", index=df.index)
+    split = df["split"].astype("string").fillna("").str.strip() if "split" in df.columns else pd.Series("", index=df.index)
     train, val = df[split.isin(["train", ""])], df[split == "val"]
     if len(val) == 0 and len(train) > 0:
         held = held_out_patients(train, fraction=val_fraction, seed=seed)

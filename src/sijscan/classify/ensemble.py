@@ -95,12 +95,17 @@ def train_ensemble(*, seeds: Sequence[int], out_dir: str | Path, manifest: str |
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         raise ClassifierInputError(f"an ensemble needs at least two different seeds, got {seeds}")
     out = Path(out_dir)
+    if (out / "model.json").is_file() and not (train_kwargs.get("overwrite") or train_kwargs.get("resume")):
+        raise ClassifierInputError(f"{out} already holds a trained model (model.json): give another --out, or "
+                                   "--overwrite to replace it")
     cache = Path(cache_dir) if cache_dir is not None else out / "training" / "cache"
     folders = []
     for s in seeds:
         log.info("ensemble member seed %d of %s", s, seeds)
         folders.append(train_classifier(manifest=manifest, view=view, out_dir=out / "members" / f"seed{s}", seed=s,
                                         split_seed=seeds[0], cache_dir=cache, **train_kwargs))
+    if int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0:
+        return out  # rank 0 builds the ensemble
     return build_ensemble(folders, out, manifest=manifest, segmenter=train_kwargs.get("segmenter"),
                           use_mask_crops=bool(train_kwargs.get("use_mask_crops", False)),
                           extra_manifest=train_kwargs.get("extra_manifest"), split_seed=seeds[0],

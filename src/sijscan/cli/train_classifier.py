@@ -26,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--init", choices=["imagenet", "random"], default="imagenet")
     p.add_argument("--init-weights", metavar="FILE", help="torchvision resnet50 state_dict (.pth/.safetensors)")
     p.add_argument("--arch", default=None, help="override the recipe's architecture (e.g. tiny-resnet for demos)")
-    p.add_argument("--seed", type=int, default=0)
+    seed = p.add_mutually_exclusive_group()
+    seed.add_argument("--seed", type=int, default=0)
+    seed.add_argument("--seeds", default=None, metavar="S,S[,...]",
+                      help="train one model per seed (OUT/members/seed<k>) and write their ensemble to OUT: the "
+                           "members' logits averaged, its own cut-off and temperature on the shared validation split")
     p.add_argument("--resume", action="store_true", help="continue from the last finished phase/checkpoint in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a trained model already in --out")
     p.add_argument("--max-images", type=int, default=None, help="use at most N training images (N/4 validation)")
@@ -53,6 +57,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``--seeds 0,1,2`` -> [0, 1, 2]; at least two distinct integers >= 0, else a one-line error."""
+    if text is None:
+        return None
+    from sijscan.classify.errors import ClassifierInputError
+
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ClassifierInputError(f"--seeds: expected comma-separated integers, got {text!r}") from None
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ClassifierInputError(f"--seeds: at least two different integers >= 0, got {text!r}")
+    return seeds
+
+
 def run(args: argparse.Namespace) -> int:
     from sijscan.classify.api import train_classifier  # lazy: cli, pandas, torch
 
@@ -62,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         joint_mix=args.joint_mix, anatomy_adversarial=args.anatomy_adversarial, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
         init=args.init, init_weights=args.init_weights, seed=args.seed, devices=args.devices,
         num_nodes=args.num_nodes, accelerator=args.accelerator, max_images=args.max_images, resume=args.resume,
-        overwrite=args.overwrite, progress=args.progress,
+        overwrite=args.overwrite, progress=args.progress, seeds=parse_seeds(args.seeds),
     )
     if trained is None:  # a scale-out rank other than 0: rank 0 reports
         return 0
