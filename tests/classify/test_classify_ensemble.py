@@ -169,3 +169,18 @@ def test_cli_seeds_writes_an_ensemble_folder(cohort: Path, tmp_path: Path, capsy
     assert main(["train-classifier", "--manifest", str(cohort), "--view", "full", "--out", str(out), "--recipe",
                  "quick", "--seeds", "2,5"]) == 2
     assert "already holds a trained model" in capsys.readouterr().err
+
+
+def test_ensemble_exports_to_onnx_and_runs_there_alike(ensemble: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from sijscan.cli.main import main
+
+    folder = tmp_path / "ens"
+    shutil.copytree(ensemble, folder)
+    assert main(["export-onnx", "--model", str(folder)]) == 0
+    rng = np.random.default_rng(1)
+    views = [rng.random((48, 64)).astype(np.float32) for _ in range(3)]
+    torch_p = [p.probability for p in classify_views(load_classifier(folder), views)]
+    onnx_p = [p.probability for p in classify_views(load_classifier(folder, backend="onnx"), views)]
+    np.testing.assert_allclose(onnx_p, torch_p, atol=1e-4)

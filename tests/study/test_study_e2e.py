@@ -263,3 +263,28 @@ def test_micro_study_end_to_end_then_cached(tmp_path: Path) -> None:
     again = run_study(cfg, out_dir=tmp_path / "s")
     assert again.ran == [] and again.skipped == list(STAGE_NAMES)
     _check_golden(_values(res))
+
+
+def test_micro_study_with_seed_ensembles_end_to_end(tmp_path: Path) -> None:
+    """classifiers.ensemble through every real stage: both study models are their seeds' ensembles, the
+    single seeds are predicted beside them, and the report names the ensemble."""
+    import copy
+
+    import torch
+
+    torch.set_num_threads(1)
+    data = copy.deepcopy(MICRO)
+    data["classifiers"].update(seeds=[0, 1], ensemble=True)
+    run_study(config_from_dict(data), out_dir=tmp_path)
+    for name in ("anatomy", "standard"):
+        card = json.loads((tmp_path / "classifiers" / f"{name}-ensemble" / "model.json").read_text())
+        assert card["arch"] == "seed-ensemble"
+        assert [Path(m["folder"]).name for m in card["provenance"]["ensemble_of"]] == [name, f"{name}-seed1"]
+    out = json.loads((tmp_path / "classifiers" / "done.json").read_text())["outputs"]
+    assert Path(out["anatomy"]["model"]).name == "anatomy-ensemble" and out["anatomy"]["ensemble_seeds"] == [0, 1]
+    assert Path(out["standard"]["model"]).name == "standard-ensemble"
+    for seed in ("0", "1"):  # each single seed predicted on the ensemble pipeline's crops
+        assert (tmp_path / "predict" / f"anatomy-seed{seed}" / "gespic.csv").is_file()
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| Evaluation set | ensemble | seed 0 | seed 1 |" in report
+    assert "Anatomy-aware AUC of its single seeds" in report and list((tmp_path / "report").glob("gradcam_*.png"))

@@ -135,9 +135,9 @@ def findings(ctx: StageContext) -> list[str]:
                 f"{_fmt(s.auc_anatomy)}; difference {_fmt(_diff(s))} (95% CI {_fmt(lo)} to {_fmt(hi)}), "
                 f"DeLong p {_p_clause(s.delong_p)}.")
         per_seed = seeds.get(cohort) or {}
-        aucs = [(k, v.get("auc")) for k, v in per_seed.items() if k not in ("spread", "ensemble")]
+        aucs = [(k, v.get("auc")) for k, v in per_seed.items() if isinstance(v, dict) and k != "ensemble"]
         if len(aucs) > 1:
-            what = "its single seeds" if "ensemble" in per_seed else "per training seed"
+            what = "of its single seeds" if "ensemble" in per_seed else "per training seed"
             line += (f" Anatomy-aware AUC {what}: " + ", ".join(f"{_fmt(a)} (seed {k})" for k, a in aucs)
                      + f"; spread {_fmt(per_seed.get('spread'))}.")
         lines.append(line)

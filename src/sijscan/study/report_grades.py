@@ -59,7 +59,7 @@ def seeds_section(rep: Any, ctx: StageContext) -> None:
     if not res:
         return
     rep.heading("Anatomy-aware model: AUC per training seed")
-    seeds = [k for k in next(iter(res.values())) if k != "spread"]
+    seeds = [k for k, v in next(iter(res.values())).items() if isinstance(v, dict)]  # not spread(_reason)
     rows = []
     for name, per in res.items():
         cells = []
