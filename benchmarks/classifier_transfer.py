@@ -147,8 +147,9 @@ def recipe_for(candidate: str, p: dict[str, Any]):
     rec = get_recipe("cpu", arch=c.get("arch"))
     rec = with_augment(rec, appearance=c["appearance"], elastic=c["elastic"], tile_mix=c.get("joint_mix", False))
     rec = dataclasses.replace(rec, domain_weight=float(c.get("domain_weight", 0.0)))
-    if p["epochs"] is not None:
-        stages = tuple(dataclasses.replace(s, head_epochs=0, all_epochs=p["epochs"]) for s in rec.stages)
+    epochs = p["epochs"] if p["epochs"] is not None else c.get("epochs")
+    if epochs is not None:
+        stages = tuple(dataclasses.replace(s, head_epochs=0, all_epochs=epochs) for s in rec.stages)
         rec = dataclasses.replace(rec, stages=stages)
     return rec
 

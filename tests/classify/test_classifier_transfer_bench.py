@@ -88,6 +88,11 @@ def test_candidates_reach_the_recipe_and_crop(bench):
     assert bench.recipe_for("joints_dann", full).domain_weight == 1.0
     assert bench.recipe_for("joints_n300", full).domain_weight == 0.0
     assert bench.CANDIDATES["joints_span"]["crop"] == "joints_span" and bench.CANDIDATES["joints_ct80"]["extra_weight"] == 0.8
+    assert bench.recipe_for("joints_local", full).arch == "local-resnet"
+    assert bench.recipe_for("joints_ct30", full).arch == "tiny-resnet"
+    assert [st.all_epochs for st in bench.recipe_for("joints_ct30_e20", full).stages] == [20]
+    assert [st.all_epochs for st in bench.recipe_for("joints_ct30", full).stages] == [10]
+    assert [st.all_epochs for st in bench.recipe_for("joints_ct30_e20", bench.MODES["quick"]).stages] == [1]
 
 
 def test_ensemble_rows_are_what_the_seed_ensemble_network_outputs(bench):
