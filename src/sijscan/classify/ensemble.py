@@ -28,15 +28,13 @@ def _members(folders: Sequence[str | os.PathLike[str]]) -> list[Any]:
         raise ClassifierInputError(f"an ensemble needs at least two member folders, got {len(folders)}")
     models = [load_classifier(f) for f in folders]
     first = models[0].card.recipe
-    for f, m in zip(folders[1:], models[1:]):
+    for f, m in zip(folders, models):
         if m.card.arch == "seed-ensemble":
             raise ClassifierInputError(f"{f} is itself an ensemble: give its members")
         diff = [k for k in MATCHING if m.card.recipe.get(k) != first.get(k)]
         if diff:
             raise ClassifierInputError(f"{f} differs from {folders[0]} in {', '.join(diff)}: members of an ensemble "
                                        "must see the same view, preprocessed alike")
-    if models[0].card.arch == "seed-ensemble":
-        raise ClassifierInputError(f"{folders[0]} is itself an ensemble: give its members")
     return models
 
 
