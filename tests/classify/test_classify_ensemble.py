@@ -109,6 +109,26 @@ def test_ensemble_folder_predicts_the_mean_of_its_members_logits(ensemble: Path)
     assert all(p.grades is not None for p in classify_views(ens, views))
 
 
+def test_grad_cam_of_an_ensemble_lights_every_members_evidence() -> None:
+    """Two members whose positive logit reads two different regions: the ensemble's CAM covers both
+    (a CAM of one member only would leave the other region dark)."""
+    from sijscan.predict.gradcam import forward_with_cam
+    from tests.predict.test_gradcam import RegionNet
+
+    h, w = 24, 36
+    masks = [torch.zeros(1, 1, h, w), torch.zeros(1, 1, h, w)]
+    masks[0][..., 2:8, 2:10] = 1
+    masks[1][..., 14:20, 24:34] = 1
+    ens = networks.SeedEnsemble([RegionNet(m).eval() for m in masks]).eval()
+    x = torch.rand(2, 1, h, w) * 0.5 + 0.5
+    cam = forward_with_cam(ens, x).cams["positive"]
+    for m in masks:
+        inside = m[0, 0].numpy() > 0
+        assert (cam[:, inside].max(axis=1) > 0.5).all()
+    outside = (masks[0] + masks[1])[0, 0].numpy() == 0
+    assert cam[:, outside].max() == 0.0
+
+
 def test_grad_cam_of_an_ensemble_sums_its_members_cams(ensemble: Path) -> None:
     from sijscan.predict.gradcam import forward_with_cam, target_layers
 
