@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from sijscan.classify.ensemble import train_ensemble
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.recipe import Recipe, get_recipe, with_augment
 from sijscan.classify.verdict import verdict_lines
@@ -98,8 +99,6 @@ def train_classifier(
               devices=devices, num_nodes=num_nodes, accelerator=accelerator, init=init, init_weights=init_weights,
               resume=resume, max_images=max_images, progress=progress, overwrite=overwrite)
     if seeds is not None:
-        from sijscan.classify.ensemble import train_ensemble
-
         folder = train_ensemble(seeds=seeds, out_dir=out, **kw)
     else:
         folder = train(out_dir=out, seed=seed, **kw)

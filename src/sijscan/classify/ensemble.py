@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sijscan.classify.errors import ClassifierInputError
+from sijscan.modelfolder import file_digest
+from sijscan.pipelinefolder import make_pipeline_folder
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,7 @@ MATCHING = ("view", "crop", "preprocess", "input_size_hw", "grade_head", "task")
 
 
 def _members(folders: Sequence[str | os.PathLike[str]]) -> list[Any]:
-    from sijscan.classify.predict import load_classifier
+    from sijscan.classify.predict import load_classifier  # lazy: torch
 
     if len(folders) < 2:
         raise ClassifierInputError(f"an ensemble needs at least two member folders, got {len(folders)}")
@@ -45,10 +47,9 @@ def build_ensemble(members: Sequence[str | os.PathLike[str]], out_dir: str | os.
     """The ensemble folder of trained ``members`` (same view and preprocessing), its cut-off and temperature
     chosen on the validation views of ``manifest`` (+ ``extra_manifest``) as the members' training split
     them (``split_seed``); crops from ``segmenter`` or the masks, as the members were trained."""
-    from sijscan.classify.finalize import finalize_model
-    from sijscan.classify.networks import SeedEnsemble
-    from sijscan.classify.training_data import check_view, training_data
-    from sijscan.modelfolder import file_digest
+    from sijscan.classify.finalize import finalize_model  # lazy: pandas, torch, torchvision
+    from sijscan.classify.networks import SeedEnsemble  # lazy: torch, torchvision
+    from sijscan.classify.training_data import check_view, training_data  # lazy: pandas, torch
 
     models = _members(members)
     first = models[0]
@@ -77,8 +78,6 @@ def build_ensemble(members: Sequence[str | os.PathLike[str]], out_dir: str | os.
         provenance_extra=provenance, leaked_patients=data.leaked, arch="seed-ensemble",
         training={"ensemble": "mean of the members' binary and cumulative grade logits",
                   "members_training": dict(first.recipe.training or {})})
-    from sijscan.pipelinefolder import make_pipeline_folder
-
     return make_pipeline_folder(folder, segmenter=segmenter)
 
 
@@ -87,7 +86,7 @@ def train_ensemble(*, seeds: Sequence[int], out_dir: str | Path, manifest: str |
     """Train one member per seed (``out_dir/members/seed<k>``, one cache, the first seed's validation split),
     then :func:`build_ensemble` into ``out_dir``. ``train_kwargs``: those of
     :func:`sijscan.classify.train.train_classifier` (recipe, segmenter or use_mask_crops, crop, ...)."""
-    from sijscan.classify.train import train_classifier
+    from sijscan.classify.train import train_classifier  # lazy: lightning, pandas, torch, torchvision
 
     seeds = [int(s) for s in seeds]
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):

@@ -26,7 +26,8 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from sijscan.classify.errors import InitWeightsError
 from sijscan.classify.grades import SIDE_ORDER  # noqa: F401 - re-exported
-from sijscan.modelfolder import register_arch
+from sijscan.errors import ModelError
+from sijscan.modelfolder import build_network, register_arch
 
 N_GRADES = 5
 N_SIDES = 2
@@ -184,9 +185,6 @@ class SeedEnsemble(nn.Module):
 @register_arch("seed-ensemble")
 def seed_ensemble(*, members: list[dict[str, Any]]) -> SeedEnsemble:
     """``members``: each ``{"arch": name, "init_args": {...}}`` of a registered classifier network."""
-    from sijscan.errors import ModelError
-    from sijscan.modelfolder import build_network
-
     if not isinstance(members, list) or not all(isinstance(m, dict) and "arch" in m for m in members):
         raise ModelError("seed-ensemble: init_args.members must be a list of {arch, init_args}")
     if any(m["arch"] == "seed-ensemble" for m in members):

@@ -61,7 +61,7 @@ def parse_seeds(text: str | None) -> list[int] | None:
     """``--seeds 0,1,2`` -> [0, 1, 2]; at least two distinct integers >= 0, else a one-line error."""
     if text is None:
         return None
-    from sijscan.classify.errors import ClassifierInputError
+    from sijscan.classify.errors import ClassifierInputError  # lazy: cli
 
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]

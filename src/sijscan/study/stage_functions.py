@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import sijscan.classify.ensemble as ensemble
 from sijscan._progress import progress_bar
 from sijscan.devices import study_device
 from sijscan.evaluate.report import strict, write_json
@@ -173,13 +174,11 @@ def run_classifiers(ctx: StageContext) -> ClassifiersOutput:
 def _ensemble(ctx: StageContext, *, name: str, view: str, first: Path, seeds: list[int], train: Any,
               extra: Path | None, entry: Any) -> ClassifierModel:
     """The study model ``name`` as the ensemble of its seeds (the anatomy-aware seeds are already trained)."""
-    from sijscan.classify.ensemble import build_ensemble  # lazy: torch
-
     members = [first]
     for seed in seeds[1:]:
         folder = ctx.stage_dir / f"{name}-seed{seed}"
         members.append(folder if (folder / "model.json").is_file() else Path(train(view, folder, seed)))
-    out = build_ensemble(members, ctx.stage_dir / f"{name}-ensemble", manifest=_train_manifest(ctx),
+    out = ensemble.build_ensemble(members, ctx.stage_dir / f"{name}-ensemble", manifest=_train_manifest(ctx),
                          segmenter=ctx.segmenter.model if view == "sij" else None, extra_manifest=extra,
                          split_seed=seeds[0], max_images=ctx.config.classifiers.max_images,
                          cache_dir=ctx.stage_dir / "preprocessed")
