@@ -133,7 +133,7 @@ class ClassifierConfig:
     anatomy_adversarial: float = 0.0
     """> 0: the weight of an anatomy-adversarial head (sijscan.classify.domain) in both classifiers' training"""
     seeds: tuple[int, ...] | None = None
-    """the anatomy-aware model is trained once per seed (the first is THE model, the others are reported
+    """the anatomy-aware model is trained once per seed (the first is THE model unless ``ensemble``, the others are reported
     beside it: how far the result moves with the seed); None: the study's seed only"""
     ensemble: bool = False
     """with >= 2 seeds: both models are their seeds' ensembles (each view trained once per seed, the logits

@@ -128,7 +128,8 @@ def _classifier_recipe(c: Any) -> Any:
 
 
 def run_classifiers(ctx: StageContext) -> ClassifiersOutput:
-    """Both views; the anatomy-aware one once per ``classifiers.seeds`` (the first is THE model)."""
+    """Both views; the anatomy-aware one once per ``classifiers.seeds`` (the first is THE model), or with
+    ``classifiers.ensemble`` both views once per seed, the study's models being their seeds' ensembles."""
     from sijscan.classify.train import train_classifier  # lazy: lightning, pandas, torch, torchvision
 
     cfg = ctx.config
