@@ -133,8 +133,8 @@ class ClassifierConfig:
     anatomy_adversarial: float = 0.0
     """> 0: the weight of an anatomy-adversarial head (sijscan.classify.domain) in both classifiers' training"""
     seeds: tuple[int, ...] | None = None
-    """the anatomy-aware model is trained once per seed (the first is THE model unless ``ensemble``, the others are reported
-    beside it: how far the result moves with the seed); None: the study's seed only"""
+    """the anatomy-aware model is trained once per seed (the first is THE model unless ``ensemble``, the
+    others are reported beside it: how far the result moves with the seed); None: the study's seed only"""
     ensemble: bool = False
     """with >= 2 seeds: both models are their seeds' ensembles (each view trained once per seed, the logits
     averaged: :mod:`sijscan.classify.ensemble`); the single seeds are reported beside the ensemble"""
