@@ -59,7 +59,7 @@ def build_ensemble(members: Sequence[str | os.PathLike[str]], out_dir: str | os.
     data = training_data(manifest=manifest, view=view, spec=first.spec, segmenter=segmenter,
                          use_mask_crops=use_mask_crops, crop=crop,
                          cache=Path(cache_dir) if cache_dir is not None else out / "training" / "cache",
-                         seed=split_seed, max_images=max_images, extra_manifest=extra_manifest)
+                         seed=split_seed, max_images=max_images, extra_manifest=extra_manifest, with_train=False)
     net = SeedEnsemble([m.network.cpu() for m in models])
     member_info = [{"arch": m.card.arch, "init_args": dict(m.card.init_args)} for m in models]
     provenance = {
@@ -87,14 +87,13 @@ def train_ensemble(*, seeds: Sequence[int], out_dir: str | Path, manifest: str |
     then :func:`build_ensemble` into ``out_dir``. ``train_kwargs``: those of
     :func:`sijscan.classify.train.train_classifier` (recipe, segmenter or use_mask_crops, crop, ...)."""
     from sijscan.classify.train import train_classifier  # lazy: lightning, pandas, torch, torchvision
+    from sijscan.classify.training_data import refuse_trained_output  # lazy: pandas, torch
 
     seeds = [int(s) for s in seeds]
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         raise ClassifierInputError(f"an ensemble needs at least two different seeds, got {seeds}")
     out = Path(out_dir)
-    if (out / "model.json").is_file() and not (train_kwargs.get("overwrite") or train_kwargs.get("resume")):
-        raise ClassifierInputError(f"{out} already holds a trained model (model.json): give another --out, or "
-                                   "--overwrite to replace it")
+    refuse_trained_output(out, resume=bool(train_kwargs.get("resume")), overwrite=bool(train_kwargs.get("overwrite")))
     cache = Path(cache_dir) if cache_dir is not None else out / "training" / "cache"
     folders = []
     for s in seeds:

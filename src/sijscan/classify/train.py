@@ -39,7 +39,7 @@ from sijscan.classify.init_weights import initialise
 from sijscan.classify.module import ClassifierModule
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.classify.recipe import Recipe, get_recipe
-from sijscan.classify.training_data import check_view, training_data
+from sijscan.classify.training_data import check_view, refuse_trained_output, training_data
 from sijscan.devices import resolve_accelerator
 from sijscan.files import atomic_write
 from sijscan.modelfolder import build_network
@@ -136,9 +136,8 @@ def train_classifier(
 
     acc = resolve_accelerator(accelerator)
     out, work = Path(out_dir), Path(out_dir) / "training"
-    if (out / "model.json").is_file() and not (resume or overwrite) and "LOCAL_RANK" not in os.environ:
-        raise ClassifierInputError(f"{out} already holds a trained model (model.json): give another --out, or "
-                                   "--overwrite to replace it (--resume to continue an interrupted run)")
+    if "LOCAL_RANK" not in os.environ:
+        refuse_trained_output(out, resume=resume, overwrite=overwrite)
     work.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)
 
@@ -148,9 +147,8 @@ def train_classifier(
                          seed=seed if split_seed is None else split_seed, seg_device="cuda" if acc == "gpu" else "cpu",
                          max_images=max_images, extra_manifest=extra_manifest, extra_weight=extra_weight)
     train_df, val_df, train_views, val_views = data.train_df, data.val_df, data.train_views, data.val_views
-    mixing, extra_info, leaked = data.mixing, data.extra_info, data.leaked
-    if mixing is not None:
-        mixing = (mixing[0], mixing[1], seed)
+    extra_info, leaked = data.extra_info, data.leaked
+    mixing = None if data.n_first is None else (data.n_first, float(extra_weight), seed)
     domains = _assign_domains(train_views) if rec.domain_weight > 0 else []
     init_args = {"grade_head": train_views.grades is not None, "dropout": rec.dropout}
     net = build_network(rec.arch, init_args)

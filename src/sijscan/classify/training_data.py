@@ -28,12 +28,20 @@ log = logging.getLogger(__name__)
 class TrainingData:
     train_df: pd.DataFrame
     val_df: pd.DataFrame
-    train_views: CachedViews
+    train_views: CachedViews | None
+    """None when only validation was asked for (``with_train=False``)."""
     val_views: CachedViews
-    mixing: tuple[int, float, int] | None
-    """(rows of the first manifest, extra weight, seed) when an extra manifest mixes in."""
+    n_first: int | None
+    """training rows of the first manifest when an extra manifest's rows follow them (the mixing sampler's split)."""
     extra_info: dict[str, Any] | None
     leaked: list[str]
+
+
+def refuse_trained_output(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """One-line refusal to train into a folder that already holds a trained model."""
+    if (out / "model.json").is_file() and not (resume or overwrite):
+        raise ClassifierInputError(f"{out} already holds a trained model (model.json): give another --out, or "
+                                   "--overwrite to replace it (--resume to continue an interrupted run)")
 
 
 def check_view(view: str, *, segmenter: str | Path | None, use_mask_crops: bool, crop: str) -> None:
@@ -49,9 +57,10 @@ def check_view(view: str, *, segmenter: str | Path | None, use_mask_crops: bool,
 def training_data(*, manifest: str | Path, view: str, spec: PreprocessSpec, segmenter: str | Path | None,
                   use_mask_crops: bool, crop: str, cache: Path, seed: int, seg_device: str = "cpu",
                   max_images: int | None = None, extra_manifest: str | Path | None = None,
-                  extra_weight: float = 0.5) -> TrainingData:
+                  extra_weight: float = 0.5, with_train: bool = True) -> TrainingData:
     """Split ``manifest`` (``seed`` holds out validation patients when it has no 'val' rows), cut and
-    preprocess every view once into ``cache``, and add the extra manifest's rows."""
+    preprocess every view once into ``cache``, and add the extra manifest's rows. ``with_train=False``:
+    the validation views only (an ensemble's cut-off), the training rows are split but not read."""
     df = read_training_manifest(manifest)
     train_df, val_df = split_train_val(df, seed=seed)
     if max_images is not None:
@@ -62,23 +71,25 @@ def training_data(*, manifest: str | Path, view: str, spec: PreprocessSpec, segm
         log.warning("%d patient(s) have radiographs in both train and val: %s", len(leaked), ", ".join(leaked[:5]))
     source = mask_crops(crop) if use_mask_crops else (
         crop_from_segmenter(segmenter, device=seg_device, crop=crop) if segmenter else None)
-    train_views = prepare_views(train_df, view=view, spec=spec, crop_source=source, cache_dir=cache)
-    val_views = prepare_views(val_df, view=view, spec=spec, crop_source=source, cache_dir=cache)
-    mixing, extra_info = None, None
+
+    def views(rows: pd.DataFrame) -> CachedViews:
+        return prepare_views(rows, view=view, spec=spec, crop_source=source, cache_dir=cache)
+
+    train_views = views(train_df) if with_train else None
+    val_views = views(val_df)
+    n_first, extra_info = None, None
     if extra_manifest is not None:
         if not 0.0 < float(extra_weight) < 1.0:
             raise ClassifierInputError(f"extra_weight must be in (0, 1), got {extra_weight!r}")
         extra_train_df, extra_val_df = split_extra(read_training_manifest(extra_manifest))
         if len(extra_train_df) == 0:
             raise ClassifierInputError(f"{extra_manifest}: no training rows (every row has split 'val')")
-        n_first = len(train_views.labels)
-        train_views = train_views.concat(prepare_views(extra_train_df, view=view, spec=spec, crop_source=source,
-                                                       cache_dir=cache))
+        if train_views is not None:
+            n_first = len(train_views.labels)
+            train_views = train_views.concat(views(extra_train_df))
         if len(extra_val_df):
-            val_views = val_views.concat(prepare_views(extra_val_df, view=view, spec=spec, crop_source=source,
-                                                       cache_dir=cache))
-        mixing = (n_first, float(extra_weight), seed)
+            val_views = val_views.concat(views(extra_val_df))
         extra_info = {"manifest": str(extra_manifest), "weight": float(extra_weight),
                       "train": describe(extra_train_df), "val": describe(extra_val_df)}
     return TrainingData(train_df=train_df, val_df=val_df, train_views=train_views, val_views=val_views,
-                        mixing=mixing, extra_info=extra_info, leaked=leaked)
+                        n_first=n_first, extra_info=extra_info, leaked=leaked)
