@@ -44,7 +44,7 @@ HEAVY = frozenset({"torch", "torchvision", "lightning", "pytorch_lightning", "mo
 PENDING: set[str] = set()
 # What the command modules' top levels may reach: building the parser (``register``) needs the
 # shared helpers and the segmenter's training defaults (the package ``anatomy`` brings crop/localize).
-PARSER_NEEDS = {"sijscan", "sijscan._lazy", "sijscan._progress", "sijscan.errors", "sijscan.jsonio", "sijscan.anatomy",
+PARSER_NEEDS = {"sijscan", "sijscan._lazy", "sijscan._progress", "sijscan.devices", "sijscan.errors", "sijscan.jsonio", "sijscan.anatomy",
                 "sijscan.anatomy.crop", "sijscan.anatomy.localize", "sijscan.anatomy.train_config"}
 TAG = re.compile(r"#\s*lazy:\s*([\w, ]+)")
 

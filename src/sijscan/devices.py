@@ -2,16 +2,24 @@
 
 ``resolve_device`` (torch devices: auto, cpu, cuda, cuda:N) serves prediction; ``resolve_accelerator``
 (Lightning accelerators: auto, cpu, gpu) serves training and scale-out; ``study_device`` maps a
-study config's ``device`` (auto, cpu, gpu) onto either. Requests the machine cannot serve are one
+study config's ``device`` (auto, cpu, gpu) onto either; ``training_precision`` turns a training's
+``precision`` (auto, 32, bf16) into Lightning's precision. Requests the machine cannot serve are one
 line (:class:`DeviceError`), never a crash inside torch.
 """
 from __future__ import annotations
 
+import argparse
+import logging
 from typing import Literal
 
 from sijscan.errors import InputError
 
 ACCELERATORS = ("auto", "cpu", "gpu")
+PRECISIONS = ("auto", "32", "bf16")
+"""A training's arithmetic: ``auto`` (bfloat16 mixed precision on a GPU, float32 on a CPU: what sijscan
+always did), ``32`` (float32 everywhere) or ``bf16`` (bfloat16 mixed precision, on a CPU only where it has
+bfloat16 arithmetic: AVX512-BF16 or AMX; elsewhere float32, said in the log and in the model card)."""
+log = logging.getLogger(__name__)
 
 
 class DeviceError(InputError):
@@ -51,3 +59,39 @@ def study_device(device: str, *, for_: Literal["torch", "lightning"]) -> str:
     if device not in ACCELERATORS:
         raise DeviceError(f"study.device must be one of {', '.join(ACCELERATORS)}, got {device!r}")
     return {"gpu": "cuda"}.get(device, device) if for_ == "torch" else device
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU does bfloat16 arithmetic in hardware (x86 AVX512-BF16 or AMX tiles).
+
+    Elsewhere torch emulates it, and bfloat16 autocast is slower than float32 (not faster): never used there.
+    """
+    import torch
+
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(check()) for check in checks if check is not None)
+
+
+def training_precision(precision: str, *, gpu: bool) -> str:
+    """Lightning's ``precision`` for a training on a GPU (``gpu``) or the CPU: '32-true' or 'bf16-mixed'.
+
+    ``bf16`` on a CPU without bfloat16 hardware trains in float32 and logs why (the model card records the
+    precision used). Measured on the classifier's and segmenter's training steps: benchmarks/bench_precision.py.
+    """
+    if precision not in PRECISIONS:
+        raise DeviceError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "32" or (precision == "auto" and not gpu):
+        return "32-true"
+    if gpu or cpu_has_native_bf16():
+        return "bf16-mixed"
+    log.warning("precision bf16: this CPU has no bfloat16 arithmetic (AVX512-BF16 or AMX), where it would be "
+                "slower than float32: training in float32")
+    return "32-true"
+
+
+def add_precision_flag(parser: argparse.ArgumentParser) -> None:
+    """``--precision`` for a training command (one help text for the segmenter's and classifiers')."""
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="training arithmetic: auto (bfloat16 mixed on a GPU, float32 on a CPU), 32, or bf16 "
+                             "(bfloat16 mixed also on a CPU with AVX512-BF16/AMX, about 1.4-2x faster there; float32 "
+                             "on other CPUs)")

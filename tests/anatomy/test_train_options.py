@@ -106,3 +106,34 @@ def test_masks_corrected_in_slicer_train_as_png_masks_do(two_manifests: tuple[Pa
     nii_train, nii_val, _ = _loaders(nifti, TrainConfig(size=32), recipe)
     assert torch.equal(png_train.dataset.y, nii_train.dataset.y) and torch.equal(png_val.dataset.tensors[1],
                                                                                   nii_val.dataset.tensors[1])
+
+
+def test_precision_reaches_the_trainer_and_the_card(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     two_manifests: tuple[Path, Path]) -> None:
+    import sijscan.devices as devices
+
+    seen: list[TrainConfig] = []
+    real = train_mod.train_segmenter
+    monkeypatch.setattr(train_mod, "train_segmenter", lambda **kw: seen.append(kw["config"]) or tmp_path)
+    base = ["train-segmenter", "--manifest", "m.csv", "--out", str(tmp_path)]
+    assert main(base) == 0 and seen[-1].precision == "auto"
+    assert main([*base, "--precision", "bf16"]) == 0 and seen[-1].precision == "bf16"
+    assert main([*base, "--precision", "16"]) == 2
+    monkeypatch.setattr(train_mod, "train_segmenter", real)
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
+    dtypes: set[torch.dtype] = set()
+    fwd = SegmenterModule.forward
+
+    def spy(self: SegmenterModule, x: torch.Tensor) -> torch.Tensor:
+        out = fwd(self, x)
+        dtypes.add(out.dtype)
+        return out
+    monkeypatch.setattr(SegmenterModule, "forward", spy)
+    first, _ = two_manifests
+    folder = train_segmenter(manifest=first, out_dir=tmp_path / "m",
+                             config=TrainConfig(size=32, epochs=1, batch_size=4, accelerator="cpu", precision="bf16"))
+    assert read_card(folder).provenance["precision"] == "bf16-mixed" and dtypes == {torch.bfloat16}
+    dtypes.clear()
+    folder = train_segmenter(manifest=first, out_dir=tmp_path / "m32",
+                             config=TrainConfig(size=32, epochs=1, batch_size=4, accelerator="cpu"))
+    assert read_card(folder).provenance["precision"] == "32-true" and dtypes == {torch.float32}

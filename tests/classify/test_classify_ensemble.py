@@ -176,13 +176,17 @@ def test_cli_bad_seeds_is_one_line_exit_2(cohort: Path, tmp_path: Path, capsys: 
 
 def test_cli_seeds_writes_an_ensemble_folder(cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sijscan.cli.main import main
+    from sijscan.devices import cpu_has_native_bf16
 
     out = tmp_path / "ens"
     assert main(["train-classifier", "--manifest", str(cohort), "--view", "full", "--out", str(out), "--recipe",
                  "quick", "--arch", "tiny-resnet", "--init", "random", "--accelerator", "cpu", "--max-images", "8",
-                 "--seeds", "2,5"]) == 0
+                 "--seeds", "2,5", "--precision", "bf16"]) == 0
     card = json.loads((out / "model.json").read_text())
     assert card["arch"] == "seed-ensemble" and [m["seed"] for m in card["provenance"]["ensemble_of"]] == [2, 5]
+    used = "bf16-mixed" if cpu_has_native_bf16() else "32-true"  # --precision reaches every member's training
+    assert {json.loads((out / "members" / m / "model.json").read_text())["provenance"]["precision"]
+            for m in ("seed2", "seed5")} == {used}
     assert (out / "members" / "seed2" / "model.json").is_file() and (out / "members" / "seed5" / "model.json").is_file()
     assert str(out) in capsys.readouterr().out
     # a second run refuses to replace it, in one line

@@ -218,3 +218,38 @@ def test_trainings_share_one_preprocessing_cache(cohort: Path, tmp_path: Path,
     monkeypatch.setattr(seg_mod.Segmenter, "load", classmethod(lambda cls, d, device="cpu": Fake(next(shas))))
     names = {data_mod.crop_from_segmenter(tmp_path / "model").__name__ for _ in range(2)}
     assert len(names) == 2
+
+
+class Conv1Dtypes(L.Callback):
+    """The dtype and memory format of conv1's output in every training step."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[torch.dtype, bool]] = set()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: mod.ClassifierModule) -> None:
+        def hook(_m: torch.nn.Module, _i: object, out: torch.Tensor) -> None:
+            if pl_module.training:
+                self.seen.add((out.dtype, out.is_contiguous(memory_format=torch.channels_last)))
+        self.handle = pl_module.model.conv1.register_forward_hook(hook)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: mod.ClassifierModule) -> None:
+        self.handle.remove()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_precision_trains_in_bfloat16_where_the_cpu_has_it_channels_last_everywhere(
+        cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    import sijscan.devices as devices
+
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: native)
+    recipe = quick_recipe_with(arch="tiny-resnet", stages=(Stage(32, 48, 4, 0, 1e-2, 1, 1e-3),))
+    seen = Conv1Dtypes()
+    out = train_classifier(manifest=cohort, view="full", out_dir=tmp_path / "m", recipe=recipe, init="random",
+                           accelerator="cpu", callbacks=[seen], precision="bf16")
+    card = json.loads((out / "model.json").read_text())
+    if native:
+        assert seen.seen == {(torch.bfloat16, True)} and card["provenance"]["precision"] == "bf16-mixed"
+    else:
+        assert seen.seen == {(torch.float32, True)} and card["provenance"]["precision"] == "32-true"
+    weights = torch.load(next((out / "training").glob("phase0-*/best-*.ckpt")), map_location="cpu", weights_only=False)
+    assert all(v.dtype in (torch.float32, torch.int64) for v in weights["state_dict"].values())  # fp32 master weights

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
     ({"classifiers__recipe": "fast"}, "classifiers.recipe"),
     ({"classifiers__init": "pretrained"}, "classifiers.init"),
     ({"study__device": "tpu"}, "study.device"),
+    ({"study__precision": "fp16"}, "study.precision"),
     ({"study__seed": -1}, "study.seed"),
     ({"evaluate__confident": 1.5}, "evaluate.confident"),
     ({"evaluate__n_bootstrap": True}, "evaluate.n_bootstrap"),

@@ -45,12 +45,13 @@ def test_segmenter_stage_passes_the_keys_to_the_trainer(minimal, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _fake_trainer(monkeypatch)
     cfg = config_from_dict(minimal(segmenter__train__augment="strong", segmenter__train__extra_manifest="ct.csv",
-                                   segmenter__train__extra_weight=0.25), base_dir=tmp_path)
+                                   segmenter__train__extra_weight=0.25, study__precision="bf16"), base_dir=tmp_path)
     ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "segmenter",
                        upstream={"cohorts": cohorts_with(proof="proof.csv")})
     work.run_segmenter(ctx)
     tc = seen["config"]
     assert (tc.augment, tc.extra_manifest, tc.extra_weight) == ("strong", str(tmp_path / "ct.csv"), 0.25)
+    assert tc.precision == "bf16"
 
 
 def test_ct_route_parses_resolves_and_is_named_when_bad(minimal, tmp_path: Path) -> None:

@@ -183,7 +183,7 @@ def test_classifier_epochs_override_reaches_the_recipe(minimal, tmp_path: Path, 
 
     monkeypatch.setattr("sijscan.classify.train.train_classifier", fake_train)
     monkeypatch.setattr("sijscan.study.stage_functions.read_card", lambda folder: Card())
-    cfg = config_from_dict(minimal(classifiers__epochs=3))
+    cfg = config_from_dict(minimal(classifiers__epochs=3, study__precision="bf16"))
     ctx = StageContext(config=cfg, out_dir=tmp_path, stage_dir=tmp_path / "classifiers",
                        upstream={"cohorts": cohorts_with(proof="m.csv"), "segmenter": given_segmenter("seg")})
     out = work.run_classifiers(ctx)
@@ -192,6 +192,7 @@ def test_classifier_epochs_override_reaches_the_recipe(minimal, tmp_path: Path, 
     assert all(kw["recipe"] is seen[0]["recipe"] for kw in seen)
     assert {(st.head_epochs, st.all_epochs) for st in seen[0]["recipe"].stages} == {(3, 3)}
     assert seen[0]["recipe"].arch == "tiny-resnet" and seen[0]["init"] == "random" and seen[0]["seed"] == 1
+    assert {kw["precision"] for kw in seen} == {"bf16"}  # study.precision reaches both trainings
     assert out.standard.cutoff == 0.4 and out.anatomy.view == "sij"
 
 

@@ -35,6 +35,7 @@ from sijscan.anatomy.networks import ARCH_INIT, LABELS
 from sijscan.anatomy.recipes import parse_segmenter_recipe, sijscan_recipe
 from sijscan.anatomy.segment import prepare_input
 from sijscan.anatomy.train_config import TrainConfig
+from sijscan.devices import training_precision
 from sijscan.errors import InputError, ModelError
 from sijscan.io import read_radiograph
 from sijscan.io.labelmap import read_label_map
@@ -224,9 +225,10 @@ def train_segmenter(
     if resume:
         _check_resumable(last, cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    gpu = cfg.accelerator == "gpu" or (cfg.accelerator == "auto" and torch.cuda.is_available())
+    precision = training_precision(cfg.precision, gpu=gpu)
     recipe = sijscan_recipe(size=cfg.size)
     train_dl, val_dl, counts = _loaders(manifest, cfg, recipe)
-    gpu = cfg.accelerator == "gpu" or (cfg.accelerator == "auto" and torch.cuda.is_available())
     init_args = dict(ARCH_INIT[cfg.arch])
     module = SegmenterModule(arch=cfg.arch, init_args=init_args, lr=cfg.lr, weight_decay=cfg.weight_decay,
                              epochs=cfg.epochs, augment=cfg.augment)
@@ -234,7 +236,7 @@ def train_segmenter(
     follow_our_logging()
     trainer = L.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
-        strategy="ddp" if cfg.devices > 1 else "auto", precision="bf16-mixed" if gpu else "32-true",
+        strategy="ddp" if cfg.devices > 1 else "auto", precision=precision,
         callbacks=[best_cb, training_progress(monitor="val_dice", desc="segmenter", enabled=cfg.progress)]
         + ([_StopAfter(cfg.stop_after_epochs)] if cfg.stop_after_epochs else []),
         enable_progress_bar=False, logger=False, enable_model_summary=False,
@@ -249,7 +251,7 @@ def train_segmenter(
     return export_checkpoint(
         best_path, out_dir=out, size=cfg.size,
         provenance=dict(data=str(Path(manifest).resolve()), **counts,
-                        seed=cfg.seed, epochs=int(trainer.current_epoch),
+                        seed=cfg.seed, epochs=int(trainer.current_epoch), precision=precision,
                         val_dice=None if score is None else round(float(score), 4), train_config=asdict(cfg),
                         verdict=segmenter_verdict(None if score is None else float(score), n_val=counts["n_val"])),
     )

@@ -27,6 +27,7 @@ class TrainConfig:
     augment: str = "basic"  # none | basic | strong (sijscan.anatomy.augment)
     extra_manifest: str | None = None  # a second training manifest (e.g. CT-route renders)
     extra_weight: float = 0.5  # share of each epoch's draws taken from extra_manifest
+    precision: str = "auto"  # auto | 32 | bf16 (sijscan.devices.PRECISIONS)
 
 
 def train_default(name: str) -> Any:

@@ -68,6 +68,7 @@ def train_classifier(
     init: str = "imagenet", init_weights: PathLike | None = None, seed: int = 0,
     devices: int = 1, num_nodes: int = 1, accelerator: str = "auto", max_images: int | None = None,
     resume: bool = False, overwrite: bool = False, progress: bool | None = None, seeds: Sequence[int] | None = None,
+    precision: str = "auto",
 ) -> TrainedClassifier | None:
     """Train the anatomy-aware (``view="sij"``) or standard (``view="full"``) classifier on ``manifest``.
 
@@ -78,6 +79,7 @@ def train_classifier(
     Returns the model folder and its verdict; None on scale-out ranks other than 0.
     ``seeds`` (two or more, instead of ``seed``): one model per seed in ``out/members/seed<k>`` and their
     ensemble in ``out`` (:mod:`sijscan.classify.ensemble`: logits averaged, its own cut-off and temperature).
+    ``precision``: auto, 32 or bf16 (:data:`sijscan.devices.PRECISIONS`).
     """
     if devices < 1 or num_nodes < 1:
         raise ClassifierInputError("devices and num_nodes (--devices, --num-nodes) must be >= 1")
@@ -97,7 +99,7 @@ def train_classifier(
     kw = dict(manifest=manifest, view=view, recipe=rec, extra_manifest=extra_manifest,
               extra_weight=extra_weight, crop=crop, segmenter=segmenter, use_mask_crops=crop_from_mask,
               devices=devices, num_nodes=num_nodes, accelerator=accelerator, init=init, init_weights=init_weights,
-              resume=resume, max_images=max_images, progress=progress, overwrite=overwrite)
+              resume=resume, max_images=max_images, progress=progress, overwrite=overwrite, precision=precision)
     if seeds is not None:
         folder = train_ensemble(seeds=seeds, out_dir=out, **kw)
     else:

@@ -40,7 +40,7 @@ from sijscan.classify.module import ClassifierModule
 from sijscan.classify.preprocess import PreprocessSpec
 from sijscan.classify.recipe import Recipe, get_recipe
 from sijscan.classify.training_data import check_view, refuse_trained_output, training_data
-from sijscan.devices import resolve_accelerator
+from sijscan.devices import resolve_accelerator, training_precision
 from sijscan.files import atomic_write
 from sijscan.modelfolder import build_network
 from sijscan.pipelinefolder import make_pipeline_folder
@@ -108,7 +108,7 @@ def train_classifier(
     accelerator: str = "auto", init: str = "imagenet", init_weights: str | Path | None = None, seed: int = 0,
     resume: bool = False, max_images: int | None = None, callbacks: Sequence[Any] = (), progress: bool | None = None,
     extra_manifest: str | Path | None = None, extra_weight: float = 0.5, crop: str = "box", overwrite: bool = False,
-    cache_dir: str | Path | None = None, split_seed: int | None = None,
+    cache_dir: str | Path | None = None, split_seed: int | None = None, precision: str = "auto",
 ) -> Path:
     """Train one classifier (view 'sij' or 'full') with a recipe; return the model folder ``out_dir``.
 
@@ -126,7 +126,8 @@ def train_classifier(
     (default ``seed``): the seed that holds out validation patients when the manifest has no 'val' rows (an
     ensemble's members share one split: :mod:`sijscan.classify.ensemble`). A training split
     with one class is refused; the verdict on the model (:mod:`sijscan.classify.verdict`) goes into
-    ``model.json`` ``provenance.verdict``."""
+    ``model.json`` ``provenance.verdict``. ``precision`` (auto, 32, bf16: :data:`sijscan.devices.PRECISIONS`):
+    the training's arithmetic; the precision used is ``provenance.precision``."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -135,6 +136,8 @@ def train_classifier(
     check_view(view, segmenter=segmenter, use_mask_crops=use_mask_crops, crop=crop)
 
     acc = resolve_accelerator(accelerator)
+    gpu = acc == "gpu"
+    prec = training_precision(precision, gpu=gpu)
     out, work = Path(out_dir), Path(out_dir) / "training"
     if "LOCAL_RANK" not in os.environ:
         refuse_trained_output(out, resume=resume, overwrite=overwrite)
@@ -168,7 +171,6 @@ def train_classifier(
     if done:
         net.load_state_dict(_load_state_from_ckpt(done[max(done)]["best_ckpt"]))
         log.info("resuming after phase %d (best val MCC %.4f)", max(done), done[max(done)]["best_val_mcc"])
-    gpu = acc == "gpu"
     world = devices * num_nodes
     for ph in rec.phases():
         i = int(ph["index"])
@@ -181,14 +183,15 @@ def train_classifier(
         module = ClassifierModule(net, phase=str(ph["phase"]), max_lr=float(ph["max_lr"]),
                                   label_smoothing=rec.label_smoothing, mixup_alpha=rec.mixup_alpha,
                                   weight_decay=rec.weight_decay, lr_block_factor=rec.lr_block_factor,
-                                  augment=rec.augment, channels_last=gpu, domain_weight=rec.domain_weight,
+                                  augment=rec.augment, channels_last=True, domain_weight=rec.domain_weight,
                                   n_domains=len(domains))
-        if gpu:
-            net.to(memory_format=torch.channels_last)
+        # channels-last memory on every device: measured faster on a GPU and on two CPUs, in float32 (1.1-1.5x)
+        # and bfloat16 (benchmarks/bench_precision.py; docs/performance.md)
+        net.to(memory_format=torch.channels_last)
         follow_our_logging()
         trainer = L.Trainer(
             max_epochs=int(ph["epochs"]), accelerator=acc, devices=devices, num_nodes=num_nodes,
-            strategy="ddp" if world > 1 else "auto", precision="bf16-mixed" if gpu else "32-true",
+            strategy="ddp" if world > 1 else "auto", precision=prec,
             callbacks=[ckpt_cb, training_progress(monitor="val_mcc", desc=f"classifier {view} phase {i + 1}/"
                                                   f"{len(rec.phases())}", enabled=show_progress), *callbacks],
             logger=False, enable_progress_bar=False, enable_model_summary=False,
@@ -224,7 +227,7 @@ def train_classifier(
                                    **({"extra": extra_info} if extra_info else {}),
                                    **({"adversarial_anatomies": domains} if domains else {})},
                           "seed": seed, "split_seed": seed if split_seed is None else split_seed, "crop_source": "mask" if use_mask_crops else (str(segmenter) if segmenter else None),
-                          "devices": devices, "num_nodes": num_nodes, "accelerator": acc, **init_info},
+                          "devices": devices, "num_nodes": num_nodes, "accelerator": acc, "precision": prec, **init_info},
     )
 
     return make_pipeline_folder(folder, segmenter=segmenter)  # serve/predict/export-onnx --model OUT

@@ -6,6 +6,7 @@ import logging
 import sys
 
 from sijscan._progress import add_progress_flag
+from sijscan.devices import add_precision_flag
 from sijscan.anatomy.train_config import train_default as D  # one source of the defaults (the parser needs them)
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, default=D("lr"), help="one-cycle max learning rate")
     t.add_argument("--devices", type=int, default=D("devices"))
     t.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default=D("accelerator"))
+    add_precision_flag(t)
     t.add_argument("--max-images", type=int, default=None, help="use at most N images (first N rows)")
     t.add_argument("--seed", type=int, default=D("seed"))
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
@@ -83,6 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
         size=args.size or (512 if args.arch == "paper" else 256), lr=args.lr, devices=args.devices,
         accelerator=args.accelerator, max_images=args.max_images, seed=args.seed, progress=args.progress,
         augment=args.augment, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
+        precision=args.precision,
     )
     folder = train_segmenter(manifest=args.manifest, out_dir=args.out, config=cfg, resume=args.resume,
                              overwrite=args.overwrite)

@@ -6,6 +6,7 @@ import logging
 import sys
 
 from sijscan._progress import add_progress_flag
+from sijscan.devices import add_precision_flag
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--devices", type=int, default=1)
     p.add_argument("--num-nodes", type=int, default=1)
     p.add_argument("--accelerator", choices=["auto", "cpu", "gpu"], default="auto")
+    add_precision_flag(p)
     p.add_argument("--init", choices=["imagenet", "random"], default="imagenet")
     p.add_argument("--init-weights", metavar="FILE", help="torchvision resnet50 state_dict (.pth/.safetensors)")
     p.add_argument("--arch", default=None, help="override the recipe's architecture (e.g. tiny-resnet for demos)")
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         joint_mix=args.joint_mix, anatomy_adversarial=args.anatomy_adversarial, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
         init=args.init, init_weights=args.init_weights, seed=args.seed, devices=args.devices,
         num_nodes=args.num_nodes, accelerator=args.accelerator, max_images=args.max_images, resume=args.resume,
-        overwrite=args.overwrite, progress=args.progress, seeds=parse_seeds(args.seeds),
+        overwrite=args.overwrite, progress=args.progress, seeds=parse_seeds(args.seeds), precision=args.precision,
     )
     if trained is None:  # a scale-out rank other than 0: rank 0 reports
         return 0

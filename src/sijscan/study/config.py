@@ -6,7 +6,7 @@ path (``segmenter.train.epochs: must be an integer >= 1, got 'ten'``). Unknown k
 
 Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
 
-    study:       {name, seed, device: auto|cpu|gpu, workers}
+    study:       {name, seed, device: auto|cpu|gpu, workers, precision: auto|32|bf16}
     cohorts:     {NAME: {role: train|test, phantom: {cohort, n, seed, size, format, followup, overrides}}
                   | {role, manifest: PATH}           # exactly one training cohort (split train/val)
                   | {role: test, ct: {cases: [DIR...], n, size, if_missing, realism}}}  # CT-route renders of real CTs
@@ -33,6 +33,7 @@ from typing import Any, Mapping
 
 from sijscan.anatomy.crop import CROPS as SIJ_CROPS  # loaded with sijscan.anatomy anyway
 from sijscan.anatomy.train_config import train_default as D  # one source of the segmenter's defaults
+from sijscan.devices import PRECISIONS
 from sijscan.study.config_ct import ANATOMY_VARY, REALISM_LEVELS, CTRouteSpec, parse_ct_route
 from sijscan.study.config_fields import (StudyConfigError, as_mapping, no_unknown, read_choice,
                                          read_float, read_int, read_path, read_seeds)
@@ -61,6 +62,8 @@ class StudySection:
     seed: int = 0
     device: str = "auto"
     workers: int = 1
+    precision: str = "auto"
+    """the arithmetic of the segmenter's and classifiers' trainings (:data:`sijscan.devices.PRECISIONS`)"""
 
 
 @dataclass(frozen=True)
@@ -193,13 +196,14 @@ class StudyConfig:
 
 def _study(d: Mapping[str, Any]) -> StudySection:
     key = "study"
-    no_unknown(d, ("name", "seed", "device", "workers"), key)
+    no_unknown(d, ("name", "seed", "device", "workers", "precision"), key)
     name = d.get("name", "study")
     if not isinstance(name, str) or not name.strip():
         raise StudyConfigError(f"study.name: must be a non-empty string, got {name!r}")
     return StudySection(name=name, seed=read_int(d, "seed", key, 0, minimum=0),  # type: ignore[arg-type]
                         device=read_choice(d, "device", key, "auto", DEVICES),  # type: ignore[arg-type]
-                        workers=read_int(d, "workers", key, 1, minimum=1))  # type: ignore[arg-type]
+                        workers=read_int(d, "workers", key, 1, minimum=1),  # type: ignore[arg-type]
+                        precision=read_choice(d, "precision", key, "auto", PRECISIONS))  # type: ignore[arg-type]
 
 
 def _phantom(d: Mapping[str, Any], key: str, cohort_name: str, seed: int) -> PhantomSpec:

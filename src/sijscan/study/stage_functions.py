@@ -106,7 +106,7 @@ def run_segmenter(ctx: StageContext) -> SegmenterOutput:
     tc = TrainConfig(arch=t.arch, epochs=t.epochs, batch_size=t.batch_size, size=t.size, lr=t.lr,
                      devices=t.devices, accelerator=study_device(cfg.study.device, for_="lightning"), max_images=t.max_images,
                      seed=cfg.study.seed, augment=t.augment, extra_manifest=extra,
-                     extra_weight=t.extra_weight, progress=ctx.progress)
+                     extra_weight=t.extra_weight, progress=ctx.progress, precision=cfg.study.precision)
     folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
     card = read_card(folder)
     return SegmenterOutput(model=str(Path(folder).resolve()), trained=True, arch=t.arch, augment=t.augment,
@@ -150,7 +150,8 @@ def run_classifiers(ctx: StageContext) -> ClassifiersOutput:
             init_weights=c.init_weights, seed=seed, max_images=c.max_images, progress=ctx.progress,
             extra_manifest=extra, extra_weight=c.extra_weight, crop=c.crop if view == "sij" else "box",
             split_seed=seeds[0],  # every seed validates on the same patients (an ensemble's cut-off needs it)
-            cache_dir=ctx.stage_dir / "preprocessed"))  # one cache for every model: each image is cut once
+            cache_dir=ctx.stage_dir / "preprocessed",  # one cache for every model: each image is cut once
+            precision=cfg.study.precision))
 
     def entry(folder: Path, view: str, seed: int, ensemble: tuple[int, ...] | None = None) -> ClassifierModel:
         card = read_card(folder)
