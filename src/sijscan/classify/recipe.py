@@ -75,9 +75,10 @@ CPU = Recipe(
     name="cpu", arch="tiny-resnet",
     stages=(Stage(96, 144, 16, 0, 1e-2, 10, 2e-3),),
 )
-"""What the demo trains on a CPU in minutes: one stage at 128 x 192 (the SIJ crop of a 1024 px phantom
-radiograph keeps about 0.7 mm per pixel there), all layers from the first epoch (with random init a
-head-only phase would only fit a head to random features), a ResNet-10-sized network."""
+"""What the demo trains on a CPU in minutes: one stage at 96 x 144, batch 16 (the joint-pair view of a 1024 px
+phantom radiograph keeps about 1 mm per pixel there: configs/demo.yaml), 10 epochs, all layers from the
+first epoch (with random init a head-only phase would only fit a head to random features), a
+ResNet-10-sized network."""
 
 RECIPES = {"paper": PAPER, "quick": QUICK, "cpu": CPU}
 
