@@ -129,3 +129,13 @@ def test_anatomy_adversarial_reaches_the_classifier_recipe(minimal) -> None:
     assert work._classifier_recipe(config_from_dict(minimal()).classifiers).domain_weight == 0.0
     with pytest.raises(StudyConfigError, match="classifiers.anatomy_adversarial"):
         config_from_dict(minimal(classifiers__anatomy_adversarial=-1))
+
+
+def test_processing_reaches_the_classifier_recipe(minimal) -> None:
+    from sijscan.classify.processing import PROCESSING
+
+    assert work._classifier_recipe(config_from_dict(minimal(classifiers__processing=True)).classifiers).processing \
+        == PROCESSING
+    assert work._classifier_recipe(config_from_dict(minimal()).classifiers).processing is None
+    with pytest.raises(StudyConfigError, match="classifiers.processing: must be true or false"):
+        config_from_dict(minimal(classifiers__processing="yes"))

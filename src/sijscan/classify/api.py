@@ -63,7 +63,8 @@ class TrainedClassifier:
 def train_classifier(
     manifest: PathLike, *, view: str, out: PathLike, recipe: str | Recipe = "paper", arch: str | None = None,
     segmenter: PathLike | None = None, crop_from_mask: bool = False, crop: str = "box",
-    appearance: bool = False, elastic: bool = False, joint_mix: bool = False, anatomy_adversarial: float = 0.0,
+    appearance: bool = False, elastic: bool = False, joint_mix: bool = False, processing: bool = False,
+    anatomy_adversarial: float = 0.0,
     extra_manifest: PathLike | None = None, extra_weight: float = 0.5,
     init: str = "imagenet", init_weights: PathLike | None = None, seed: int = 0,
     devices: int = 1, num_nodes: int = 1, accelerator: str = "auto", max_images: int | None = None,
@@ -73,7 +74,7 @@ def train_classifier(
     """Train the anatomy-aware (``view="sij"``) or standard (``view="full"``) classifier on ``manifest``.
 
     The keywords are ``sijscan train-classifier``'s flags (``crop_from_mask`` = ``--crop-from-mask``,
-    ``joint_mix`` = ``--joint-mix``, ...). ``view="sij"`` needs ``segmenter=DIR`` (copied into ``out``,
+    ``joint_mix`` = ``--joint-mix``, ``processing`` = ``--processing``, ...). ``view="sij"`` needs ``segmenter=DIR`` (copied into ``out``,
     which becomes a pipeline folder) or ``crop_from_mask=True``. Refuses to replace a trained model in
     ``out`` without ``overwrite``. Bad arguments or data raise ``ClassifierInputError`` (one line).
     Returns the model folder and its verdict; None on scale-out ranks other than 0.
@@ -91,7 +92,7 @@ def train_classifier(
         rec = get_recipe(recipe, arch=arch)
     else:
         rec = replace(recipe, arch=arch) if arch is not None else recipe
-    rec = with_augment(rec, appearance=appearance, elastic=elastic, tile_mix=joint_mix)
+    rec = with_augment(rec, appearance=appearance, elastic=elastic, tile_mix=joint_mix, processing=processing)
     if anatomy_adversarial:
         rec = replace(rec, domain_weight=float(anatomy_adversarial))
     from sijscan.classify.train import train_classifier as train  # lazy: lightning, torchvision

@@ -26,6 +26,7 @@ from sijscan.anatomy.segment import Segmenter
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.errors import SijscanError
 from sijscan.classify.preprocess import PreprocessSpec, clahe_qiu, pad_or_crop, resize_longest
+from sijscan.classify.processing import ProcessingSpec, reprocess, variant_rng
 from sijscan.files import file_digest
 from sijscan.io import read_manifest
 from sijscan.io.labelmap import read_label_map
@@ -144,15 +145,20 @@ class CachedViews:
     """Per image: the anatomy it shows (:func:`domain_key`)."""
     domains: np.ndarray | None = None
     """Per image: the index of its anatomy among the training set's (-1: none), set by the trainer."""
+    variants: list[np.ndarray] | None = None
+    """Per image: ``(K, h, w)`` re-processed versions of its view (:mod:`sijscan.classify.processing`), or None."""
 
     def stage_tensor(self, height: int, width: int) -> torch.Tensor:
-        """``(N, 1, height, width)`` float16: each cached array resized (longest side = width) and padded."""
-        out = torch.empty((len(self.arrays), 1, height, width), dtype=torch.float16)
+        """``(N, 1 + K, height, width)`` float16: each cached array (and its K variants) resized (longest
+        side = width) and padded; K = 0 without variants."""
+        k = int(self.variants[0].shape[0]) if self.variants else 0
+        out = torch.empty((len(self.arrays), 1 + k, height, width), dtype=torch.float16)
         for i, a in enumerate(self.arrays):
-            img = a.astype(np.float32)
-            if max(img.shape) != width:
-                img = resize_longest(img, width)
-            out[i, 0] = torch.from_numpy(pad_or_crop(img, height, width))
+            for j, view in enumerate([a, *(self.variants[i] if k else [])]):
+                img = view.astype(np.float32)
+                if max(img.shape) != width:
+                    img = resize_longest(img, width)
+                out[i, j] = torch.from_numpy(pad_or_crop(img, height, width))
         return out
 
     def concat(self, other: "CachedViews") -> "CachedViews":
@@ -162,20 +168,46 @@ class CachedViews:
 
         grades = None if self.grades is None and other.grades is None else np.concatenate([grades_of(self), grades_of(other)])
         keys = None if self.domain_keys is None or other.domain_keys is None else [*self.domain_keys, *other.domain_keys]
+        if (self.variants is None) != (other.variants is None):
+            raise ClassifierInputError("cannot join views with and without processing variants")
+        variants = None if self.variants is None else [*self.variants, *(other.variants or [])]
         return CachedViews(arrays=[*self.arrays, *other.arrays], labels=np.concatenate([self.labels, other.labels]),
-                           grades=grades, n_left_out=self.n_left_out + other.n_left_out, domain_keys=keys)
+                           grades=grades, n_left_out=self.n_left_out + other.n_left_out, domain_keys=keys,
+                           variants=variants)
 
-    def dataset(self, height: int, width: int) -> torch.utils.data.TensorDataset:
-        """Tensors (view, label, grades, anatomy index): grades -1 where unknown, anatomy -1 when unset."""
+    def dataset(self, height: int, width: int) -> torch.utils.data.Dataset:
+        """Items (view, label, grades, anatomy index): grades -1 where unknown, anatomy -1 when unset; with
+        processing variants each item is the view as acquired or one of its variants, drawn uniformly."""
         g = self.grades if self.grades is not None else np.full((len(self.labels), 2), -1, dtype=np.int64)
         d = self.domains if self.domains is not None else np.full(len(self.labels), -1, dtype=np.int64)
-        return torch.utils.data.TensorDataset(self.stage_tensor(height, width), torch.from_numpy(self.labels),
-                                              torch.from_numpy(g), torch.from_numpy(d))
+        tensors = (self.stage_tensor(height, width), torch.from_numpy(self.labels), torch.from_numpy(g),
+                   torch.from_numpy(d))
+        if self.variants is None:
+            return torch.utils.data.TensorDataset(tensors[0], *tensors[1:])
+        return VariantViews(*tensors)
+
+
+class VariantViews(torch.utils.data.Dataset):
+    """Views ``(N, 1 + K, H, W)``: item ``i`` is slot 0 (as acquired) or one of the K variants, drawn with
+    torch's global generator (seeded by the trainer), as a ``(1, H, W)`` view."""
+
+    def __init__(self, views: torch.Tensor, labels: torch.Tensor, grades: torch.Tensor, domains: torch.Tensor) -> None:
+        self.views, self.labels, self.grades, self.domains = views, labels, grades, domains
+
+    def __len__(self) -> int:
+        return int(self.views.shape[0])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        k = int(torch.randint(self.views.shape[1], (1,)))
+        return self.views[i, k:k + 1], self.labels[i], self.grades[i], self.domains[i]
 
 
 def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_source: CropSource | None,
-                  cache_dir: Path | None = None) -> CachedViews:
-    """Read, crop (view 'sij'), CLAHE and resize every row once; disk-cached when ``cache_dir`` is set."""
+                  cache_dir: Path | None = None, processing: ProcessingSpec | None = None,
+                  seed: int = 0) -> CachedViews:
+    """Read, crop (view 'sij'), CLAHE and resize every row once; disk-cached when ``cache_dir`` is set.
+    ``processing``: also ``processing.variants`` re-processed versions of each view (drawn with ``seed``:
+    :mod:`sijscan.classify.processing`), cached beside it."""
     if view not in VIEWS:
         raise ClassifierInputError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
     if view == "sij" and crop_source is None:
@@ -183,18 +215,25 @@ def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_sou
     df_all = df
     key_base = json.dumps({"view": view, "spec": spec.to_json(), "src": getattr(crop_source, "__name__", "crop")},
                           sort_keys=True)
+    proc_key = "" if processing is None else json.dumps({"processing": processing.to_json(), "seed": int(seed)},
+                                                        sort_keys=True)
     arrays: list[np.ndarray] = []
+    variants: list[np.ndarray] = []
     kept: list[int] = []
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
     for pos, (_, row) in enumerate(df.iterrows()):
-        cached = None
+        cached = cached_variants = None
         if cache_dir is not None:
             mask = row.get("mask") if view == "sij" else None
             key = hashlib.sha1((key_base + _file_digest(row["image"]) + _file_digest(mask if isinstance(mask, str) else None)).encode()).hexdigest()
             cached = cache_dir / f"{key}.npy"
-            if cached.is_file():
+            if processing is not None:
+                cached_variants = cache_dir / f"{key}-{hashlib.sha1(proc_key.encode()).hexdigest()[:16]}.npy"
+            if cached.is_file() and (cached_variants is None or cached_variants.is_file()):
                 arrays.append(np.load(cached))
+                if cached_variants is not None:
+                    variants.append(np.load(cached_variants))
                 kept.append(pos)
                 continue
         image = read_image(row["image"])
@@ -212,6 +251,12 @@ def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_sou
         if cached is not None:
             np.save(cached, arr)
         arrays.append(arr)
+        if processing is not None:
+            variants.append(np.stack([
+                resize_longest(clahe_qiu(reprocess(image, variant_rng(seed, k, Path(str(row["image"])).name), processing), spec),
+                               spec.width).astype(np.float16) for k in range(processing.variants)]))
+            if cached_variants is not None:
+                np.save(cached_variants, variants[-1])
         kept.append(pos)
     if len(kept) < len(df):
         log.warning("%d of %d images left out: no SIJ crop", len(df) - len(kept), len(df))
@@ -220,7 +265,8 @@ def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_sou
     if labels.isna().any() or not set(labels.unique()) <= {0, 1}:
         raise ClassifierInputError("every training/validation image needs label 0 or 1")
     return CachedViews(arrays=arrays, labels=labels.to_numpy(dtype=np.int64), grades=grade_targets(df),
-                       n_left_out=len(df_all) - len(df), domain_keys=[domain_key(r) for _, r in df.iterrows()])
+                       n_left_out=len(df_all) - len(df), domain_keys=[domain_key(r) for _, r in df.iterrows()],
+                       variants=variants if processing is not None else None)
 
 
 def domain_key(row: pd.Series) -> str:

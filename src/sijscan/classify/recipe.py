@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 from sijscan.classify.augment import APPEARANCE, ELASTIC, TILE_MIX, AugmentSpec
 from sijscan.classify.errors import ClassifierInputError
+from sijscan.classify.processing import PROCESSING, ProcessingSpec
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Recipe:
     """> 0: anatomy-adversarial training (:mod:`sijscan.classify.domain`): a head behind a gradient
     reversal learns which anatomy (real CT, or the procedural phantom) each training view shows, and
     the features are pushed to hide it, with this weight in the loss."""
+    processing: ProcessingSpec | None = None
+    """Re-processed variants of every training view (:mod:`sijscan.classify.processing`); None: off."""
 
     @property
     def final_size(self) -> tuple[int, int]:
@@ -53,6 +56,7 @@ class Recipe:
         d = asdict(self)
         d["stages"] = [asdict(s) for s in self.stages]
         d["augment"] = self.augment.to_json()
+        d["processing"] = None if self.processing is None else self.processing.to_json()
         return d
 
 
@@ -83,14 +87,16 @@ ResNet-10-sized network."""
 RECIPES = {"paper": PAPER, "quick": QUICK, "cpu": CPU}
 
 
-def with_augment(recipe: Recipe, *, appearance: bool = False, elastic: bool = False, tile_mix: bool = False) -> Recipe:
+def with_augment(recipe: Recipe, *, appearance: bool = False, elastic: bool = False, tile_mix: bool = False,
+                 processing: bool = False) -> Recipe:
     """``recipe`` with appearance randomisation (:data:`sijscan.classify.augment.APPEARANCE`), the smooth
-    deformation (:data:`~sijscan.classify.augment.ELASTIC`) and joint mixing (:data:`~sijscan.classify.augment.TILE_MIX`)
-    turned on as asked."""
+    deformation (:data:`~sijscan.classify.augment.ELASTIC`), joint mixing (:data:`~sijscan.classify.augment.TILE_MIX`)
+    and vendor-processing variants (:data:`sijscan.classify.processing.PROCESSING`) turned on as asked."""
     from dataclasses import replace
 
     on = {**(APPEARANCE if appearance else {}), **(ELASTIC if elastic else {}), **(TILE_MIX if tile_mix else {})}
-    return replace(recipe, augment=replace(recipe.augment, **on)) if on else recipe
+    recipe = replace(recipe, augment=replace(recipe.augment, **on)) if on else recipe
+    return replace(recipe, processing=PROCESSING) if processing else recipe
 
 
 def get_recipe(name: str, *, arch: str | None = None) -> Recipe:

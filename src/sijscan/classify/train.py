@@ -148,7 +148,8 @@ def train_classifier(
     data = training_data(manifest=manifest, view=view, spec=spec, segmenter=segmenter, use_mask_crops=use_mask_crops,
                          crop=crop, cache=Path(cache_dir) if cache_dir is not None else work / "cache",
                          seed=seed if split_seed is None else split_seed, seg_device="cuda" if acc == "gpu" else "cpu",
-                         max_images=max_images, extra_manifest=extra_manifest, extra_weight=extra_weight)
+                         max_images=max_images, extra_manifest=extra_manifest, extra_weight=extra_weight,
+                         processing=rec.processing)
     train_df, val_df, train_views, val_views = data.train_df, data.val_df, data.train_views, data.val_views
     extra_info, leaked = data.extra_info, data.leaked
     mixing = None if data.n_first is None else (data.n_first, float(extra_weight), seed)

@@ -18,6 +18,7 @@ from sijscan.classify.data import (CachedViews, crop_from_segmenter, describe, m
                                    read_training_manifest, split_extra, split_train_val)
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.preprocess import PreprocessSpec
+from sijscan.classify.processing import ProcessingSpec
 from sijscan.classify.verdict import check_training_labels
 from sijscan.io.cohort.splits import patients_on_both_sides
 
@@ -57,10 +58,12 @@ def check_view(view: str, *, segmenter: str | Path | None, use_mask_crops: bool,
 def training_data(*, manifest: str | Path, view: str, spec: PreprocessSpec, segmenter: str | Path | None,
                   use_mask_crops: bool, crop: str, cache: Path, seed: int, seg_device: str = "cpu",
                   max_images: int | None = None, extra_manifest: str | Path | None = None,
-                  extra_weight: float = 0.5, with_train: bool = True) -> TrainingData:
+                  extra_weight: float = 0.5, with_train: bool = True,
+                  processing: ProcessingSpec | None = None) -> TrainingData:
     """Split ``manifest`` (``seed`` holds out validation patients when it has no 'val' rows), cut and
     preprocess every view once into ``cache``, and add the extra manifest's rows. ``with_train=False``:
-    the validation views only (an ensemble's cut-off), the training rows are split but not read."""
+    the validation views only (an ensemble's cut-off), the training rows are split but not read.
+    ``processing``: the training views (not the validation views) also get re-processed variants."""
     df = read_training_manifest(manifest)
     train_df, val_df = split_train_val(df, seed=seed)
     if max_images is not None:
@@ -72,10 +75,11 @@ def training_data(*, manifest: str | Path, view: str, spec: PreprocessSpec, segm
     source = mask_crops(crop) if use_mask_crops else (
         crop_from_segmenter(segmenter, device=seg_device, crop=crop) if segmenter else None)
 
-    def views(rows: pd.DataFrame) -> CachedViews:
-        return prepare_views(rows, view=view, spec=spec, crop_source=source, cache_dir=cache)
+    def views(rows: pd.DataFrame, train: bool = False) -> CachedViews:
+        return prepare_views(rows, view=view, spec=spec, crop_source=source, cache_dir=cache,
+                             processing=processing if train else None, seed=seed)
 
-    train_views = views(train_df) if with_train else None
+    train_views = views(train_df, train=True) if with_train else None
     val_views = views(val_df)
     n_first, extra_info = None, None
     if extra_manifest is not None:
@@ -86,7 +90,7 @@ def training_data(*, manifest: str | Path, view: str, spec: PreprocessSpec, segm
             raise ClassifierInputError(f"{extra_manifest}: no training rows (every row has split 'val')")
         if train_views is not None:
             n_first = len(train_views.labels)
-            train_views = train_views.concat(views(extra_train_df))
+            train_views = train_views.concat(views(extra_train_df, train=True))
         if len(extra_val_df):
             val_views = val_views.concat(views(extra_val_df))
         extra_info = {"manifest": str(extra_manifest), "weight": float(extra_weight),

@@ -51,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--joint-mix", action="store_true",
                    help="--crop joints: half the training rows take their right joint (and its grade) from another "
                         "row; the label is the mNY criterion of the two grades")
+    p.add_argument("--processing", action="store_true",
+                   help="also train on re-processed versions of each view (a random grey-level curve and edge "
+                        "enhancement before CLAHE: what differs between vendors' processing)")
     p.add_argument("--anatomy-adversarial", type=float, default=0.0, metavar="W",
                    help="weight of an anatomy-adversarial head (gradient reversal) that keeps the features from telling "
                         "which anatomy a view shows: each real CT of CT-route renders (ct_case), else each cohort "
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     trained = train_classifier(
         args.manifest, view=args.view, out=args.out, recipe=args.recipe, arch=args.arch, segmenter=args.segmenter,
         crop_from_mask=args.crop_from_mask, crop=args.crop, appearance=args.appearance, elastic=args.elastic,
-        joint_mix=args.joint_mix, anatomy_adversarial=args.anatomy_adversarial, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
+        joint_mix=args.joint_mix, processing=args.processing, anatomy_adversarial=args.anatomy_adversarial, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
         init=args.init, init_weights=args.init_weights, seed=args.seed, devices=args.devices,
         num_nodes=args.num_nodes, accelerator=args.accelerator, max_images=args.max_images, resume=args.resume,
         overwrite=args.overwrite, progress=args.progress, seeds=parse_seeds(args.seeds), precision=args.precision,

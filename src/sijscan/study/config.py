@@ -15,7 +15,7 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
                                      ct_route: {cases: [DIR...], n, size, if_missing: error|skip,
                                                 realism: off|varied|stress}}}
     classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
-                  max_images, epochs, crop: box|joints|joints_span, appearance, elastic, joint_mix: bool,
+                  max_images, epochs, crop: box|joints|joints_span, appearance, elastic, joint_mix, processing: bool,
                   anatomy_adversarial,
                   seeds: [INT...], extra_weight,
                   ct_route: {cases: [DIR...], n, size, if_missing, realism, variants, vary}}
@@ -62,8 +62,7 @@ class StudySection:
     seed: int = 0
     device: str = "auto"
     workers: int = 1
-    precision: str = "auto"
-    """the arithmetic of the segmenter's and classifiers' trainings (:data:`sijscan.devices.PRECISIONS`)"""
+    precision: str = "auto"  # the segmenter's and classifiers' training arithmetic (sijscan.devices.PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -133,6 +132,8 @@ class ClassifierConfig:
     """a smooth random deformation of each training view"""
     joint_mix: bool = False
     """crop "joints": half the training rows take their right joint from another row (label: mNY of the two grades)"""
+    processing: bool = False
+    """vendor-processing variants of every training view (:mod:`sijscan.classify.processing`)"""
     anatomy_adversarial: float = 0.0
     """> 0: the weight of an anatomy-adversarial head (sijscan.classify.domain) in both classifiers' training"""
     seeds: tuple[int, ...] | None = None
@@ -284,10 +285,10 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
 def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
     k = "classifiers"
     no_unknown(d, ("recipe", "arch", "init", "init_weights", "devices", "num_nodes", "max_images", "epochs",
-                    "crop", "appearance", "elastic", "joint_mix", "anatomy_adversarial", "seeds", "ensemble",
+                    "crop", "appearance", "elastic", "joint_mix", "processing", "anatomy_adversarial", "seeds", "ensemble",
                     "extra_weight", "ct_route"), k)
     flags = {}
-    for name in ("appearance", "elastic", "joint_mix", "ensemble"):
+    for name in ("appearance", "elastic", "joint_mix", "processing", "ensemble"):
         flags[name] = d.get(name, False)
         if not isinstance(flags[name], bool):
             raise StudyConfigError(f"{k}.{name}: must be true or false, got {flags[name]!r}")

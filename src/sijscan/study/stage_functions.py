@@ -123,7 +123,8 @@ def _classifier_recipe(c: Any) -> Any:
         stages = tuple(dataclasses.replace(st, head_epochs=c.epochs if st.head_epochs else 0,
                                            all_epochs=c.epochs if st.all_epochs else 0) for st in recipe.stages)
         recipe = dataclasses.replace(recipe, stages=stages)
-    recipe = with_augment(recipe, appearance=c.appearance, elastic=c.elastic, tile_mix=c.joint_mix)
+    recipe = with_augment(recipe, appearance=c.appearance, elastic=c.elastic, tile_mix=c.joint_mix,
+                          processing=c.processing)
     return dataclasses.replace(recipe, domain_weight=c.anatomy_adversarial) if c.anatomy_adversarial else recipe
 
 
