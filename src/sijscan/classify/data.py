@@ -215,8 +215,7 @@ def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_sou
     df_all = df
     key_base = json.dumps({"view": view, "spec": spec.to_json(), "src": getattr(crop_source, "__name__", "crop")},
                           sort_keys=True)
-    proc_key = "" if processing is None else json.dumps({"processing": processing.to_json(), "seed": int(seed)},
-                                                        sort_keys=True)
+    proc_key = "" if processing is None else f"{sorted(processing.to_json().items())!r}|seed={int(seed)}"
     arrays: list[np.ndarray] = []
     variants: list[np.ndarray] = []
     kept: list[int] = []
