@@ -11,8 +11,11 @@ in mean probability per max grade is what that setting does to the model. Groups
   gamma), ``unsharp`` (GESPIC's edge enhancement), ``processing`` (lut + unsharp), ``grid`` (no grid
   lines), ``all`` (the four).
 
-Prints ONE JSON line (rows: group, AUC, mean probability per max grade, mean probability of the
-negatives). Phantom data; a diagnostic of a trained model, not a performance figure.
+``--from-ct CASE_DIR``: the patients are instead CT-route radiographs of that real CT (the same ``--n``
+renders, poses and grades in every group; only the acquisition profile changes), i.e. real anatomy under
+each site's processing. Prints ONE JSON line (rows: group, AUC, mean probability per max grade, mean
+probability of the negatives). Phantom or CT-route data; a diagnostic of a trained model, not a
+performance figure.
 
     PYTHONPATH=src python benchmarks/processing_shift.py --model DEMO/classifiers/anatomy-ensemble \\
         --segmenter DEMO/segmenter/model --work /tmp/shift [--n 40] [--seed 77]
@@ -31,6 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from sijscan.io.manifest import read_manifest  # noqa: E402
+from sijscan.phantom.ct.cohort import render_ct_cohort  # noqa: E402
+from sijscan.phantom.profiles import get_profile  # noqa: E402
 from sijscan.phantom.simulate import simulate_cohort  # noqa: E402
 from sijscan.predict.pipeline import Pipeline  # noqa: E402
 from sijscan.stats.delong import delong_ci  # noqa: E402
@@ -72,6 +77,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=77)
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--from-ct", default=None, metavar="CASE_DIR", help="CT-route renders of this real CT instead")
     args = ap.parse_args()
     groups = [g for g in args.groups.split(",") if g]
     bad = [g for g in groups if g not in GROUPS]
@@ -82,12 +88,17 @@ def main() -> None:
     rows, t0 = [], time.time()
     for g in groups:
         site, changes = GROUPS[g]
-        manifest = simulate_cohort(site, n=args.n, seed=args.seed, out_dir=work / g, size=args.size, followup=False,
-                                   workers=args.workers, overrides={"profiles": {site: changes}}, progress=False)
+        if args.from_ct:
+            manifest = render_ct_cohort([args.from_ct], work / g, n=args.n, size=args.size, seed=args.seed,
+                                        profile=get_profile(site, changes), split="test", workers=args.workers)
+        else:
+            manifest = simulate_cohort(site, n=args.n, seed=args.seed, out_dir=work / g, size=args.size,
+                                       followup=False, workers=args.workers, overrides={"profiles": {site: changes}},
+                                       progress=False)
         rows.append({"group": g, "site": site, "changes": changes, **score(pipe, manifest)})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print(json.dumps({"benchmark": "processing_shift", "model": str(Path(args.model).resolve()), "n": args.n,
-                      "seed": args.seed, "size": args.size, "seconds": round(time.time() - t0, 1), "rows": rows}))
+                      "seed": args.seed, "size": args.size, "from_ct": args.from_ct, "seconds": round(time.time() - t0, 1), "rows": rows}))
 
 
 if __name__ == "__main__":
