@@ -215,7 +215,12 @@ def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_sou
     df_all = df
     key_base = json.dumps({"view": view, "spec": spec.to_json(), "src": getattr(crop_source, "__name__", "crop")},
                           sort_keys=True)
-    proc_key = "" if processing is None else f"{sorted(processing.to_json().items())!r}|seed={int(seed)}"
+    proc_tag = None if processing is None else hashlib.sha1(
+        f"{sorted(processing.to_json().items())!r}|seed={int(seed)}".encode()).hexdigest()[:16]
+
+    def preprocessed(image: np.ndarray) -> np.ndarray:
+        return resize_longest(clahe_qiu(image, spec), spec.width).astype(np.float16)
+
     arrays: list[np.ndarray] = []
     variants: list[np.ndarray] = []
     kept: list[int] = []
@@ -227,8 +232,8 @@ def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_sou
             mask = row.get("mask") if view == "sij" else None
             key = hashlib.sha1((key_base + _file_digest(row["image"]) + _file_digest(mask if isinstance(mask, str) else None)).encode()).hexdigest()
             cached = cache_dir / f"{key}.npy"
-            if processing is not None:
-                cached_variants = cache_dir / f"{key}-{hashlib.sha1(proc_key.encode()).hexdigest()[:16]}.npy"
+            if proc_tag is not None:
+                cached_variants = cache_dir / f"{key}-{proc_tag}.npy"
             if cached.is_file() and (cached_variants is None or cached_variants.is_file()):
                 arrays.append(np.load(cached))
                 if cached_variants is not None:
@@ -246,14 +251,14 @@ def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_sou
                 continue
         if spec.mirror:
             image = image[:, ::-1]
-        arr = resize_longest(clahe_qiu(image, spec), spec.width).astype(np.float16)
+        arr = preprocessed(image)
         if cached is not None:
             np.save(cached, arr)
         arrays.append(arr)
         if processing is not None:
-            variants.append(np.stack([
-                resize_longest(clahe_qiu(reprocess(image, variant_rng(seed, k, Path(str(row["image"])).name), processing), spec),
-                               spec.width).astype(np.float16) for k in range(processing.variants)]))
+            name = Path(str(row["image"])).name
+            variants.append(np.stack([preprocessed(reprocess(image, variant_rng(seed, k, name), processing))
+                                      for k in range(processing.variants)]))
             if cached_variants is not None:
                 np.save(cached_variants, variants[-1])
         kept.append(pos)

@@ -12,9 +12,11 @@ cached as ``variants`` re-processed versions: a grey-level curve ``x ** g`` with
 (negative: smoothing, i.e. less enhancement than the site applied) and ``s`` uniform in
 ``sigma_px_range`` source pixels (the phantom's sites use 1.8-2.5 mm, about 4-6 pixels at 0.41 mm).
 Each training draw takes the view as acquired or one of its variants with equal chance. Validation
-views are never re-processed. Measured (docs/performance.md, "A first processing randomisation"): it
-did NOT remove the dependence on DAMACT's processing and raised every probability; off everywhere. Each variant's draw is seeded by the training seed, the variant's index
+views are never re-processed. Each variant's draw is seeded by the training seed, the variant's index
 and the image's file name, so a cache shared between trainings with the same seed is reused.
+
+Measured (docs/performance.md, "A first processing randomisation"): it did NOT remove the dependence
+on DAMACT's processing and raised every probability; off everywhere.
 """
 from __future__ import annotations
 
