@@ -13,9 +13,9 @@ in mean probability per max grade is what that setting does to the model. Groups
 
 ``--from-ct CASE_DIR``: the patients are instead CT-route radiographs of that real CT (the same ``--n``
 renders, poses and grades in every group; only the acquisition profile changes), i.e. real anatomy under
-each site's processing. Prints ONE JSON line (rows: group, AUC, mean probability per max grade, mean
-probability of the negatives). Phantom or CT-route data; a diagnostic of a trained model, not a
-performance figure.
+each site's processing. Prints ONE JSON line (rows: group, the transfer benchmark's scores, i.e. AUC, mean
+probability per max grade, ECE and per-side kappa, and the mean probability of the negatives). Phantom
+or CT-route data; a diagnostic of a trained model, not a performance figure.
 
     PYTHONPATH=src python benchmarks/processing_shift.py --model DEMO/classifiers/anatomy-ensemble \\
         --segmenter DEMO/segmenter/model --work /tmp/shift [--n 40] [--seed 77]
@@ -33,12 +33,13 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # classifier_scores, loaded by path too (tests)
+import classifier_scores  # noqa: E402  (the transfer benchmark's scores: AUC, mean p per max grade, ECE, kappa)
 from sijscan.io.manifest import read_manifest  # noqa: E402
 from sijscan.phantom.ct.cohort import render_ct_cohort  # noqa: E402
 from sijscan.phantom.profiles import get_profile  # noqa: E402
 from sijscan.phantom.simulate import simulate_cohort  # noqa: E402
 from sijscan.predict.pipeline import Pipeline  # noqa: E402
-from sijscan.stats.delong import delong_ci  # noqa: E402
 
 GESPIC_NOISE = dict(quanta_per_mm2=16000.0, electronic_noise=0.004)
 GESPIC_BLUR = dict(detector_blur_mm=0.1)
@@ -56,15 +57,16 @@ GROUPS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def score(pipe: Pipeline, manifest: Path) -> dict[str, Any]:
+    """:func:`classifier_scores.score` of the pipeline's predictions, plus the negatives' mean probability."""
     df = read_manifest(manifest)
     preds = pipe.predict_many([str(x) for x in df["image"]], batch_size=16, on_error="record")
-    df["p"] = [p.probability if p.error is None else np.nan for p in preds]
-    df = df[np.isfinite(df["p"])]
-    grade = df[["grade_left", "grade_right"]].max(axis=1)
-    y = df["label"].to_numpy(int)
-    return {"n": int(len(df)), "auc": round(float(delong_ci(y_true=y, scores=df["p"].to_numpy(float)).auc), 3),
-            "mean_p_by_max_grade": {int(g): round(float(v), 3) for g, v in df.groupby(grade)["p"].mean().items()},
-            "mean_p_negatives": round(float(df.loc[y == 0, "p"].mean()), 3)}
+    rows = [{"label": int(r["label"]), "grade_left": int(r["grade_left"]), "grade_right": int(r["grade_right"]),
+             "p": p.probability, "pred_left": (p.grades or {}).get("left"),
+             "pred_right": (p.grades or {}).get("right")}
+            for (_, r), p in zip(df.iterrows(), preds) if p.error is None]
+    negatives = [r["p"] for r in rows if r["label"] == 0]
+    return {**classifier_scores.score(rows),
+            "mean_p_negatives": round(float(np.mean(negatives)), 4) if negatives else None}
 
 
 def main() -> None:
@@ -98,7 +100,8 @@ def main() -> None:
         rows.append({"group": g, "site": site, "changes": changes, **score(pipe, manifest)})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print(json.dumps({"benchmark": "processing_shift", "model": str(Path(args.model).resolve()), "n": args.n,
-                      "seed": args.seed, "size": args.size, "from_ct": args.from_ct, "seconds": round(time.time() - t0, 1), "rows": rows}))
+                      "seed": args.seed, "size": args.size, "from_ct": args.from_ct,
+                      "seconds": round(time.time() - t0, 1), "rows": rows}))
 
 
 if __name__ == "__main__":
