@@ -83,17 +83,20 @@ def _ct_dirs(ct_root: Path, cases: list[str]) -> dict[str, Path]:
     return dirs
 
 
-def procedural(work: Path, *, cohort: str, members: list[str], p: dict[str, Any], n: int, seed: int) -> Path:
-    """A procedural cohort built from ``members``' bone shapes only (cached by its parameters)."""
+def procedural(work: Path, *, cohort: str, members: list[str], p: dict[str, Any], n: int, seed: int,
+               vendor_spread: float = 0.0) -> Path:
+    """A procedural cohort built from ``members``' bone shapes only (cached by its parameters), its
+    patients' imaging chains spread by ``vendor_spread`` (sijscan.phantom.vendor)."""
     from sijscan.phantom.simulate import simulate_cohort
 
-    out = work / f"proc-{cohort}-{'-'.join(sorted(members))}-n{n}-s{p['proc_size']}-seed{seed}"
+    spread = f"-vs{vendor_spread:g}" if vendor_spread else ""
+    out = work / f"proc-{cohort}-{'-'.join(sorted(members))}-n{n}-s{p['proc_size']}-seed{seed}{spread}"
     manifest = out / "manifest.csv"
     if manifest.is_file():
         return manifest
     return Path(simulate_cohort(cohort, n=n, seed=seed, out_dir=out, size=p["proc_size"], fmt="png",
                                 workers=int(os.environ.get("SIJSCAN_WORKERS", "2")),
-                                overrides={"ct_members": sorted(members)}))
+                                overrides={"ct_members": sorted(members), "vendor_spread": float(vendor_spread)}))
 
 
 def variant_suffix(variants: int, vary: tuple[str, ...]) -> str:
@@ -212,12 +215,14 @@ def ct_variants(candidate: str) -> tuple[int, tuple[str, ...]]:
 
 def fold_data(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[str], p: dict[str, Any],
               external: bool, ct_n: int | None = None, variants: int = 1,
-              vary: tuple[str, ...] = ("proportions",)) -> dict[str, Path | None]:
+              vary: tuple[str, ...] = ("proportions",), vendor_spread: float = 0.0) -> dict[str, Path | None]:
     """The renders of one fold (made once, then read from ``work``); ``ct_n`` CT-route renders per
     training CT (default: the mode's) of ``variants`` anatomy variants each (the test renders are
-    always of the CT as scanned)."""
+    always of the CT as scanned); ``vendor_spread``: the procedural training cohort's (the external
+    gespic keeps its one imaging chain)."""
     n = int(ct_n or p["ct_train_n"])
-    proc = procedural(work, cohort="proof", members=train_cases, p=p, n=p["proc_n"], seed=SEEDS["proc"])
+    proc = procedural(work, cohort="proof", members=train_cases, p=p, n=p["proc_n"], seed=SEEDS["proc"],
+                      vendor_spread=vendor_spread)
     cts = [ct_renders(work, case=c, case_dir=dirs[c], n=n, size=p["ct_size"], seed=SEEDS["ct_train"],
                       split="train", variants=variants, vary=vary) for c in train_cases]
     suffix = ("" if n == p["ct_train_n"] else f"-n{n}") + variant_suffix(variants, vary)
@@ -236,7 +241,8 @@ def fold(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[
     for cand in candidates:
         n_variants, vary = ct_variants(cand)
         data = fold_data(work=work, dirs=dirs, held_out=held_out, train_cases=train_cases, p=p, external=external,
-                         ct_n=ct_train_n(cand, p), variants=n_variants, vary=vary)
+                         ct_n=ct_train_n(cand, p), variants=n_variants, vary=vary,
+                         vendor_spread=CANDIDATES[cand].get("vendor_spread", 0.0))
         proc, extra, test, ext = data["proc"], data["extra"], data["test"], data["ext"]
         out[cand] = {}
         for view in (("sij",) if cand == "procedural_only" else views):
@@ -279,12 +285,13 @@ def prepare(*, mode: str, ct_root: Path, cases: list[str], work: Path, nested: b
     dirs = _ct_dirs(ct_root, cases)
     for k in cases:
         others = [c for c in cases if c != k]
-        for n, (v, vary) in sorted({(ct_train_n(c, p), ct_variants(c)) for c in candidates}):
+        needs = {(ct_train_n(c, p), ct_variants(c), CANDIDATES[c].get("vendor_spread", 0.0)) for c in candidates}
+        for n, (v, vary), spread in sorted(needs):
             fold_data(work=work, dirs=dirs, held_out=k, train_cases=others, p=p, external=True, ct_n=n, variants=v,
-                      vary=vary)
+                      vary=vary, vendor_spread=spread)
             for j in others if nested and len(others) >= 2 else ():
                 fold_data(work=work, dirs=dirs, held_out=j, train_cases=[c for c in others if c != j], p=p,
-                          external=False, ct_n=n, variants=v, vary=vary)
+                          external=False, ct_n=n, variants=v, vary=vary, vendor_spread=spread)
 
 
 def run(*, mode: str, ct_root: Path, cases: list[str], work: Path, seeds: list[int], nested: bool,

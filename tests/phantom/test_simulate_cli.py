@@ -15,6 +15,8 @@ from sijscan.phantom.writers import write_labels, write_png16
         (["--cohort", "proof", "--size", "10"], "size must be"),
         (["--cohort", "proof", "--n", "0"], "--n must be"),
         (["--cohort", "proof", "--shortcut-strength", "1.5"], "--shortcut-strength"),
+        (["--cohort", "proof", "--vendor-spread", "-0.2"], "--vendor-spread must be within 0-1"),
+        (["--from-ct", "x", "--vendor-spread", "0.5"], "no --followup, --shortcut-strength or --vendor-spread"),
         (["--cohort", "proof", "--workers", "0", "--n", "1", "--size", "64"], "workers must be"),
         (["--cohort", "nope"], "invalid choice"),
     ],
@@ -29,7 +31,7 @@ def test_help_lists_the_options(capsys) -> None:
     assert main(["simulate", "--help"]) == 0
     out = capsys.readouterr().out
     for opt in ("--cohort", "--n", "--seed", "--out", "--size", "--format", "--followup", "--no-followup",
-                "--contact-sheet", "--workers", "--shortcut-strength"):
+                "--contact-sheet", "--workers", "--shortcut-strength", "--vendor-spread"):
         assert opt in out
 
 

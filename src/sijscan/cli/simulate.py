@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
     p.add_argument("--shortcut-strength", type=float, default=None,
                    help="0-1: how strongly findings outside the SIJ and the site follow the label")
+    p.add_argument("--vendor-spread", type=float, default=None, metavar="S",
+                   help="0-1: each patient's own detector and vendor processing around its site's (a cohort from "
+                   "many centres; docs/phantom.md)")
     p.add_argument("--profile", default=None,
                    help="--from-ct: acquisition profile for every image (default: a random one per image)")
     p.add_argument("--split", default="train", choices=("train", "val", "test"), help="--from-ct: manifest split")
@@ -66,8 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _handle_ct(args: argparse.Namespace) -> int:
     from sijscan.phantom.ct.cohort import CTCohortError, render_ct_cohort  # lazy: cli
 
-    if args.fmt != "png" or args.followup or args.shortcut_strength is not None:
-        raise CTCohortError("--from-ct writes PNG only and has no --followup or --shortcut-strength")
+    if args.fmt != "png" or args.followup or args.shortcut_strength is not None or args.vendor_spread is not None:
+        raise CTCohortError("--from-ct writes PNG only and has no --followup, --shortcut-strength or --vendor-spread")
     manifest = render_ct_cohort(
         args.from_ct, args.out, n=10 if args.n is None else args.n, size=args.size or 1024, seed=args.seed,
         profile=args.profile, split=args.split, device=args.device, realism=args.realism,
@@ -99,10 +102,11 @@ def handle(args: argparse.Namespace) -> int:
     if args.anatomy_variants != 1 or args.anatomy_vary is not None:
         raise SimulateError("--anatomy-variants and --anatomy-vary are for --from-ct")
     overrides = {}
-    if args.shortcut_strength is not None:
-        if not 0.0 <= args.shortcut_strength <= 1.0:
-            raise SimulateError(f"--shortcut-strength must be within 0-1, got {args.shortcut_strength}")
-        overrides["shortcut_strength"] = args.shortcut_strength
+    for flag, value in (("shortcut-strength", args.shortcut_strength), ("vendor-spread", args.vendor_spread)):
+        if value is not None:
+            if not 0.0 <= value <= 1.0:
+                raise SimulateError(f"--{flag} must be within 0-1, got {value}")
+            overrides[flag.replace("-", "_")] = value
     if args.n is not None and args.n < 1:
         raise SimulateError(f"--n must be >= 1, got {args.n}")
     manifest = simulate_cohort(

@@ -17,7 +17,8 @@ from sijscan.errors import InputError
 from sijscan.mny import mny_positive
 from sijscan.phantom import grading
 from sijscan.phantom.lesions import sample_mimics
-from sijscan.phantom.profiles import get_profile
+from sijscan.phantom.profiles import AcquisitionProfile, get_profile
+from sijscan.phantom.vendor import chain_profile, draw_chain
 from sijscan.phantom.spec import CaseSpec
 
 SHORTCUTS = ("hip_narrowing", "syndesmophytes", "enthesitis")
@@ -56,6 +57,9 @@ class CohortDef:
     """Rate of degenerative SIJ change at age 60 among negatives (0 below 40, linear in age)."""
     mimic_rate_in_positives: float = 0.5
     """Mimic rates among positives, relative to negatives."""
+    vendor_spread: float = 0.0
+    """0: every image on its site's imaging chain; up to 1: each patient's detector and vendor processing
+    drawn around it, as in a cohort from many centres (:mod:`sijscan.phantom.vendor`)."""
     ct_members: tuple[str, ...] | None = None
     """Build every patient's bones from these CT cases of the shape set only (e.g. ``("001", "002")``
     to keep CT 003's anatomy out of a cohort used to train a model tested on 003); None: all."""
@@ -94,6 +98,14 @@ class CaseRecord:
     followup_grade_right: int | None = None
     followup_label: int | None = None
     followup_acquisition_seed: int | None = None
+    vendor_chain: dict | None = None
+    """This patient's imaging chain (:func:`sijscan.phantom.vendor.draw_chain`) when the cohort has a
+    ``vendor_spread``; both visits are taken on it."""
+    vendor_spread: float = 0.0
+
+    def profile(self, site_overrides: dict | None = None) -> AcquisitionProfile:
+        """The acquisition profile this patient's images are taken with (site, overrides, own chain)."""
+        return chain_profile(get_profile(self.site, site_overrides), self.vendor_chain, self.vendor_spread)
 
 
 def get_cohort(name: str, overrides: dict | None = None) -> CohortDef:
@@ -109,8 +121,9 @@ def get_cohort(name: str, overrides: dict | None = None) -> CohortDef:
         cohort = replace(cohort, **overrides)
         if cohort.ct_members is not None:
             cohort = replace(cohort, ct_members=tuple(str(m) for m in cohort.ct_members))
-    if cohort.n < 1 or not 0.0 <= cohort.prevalence <= 1.0 or not 0.0 <= cohort.shortcut_strength <= 1.0:
-        raise UnknownCohortError("n must be >= 1, prevalence and shortcut_strength within 0-1")
+    if cohort.n < 1 or not all(0.0 <= v <= 1.0 for v in (cohort.prevalence, cohort.shortcut_strength,
+                                                          cohort.vendor_spread)):
+        raise UnknownCohortError("n must be >= 1, prevalence, shortcut_strength and vendor_spread within 0-1")
     for site in cohort.sites:
         get_profile(site)
     return cohort
@@ -156,7 +169,7 @@ def _sample_case(
     cohort: CohortDef, *, index: int, seed: int, label: int, split: str, site: str, followup: bool
 ) -> CaseRecord:
     ss = case_seed_sequence(seed, cohort.name, index)
-    s_base, s_acq, s_fu_acq = ss.spawn(3)
+    s_base, s_acq, s_fu_acq, s_vendor = ss.spawn(4)  # the 4th child leaves the first three's draws as before
     rng = np.random.default_rng(s_base)
     profile = get_profile(site)
     sex = "F" if rng.random() < profile.female_fraction else "M"
@@ -183,6 +196,8 @@ def _sample_case(
         site=site, label=label, grade_left=g_l, grade_right=g_r, spec=spec,
         acquisition_seed=int(s_acq.generate_state(1)[0]),
         truth={"latent_disease": level, "progression_risk": risk},
+        vendor_chain=draw_chain(np.random.default_rng(s_vendor)) if cohort.vendor_spread > 0 else None,
+        vendor_spread=cohort.vendor_spread,
     )
     if followup:
         fu_l, fg_l = grading.progress(lat_l, g_l, risk=risk, rng=rng, reader_sd=cohort.reader_sd,

@@ -85,7 +85,7 @@ def simulate_case(
         raise SimulateError(f"patient {rec.patient_id} has no follow-up visit")
     spec = rec.followup_spec if followup else rec.spec
     acq_seed = rec.followup_acquisition_seed if followup else rec.acquisition_seed
-    image, labels, truth = render_spec(spec, profile=rec.site, size=size, seed=int(acq_seed),
+    image, labels, truth = render_spec(spec, profile=rec.profile(), size=size, seed=int(acq_seed),
                                        study_number=_study_number(rec, followup))
     truth.update(_truth_row(rec))
     if followup:
@@ -123,7 +123,7 @@ def _render_and_write(task: dict) -> dict:
     fu = task["followup"]
     spec = rec.followup_spec if fu else rec.spec
     seed = rec.followup_acquisition_seed if fu else rec.acquisition_seed
-    prof = get_profile(rec.site, task["profile_overrides"].get(rec.site))
+    prof = rec.profile(task["profile_overrides"].get(rec.site))
     image, labels, truth = render_spec(spec, profile=prof, size=task["size"], seed=int(seed),
                                        study_number=_study_number(rec, fu))
     out = Path(task["out_dir"])
