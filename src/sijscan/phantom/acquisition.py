@@ -111,7 +111,7 @@ def acquire(
         raise AcquisitionError(f"bone {bone.shape} and soft {soft.shape} must be equal 2-D arrays")
     rng = np.random.default_rng(seed)
     ps = float(projection.geometry.pixel_spacing_mm)
-    meta: dict = {"profile": profile.name, "pixel_spacing_mm": ps, "kvp": profile.kvp}
+    meta: dict = {"profile": profile.name, "pixel_spacing_mm": ps, "kvp": round(float(profile.kvp), 1)}
     field_box, lead = _beam_objects(projection, profile=profile, spec=spec, rng=rng, marker=marker, meta=meta)
     primary, q_med, pick = _primary(projection, lead=lead, field_box=field_box, profile=profile, spec=spec,
                                     meta=meta)
