@@ -213,6 +213,11 @@ def ct_variants(candidate: str) -> tuple[int, tuple[str, ...]]:
     return int(c.get("ct_variants", 1)), tuple(c.get("ct_vary", ("proportions",)))
 
 
+def proc_spread(candidate: str) -> float:
+    """The procedural training cohort's ``vendor_spread`` for ``candidate`` (0: its sites' own chains)."""
+    return float(CANDIDATES[candidate].get("vendor_spread", 0.0))
+
+
 def fold_data(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[str], p: dict[str, Any],
               external: bool, ct_n: int | None = None, variants: int = 1,
               vary: tuple[str, ...] = ("proportions",), vendor_spread: float = 0.0) -> dict[str, Path | None]:
@@ -242,7 +247,7 @@ def fold(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[
         n_variants, vary = ct_variants(cand)
         data = fold_data(work=work, dirs=dirs, held_out=held_out, train_cases=train_cases, p=p, external=external,
                          ct_n=ct_train_n(cand, p), variants=n_variants, vary=vary,
-                         vendor_spread=CANDIDATES[cand].get("vendor_spread", 0.0))
+                         vendor_spread=proc_spread(cand))
         proc, extra, test, ext = data["proc"], data["extra"], data["test"], data["ext"]
         out[cand] = {}
         for view in (("sij",) if cand == "procedural_only" else views):
@@ -285,7 +290,7 @@ def prepare(*, mode: str, ct_root: Path, cases: list[str], work: Path, nested: b
     dirs = _ct_dirs(ct_root, cases)
     for k in cases:
         others = [c for c in cases if c != k]
-        needs = {(ct_train_n(c, p), ct_variants(c), CANDIDATES[c].get("vendor_spread", 0.0)) for c in candidates}
+        needs = {(ct_train_n(c, p), ct_variants(c), proc_spread(c)) for c in candidates}
         for n, (v, vary), spread in sorted(needs):
             fold_data(work=work, dirs=dirs, held_out=k, train_cases=others, p=p, external=True, ct_n=n, variants=v,
                       vary=vary, vendor_spread=spread)

@@ -147,7 +147,7 @@ def train_classifier(
     spec = PreprocessSpec(height=rec.final_size[0], width=rec.final_size[1], mirror=False)
     data = training_data(manifest=manifest, view=view, spec=spec, segmenter=segmenter, use_mask_crops=use_mask_crops,
                          crop=crop, cache=Path(cache_dir) if cache_dir is not None else work / "cache",
-                         seed=seed if split_seed is None else split_seed, seg_device="cuda" if acc == "gpu" else "cpu",
+                         seed=seed if split_seed is None else split_seed, seg_device="cuda" if gpu else "cpu",
                          max_images=max_images, extra_manifest=extra_manifest, extra_weight=extra_weight,
                          processing=rec.processing)
     train_df, val_df, train_views, val_views = data.train_df, data.val_df, data.train_views, data.val_views
