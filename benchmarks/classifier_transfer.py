@@ -141,7 +141,8 @@ def combine(manifests: list[Path], out: Path) -> Path:
 
 
 def recipe_for(candidate: str, p: dict[str, Any]):
-    """The demo's classifier recipe (``cpu``), with appearance randomisation when the candidate asks."""
+    """The demo's classifier recipe (``cpu``), with what the candidate asks (augmentation, anatomy head,
+    grade pool, epochs)."""
     import dataclasses
 
     from sijscan.classify.recipe import get_recipe, with_augment
@@ -149,7 +150,8 @@ def recipe_for(candidate: str, p: dict[str, Any]):
     c = CANDIDATES[candidate]
     rec = get_recipe("cpu", arch=c.get("arch"))
     rec = with_augment(rec, appearance=c["appearance"], elastic=c["elastic"], tile_mix=c.get("joint_mix", False))
-    rec = dataclasses.replace(rec, domain_weight=float(c.get("domain_weight", 0.0)))
+    rec = dataclasses.replace(rec, domain_weight=float(c.get("domain_weight", 0.0)),
+                              grade_pool=c.get("grade_pool", "global"))
     epochs = p["epochs"] if p["epochs"] is not None else c.get("epochs")
     if epochs is not None:
         stages = tuple(dataclasses.replace(s, head_epochs=0, all_epochs=epochs) for s in rec.stages)

@@ -93,6 +93,8 @@ def test_candidates_reach_the_recipe_and_crop(bench):
     assert [st.all_epochs for st in bench.recipe_for("joints_ct30_e20", full).stages] == [20]
     assert [st.all_epochs for st in bench.recipe_for("joints_ct30", full).stages] == [10]
     assert [st.all_epochs for st in bench.recipe_for("joints_ct30_e20", bench.MODES["quick"]).stages] == [1]
+    assert bench.recipe_for("joints_ct30_sides", full).grade_pool == "sides"
+    assert bench.recipe_for("joints_ct30", full).grade_pool == "global"
 
 
 def test_ensemble_rows_are_what_the_seed_ensemble_network_outputs(bench):

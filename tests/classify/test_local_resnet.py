@@ -67,7 +67,7 @@ def test_grad_cam_hooks_the_cut_networks_last_stage() -> None:
 def test_study_config_offers_every_registered_classifier_arch() -> None:
     """Every single-network classifier arch; an ensemble is built from members (classifiers.ensemble), not named."""
     from sijscan.modelfolder import _REGISTRY
-    from sijscan.study.config import CLASSIFIER_ARCHS
+    from sijscan.study.config_classifiers import CLASSIFIER_ARCHS
 
     registered = {name for name, fn in _REGISTRY.items() if fn.__module__ == networks.__name__}
     assert set(CLASSIFIER_ARCHS) == registered - {"seed-ensemble"}

@@ -45,14 +45,14 @@ def _segmenter_folder(root: Path, *, sliding: bool) -> Path:
                       arch=arch, init_args=init, labels={0: "bg", 1: "sacrum", 2: "a", 3: "b"}, recipe=recipe)
 
 
-def _classifier_folder(root: Path, *, grade_head: bool) -> Path:
+def _classifier_folder(root: Path, *, grade_head: bool, grade_pool: str = "global") -> Path:
     from sijscan.classify.card import classifier_recipe
     from sijscan.classify.preprocess import PreprocessSpec
 
     torch.manual_seed(5)
-    init = {"grade_head": grade_head, "dropout": 0.0}
+    init = {"grade_head": grade_head, "dropout": 0.0, "grade_pool": grade_pool}
     spec = PreprocessSpec(height=48, width=72, clahe_impl="opencv")
-    return save_model(root / f"clf-{grade_head}", network=build_network("tiny-resnet", init), kind="classifier",
+    return save_model(root / f"clf-{grade_head}-{grade_pool}", network=build_network("tiny-resnet", init), kind="classifier",
                       arch="tiny-resnet", init_args=init, labels={0: "negative", 1: "positive"},
                       recipe=classifier_recipe(view="sij", spec=spec), cutoff=0.5, temperature=2.0)
 
@@ -93,17 +93,18 @@ def test_segmenter_onnx_equals_torch(tmp_path: Path, sliding: bool) -> None:
     np.testing.assert_array_equal(full_onx, full_ref)
 
 
-@pytest.mark.parametrize("grade_head", [True, False])
-def test_classifier_onnx_equals_torch(tmp_path: Path, grade_head: bool) -> None:
+@pytest.mark.parametrize("grade_head, grade_pool", [(True, "global"), (True, "sides"), (False, "global")])
+def test_classifier_onnx_equals_torch(tmp_path: Path, grade_head: bool, grade_pool: str) -> None:
+    """Also with the side-pooled grade head, at input sizes whose feature maps are odd and even wide."""
     from sijscan.classify.predict import classify_views, load_classifier
 
-    folder = _classifier_folder(tmp_path, grade_head=grade_head)
+    folder = _classifier_folder(tmp_path, grade_head=grade_head, grade_pool=grade_pool)
     export_model(folder, exporter="torchscript")
     _check_card(folder, outputs=["logits", "grade_logits"] if grade_head else ["logits"])
     ref, onx = load_classifier(folder), load_classifier(folder, backend="onnx")
     assert onx.backend == "onnx" and (onx.network.grade_head is not None) == grade_head
     g = torch.Generator().manual_seed(12)
-    for batch, shape in ((1, (48, 72)), (4, (48, 72)), (2, (64, 96))):  # dynamic batch and size
+    for batch, shape in ((1, (48, 72)), (4, (48, 72)), (2, (64, 96)), (2, (64, 128))):  # dynamic batch and size
         x = torch.randn(batch, 1, *shape, generator=g)
         with torch.no_grad():
             want = ref.network.forward_all(x)

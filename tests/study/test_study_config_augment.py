@@ -139,3 +139,15 @@ def test_processing_reaches_the_classifier_recipe(minimal) -> None:
     assert work._classifier_recipe(config_from_dict(minimal()).classifiers).processing is None
     with pytest.raises(StudyConfigError, match="classifiers.processing: must be true or false"):
         config_from_dict(minimal(classifiers__processing="yes"))
+
+
+def test_grade_pool_reaches_the_classifier_recipe(minimal) -> None:
+    from sijscan.classify.recipe import GRADE_POOLS
+    from sijscan.study.config_classifiers import GRADE_POOLS as CONFIG_POOLS
+
+    assert CONFIG_POOLS == GRADE_POOLS
+    c = config_from_dict(minimal(classifiers__grade_pool="sides")).classifiers
+    assert c.grade_pool == "sides" and work._classifier_recipe(c).grade_pool == "sides"
+    assert work._classifier_recipe(config_from_dict(minimal()).classifiers).grade_pool == "global"
+    with pytest.raises(StudyConfigError, match="classifiers.grade_pool"):
+        config_from_dict(minimal(classifiers__grade_pool="middle"))

@@ -120,8 +120,7 @@ class ClassifierModule(L.LightningModule):
         perm = perm.to(x.device)
         if lam < 1.0:
             x = lam * x + (1.0 - lam) * x[perm]
-        f = self.model.features(x)
-        logits, cum = self.model.heads(f)
+        logits, cum, f = self.model.heads(self.model.feature_map(x))
         loss = mixup_cross_entropy(logits, y, y[perm], lam, label_smoothing=self.label_smoothing)
         if cum is not None and grades is not None:
             g_loss = lam * coral_loss(cum, grades) + (1.0 - lam) * coral_loss(cum, grades[perm])

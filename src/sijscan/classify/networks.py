@@ -7,6 +7,13 @@ authors' Lightning keys ``model.<name>`` map 1:1 onto ours after stripping ``mod
 The optional grade head (``grade_head=True``) predicts the modified New York grade 0-4 of each side
 (order: patient-left, patient-right) as an ordinal CORAL model on the pooled 2048 features: one
 weight vector per side and 4 ordered thresholds (biases), ``P(grade > k) = sigmoid(w.x + b_k)``.
+``grade_pool`` says what ``x`` is for each side: ``"global"`` (the default, and every model saved before
+it existed) the features pooled over the whole view, the same vector for both sides; ``"sides"`` each
+side's own half of the last feature map pooled (image-left half -> the patient's right side, image-right
+half -> the patient's left: display orientation, true of the joint-pair view, the paper's box and the whole
+radiograph alike). A global pool hands both sides one vector, so a side's grade must be read from
+features that mix both joints; a side pool gives each side the evidence under it (the binary head keeps
+the global pool: the paper's).
 
 ``tiny-resnet`` (a ResNet-18 with the same head shape scaled down) exists only for fast tests.
 
@@ -26,6 +33,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from sijscan.classify.errors import InitWeightsError
 from sijscan.classify.grades import SIDE_ORDER  # noqa: F401 - re-exported
+from sijscan.classify.recipe import GRADE_POOLS
 from sijscan.errors import ModelError
 from sijscan.modelfolder import build_network, register_arch
 
@@ -46,8 +54,23 @@ class CoralGradeHead(nn.Module):
             self.thresholds.copy_(torch.linspace(1.0, -1.0, N_GRADES - 1).expand(N_SIDES, -1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Cumulative logits ``(N, 2 sides, 4)``: logit of P(grade > k), k = 0..3."""
-        return self.proj(features).unsqueeze(-1) + self.thresholds.unsqueeze(0)
+        """Cumulative logits ``(N, 2 sides, 4)``: logit of P(grade > k), k = 0..3. ``features``: ``(N, F)``,
+        one vector for both sides, or ``(N, 2, F)``, each side's own (:data:`SIDE_ORDER`)."""
+        if features.ndim == 3:  # side s projected with its own row of the weights
+            score = (features * self.proj.weight.unsqueeze(0)).sum(-1)
+        else:
+            score = self.proj(features)
+        return score.unsqueeze(-1) + self.thresholds.unsqueeze(0)
+
+
+def side_features(fmap: torch.Tensor) -> torch.Tensor:
+    """``(N, C, h, w)`` feature map -> ``(N, 2, C)``: the mean over the image-right half (the patient's
+    left side) then the image-left half (the patient's right), in :data:`SIDE_ORDER`. An odd width gives
+    both halves the middle column. Slices and means, not an adaptive pool: ONNX exports them at any width."""
+    w = fmap.shape[-1]
+    left_img = fmap[..., : (w + 1) // 2].mean(dim=(2, 3))
+    right_img = fmap[..., w // 2:].mean(dim=(2, 3))
+    return torch.stack([right_img, left_img], dim=1)
 
 
 def paper_head(in_features: int, hidden: int, dropout: float) -> nn.Sequential:
@@ -61,8 +84,11 @@ class SIJResNet(ResNet):
     """A torchvision ResNet with a 1-channel stem, the paper's head as ``fc`` and an optional grade head."""
 
     def __init__(self, block: Any, layers: list[int], *, hidden: int, dropout: float, grade_head: bool,
-                 stages: int = 4) -> None:
+                 stages: int = 4, grade_pool: str = "global") -> None:
         super().__init__(block, layers)
+        if grade_pool not in GRADE_POOLS:
+            raise ModelError(f"grade_pool must be one of {', '.join(GRADE_POOLS)}, got {grade_pool!r}")
+        self.grade_pool = grade_pool
         self.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
         if not 1 <= stages <= 4:
             raise ValueError(f"stages must be 1-4, got {stages}")
@@ -74,11 +100,16 @@ class SIJResNet(ResNet):
         self.fc = paper_head(n_feat, hidden, dropout)
         self.grade_head: CoralGradeHead | None = CoralGradeHead(n_feat) if grade_head else None
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's output ``(N, C, h, w)``, before any pooling."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for name in self.stages:
             x = getattr(self, name)(x)
-        return torch.flatten(self.avgpool(x), 1)
+        return x
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Features pooled over the whole view ``(N, C)``."""
+        return torch.flatten(self.avgpool(self.feature_map(x)), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Binary logits ``(N, 2)`` (softmax index 1 = definite radiographic sacroiliitis)."""
@@ -86,11 +117,15 @@ class SIJResNet(ResNet):
 
     def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Binary logits and, with a grade head, cumulative grade logits ``(N, 2, 4)``."""
-        return self.heads(self.features(x))
+        return self.heads(self.feature_map(x))[:2]
 
-    def heads(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """:meth:`forward_all` from pooled features ``f``."""
-        return self.fc(f), (self.grade_head(f) if self.grade_head is not None else None)
+    def heads(self, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Binary logits, cumulative grade logits (or None) and the globally pooled features, from the
+        last feature map ``fmap`` (:meth:`feature_map`)."""
+        f = torch.flatten(self.avgpool(fmap), 1)
+        if self.grade_head is None:
+            return self.fc(f), None, f
+        return self.fc(f), self.grade_head(side_features(fmap) if self.grade_pool == "sides" else f), f
 
 
 def block_groups(net: SIJResNet) -> list[tuple[str, list[nn.Parameter]]]:
@@ -131,21 +166,23 @@ def load_imagenet_backbone(net: SIJResNet, state: dict[str, torch.Tensor]) -> li
 
 
 @register_arch("resnet50-sij")
-def resnet50_sij(*, grade_head: bool = False, dropout: float = 0.5) -> SIJResNet:
-    return SIJResNet(Bottleneck, [3, 4, 6, 3], hidden=1024, dropout=float(dropout), grade_head=bool(grade_head))
+def resnet50_sij(*, grade_head: bool = False, dropout: float = 0.5, grade_pool: str = "global") -> SIJResNet:
+    return SIJResNet(Bottleneck, [3, 4, 6, 3], hidden=1024, dropout=float(dropout), grade_head=bool(grade_head),
+                     grade_pool=grade_pool)
 
 
 @register_arch("tiny-resnet")
-def tiny_resnet(*, grade_head: bool = False, dropout: float = 0.5) -> SIJResNet:
+def tiny_resnet(*, grade_head: bool = False, dropout: float = 0.5, grade_pool: str = "global") -> SIJResNet:
     """ResNet-18 layout with a 64-unit head: the same code path as ``resnet50-sij``, for tests only."""
-    return SIJResNet(BasicBlock, [1, 1, 1, 1], hidden=64, dropout=float(dropout), grade_head=bool(grade_head))
+    return SIJResNet(BasicBlock, [1, 1, 1, 1], hidden=64, dropout=float(dropout), grade_head=bool(grade_head),
+                     grade_pool=grade_pool)
 
 
 @register_arch("local-resnet")
-def local_resnet(*, grade_head: bool = False, dropout: float = 0.5) -> SIJResNet:
+def local_resnet(*, grade_head: bool = False, dropout: float = 0.5, grade_pool: str = "global") -> SIJResNet:
     """``tiny-resnet`` cut after its second stage: a 51-pixel receptive field (module docstring)."""
     return SIJResNet(BasicBlock, [1, 1, 1, 1], hidden=64, dropout=float(dropout), grade_head=bool(grade_head),
-                     stages=2)
+                     stages=2, grade_pool=grade_pool)
 
 
 class SeedEnsemble(nn.Module):

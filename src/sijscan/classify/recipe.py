@@ -7,6 +7,9 @@ from sijscan.classify.augment import APPEARANCE, ELASTIC, TILE_MIX, AugmentSpec
 from sijscan.classify.errors import ClassifierInputError
 from sijscan.classify.processing import PROCESSING, ProcessingSpec
 
+GRADE_POOLS = ("global", "sides")
+"""What a grade head can read per side (:class:`Recipe` ``grade_pool``; :mod:`sijscan.classify.networks`)."""
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -37,6 +40,9 @@ class Recipe:
     the features are pushed to hide it, with this weight in the loss."""
     processing: ProcessingSpec | None = None
     """Re-processed variants of every training view (:mod:`sijscan.classify.processing`); None: off."""
+    grade_pool: str = "global"
+    """What the grade head reads per side: "global" (the whole view's pooled features) or "sides" (each
+    side's half of the feature map: :mod:`sijscan.classify.networks`)."""
 
     @property
     def final_size(self) -> tuple[int, int]:

@@ -154,7 +154,7 @@ def train_classifier(
     extra_info, leaked = data.extra_info, data.leaked
     mixing = None if data.n_first is None else (data.n_first, float(extra_weight), seed)
     domains = _assign_domains(train_views) if rec.domain_weight > 0 else []
-    init_args = {"grade_head": train_views.grades is not None, "dropout": rec.dropout}
+    init_args = {"grade_head": train_views.grades is not None, "dropout": rec.dropout, "grade_pool": rec.grade_pool}
     net = build_network(rec.arch, init_args)
 
     progress_path = work / "progress.json"

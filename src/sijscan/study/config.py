@@ -16,7 +16,7 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
                                                 realism: off|varied|stress}}}
     classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
                   max_images, epochs, crop: box|joints|joints_span, appearance, elastic, joint_mix, processing: bool,
-                  anatomy_adversarial,
+                  anatomy_adversarial, grade_pool: global|sides,
                   seeds: [INT...], extra_weight,
                   ct_route: {cases: [DIR...], n, size, if_missing, realism, variants, vary}}
     predict:     {batch_size, gradcam_examples, cam_share_images}
@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from sijscan.anatomy.crop import CROPS as SIJ_CROPS  # loaded with sijscan.anatomy anyway
 from sijscan.anatomy.train_config import train_default as D  # one source of the segmenter's defaults
 from sijscan.devices import PRECISIONS
+from sijscan.study.config_classifiers import ClassifierConfig, parse_classifiers
 from sijscan.study.config_ct import ANATOMY_VARY, REALISM_LEVELS, CTRouteSpec, parse_ct_route
 from sijscan.study.config_fields import (StudyConfigError, as_mapping, no_unknown, read_choice,
-                                         read_float, read_int, read_path, read_seeds)
+                                         read_float, read_int, read_path)
 
 __all__ = ["ANATOMY_VARY", "REALISM_LEVELS", "CTRouteSpec", "StudyConfig", "StudyConfigError", "config_from_dict",
            "load_config"]
@@ -46,11 +46,8 @@ log = logging.getLogger(__name__)
 PHANTOM_COHORTS = ("proof", "gespic", "optiref", "damact")
 ROLES = ("train", "test")
 DEVICES = ("auto", "cpu", "gpu")
-RECIPES = ("quick", "paper", "cpu")
-INITS = ("imagenet", "random")
 SEGMENTER_ARCHS = ("unet-default", "unet-paper")
 AUGMENT_LEVELS = ("none", "basic", "strong")  # sijscan.anatomy.augment (not imported: keep config light)
-CLASSIFIER_ARCHS = ("resnet50-sij", "tiny-resnet", "local-resnet")
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -110,42 +107,6 @@ class SegmenterTrain:
 class SegmenterConfig:
     model: str | None = None
     train: SegmenterTrain | None = None
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    recipe: str = "quick"
-    arch: str | None = None
-    init: str = "imagenet"
-    init_weights: str | None = None
-    devices: int = 1
-    num_nodes: int = 1
-    max_images: int | None = None
-    epochs: int | None = None
-    """when set, every head-only and all-layer phase the recipe runs (epochs > 0) runs this many epochs"""
-    crop: str = "box"
-    """the anatomy-aware view: "box" (around both joints, the paper's) or "joints" / "joints_span" (the joint
-    pair side by side, tiles scaled by the joints' height / by the span between them)"""
-    appearance: bool = False
-    """appearance randomisation (gamma, contrast, blur, noise: :mod:`sijscan.classify.augment`) on top of the recipe's"""
-    elastic: bool = False
-    """a smooth random deformation of each training view"""
-    joint_mix: bool = False
-    """crop "joints": half the training rows take their right joint from another row (label: mNY of the two grades)"""
-    processing: bool = False
-    """vendor-processing variants of every training view (:mod:`sijscan.classify.processing`)"""
-    anatomy_adversarial: float = 0.0
-    """> 0: the weight of an anatomy-adversarial head (sijscan.classify.domain) in both classifiers' training"""
-    seeds: tuple[int, ...] | None = None
-    """the anatomy-aware model is trained once per seed (the first is THE model unless ``ensemble``, the
-    others are reported beside it: how far the result moves with the seed); None: the study's seed only"""
-    ensemble: bool = False
-    """with >= 2 seeds: both models are their seeds' ensembles (each view trained once per seed, the logits
-    averaged: :mod:`sijscan.classify.ensemble`); the single seeds are reported beside the ensemble"""
-    extra_weight: float = 0.5
-    """share of each epoch's draws taken from the ct_route renders"""
-    ct_route: CTRouteSpec | None = None
-    """CT-route renders of real CTs mixed into both classifiers' training (a seventh of them validate)"""
 
 
 @dataclass(frozen=True)
@@ -282,38 +243,6 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
     return SegmenterConfig(train=train)
 
 
-def _classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConfig:
-    k = "classifiers"
-    no_unknown(d, ("recipe", "arch", "init", "init_weights", "devices", "num_nodes", "max_images", "epochs",
-                    "crop", "appearance", "elastic", "joint_mix", "processing", "anatomy_adversarial", "seeds", "ensemble",
-                    "extra_weight", "ct_route"), k)
-    flags = {}
-    for name in ("appearance", "elastic", "joint_mix", "processing", "ensemble"):
-        flags[name] = d.get(name, False)
-        if not isinstance(flags[name], bool):
-            raise StudyConfigError(f"{k}.{name}: must be true or false, got {flags[name]!r}")
-    crop = read_choice(d, "crop", k, "box", SIJ_CROPS)
-    if flags["joint_mix"] and crop == "box":
-        raise StudyConfigError(f"{k}.joint_mix: needs a joint-pair crop ({k}.crop: joints or joints_span)")
-    if "extra_weight" in d and d.get("ct_route") is None:
-        raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.ct_route")
-    seeds = read_seeds(d, k)
-    if flags["ensemble"] and len(seeds or ()) < 2:
-        raise StudyConfigError(f"{k}.ensemble: needs {k}.seeds with at least two seeds, got {list(seeds or [])}")
-    return ClassifierConfig(crop=crop, **flags, seeds=seeds,  # type: ignore[arg-type]
-                            extra_weight=read_float(d, "extra_weight", k, 0.5, low=0.01, high=0.99),
-                            anatomy_adversarial=read_float(d, "anatomy_adversarial", k, 0.0, low=0.0, high=10.0),
-                            ct_route=parse_ct_route(d.get("ct_route"), f"{k}.ct_route", base),
-                            recipe=read_choice(d, "recipe", k, "quick", RECIPES),  # type: ignore[arg-type]
-                            arch=read_choice(d, "arch", k, None, CLASSIFIER_ARCHS),
-                            init=read_choice(d, "init", k, "imagenet", INITS),  # type: ignore[arg-type]
-                            init_weights=read_path(d, "init_weights", k, base),
-                            devices=read_int(d, "devices", k, 1, minimum=1),  # type: ignore[arg-type]
-                            num_nodes=read_int(d, "num_nodes", k, 1, minimum=1),  # type: ignore[arg-type]
-                            max_images=read_int(d, "max_images", k, None, minimum=2),
-                            epochs=read_int(d, "epochs", k, None, minimum=1))
-
-
 def _predict(d: Mapping[str, Any], *, cam_share_from: str = "predict") -> PredictConfig:
     no_unknown(d, ("batch_size", "gradcam_examples", "cam_share_images"), "predict")
     return PredictConfig(batch_size=read_int(d, "batch_size", "predict", 8, minimum=1),  # type: ignore[arg-type]
@@ -357,7 +286,7 @@ def config_from_dict(data: Any, *, base_dir: str | os.PathLike[str] | None = Non
     cfg = StudyConfig(
         study=study, cohorts=_cohorts(top.get("cohorts"), study.seed, base),
         segmenter=_segmenter(as_mapping(top.get("segmenter"), "segmenter"), base),
-        classifiers=_classifiers(as_mapping(top.get("classifiers"), "classifiers"), base),
+        classifiers=parse_classifiers(as_mapping(top.get("classifiers"), "classifiers"), base),
         predict=_predict(pred_d, cam_share_from=where),
         evaluate=_evaluate(eval_d), source=source,
     )

@@ -125,6 +125,7 @@ def _classifier_recipe(c: Any) -> Any:
         recipe = dataclasses.replace(recipe, stages=stages)
     recipe = with_augment(recipe, appearance=c.appearance, elastic=c.elastic, tile_mix=c.joint_mix,
                           processing=c.processing)
+    recipe = dataclasses.replace(recipe, grade_pool=c.grade_pool)
     return dataclasses.replace(recipe, domain_weight=c.anatomy_adversarial) if c.anatomy_adversarial else recipe
 
 
