@@ -58,14 +58,14 @@ def demo_recipe() -> dict[str, Any]:
     return dict(phantom_n=proof.phantom.n if proof.phantom else 400, ct_train_n=t.ct_route.n,
                 ct_size=t.ct_route.size, ct_realism=t.ct_route.realism, epochs=t.epochs, size=t.size,
                 batch_size=t.batch_size, lr=t.lr,
-                augment=t.augment, extra_weight=t.extra_weight)
+                augment=t.augment, extra_weight=t.extra_weight, visible_only=t.visible_only)
 
 
 MODES: dict[str, dict[str, Any]] = {
     # phantom: procedural proof cohort; ct_train: CT-route renders per training CT; test: per profile
     "quick": dict(phantom_n=10, phantom_size=128, ct_train_n=3, ct_size=128, ct_realism="off", test_n=1,
                   test_profiles=("proof_a", "damact"), epochs=1, size=64, batch_size=4, lr=3e-3,
-                  augment="strong", extra_weight=0.5),
+                  augment="strong", extra_weight=0.5, visible_only=False),
     # the rest (epochs, size, CT renders per CT, their realism, mixing share, augmentation) is the demo's recipe
     "full": dict(phantom_size=256, test_n=6, test_profiles=("proof_a", "gespic", "damact")),
 }
@@ -102,7 +102,8 @@ def _train(manifest: Path, out: Path, *, p: dict[str, Any], augment: str, extra:
 
     cfg = TrainConfig(arch="unet-default", epochs=p["epochs"], batch_size=p["batch_size"], size=p["size"],
                       lr=p["lr"], accelerator="cpu", seed=seed, augment=augment,
-                      extra_manifest=None if extra is None else str(extra), extra_weight=p["extra_weight"])
+                      extra_manifest=None if extra is None else str(extra), extra_weight=p["extra_weight"],
+                      visible_only=bool(p.get("visible_only", False)))
     t = time.perf_counter()
     folder = train_segmenter(manifest=manifest, out_dir=out, config=cfg, overwrite=True)  # models always retrain
     secs = time.perf_counter() - t
@@ -120,16 +121,21 @@ def _parse_box(text: Any) -> list[int] | None:
 
 def evaluate(model: Path, manifest: Path, *, mirror: bool | None = None) -> dict[str, Any]:
     """Segment every radiograph of ``manifest``; Dice per structure and SIJ-box share inside the crop.
-    ``mirror``: mirrored test-time augmentation on / off (None: as the model's card says)."""
+    ``dice_visible``: Dice against the true bone inside the render's exposed field (``field_box``) only:
+    outside it the collimator left the detector unexposed, the radiograph shows a flat border, and no
+    reader (or segmenter) can see the bone there; the prediction is scored whole, so bone painted into
+    the border counts against it. ``mirror``: mirrored test-time augmentation on / off (None: as the
+    model's card says)."""
     import cv2
 
-    from sijscan.anatomy.metrics import box_share_inside, dice_per_structure
+    from sijscan.anatomy.metrics import box_share_inside, dice_per_structure, parse_field_box, visible_labels
     from sijscan.anatomy.segment import Segmenter
     from sijscan.io import read_manifest, read_radiograph
 
     seg = Segmenter.load(model, mirror=mirror)
     df = read_manifest(manifest)
     dice: dict[str, list[float]] = {}
+    visible: dict[str, list[float]] = {}  # against the bone inside the exposed field only (field_box)
     inside: dict[str, list[float]] = {"image_left": [], "image_right": []}
     flagged = 0
     for row in df.to_dict("records"):
@@ -137,6 +143,8 @@ def evaluate(model: Path, manifest: Path, *, mirror: bool | None = None) -> dict
         true = cv2.imread(str(row["mask"]), cv2.IMREAD_UNCHANGED)
         for k, v in dice_per_structure(res.labels, true).items():
             dice.setdefault(k, []).append(v)
+        for k, v in dice_per_structure(res.labels, visible_labels(true, parse_field_box(row.get("field_box")))).items():
+            visible.setdefault(k, []).append(v)
         box = res.location.box  # in the radiograph's pixels
         for side in inside:
             inside[side].append(box_share_inside(box, _parse_box(row.get(f"sij_box_{side}"))))
@@ -153,6 +161,7 @@ def evaluate(model: Path, manifest: Path, *, mirror: bool | None = None) -> dict
     return {"n_images": len(df), "qc_flagged": flagged,
             "both_joints_ge_90": round(float((both >= TARGET_INSIDE).mean()), 4) if len(both) else float("nan"),
             "dice": {k: stats(v) for k, v in dice.items()},
+            "dice_visible": {k: stats(v) for k, v in visible.items()},
             "sij_inside_crop": {k: stats(v) for k, v in inside.items()}}
 
 
@@ -168,7 +177,9 @@ def pool_seeds(evals: dict[int, dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"n_images": sum(int(evals[s]["n_images"]) for s in seeds), "seeds": seeds,
                            "qc_flagged": sum(int(evals[s]["qc_flagged"]) for s in seeds),
                            "both_joints_ge_90": round(float(np.mean([evals[s]["both_joints_ge_90"] for s in seeds])), 4)}
-    for group in ("dice", "sij_inside_crop"):
+    for group in ("dice", "dice_visible", "sij_inside_crop"):
+        if group not in first:  # results written before dice_visible existed
+            continue
         out[group] = {}
         for k in first[group]:
             per = [evals[s][group][k] for s in seeds]

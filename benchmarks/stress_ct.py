@@ -37,13 +37,20 @@ STRUCTURES = ("sacrum", "hip_image_left", "hip_image_right")
 
 def summary(ev: dict[str, Any]) -> dict[str, Any]:
     """Dice (mean, min) per structure and SIJ-in-crop shares of one ``sim_to_real.evaluate`` result
-    (``both_joints_ge_90``: the share of renders with both joints >= 90% inside the crop)."""
+    (``both_joints_ge_90``: the share of renders with both joints >= 90% inside the crop). ``dice_visible``
+    and ``targets_met_visible``: the same against the bone inside the exposed field only (the wide field
+    of the stress preset leaves up to a third of a hip bone behind the collimator); ``targets_met`` stays
+    judged on the whole label map, as since the benchmark began."""
     dice = {k: {"mean": ev["dice"][k]["mean"], "min": ev["dice"][k]["min"]} for k in STRUCTURES if k in ev["dice"]}
+    vis = ev.get("dice_visible", {})
+    dice_visible = {k: {"mean": vis[k]["mean"], "min": vis[k]["min"]} for k in STRUCTURES if k in vis}
     inside = {k: {"mean": v["mean"], "share_ge_90": v.get("share_ge_90")} for k, v in ev["sij_inside_crop"].items()}
     both = ev.get("both_joints_ge_90")
     met = all(d["mean"] >= TARGET_DICE for d in dice.values()) and both is not None and both >= TARGET_RENDER_SHARE
-    return {"n_images": ev["n_images"], "dice": dice, "sij_inside_crop": inside, "both_joints_ge_90": both,
-            "targets_met": bool(met)}
+    met_visible = bool(dice_visible) and all(d["mean"] >= TARGET_DICE for d in dice_visible.values()) \
+        and both is not None and both >= TARGET_RENDER_SHARE
+    return {"n_images": ev["n_images"], "dice": dice, "dice_visible": dice_visible, "sij_inside_crop": inside,
+            "both_joints_ge_90": both, "targets_met": bool(met), "targets_met_visible": met_visible}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,13 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arms", default="transfer", help="sim_to_real arms to train and test (default transfer)")
     ap.add_argument("--train-seeds", default=None, help="as benchmarks/sim_to_real.py")
     ap.add_argument("--reuse", action="store_true", help="reuse renders in --work made with the same settings")
+    ap.add_argument("--visible-only", action="store_true",
+                    help="train the segmenters on the bone inside each render's exposed field only (TrainConfig."
+                         "visible_only; default: as the demo's recipe says)")
+    ap.add_argument("--models", type=Path, default=None, help="where the models go (default --work): one folder per "
+                                                              "training variant, the renders shared")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     cases, holdout = s2r.parse_cases(ap, a)
     seeds = s2r.parse_train_seeds(ap, a.train_seeds, quick=a.quick)
     result = s2r.run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout,
                      work=a.work, reuse=a.reuse, arms=tuple(x.strip() for x in a.arms.split(",")),
-                     train_seeds=seeds, test_realism=PRESET)
+                     train_seeds=seeds, test_realism=PRESET, models_dir=a.models,
+                     overrides={"visible_only": True} if a.visible_only else None)
     folds = {h: {arm: summary(ev) for arm, ev in f.items() if isinstance(ev, dict) and "dice" in ev}
              for h, f in result["folds"].items()}
     out = {"benchmark": "stress_ct", "mode": result["mode"], "preset": PRESET, "held_out": holdout,

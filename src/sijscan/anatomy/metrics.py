@@ -95,3 +95,28 @@ def box_share_inside(outer: Sequence[float] | None, inner: Sequence[float] | Non
     w = min(float(outer[2]), float(inner[2])) - max(float(outer[0]), float(inner[0]))
     h = min(float(outer[3]), float(inner[3])) - max(float(outer[1]), float(inner[1]))
     return max(0.0, w) * max(0.0, h) / area
+
+
+def parse_field_box(text: Any) -> tuple[int, int, int, int] | None:
+    """A manifest's ``field_box`` ("x0 y0 x1 y1", pixels, end exclusive) -> ints; None when absent or malformed."""
+    if not isinstance(text, str) or len(text.split()) != 4:
+        return None
+    try:
+        x0, y0, x1, y1 = (int(float(v)) for v in text.split())
+    except ValueError:
+        return None
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def visible_labels(labels: np.ndarray, field_box: Sequence[int] | None) -> np.ndarray:
+    """``labels`` with everything outside the exposed field ``field_box`` (x0, y0, x1, y1) set to background.
+
+    A phantom's label map is the anatomy's exact projection, also where the collimator kept the beam off
+    the detector and the radiograph shows a flat border; a reader annotating the radiograph can only
+    outline the bone it shows. ``field_box`` None: ``labels`` unchanged."""
+    if field_box is None:
+        return labels
+    x0, y0, x1, y1 = (int(v) for v in field_box)
+    out = np.zeros_like(labels)
+    out[max(y0, 0):y1, max(x0, 0):x1] = labels[max(y0, 0):y1, max(x0, 0):x1]
+    return out

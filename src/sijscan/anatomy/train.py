@@ -31,6 +31,7 @@ import torch
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
 from sijscan._progress import training_progress
 from sijscan.anatomy.augment import PairDataset, basic_augment, check_level, mixing_sampler, strong_transform
+from sijscan.anatomy.metrics import parse_field_box, visible_labels
 from sijscan.anatomy.networks import ARCH_INIT, LABELS
 from sijscan.anatomy.recipes import parse_segmenter_recipe, sijscan_recipe
 from sijscan.anatomy.segment import prepare_input
@@ -56,7 +57,8 @@ class _StopAfter(L.Callback):
             trainer.should_stop = True
 
 
-def _load_pairs(manifest: str | os.PathLike[str], cfg: TrainConfig) -> tuple[list[str], list[str], list[bool]]:
+def _load_pairs(manifest: str | os.PathLike[str], cfg: TrainConfig
+                ) -> tuple[list[str], list[str], list[bool], list[Any]]:
     from sijscan.io import read_manifest  # lazy: pandas
 
     df = read_manifest(manifest, require=("mask",))
@@ -79,22 +81,26 @@ def _load_pairs(manifest: str | os.PathLike[str], cfg: TrainConfig) -> tuple[lis
         is_val[rng.permutation(len(df))[:n_val]] = True
     if is_val.all():
         raise InputError(f"{manifest}: every usable row is split == 'val'; nothing left to train on")
-    return list(df["image"]), list(df["mask"]), list(is_val)
+    fields = list(df["field_box"]) if cfg.visible_only and "field_box" in df else [None] * len(df)
+    return list(df["image"]), list(df["mask"]), list(is_val), [parse_field_box(f) for f in fields]
 
 
-def _cache(images: list[str], masks: list[str], recipe: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Preprocess every image once: (N, 1, S, S) float32 inputs and (N, 1, S, S) int64 masks."""
+def _cache(images: list[str], masks: list[str], recipe: dict[str, Any],
+           fields: list[Any] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Preprocess every image once: (N, 1, S, S) float32 inputs and (N, 1, S, S) int64 masks; ``fields``
+    (per image an exposed-field box or None): labels outside it become background first."""
     import cv2
 
     xs, ys = [], []
     h, w = recipe["working_size"]
     spec = parse_segmenter_recipe(recipe)
-    for img_path, mask_path in zip(images, masks):
+    for img_path, mask_path, field in zip(images, masks, fields or [None] * len(images)):
         radiograph = read_radiograph(img_path)
         pixels = radiograph.pixels
         mask = read_label_map(mask_path)  # PNG/TIFF or NIfTI by its affine (masks corrected in 3D Slicer)
         if mask.shape != pixels.shape:
             raise InputError(f"{mask_path}: mask shape {mask.shape} differs from image {pixels.shape}")
+        mask = visible_labels(mask, field)
         xs.append(prepare_input(radiograph, spec).tensor)
         ys.append(torch.from_numpy(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int64))[None])
     return torch.stack(xs), torch.stack(ys)
@@ -155,8 +161,8 @@ def _loaders(manifest: str | os.PathLike[str], cfg: TrainConfig,
     if cfg.extra_manifest is not None:
         sets.append((cfg.extra_manifest, _load_pairs(cfg.extra_manifest, cfg)))
     xs_t, ys_t, xs_v, ys_v, n_tr = [], [], [], [], []
-    for _path, (images, masks, is_val) in sets:
-        x, y = _cache(images, masks, recipe)
+    for _path, (images, masks, is_val, fields) in sets:
+        x, y = _cache(images, masks, recipe, fields)
         val = torch.as_tensor(is_val)
         xs_t.append(x[~val])
         ys_t.append(y[~val])

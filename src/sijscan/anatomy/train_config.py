@@ -28,6 +28,10 @@ class TrainConfig:
     extra_manifest: str | None = None  # a second training manifest (e.g. CT-route renders)
     extra_weight: float = 0.5  # share of each epoch's draws taken from extra_manifest
     precision: str = "auto"  # auto | 32 | bf16 (sijscan.devices.PRECISIONS)
+    # True: where a manifest row has a ``field_box`` (sijscan's phantom writes one: the exposed field inside the
+    # collimation), labels outside it become background, so the network learns the bone the radiograph shows
+    # rather than guessing bone behind the collimator (sijscan.anatomy.metrics.visible_labels)
+    visible_only: bool = False
 
 
 def train_default(name: str) -> Any:

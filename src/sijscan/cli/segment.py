@@ -58,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a second training manifest with masks (e.g. CT-route renders), mixed into every epoch")
     t.add_argument("--extra-weight", type=float, default=D("extra_weight"), metavar="W",
                    help="share of each epoch's training draws taken from --extra-manifest, in (0, 1) (default 0.5)")
+    t.add_argument("--visible-only", action="store_true", default=D("visible_only"),
+                   help="labels outside a manifest row's exposed field (its field_box column, which sijscan's phantom "
+                        "writes) become background: train on the bone the radiograph shows, not bone behind the collimator")
     t.set_defaults(handler=run_train)
 
 
@@ -85,7 +88,7 @@ def run_train(args: argparse.Namespace) -> int:
         size=args.size or (512 if args.arch == "paper" else 256), lr=args.lr, devices=args.devices,
         accelerator=args.accelerator, max_images=args.max_images, seed=args.seed, progress=args.progress,
         augment=args.augment, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
-        precision=args.precision,
+        precision=args.precision, visible_only=args.visible_only,
     )
     folder = train_segmenter(manifest=args.manifest, out_dir=args.out, config=cfg, resume=args.resume,
                              overwrite=args.overwrite)

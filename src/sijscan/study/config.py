@@ -13,7 +13,7 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
     segmenter:   {model: DIR} | {train: {arch, epochs, size, batch_size, lr, max_images, devices,
                                      augment: none|basic|strong, extra_manifest: CSV, extra_weight,
                                      ct_route: {cases: [DIR...], n, size, if_missing: error|skip,
-                                                realism: off|varied|stress}}}
+                                                realism: off|varied|stress}, visible_only: bool}}
     classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
                   max_images, epochs, crop: box|joints|joints_span, appearance, elastic, joint_mix, processing: bool,
                   anatomy_adversarial, grade_pool: global|sides,
@@ -36,7 +36,7 @@ from sijscan.devices import PRECISIONS
 from sijscan.study.config_classifiers import ClassifierConfig, parse_classifiers
 from sijscan.study.config_ct import ANATOMY_VARY, REALISM_LEVELS, CTRouteSpec, parse_ct_route
 from sijscan.study.config_fields import (StudyConfigError, as_mapping, no_unknown, read_choice,
-                                         read_float, read_int, read_path)
+                                         read_bool, read_float, read_int, read_path)
 
 __all__ = ["ANATOMY_VARY", "REALISM_LEVELS", "CTRouteSpec", "StudyConfig", "StudyConfigError", "config_from_dict",
            "load_config"]
@@ -101,6 +101,8 @@ class SegmenterTrain:
     """share of each epoch's draws taken from extra_manifest or ct_route"""
     ct_route: CTRouteSpec | None = None
     """CT-route renders (of real CTs) to mix in, made by the segmenter stage (instead of extra_manifest)"""
+    visible_only: bool = D("visible_only")
+    """labels outside a row's exposed field (``field_box``, written by sijscan's phantom) become background"""
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
     t = as_mapping(d["train"], "segmenter.train")
     k = "segmenter.train"
     no_unknown(t, ("arch", "epochs", "size", "batch_size", "lr", "max_images", "devices", "augment",
-                    "extra_manifest", "extra_weight", "ct_route"), k)
+                    "extra_manifest", "extra_weight", "ct_route", "visible_only"), k)
     size = read_int(t, "size", k, D("size"), minimum=16)
     if size % 8:  # type: ignore[operator]
         raise StudyConfigError(f"{k}.size: must be a multiple of 8, got {size}")
@@ -235,7 +237,8 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
                            augment=read_choice(t, "augment", k, D("augment"), AUGMENT_LEVELS),  # type: ignore[arg-type]
                            extra_manifest=read_path(t, "extra_manifest", k, base),
                            extra_weight=read_float(t, "extra_weight", k, D("extra_weight"), low=0.01, high=0.99),
-                           ct_route=parse_ct_route(t.get("ct_route"), f"{k}.ct_route", base))
+                           ct_route=parse_ct_route(t.get("ct_route"), f"{k}.ct_route", base),
+                           visible_only=read_bool(t, "visible_only", k, D("visible_only")))
     if train.extra_manifest is not None and train.ct_route is not None:
         raise StudyConfigError(f"{k}: give extra_manifest or ct_route, not both")
     if "extra_weight" in t and train.extra_manifest is None and train.ct_route is None:

@@ -89,3 +89,10 @@ def read_seeds(d: Mapping[str, Any], key: str) -> tuple[int, ...] | None:
                                                          for x in v) or len(set(v)) != len(v):
         raise StudyConfigError(f"{key}.seeds: must be a list of distinct integers >= 0, got {v!r}")
     return tuple(int(x) for x in v)
+
+
+def read_bool(d: Mapping[str, Any], name: str, key: str, default: bool) -> bool:
+    v = d.get(name, default)
+    if not isinstance(v, bool):
+        raise StudyConfigError(f"{key}.{name}: must be true or false, got {v!r}")
+    return v

@@ -106,7 +106,8 @@ def run_segmenter(ctx: StageContext) -> SegmenterOutput:
     tc = TrainConfig(arch=t.arch, epochs=t.epochs, batch_size=t.batch_size, size=t.size, lr=t.lr,
                      devices=t.devices, accelerator=study_device(cfg.study.device, for_="lightning"), max_images=t.max_images,
                      seed=cfg.study.seed, augment=t.augment, extra_manifest=extra,
-                     extra_weight=t.extra_weight, progress=ctx.progress, precision=cfg.study.precision)
+                     extra_weight=t.extra_weight, progress=ctx.progress, precision=cfg.study.precision,
+                     visible_only=t.visible_only)
     folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
     card = read_card(folder)
     return SegmenterOutput(model=str(Path(folder).resolve()), trained=True, arch=t.arch, augment=t.augment,
