@@ -27,7 +27,7 @@ def test_sim_to_real_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str], l
         ev = fold[arm]
         # 1 radiograph x 2 profiles of the held-out CT (the transfer arm: per seed, pooled below)
         assert ev["n_images"] == (4 if arm == "transfer" else 2)
-        assert set(ev["dice"]) == {"sacrum", "hip_image_left", "hip_image_right"}
+        assert set(ev["dice"]) == set(ev["dice_visible"]) == {"sacrum", "hip_image_left", "hip_image_right"}
         for side in ("image_left", "image_right"):
             m = ev["sij_inside_crop"][side]["mean"]
             assert math.isnan(m) or 0.0 <= m <= 1.0
