@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arms", default="transfer", help="sim_to_real arms to train and test (default transfer)")
     ap.add_argument("--train-seeds", default=None, help="as benchmarks/sim_to_real.py")
     ap.add_argument("--reuse", action="store_true", help="reuse renders in --work made with the same settings")
-    ap.add_argument("--visible-only", action="store_true",
-                    help="train the segmenters on the bone inside each render's exposed field only (TrainConfig."
-                         "visible_only; default: as the demo's recipe says)")
+    ap.add_argument("--visible-only", action=argparse.BooleanOptionalAction, default=None,
+                    help="train the segmenters on the bone inside each render's exposed field only, or not "
+                         "(TrainConfig.visible_only; default: as the demo's recipe says)")
     ap.add_argument("--models", type=Path, default=None, help="where the models go (default --work): one folder per "
                                                               "training variant, the renders shared")
     a = ap.parse_args(argv)
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     result = s2r.run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout,
                      work=a.work, reuse=a.reuse, arms=tuple(x.strip() for x in a.arms.split(",")),
                      train_seeds=seeds, test_realism=PRESET, models_dir=a.models,
-                     overrides={"visible_only": True} if a.visible_only else None)
+                     overrides=None if a.visible_only is None else {"visible_only": a.visible_only})
     folds = {h: {arm: summary(ev) for arm, ev in f.items() if isinstance(ev, dict) and "dice" in ev}
              for h, f in result["folds"].items()}
     out = {"benchmark": "stress_ct", "mode": result["mode"], "preset": PRESET, "held_out": holdout,
