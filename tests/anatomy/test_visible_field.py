@@ -109,3 +109,23 @@ def test_benchmark_scores_visible_bone_and_counts_bone_painted_outside_the_field
     for k in ("sacrum", "hip_image_left", "hip_image_right"):
         assert ev["dice"][k]["mean"] == pytest.approx(1.0)
         assert 0.5 < ev["dice_visible"][k]["mean"] < 0.9
+
+
+@pytest.mark.parametrize("flag, want", [([], None), (["--visible-only"], {"visible_only": True}),
+                                        (["--no-visible-only"], {"visible_only": False})])
+def test_stress_benchmark_passes_the_visible_only_choice(flag: list[str], want, monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path, load_benchmark) -> None:
+    """benchmarks/stress_ct.py: no flag trains the demo's recipe as it stands; either flag overrides it."""
+    bench = load_benchmark("stress_ct")
+    seen: dict = {}
+
+    def fake_run(**kw):
+        seen.update(kw)
+        return {"mode": kw["mode"], "folds": {}, "timings": {}, "code": {}}
+
+    monkeypatch.setattr(bench.s2r, "run", fake_run)
+    for case in ("001", "002"):  # case folders only: nothing is rendered
+        (tmp_path / "cts" / case).mkdir(parents=True)
+    assert bench.main(["--quick", "--work", str(tmp_path), "--ct-root", str(tmp_path / "cts"), "--cases", "001,002",
+                       "--holdout", "001", *flag]) == 0
+    assert seen["overrides"] == want and seen["test_realism"] == "stress"
