@@ -94,3 +94,29 @@ def test_cli_choices_are_the_recipe_pools(capsys) -> None:
 
     assert main(["train-classifier", "--help"]) == 0
     assert "{" + ",".join(GRADE_POOLS) + "}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("given, want", [(None, "sides"), ("global", "global")])
+def test_the_api_keeps_a_recipe_objects_pool_unless_told(given, want, tmp_path, monkeypatch) -> None:
+    """``train_classifier(recipe=Recipe(..., grade_pool="sides"))`` trains with side pooling; only an explicit
+    ``grade_pool`` replaces the recipe's."""
+    import dataclasses
+
+    import sijscan.classify.train as train_mod
+    from sijscan.classify.api import train_classifier
+
+    seen: dict = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(**kw):
+        seen.update(kw)
+        raise Stop
+
+    monkeypatch.setattr(train_mod, "train_classifier", fake_train)
+    rec = dataclasses.replace(get_recipe("cpu"), grade_pool="sides")
+    with pytest.raises(Stop):
+        train_classifier(tmp_path / "m.csv", view="sij", out=tmp_path / "o", recipe=rec, crop_from_mask=True,
+                         **({} if given is None else {"grade_pool": given}))
+    assert seen["recipe"].grade_pool == want

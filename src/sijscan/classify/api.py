@@ -64,7 +64,7 @@ def train_classifier(
     manifest: PathLike, *, view: str, out: PathLike, recipe: str | Recipe = "paper", arch: str | None = None,
     segmenter: PathLike | None = None, crop_from_mask: bool = False, crop: str = "box",
     appearance: bool = False, elastic: bool = False, joint_mix: bool = False, processing: bool = False,
-    anatomy_adversarial: float = 0.0, grade_pool: str = "global",
+    anatomy_adversarial: float = 0.0, grade_pool: str | None = None,
     extra_manifest: PathLike | None = None, extra_weight: float = 0.5,
     init: str = "imagenet", init_weights: PathLike | None = None, seed: int = 0,
     devices: int = 1, num_nodes: int = 1, accelerator: str = "auto", max_images: int | None = None,
@@ -81,7 +81,8 @@ def train_classifier(
     ``seeds`` (two or more, instead of ``seed``): one model per seed in ``out/members/seed<k>`` and their
     ensemble in ``out`` (:mod:`sijscan.classify.ensemble`: logits averaged, its own cut-off and temperature).
     ``precision``: auto, 32 or bf16 (:data:`sijscan.devices.PRECISIONS`). ``grade_pool`` (``--grade-pool``):
-    what the per-side grade head reads, "global" or "sides" (:mod:`sijscan.classify.networks`).
+    what the per-side grade head reads, "global" or "sides" (:mod:`sijscan.classify.networks`); None: as
+    the recipe says.
     """
     if devices < 1 or num_nodes < 1:
         raise ClassifierInputError("devices and num_nodes (--devices, --num-nodes) must be >= 1")
@@ -89,7 +90,7 @@ def train_classifier(
         raise ClassifierInputError("max_images (--max-images) must be >= 2")
     if not 0.0 <= float(anatomy_adversarial) <= 10.0:
         raise ClassifierInputError(f"anatomy_adversarial (--anatomy-adversarial) must be within 0-10, got {anatomy_adversarial!r}")
-    if grade_pool not in GRADE_POOLS:
+    if grade_pool is not None and grade_pool not in GRADE_POOLS:
         raise ClassifierInputError(f"grade_pool (--grade-pool) must be one of {', '.join(GRADE_POOLS)}, got {grade_pool!r}")
     if isinstance(recipe, str):
         rec = get_recipe(recipe, arch=arch)
@@ -98,7 +99,7 @@ def train_classifier(
     rec = with_augment(rec, appearance=appearance, elastic=elastic, tile_mix=joint_mix, processing=processing)
     if anatomy_adversarial:
         rec = replace(rec, domain_weight=float(anatomy_adversarial))
-    if grade_pool != rec.grade_pool:
+    if grade_pool is not None:
         rec = replace(rec, grade_pool=grade_pool)
     from sijscan.classify.train import train_classifier as train  # lazy: lightning, torchvision
 
