@@ -15,12 +15,6 @@ TARGET_INSIDE = 0.90
 """A joint counts as inside the crop when this share of its true box is (issue 17's and 24's threshold)."""
 
 
-def _parse_box(text: Any) -> list[int] | None:
-    if not isinstance(text, str) or len(text.split()) != 4:
-        return None
-    return [int(float(v)) for v in text.split()]
-
-
 def evaluate(model: Path, manifest: Path, *, mirror: bool | None = None) -> dict[str, Any]:
     """Segment every radiograph of ``manifest``; Dice per structure and SIJ-box share inside the crop.
     ``dice_visible``: Dice against the true bone inside the render's exposed field (``field_box``) only:
@@ -30,7 +24,7 @@ def evaluate(model: Path, manifest: Path, *, mirror: bool | None = None) -> dict
     model's card says)."""
     import cv2
 
-    from sijscan.anatomy.metrics import box_share_inside, dice_per_structure, parse_field_box, visible_labels
+    from sijscan.anatomy.metrics import box_share_inside, dice_per_structure, parse_box, visible_labels
     from sijscan.anatomy.segment import Segmenter
     from sijscan.io import read_manifest, read_radiograph
 
@@ -45,11 +39,11 @@ def evaluate(model: Path, manifest: Path, *, mirror: bool | None = None) -> dict
         true = cv2.imread(str(row["mask"]), cv2.IMREAD_UNCHANGED)
         for k, v in dice_per_structure(res.labels, true).items():
             dice.setdefault(k, []).append(v)
-        for k, v in dice_per_structure(res.labels, visible_labels(true, parse_field_box(row.get("field_box")))).items():
+        for k, v in dice_per_structure(res.labels, visible_labels(true, parse_box(row.get("field_box")))).items():
             visible.setdefault(k, []).append(v)
         box = res.location.box  # in the radiograph's pixels
         for side in inside:
-            inside[side].append(box_share_inside(box, _parse_box(row.get(f"sij_box_{side}"))))
+            inside[side].append(box_share_inside(box, parse_box(row.get(f"sij_box_{side}"))))
         flagged += bool(res.location.qc_flags)
 
     def stats(vals: list[float]) -> dict[str, float]:

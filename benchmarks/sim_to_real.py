@@ -115,7 +115,7 @@ _scoring_spec = importlib.util.spec_from_file_location("segmenter_scoring", Path
                                                        "segmenter_scoring.py")
 _scoring = importlib.util.module_from_spec(_scoring_spec)
 _scoring_spec.loader.exec_module(_scoring)  # type: ignore[union-attr]
-_parse_box, evaluate, pool_seeds = _scoring._parse_box, _scoring.evaluate, _scoring.pool_seeds
+evaluate, pool_seeds = _scoring.evaluate, _scoring.pool_seeds
 TARGET_INSIDE = _scoring.TARGET_INSIDE
 """Segment a manifest and score it; pool seeds (benchmarks/segmenter_scoring.py; re-exported here)."""
 

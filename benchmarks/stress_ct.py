@@ -41,16 +41,19 @@ def summary(ev: dict[str, Any]) -> dict[str, Any]:
     and ``targets_met_visible``: the same against the bone inside the exposed field only (the wide field
     of the stress preset leaves up to a third of a hip bone behind the collimator); ``targets_met`` stays
     judged on the whole label map, as since the benchmark began."""
-    dice = {k: {"mean": ev["dice"][k]["mean"], "min": ev["dice"][k]["min"]} for k in STRUCTURES if k in ev["dice"]}
-    vis = ev.get("dice_visible", {})
-    dice_visible = {k: {"mean": vis[k]["mean"], "min": vis[k]["min"]} for k in STRUCTURES if k in vis}
-    inside = {k: {"mean": v["mean"], "share_ge_90": v.get("share_ge_90")} for k, v in ev["sij_inside_crop"].items()}
     both = ev.get("both_joints_ge_90")
-    met = all(d["mean"] >= TARGET_DICE for d in dice.values()) and both is not None and both >= TARGET_RENDER_SHARE
-    met_visible = bool(dice_visible) and all(d["mean"] >= TARGET_DICE for d in dice_visible.values()) \
-        and both is not None and both >= TARGET_RENDER_SHARE
+    joints_met = both is not None and both >= TARGET_RENDER_SHARE
+
+    def group(name: str) -> tuple[dict[str, dict[str, float]], bool]:
+        g = ev.get(name, {})
+        dice = {k: {"mean": g[k]["mean"], "min": g[k]["min"]} for k in STRUCTURES if k in g}
+        return dice, bool(dice) and all(d["mean"] >= TARGET_DICE for d in dice.values()) and joints_met
+
+    dice, met = group("dice")
+    dice_visible, met_visible = group("dice_visible")
+    inside = {k: {"mean": v["mean"], "share_ge_90": v.get("share_ge_90")} for k, v in ev["sij_inside_crop"].items()}
     return {"n_images": ev["n_images"], "dice": dice, "dice_visible": dice_visible, "sij_inside_crop": inside,
-            "both_joints_ge_90": both, "targets_met": bool(met), "targets_met_visible": met_visible}
+            "both_joints_ge_90": both, "targets_met": met, "targets_met_visible": met_visible}
 
 
 def main(argv: list[str] | None = None) -> int:

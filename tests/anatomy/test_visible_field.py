@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import sijscan.anatomy.train as train_mod
-from sijscan.anatomy.metrics import parse_field_box, visible_labels
+from sijscan.anatomy.metrics import parse_box, visible_labels
 from sijscan.anatomy.recipes import sijscan_recipe
 from sijscan.anatomy.train import TrainConfig, _loaders
 from sijscan.cli.main import main
@@ -21,11 +21,11 @@ from test_train_segment import _dataset  # noqa: E402  (tests/anatomy is on sys.
 torch.set_num_threads(1)
 
 
-def test_parse_field_box() -> None:
-    assert parse_field_box("3 4 30 40") == (3, 4, 30, 40)
-    assert parse_field_box("3.0 4 30 40.0") == (3, 4, 30, 40)
+def test_parse_box() -> None:
+    assert parse_box("3 4 30 40") == (3, 4, 30, 40)
+    assert parse_box("3.0 4 30 40.0") == (3, 4, 30, 40)
     for bad in (None, float("nan"), "", "1 2 3", "a b c d", "5 5 5 9", "0 9 10 3"):
-        assert parse_field_box(bad) is None
+        assert parse_box(bad) is None
 
 
 def test_visible_labels_keeps_only_the_exposed_field() -> None:

@@ -97,8 +97,9 @@ def box_share_inside(outer: Sequence[float] | None, inner: Sequence[float] | Non
     return max(0.0, w) * max(0.0, h) / area
 
 
-def parse_field_box(text: Any) -> tuple[int, int, int, int] | None:
-    """A manifest's ``field_box`` ("x0 y0 x1 y1", pixels, end exclusive) -> ints; None when absent or malformed."""
+def parse_box(text: Any) -> tuple[int, int, int, int] | None:
+    """A manifest's box column (``field_box``, ``sij_box_image_left``...: "x0 y0 x1 y1", pixels, end exclusive)
+    -> ints; None when absent, malformed or empty."""
     if not isinstance(text, str) or len(text.split()) != 4:
         return None
     try:

@@ -31,7 +31,7 @@ import torch
 from sijscan._logs import follow_our_logging, lightning_fit_warnings
 from sijscan._progress import training_progress
 from sijscan.anatomy.augment import PairDataset, basic_augment, check_level, mixing_sampler, strong_transform
-from sijscan.anatomy.metrics import parse_field_box, visible_labels
+from sijscan.anatomy.metrics import parse_box, visible_labels
 from sijscan.anatomy.networks import ARCH_INIT, LABELS
 from sijscan.anatomy.recipes import parse_segmenter_recipe, sijscan_recipe
 from sijscan.anatomy.segment import prepare_input
@@ -82,11 +82,11 @@ def _load_pairs(manifest: str | os.PathLike[str], cfg: TrainConfig
     if is_val.all():
         raise InputError(f"{manifest}: every usable row is split == 'val'; nothing left to train on")
     fields = list(df["field_box"]) if cfg.visible_only and "field_box" in df else [None] * len(df)
-    return list(df["image"]), list(df["mask"]), list(is_val), [parse_field_box(f) for f in fields]
+    return list(df["image"]), list(df["mask"]), list(is_val), [parse_box(f) for f in fields]
 
 
 def _cache(images: list[str], masks: list[str], recipe: dict[str, Any],
-           fields: list[Any] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+           fields: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Preprocess every image once: (N, 1, S, S) float32 inputs and (N, 1, S, S) int64 masks; ``fields``
     (per image an exposed-field box or None): labels outside it become background first."""
     import cv2
@@ -94,7 +94,7 @@ def _cache(images: list[str], masks: list[str], recipe: dict[str, Any],
     xs, ys = [], []
     h, w = recipe["working_size"]
     spec = parse_segmenter_recipe(recipe)
-    for img_path, mask_path, field in zip(images, masks, fields or [None] * len(images)):
+    for img_path, mask_path, field in zip(images, masks, fields):
         radiograph = read_radiograph(img_path)
         pixels = radiograph.pixels
         mask = read_label_map(mask_path)  # PNG/TIFF or NIfTI by its affine (masks corrected in 3D Slicer)

@@ -7,8 +7,8 @@ from typing import Any, Mapping
 
 from sijscan.anatomy.crop import CROPS as SIJ_CROPS  # loaded with sijscan.anatomy anyway
 from sijscan.study.config_ct import CTRouteSpec, parse_ct_route
-from sijscan.study.config_fields import (StudyConfigError, no_unknown, read_choice, read_float, read_int, read_path,
-                                         read_seeds)
+from sijscan.study.config_fields import (StudyConfigError, no_unknown, read_bool, read_choice, read_float, read_int,
+                                         read_path, read_seeds)
 
 RECIPES = ("quick", "paper", "cpu")
 INITS = ("imagenet", "random")
@@ -61,11 +61,7 @@ def parse_classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConf
                     "crop", "appearance", "elastic", "joint_mix", "processing", "anatomy_adversarial", "grade_pool", "seeds",
                     "ensemble",
                     "extra_weight", "ct_route"), k)
-    flags = {}
-    for name in ("appearance", "elastic", "joint_mix", "processing", "ensemble"):
-        flags[name] = d.get(name, False)
-        if not isinstance(flags[name], bool):
-            raise StudyConfigError(f"{k}.{name}: must be true or false, got {flags[name]!r}")
+    flags = {name: read_bool(d, name, k, False) for name in ("appearance", "elastic", "joint_mix", "processing", "ensemble")}
     crop = read_choice(d, "crop", k, "box", SIJ_CROPS)
     if flags["joint_mix"] and crop == "box":
         raise StudyConfigError(f"{k}.joint_mix: needs a joint-pair crop ({k}.crop: joints or joints_span)")
