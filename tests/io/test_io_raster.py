@@ -253,3 +253,32 @@ def test_radiograph_is_frozen_and_typed(tmp_path: Path) -> None:
     assert rad.pixels.dtype == np.float32 and (rad.height, rad.width) == (H, W)
     summary: Callable[[], dict] = rad.summary
     assert set(summary()) >= {"path", "format", "width", "height", "bits_stored", "photometric", "spacing_mm", "min", "max"}
+
+
+@pytest.mark.parametrize("orientation", [None, 3])
+def test_png_is_decoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, orientation: int | None) -> None:
+    """A PNG read decodes its pixel data once, EXIF orientation or not (asking a fresh PIL image for a PNG's
+    EXIF decodes the whole file: that doubled every read)."""
+    from PIL import Image, ImageFile
+
+    image = Image.fromarray(marked(np.uint16, 65535))
+    kwargs = {}
+    if orientation is not None:
+        exif = image.getexif()
+        exif[0x0112] = orientation
+        kwargs["exif"] = exif.tobytes()
+    image.save(tmp_path / "p.png", **kwargs)
+    decodes: list[int] = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self):  # type: ignore[no-untyped-def]
+        if self.tile:  # pixel data still to decode
+            decodes.append(1)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    rad = read_radiograph(tmp_path / "p.png")
+    assert len(decodes) == 1
+    assert rad.metadata.get("exif_orientation", 1) == (orientation or 1)
+    expected = marked(np.uint16, 65535) / 65535.0
+    np.testing.assert_allclose(rad.pixels, expected[::-1, ::-1] if orientation == 3 else expected, atol=1e-6)
