@@ -72,12 +72,6 @@ def _resolve(value: str, base_dir: Path) -> str:
     return os.path.abspath(path if path.is_absolute() else base_dir / path)
 
 
-def _line_numbers(df: pd.DataFrame) -> list[int]:
-    """Physical CSV lines when known (set while reading), else the line each row gets when written."""
-    lines = df.attrs.get("csv_lines")
-    if isinstance(lines, list) and len(lines) == len(df):
-        return lines
-    return [i + 2 for i in range(len(df))]
 
 
 def _check_grades(row: dict[str, Any], prefix: str, line: int, problems: list[str]) -> None:
@@ -126,17 +120,20 @@ def fill_labels_from_grades(raw: pd.DataFrame) -> int:
 
 
 def validate_manifest(
-    df: pd.DataFrame, *, base_dir: str | os.PathLike[str], check_files: bool = True, require: Sequence[str] = ()
+    df: pd.DataFrame, *, base_dir: str | os.PathLike[str], check_files: bool = True, require: Sequence[str] = (),
+    lines: Sequence[int] | None = None,
 ) -> list[str]:
     """Every problem of a manifest table, one line each naming its CSV line; empty when fine.
 
     Works on the raw strings of a CSV as well as on ``read_manifest``'s typed frame. ``require``
-    names columns that must be filled on every row (``image`` always must). For a frame built in
-    code, row i (0-based position) is reported as line i + 2, the line ``write_manifest`` gives it.
+    names columns that must be filled on every row (``image`` always must). ``lines``: each row's
+    physical CSV line (``read_manifest`` passes them); without them row i (0-based position) is
+    reported as line i + 2, the line ``write_manifest`` gives it.
     """
     base = Path(base_dir)
     problems: list[str] = []
-    lines = _line_numbers(df)
+    if lines is None or len(lines) != len(df):
+        lines = [i + 2 for i in range(len(df))]
     must_fill = ["image"] + [c for c in require if c != "image"]
     seen: dict[str, int] = {}
     columns = list(df.columns)
@@ -252,12 +249,13 @@ def read_manifest(
         if column not in raw.columns:
             raw[column] = ""
     raw = raw[list(MANIFEST_COLUMNS) + [c for c in header if c not in MANIFEST_COLUMNS]]
-    raw.attrs["csv_lines"] = lines
     base = p.absolute().parent
     filled = fill_labels_from_grades(raw)
     if filled:
         log.info("%s: %d empty label cell(s) filled from both grades (modified New York)", p, filled)
-    problems += validate_manifest(raw, base_dir=base, check_files=check_files, require=require)
+    # the CSV lines go as an argument, not in ``raw.attrs``: pandas deep-copies attrs on every derived
+    # frame and column, which made reading a 1,000-row manifest quadratic (~25 s in the demo's profile)
+    problems += validate_manifest(raw, base_dir=base, check_files=check_files, require=require, lines=lines)
     if problems:
         order = {line: i for i, line in enumerate(lines)}
         problems.sort(key=lambda msg: order.get(int(msg.split(":", 1)[0].split()[1]), 0))
