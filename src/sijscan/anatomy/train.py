@@ -36,7 +36,7 @@ from sijscan.anatomy.networks import ARCH_INIT, LABELS
 from sijscan.anatomy.recipes import parse_segmenter_recipe, sijscan_recipe
 from sijscan.anatomy.segment import prepare_input
 from sijscan.anatomy.train_config import TrainConfig
-from sijscan.devices import training_precision
+from sijscan.devices import adamw, training_precision
 from sijscan.errors import InputError, ModelError
 from sijscan.io import read_radiograph
 from sijscan.io.labelmap import read_label_map
@@ -146,7 +146,7 @@ class SegmenterModule(L.LightningModule):
         self.log("val_dice", dice, prog_bar=True, sync_dist=True, batch_size=x.shape[0])
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        opt = adamw(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         steps = int(self.trainer.estimated_stepping_batches)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=max(1, steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

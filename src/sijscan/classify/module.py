@@ -27,6 +27,7 @@ from sijscan.classify.augment import AugmentSpec, augment_batch, mix_tiles, samp
 from sijscan.classify.domain import DomainHead, reversal_ramp
 from sijscan.classify.grades import grades_from_cumulative  # noqa: F401 - re-exported
 from sijscan.classify.networks import SIJResNet, block_groups, head_parameters
+from sijscan.devices import adamw
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class ClassifierModule(L.LightningModule):
         params = [{"params": ps, "lr": lr, "name": name} for (name, ps), lr in zip(groups, rates)]
         if self.domain_head is not None:
             params.append({"params": list(self.domain_head.parameters()), "lr": rates[-1], "name": "domain_head"})
-        opt = torch.optim.AdamW(params, lr=rates[-1], weight_decay=self.weight_decay)
+        opt = adamw(params, lr=rates[-1], weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=[g["lr"] for g in params], total_steps=max(int(self.trainer.estimated_stepping_batches), 1))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
