@@ -165,8 +165,14 @@ def test_segmenter_crops_equal_mask_crops_and_failures_are_left_out(cohort: Path
     for _, r in df.head(3).iterrows():
         img = read_image(r["image"])
         assert np.array_equal(source(img, r), crop_from_mask(img, r))
+    import sijscan.classify.data as data_mod
+
+    reads: list[str] = []
+    real_read = data_mod.read_radiograph
+    monkeypatch.setattr(data_mod, "read_radiograph", lambda path: reads.append(str(path)) or real_read(path))
     views = prepare_views(df, view="sij", spec=PreprocessSpec(height=32, width=48), crop_source=source)
     assert len(views.arrays) == 3 and views.n_left_out == 1 and len(views.labels) == 3
+    assert len(reads) == len(df)  # each radiograph decoded once: the segmenter gets the object read for the crop
 
 
 def test_crops_from_nifti_masks_equal_crops_from_png_masks(cohort: Path, tmp_path: Path) -> None:

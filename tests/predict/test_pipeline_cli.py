@@ -147,3 +147,25 @@ def test_full_view_classifier_without_segmenter(tmp_path: Path) -> None:
 
 def models_sij(tmp_path: Path) -> Path:
     return make_models(tmp_path / "sij")
+
+
+def test_predict_many_on_threads_gives_the_same_predictions_in_order(models: Path, tmp_path: Path) -> None:
+    """``predict_many(threads=2)``: the same fields as on one thread, in the sources' order, a bad file
+    recorded in its place, Grad-CAM included."""
+    from sijscan import Pipeline
+
+    pipe = Pipeline.from_dirs(segmenter=models / "segmenter", classifier=models / "classifier", device="cpu")
+    sources: list[object] = [draw_pelvis(seed=i)[0] for i in range(4)]
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image\n")
+    sources.insert(2, str(bad))
+    one = pipe.predict_many(sources, batch_size=3, gradcam=True, on_error="record")
+    two = pipe.predict_many(sources, batch_size=3, gradcam=True, on_error="record", threads=2)
+    assert [p.error is None for p in two] == [True, True, False, True, True]
+    for a, b in zip(one, two):
+        assert (a.image, a.error, a.sij_box, a.decision, a.grades) == (b.image, b.error, b.sij_box, b.decision, b.grades)
+        if a.error is None:
+            assert b.probability == pytest.approx(a.probability, abs=1e-6)
+            assert "preprocess_s" in b.timings and np.array_equal(a.images.model_input, b.images.model_input)
+    with pytest.raises(Exception, match="threads must be >= 1"):
+        pipe.predict_many(sources, threads=0)
