@@ -12,6 +12,7 @@ import pytest
 import torch
 from local_http import FileServer, refused_url
 
+import sijscan.classify.networks  # noqa: F401 - registers 'resnet50-sij' (this file must pass on its own too)
 from sijscan.anatomy.networks import PAPER_INIT
 from sijscan.cli.main import main
 from sijscan.modelfolder import build_network
