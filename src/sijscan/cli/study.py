@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d = subparsers.add_parser(
         "demo", help="run a small phantom study on the CPU (no data needed) and print where the report is",
         description="Simulate four small phantom cohorts (1024 px), train both models with the cpu recipe, evaluate "
-        "and write the report. About 19 minutes on an idle 2-core CPU (measured 2026-12-06), more on a slower one (stages are cached: a rerun skips what is done).",
+        "and write the report. About 16 minutes on an idle 2-core CPU (measured 2026-12-07), more on a slower one (stages are cached: a rerun skips what is done).",
     )
     d.add_argument("--out", default="demo-out", help="output folder (default ./demo-out)")
     d.add_argument("--force", nargs="+", default=[], metavar="STAGE", choices=(*STAGES, "all"),
