@@ -67,7 +67,7 @@ def test_only_the_lesions_gas_is_taken_as_gas():
     from dataclasses import replace
 
     from sijscan.phantom.ct.joint import GAS_HU
-    from sijscan.phantom.ct.render import _pooled_lesion, _prepared
+    from sijscan.phantom.ct.slabs import pooled_lesion, prepared
     from sijscan.phantom.lesions import Mimics
 
     base = toy_case(spacing=2.0)
@@ -80,8 +80,8 @@ def test_only_the_lesions_gas_is_taken_as_gas():
     case = replace(base, hu=hu, soft_tissue=True, cache={})
     joint = find_joint(case, "right")
     plan = lesion_plan(joint, rng=5)
-    slabs = _prepared(case, 1)["slabs"]
+    slabs = prepared(case, 1)["slabs"]
     no_gas = lesion_block(case, joint, 0.0, plan, Mimics(osteitis_condensans=1.0))
-    assert float(_pooled_lesion(slabs, case, joint.roi, no_gas)[1].min()) >= 0.0
+    assert float(pooled_lesion(slabs, case, joint.roi, no_gas)[1].min()) >= 0.0
     gas = lesion_block(case, joint, 0.0, plan, Mimics(degenerative=1.0, vacuum=True))
-    assert (gas == GAS_HU).any() and float(_pooled_lesion(slabs, case, joint.roi, gas)[1].min()) < 0.0
+    assert (gas == GAS_HU).any() and float(pooled_lesion(slabs, case, joint.roi, gas)[1].min()) < 0.0

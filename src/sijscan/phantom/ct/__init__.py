@@ -9,7 +9,8 @@ Public API (imported lazily):
 * ``CTRealism`` (one render's thick slices, metal, field of view, table, body), ``get_realism(preset)``
 
 Files: ``case`` (loading), ``geometry`` (pose, cone beam), ``projector`` (ray sums), ``body``
-(synthetic soft tissue and gas), ``joint`` (joint surfaces, 3-D sacroiliitis), ``render``, ``cohort``,
+(synthetic soft tissue and gas), ``joint`` (joint surfaces, 3-D sacroiliitis), ``slabs`` (the case as
+slab stacks, lesion patches), ``render``, ``cohort``,
 ``batch`` (rendering and writing, in spawned workers too), ``proportions`` (anatomy variants);
 realism (issue 24): ``realism`` (options, presets), ``thickslice``, ``metal``, ``table``, ``organs``, ``scene``.
 """
