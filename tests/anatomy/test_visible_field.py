@@ -24,8 +24,23 @@ torch.set_num_threads(1)
 def test_parse_box() -> None:
     assert parse_box("3 4 30 40") == (3, 4, 30, 40)
     assert parse_box("3.0 4 30 40.0") == (3, 4, 30, 40)
-    for bad in (None, float("nan"), "", "1 2 3", "a b c d", "5 5 5 9", "0 9 10 3"):
+    assert parse_box("3,4, 30,40") == (3, 4, 30, 40)  # commas as a spreadsheet may write them
+    assert parse_box("3.5 4 30.25 40", number=float) == (3.5, 4.0, 30.25, 40.0)
+    for bad in (None, float("nan"), "", "1 2 3", "a b c d", "5 5 5 9", "0 9 10 3", "0 0 inf 9", "0 0 nan 9"):
         assert parse_box(bad) is None
+
+
+def test_truth_boxes_of_a_row_with_a_text_box_are_taken_from_the_mask_not_a_traceback() -> None:
+    """The segmenter run's and the Grad-CAM share's truth boxes read the manifest's box columns with
+    parse_box: a box column holding text no longer raises (the run's old parser did)."""
+    from sijscan.anatomy.run import _truth_for
+    from sijscan.evaluate.cam_inside_sij import true_sij_boxes
+
+    row = {"mask": "m.png", "sij_box_image_left": "see the left joint", "sij_box_image_right": "1 2 30 40"}
+    assert _truth_for(row) == ("m.png", None)
+    good = {**row, "sij_box_image_left": "1.5, 2, 20, 40"}
+    assert _truth_for(good) == ("m.png", [[1, 2, 20, 40], [1, 2, 30, 40]])
+    assert true_sij_boxes({**good, "height": 50, "width": 60}) == [[1.5, 2.0, 20.0, 40.0], [1.0, 2.0, 30.0, 40.0]]
 
 
 def test_visible_labels_keeps_only_the_exposed_field() -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -97,15 +97,22 @@ def box_share_inside(outer: Sequence[float] | None, inner: Sequence[float] | Non
     return max(0.0, w) * max(0.0, h) / area
 
 
-def parse_box(text: Any) -> tuple[int, int, int, int] | None:
-    """A manifest's box column (``field_box``, ``sij_box_image_left``...: "x0 y0 x1 y1", pixels, end exclusive)
-    -> ints; None when absent, malformed or empty."""
-    if not isinstance(text, str) or len(text.split()) != 4:
+def parse_box(text: Any, *, number: Callable[[float], Any] = int) -> tuple[Any, Any, Any, Any] | None:
+    """A manifest's box column (``field_box``, ``sij_box_image_left``...: "x0 y0 x1 y1", pixels, end exclusive;
+    commas may separate too) -> four ``number`` s (int: truncated; float keeps fractions); None when absent,
+    malformed or empty (x1 <= x0 or y1 <= y0)."""
+    if not isinstance(text, str):
+        return None
+    parts = text.replace(",", " ").split()
+    if len(parts) != 4:
         return None
     try:
-        x0, y0, x1, y1 = (int(float(v)) for v in text.split())
+        values = [float(v) for v in parts]
     except ValueError:
         return None
+    if not all(math.isfinite(v) for v in values):
+        return None
+    x0, y0, x1, y1 = (number(v) for v in values)
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from sijscan import jsonio
 from sijscan.anatomy.crop import SIJNotFoundError, crop_sij, scale_box
 from sijscan.anatomy.localize import locate_sij
-from sijscan.anatomy.metrics import dice_per_structure, sij_hit, summarise
+from sijscan.anatomy.metrics import dice_per_structure, parse_box, sij_hit, summarise
 from sijscan.anatomy.outputs import (dicom_result_row, expand_folders, output_stems, write_dicom_results,
                                      write_outputs)
 from sijscan.anatomy.segment import Segmentation, Segmenter
@@ -61,22 +61,14 @@ class SegmentRun:
     images: list[SegmentedImage] = field(default_factory=list)
 
 
-def _parse_box(value: Any) -> list[int] | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    parts = str(value).replace(",", " ").split()
-    return [int(float(v)) for v in parts] if len(parts) == 4 else None
-
-
 def _truth_for(row: Any) -> tuple[str | None, list[list[int] | None] | None]:
     mask = row.get("mask") if row is not None else None
     if not mask or (isinstance(mask, float) and math.isnan(mask)):
         return None, None
     boxes = None
     if "sij_box_image_left" in row and "sij_box_image_right" in row:
-        boxes = [_parse_box(row["sij_box_image_left"]), _parse_box(row["sij_box_image_right"])]
-        if any(b is None for b in boxes):
-            boxes = None
+        parsed = [parse_box(row["sij_box_image_left"]), parse_box(row["sij_box_image_right"])]
+        boxes = None if any(b is None for b in parsed) else [list(b) for b in parsed]  # type: ignore[union-attr]
     return str(mask), boxes
 
 

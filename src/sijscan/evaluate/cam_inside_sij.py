@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from sijscan.anatomy.localize import locate_sij
+from sijscan.anatomy.metrics import parse_box
 from sijscan.evaluate.errors import EvaluationInputError
 
 log = logging.getLogger(__name__)
@@ -105,18 +106,6 @@ def cam_share(cam: np.ndarray, boxes: Sequence[Box], *, region: Box | None = Non
     return CamShare(share=share, chance=chance, chance_in_region=chance_region, mass=total)
 
 
-def _parse_box(value: Any) -> list[float] | None:
-    if value is None or not isinstance(value, str):
-        return None
-    parts = str(value).replace(",", " ").split()
-    if len(parts) != 4:
-        return None
-    try:
-        return [float(v) for v in parts]
-    except ValueError:
-        return None
-
-
 def true_sij_boxes(row: Mapping[str, Any], *, image_shape: Sequence[int] | None = None) -> list[list[float]] | None:
     """The true joint boxes of one manifest row, in the pixels of an image of ``image_shape``.
 
@@ -125,7 +114,8 @@ def true_sij_boxes(row: Mapping[str, Any], *, image_shape: Sequence[int] | None 
     (= the manifest's ``height``/``width``) pixels and scaled to ``image_shape`` when that differs.
     None when the row has neither usable boxes nor a readable mask.
     """
-    boxes = [_parse_box(row.get(c)) for c in BOX_COLUMNS] if all(c in row for c in BOX_COLUMNS) else None
+    parsed = [parse_box(row.get(c), number=float) for c in BOX_COLUMNS] if all(c in row for c in BOX_COLUMNS) else None
+    boxes = None if parsed is None else [None if b is None else list(b) for b in parsed]
     src_shape: tuple[int, int] | None = None
     if boxes is not None and all(b is not None for b in boxes):
         src_shape = _shape_of(row)
