@@ -92,7 +92,6 @@ def _decode_times(paths: list[Path], fmt: str, repeats: int) -> dict[str, float]
 
 def _cpu_stages(models: Path, paths: list[Path], out: Path) -> dict[str, float]:
     """Median single-thread ms per image of each CPU step (the networks excluded), on ``paths``."""
-    from sijscan.anatomy.localize import locate_sij
     from sijscan.classify.preprocess import preprocess_view
     from sijscan.io import read_radiograph
     from sijscan.predict.overlay import segmentation_overlay, write_png_atomic
@@ -117,7 +116,7 @@ def _cpu_stages(models: Path, paths: list[Path], out: Path) -> dict[str, float]:
         logits = seg.logits(x)
         work = timed("segmenter_postprocess: argmax + largest components", seg.postprocess, logits)
         full = timed("labels_to_full_size", seg.resize_back, work, px.shape)
-        loc = timed("locate_sij", locate_sij, work, **seg.recipe.get("localize", {}))
+        loc = timed("locate_sij", seg.locate, full=full, working=work)  # the recipe's method, as predict does
         timed("qc", assess, px, labels=full, location=loc)
         pred = pipe.prepare(p)
         if pred.images is not None and pred.images.crop is not None:

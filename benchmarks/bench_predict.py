@@ -40,6 +40,7 @@ def build_default_models(root: Path, *, segmenter: str | None = None) -> Path:
     """Randomly initialised default segmenter + classifier folders and a pipeline.json."""
     import torch
 
+    import sijscan.classify.networks  # noqa: F401 - registers "resnet50-sij" (networks register when imported)
     from sijscan.anatomy.networks import DEFAULT_INIT, LABELS
     from sijscan.anatomy.recipes import sijscan_recipe
     from sijscan.classify.card import classifier_recipe
