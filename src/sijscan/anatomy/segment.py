@@ -135,6 +135,24 @@ class Segmenter:
             out = cv2.resize(lab, (target[1], target[0]), interpolation=cv2.INTER_NEAREST)
         return np.ascontiguousarray(out.T if transposed else out)
 
+    def _linear_labels(self, logits: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
+        """``resize_back: linear``: logits bilinearly to the input size (at most :data:`LINEAR_MAX_ZOOM` times
+        the working grid per axis, nearest from there), argmax, largest components there."""
+        import cv2
+
+        transposed = self.spec.transposed
+        target = (int(shape[1]), int(shape[0])) if transposed else (int(shape[0]), int(shape[1]))
+        grid = tuple(int(v) for v in logits.shape[-2:])
+        size = tuple(min(t, LINEAR_MAX_ZOOM * g) for t, g in zip(target, grid))
+        with torch.inference_mode():
+            up = F.interpolate(logits[:1].float(), size=size, mode="bilinear", align_corners=False)[0].cpu()
+            lab = channel_argmax(up).numpy()
+        if self.spec.postprocess.largest_component:
+            lab = keep_largest_components(lab)
+        if size != target:
+            lab = cv2.resize(lab, (target[1], target[0]), interpolation=cv2.INTER_NEAREST)
+        return np.ascontiguousarray(lab.T if transposed else lab)
+
     def segment(self, pixels: np.ndarray, *, already_scaled: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(labels at input size, labels at working size)`` of a grey array, both display
         orientation. A low-level step: code with a radiograph calls :meth:`run`, which picks the grey."""
@@ -147,7 +165,7 @@ class Segmenter:
     def labels_from_logits(self, logits: torch.Tensor, *, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """(1, C, h, w) logits -> ``(labels at input size shape, labels at working size)``, display orientation."""
         work = self.postprocess(logits)
-        full = self.resize_back(work, shape)
+        full = self._linear_labels(logits, shape) if self.spec.resize_back == "linear" else self.resize_back(work, shape)
         work_disp = np.ascontiguousarray(work.T) if self.spec.transposed else work
         return full, work_disp
 
@@ -241,6 +259,24 @@ def preprocess_array(pixels: np.ndarray, *, recipe: SegmenterRecipe | Mapping[st
         mn, mx = x.min(), x.max()
         x = x * lo if mn == mx else (x - mn) / (mx - mn) * (hi - lo) + lo
     return torch.as_tensor(x).float()
+
+
+LINEAR_MAX_ZOOM = 4
+"""``resize_back: linear`` resizes the logits to at most 4x the working grid per axis (nearest beyond): the
+boundary is then placed to a quarter of a working pixel, and a 2048 px radiograph costs ~50 ms, not ~0.3 s."""
+
+
+def channel_argmax(x: torch.Tensor) -> torch.Tensor:
+    """uint8 ``argmax`` over the first axis of a (C, H, W) tensor, the first channel winning ties (as
+    ``torch.argmax``). A running maximum over the few channels: 24 ms for 4 x 1664 x 2048 on two CPU
+    cores, where ``torch.argmax(dim=0)`` takes ~0.6 s (a strided reduction) and numpy's ~0.09 s."""
+    best = x[0].clone()
+    idx = torch.zeros(x.shape[1:], dtype=torch.uint8)
+    for k in range(1, int(x.shape[0])):
+        better = x[k] > best
+        idx[better] = k
+        best = torch.maximum(best, x[k])
+    return idx
 
 
 def keep_largest_components(lab: np.ndarray) -> np.ndarray:
