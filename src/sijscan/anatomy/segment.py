@@ -137,11 +137,9 @@ class Segmenter:
 
     def _linear_labels(self, logits: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
         """``resize_back: linear``: logits bilinearly to the input size (at most :data:`LINEAR_MAX_ZOOM` times
-        the working grid per axis, nearest from there), argmax, largest components there."""
-        import cv2
-
-        transposed = self.spec.transposed
-        target = (int(shape[1]), int(shape[0])) if transposed else (int(shape[0]), int(shape[1]))
+        the working grid per axis), argmax and largest components there, then :meth:`resize_back` (nearest,
+        display orientation) for the rest of the way."""
+        target = (int(shape[1]), int(shape[0])) if self.spec.transposed else (int(shape[0]), int(shape[1]))
         grid = tuple(int(v) for v in logits.shape[-2:])
         size = tuple(min(t, LINEAR_MAX_ZOOM * g) for t, g in zip(target, grid))
         with torch.inference_mode():
@@ -149,9 +147,7 @@ class Segmenter:
             lab = channel_argmax(up).numpy()
         if self.spec.postprocess.largest_component:
             lab = keep_largest_components(lab)
-        if size != target:
-            lab = cv2.resize(lab, (target[1], target[0]), interpolation=cv2.INTER_NEAREST)
-        return np.ascontiguousarray(lab.T if transposed else lab)
+        return self.resize_back(lab, shape)
 
     def segment(self, pixels: np.ndarray, *, already_scaled: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(labels at input size, labels at working size)`` of a grey array, both display

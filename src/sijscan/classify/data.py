@@ -265,9 +265,9 @@ def prepare_views(df: pd.DataFrame, *, view: str, spec: PreprocessSpec, crop_sou
         return arr, extra
 
     rows = [row for _, row in df.iterrows()]
-    # the full view's work (decode, CLAHE, resize) is numpy / OpenCV / PIL code that releases the GIL: two
-    # threads halve it on two cores (measured 76 -> 37 ms per 1024 px radiograph). The SIJ view's is mostly
-    # the segmenter, which already uses torch's threads: one row at a time there.
+    # decoding, CLAHE and resizing are PIL / numpy / OpenCV / torch code that releases the GIL: on two cores two
+    # threads took the full view 76 -> 37 ms and the SIJ view (the segmenter included) 41 -> 25 ms per 1024 px
+    # radiograph, with identical arrays
     threads = max(1, torch.get_num_threads())
     if threads > 1 and len(rows) > 1:
         from concurrent.futures import ThreadPoolExecutor

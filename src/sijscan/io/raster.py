@@ -36,7 +36,7 @@ def _pil_array(path: Path, *, label: str, kind: str, exif: bool = False) -> tupl
 
     The orientation is read from the image already decoded here: asking a fresh PIL image for a PNG's
     EXIF makes PIL decode the whole file to look for an eXIf chunk after the data, which doubled the
-    time of every PNG read (measured 35 -> 21 ms for a 1024 x 840 16-bit PNG on the 2-core CI CPU).
+    time of every PNG read (measured 35 -> 21 ms for a 1024 x 840 16-bit PNG on a 2-core Intel Xeon).
     """
     from PIL import Image, ImageOps
 

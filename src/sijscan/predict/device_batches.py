@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import torch
 
-from sijscan.classify.preprocess import preprocess_view
 from sijscan.errors import InputError, SijscanError, one_line
 from sijscan.predict.names import hide_path
 from sijscan.predict.pipeline import finish_timings
@@ -108,9 +107,6 @@ class BatchedPredictor:
             pred.timings["read_s"] = im.read_s
             if pred.images is None or pred.images.crop is None:
                 return pred, None
-            t1 = time.perf_counter()
-            x = preprocess_view(pred.images.crop, pipe.classifier.spec)
-            pred.timings["preprocess_s"] = time.perf_counter() - t1
-            return pred, x
+            return pred, pipe.model_input(pred)
         except SijscanError as exc:
             return Prediction(image=im.image, error=one_line(exc), view=self.pipeline.view), None
