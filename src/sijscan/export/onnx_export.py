@@ -41,7 +41,7 @@ from sijscan.files import atomic_path, file_digest
 from sijscan.modelfolder import ModelCard, load_model, update_card
 from sijscan.onnx_backend import make_session
 from sijscan.outfolder import check_out_dir
-from sijscan.predict.pipeline import PIPELINE_FILE, pipeline_dirs
+from sijscan.pipelinefolder import PIPELINE_FILE, pipeline_dirs
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ segmenter; the full-view classifier still runs it for QC when one is given.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -20,17 +19,17 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 
 import numpy as np
 
-from sijscan import jsonio
 from sijscan.anatomy.crop import JOINT_PAIR_CROPS, authors_crop, joint_pair_crop, joint_pair_tiles
 from sijscan.anatomy.localize import locate_sij
 from sijscan.classify.calibration import probability
 from sijscan.classify.preprocess import preprocess_view
 from sijscan.devices import resolve_device
-from sijscan.errors import InputError, ModelError, SijscanError, one_line
+from sijscan.errors import InputError, SijscanError, one_line
 from sijscan.io import Radiograph, radiograph_from_array, read_radiograph
 from sijscan.io.labelmap import read_label_map
 from sijscan.mny import mny_positive
-from sijscan.modelfolder import read_card
+from sijscan.pipelinefolder import (  # noqa: F401 - PIPELINE_FILE, write_pipeline_folder re-exported (callers import them here)
+    PIPELINE_FILE, PipelineConfigError, pipeline_dirs, write_pipeline_folder)
 from sijscan.predict.prediction import Prediction, PredictionImages
 from sijscan.predict.qc import QCConfig, assess
 
@@ -40,12 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PIPELINE_FILE = "pipeline.json"
 Source = Union[str, "os.PathLike[str]", np.ndarray, Any]
-
-
-class PipelineConfigError(ModelError):
-    """A pipeline folder or the pair of model folders cannot be used together."""
 
 
 class Pipeline:
@@ -373,41 +367,3 @@ def _source_name(source: Source) -> str:
     if isinstance(source, (str, os.PathLike)):
         return Path(source).name
     return "array"
-
-
-def pipeline_dirs(folder: str | os.PathLike[str]) -> dict[str, Path]:
-    """``{"classifier": .., "segmenter": ..}`` from ``pipeline.json`` (relative paths) or a classifier folder."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise PipelineConfigError(f"model folder not found: {root}")
-    spec_file = root / PIPELINE_FILE
-    if spec_file.is_file():
-        try:
-            spec = json.loads(spec_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise PipelineConfigError(f"{spec_file}: unreadable ({exc})") from exc
-        if not isinstance(spec, dict) or "classifier" not in spec:
-            raise PipelineConfigError(f"{spec_file}: must name at least 'classifier' (and usually 'segmenter')")
-        dirs = {k: (root / str(spec[k])).resolve() for k in ("classifier", "segmenter") if spec.get(k)}
-        return dirs
-    if not (root / "model.json").is_file():
-        subs = [d.name for d in sorted(root.iterdir()) if (d / "model.json").is_file()] if root.is_dir() else []
-        hint = f" (it holds model folders {', '.join(subs)}: give one with --classifier/--segmenter)" if subs else ""
-        raise PipelineConfigError(f"{root} is not a sijscan model folder: no model.json or {PIPELINE_FILE}{hint}")
-    card = read_card(root)
-    if card.kind != "classifier":
-        raise PipelineConfigError(f"{root} is a {card.kind} folder; give a classifier folder or one with {PIPELINE_FILE}")
-    return {"classifier": root}
-
-
-def write_pipeline_folder(folder: str | os.PathLike[str], *, classifier: str | os.PathLike[str],
-                          segmenter: str | os.PathLike[str] | None) -> Path:
-    """Write ``pipeline.json`` naming the two model folders by paths relative to ``folder``."""
-    root = Path(folder)
-    root.mkdir(parents=True, exist_ok=True)
-    spec: dict[str, str] = {"classifier": os.path.relpath(Path(classifier).resolve(), root.resolve())}
-    if segmenter is not None:
-        spec["segmenter"] = os.path.relpath(Path(segmenter).resolve(), root.resolve())
-    (root / PIPELINE_FILE).write_text(jsonio.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    return root
-

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sijscan.errors import InputError
-from sijscan.predict.pipeline import write_pipeline_folder
+from sijscan.pipelinefolder import write_pipeline_folder
 
 log = logging.getLogger(__name__)
 
