@@ -46,25 +46,38 @@ def _pool(arr: np.ndarray, fy: int, fxz: int, *, y_max: bool = False) -> np.ndar
 
     ``y_max``: the largest value along y instead of the mean (occupancy: a nearly-AP ray through
     the slab meets the structure if any voxel of its y-run is inside, however thin).
+
+    The y-run is reduced slice by slice (``fy`` strided views added or maxed in index order, as numpy's
+    reduce over a strided axis adds them, so the result is bit-identical): numpy's reduce over a short
+    strided axis of a 6-D reshape ran 5-11x slower (a 253 x 213 x 381 CT: 0.25 -> 0.05 s, its 3-channel
+    occupancy 1.18 -> 0.11 s); the z/x blocks (``fxz`` > 1, after y has shrunk the array) keep numpy's mean.
     """
     z, y, x = arr.shape[:3]
     z2, y2, x2 = z // fxz * fxz, y // fy * fy, x // fxz * fxz
-    a = arr[:z2, :y2, :x2].astype(np.float32)
-    a = a.reshape(z2 // fxz, fxz, y2 // fy, fy, x2 // fxz, fxz, *arr.shape[3:])
-    a = (a.max(axis=3) if y_max else a.mean(axis=3)).mean(axis=(1, 4))
-    return np.ascontiguousarray(np.moveaxis(a, 1, 0))
+    a = arr[:z2, :y2, :x2]
+    acc = a[:, 0::fy].astype(np.float32)
+    for k in range(1, fy):
+        (np.maximum if y_max else np.add)(acc, a[:, k::fy], out=acc)
+    if not y_max:
+        acc /= np.float32(fy)
+    if fxz > 1:
+        acc = acc.reshape(z2 // fxz, fxz, y2 // fy, x2 // fxz, fxz, *arr.shape[3:]).mean(axis=(1, 4))
+    return np.ascontiguousarray(np.moveaxis(acc, 1, 0))
 
 
 def build_slabs(bone_mu: np.ndarray, labels: np.ndarray | None, soft_mu: np.ndarray | None, spacing, *, fy: int = 2,
-                fxz: int = 1, origin_mm=(0.0, 0.0, 0.0)) -> Slabs:
-    """Pool (z, y, x) volumes into slabs; ``labels`` uses 1 sacrum / 2 left hip / 3 right hip."""
+                fxz: int = 1, origin_mm=(0.0, 0.0, 0.0), occ: np.ndarray | None = None) -> Slabs:
+    """Pool (z, y, x) volumes into slabs; ``labels`` uses 1 sacrum / 2 left hip / 3 right hip.
+    ``occ``: the labels' pooled occupancy made before at the same ``fy``/``fxz`` (a resampled copy of one
+    CT keeps the thin CT's labels), used instead of pooling ``labels`` again."""
     bone = _pool(bone_mu, fy, fxz)
-    occ_p = None
+    occ_p = occ
     any_nz = bone > 0
-    if labels is not None:
-        occ = np.stack([labels == v for v in (1, 2, 3)], axis=-1).astype(np.uint8) * 255
-        occ_p = np.rint(_pool(occ, fy, fxz, y_max=True)).astype(np.uint8)
-        any_nz |= occ_p.max(axis=-1) > 0
+    if occ_p is None and labels is not None:
+        onehot = np.stack([labels == v for v in (1, 2, 3)], axis=-1).astype(np.uint8) * 255
+        occ_p = np.rint(_pool(onehot, fy, fxz, y_max=True)).astype(np.uint8)
+    if occ_p is not None:
+        any_nz |= (occ_p[..., 0] | occ_p[..., 1] | occ_p[..., 2]) > 0  # numpy's max over a 3-long last axis: ~8x slower
     soft = _pool(soft_mu, fy, fxz) if soft_mu is not None else None
     if soft is not None:
         any_nz |= soft > 0

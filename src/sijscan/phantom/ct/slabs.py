@@ -68,7 +68,8 @@ def thick_slabs(case: CTCase, fxz: int, realism: CTRealism) -> Slabs:
             del case.cache[old]
         hu = resample_thick(case.hu, case.spacing, slice_mm=realism.slice_mm, pixel_mm=realism.pixel_mm)
         bone, soft = hu_to_mu(hu, case.soft_tissue)
-        case.cache[key] = build_slabs(bone, case.labels, soft, case.spacing, fy=SLAB_VOXELS, fxz=fxz)
+        case.cache[key] = build_slabs(bone, case.labels, soft, case.spacing, fy=SLAB_VOXELS, fxz=fxz,
+                                      occ=prepared(case, fxz)["slabs"].occ)
         logger.info("%s: %s mm slices, %s mm pixels in %.2f s", case.name, realism.slice_mm, realism.pixel_mm,
                     time.perf_counter() - t0)
     return case.cache[key]
