@@ -8,7 +8,8 @@ procedural only), ``appearance`` / ``elastic`` (augmentation), ``crop`` (the ana
 (the classifier network; default the ``cpu`` recipe's ``tiny-resnet``), ``epochs`` (all-layer epochs instead
 of the ``cpu`` recipe's 10; a quick-mode run keeps its own), ``vendor_spread`` (the procedural training
 cohort's ``vendor_spread``, sijscan.phantom.vendor; default 0), ``grade_pool`` (what the grade head reads
-per side, sijscan.classify.networks; default "global").
+per side, sijscan.classify.networks; default "global"), ``ct_size`` (the CT-route training renders' size in
+px; default the mode's; the held-out CT's test renders keep the mode's size).
 """
 from __future__ import annotations
 
@@ -73,6 +74,14 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # both joints' grades (the binary head keeps the global pool, as the paper's)
     "joints_ct30_sides": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
                               grade_pool="sides"),
+    # run 15: the incumbent with its CT-route training renders made at 512 px instead of 1024 (the held-out
+    # CT's test renders stay at 1024). Issue 22 item 4 (demo <= 10 min): the classifier stage's 600 renders
+    # at 1024 px cost ~141 s of the demo's ~936 s; the joint-pair view samples the joints at about 1 mm per
+    # pixel (96 x 144), which a 512 px render (~0.8 mm per pixel) still resolves, so the view should carry
+    # the same lesions. The question is whether the models notice the lower source resolution (noise
+    # grain, blur) as a shift; rule in docs/performance.md, written before the run
+    "joints_ct30_r512": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
+                             ct_size=512),
 }
 INCUMBENT = "joints_ct30"
 """Run 8's choice in two folds of three, the demo's recipe since (``joints_n300`` in runs 3-8, run 2's

@@ -215,6 +215,12 @@ def ct_variants(candidate: str) -> tuple[int, tuple[str, ...]]:
     return int(c.get("ct_variants", 1)), tuple(c.get("ct_vary", ("proportions",)))
 
 
+def ct_train_size(candidate: str, p: dict[str, Any]) -> int:
+    """The CT-route training renders' size for ``candidate`` (the mode's unless it names ``ct_size``; the
+    held-out CT's test renders keep the mode's size)."""
+    return int(CANDIDATES[candidate].get("ct_size", p["ct_size"]))
+
+
 def proc_spread(candidate: str) -> float:
     """The procedural training cohort's ``vendor_spread`` for ``candidate`` (0: its sites' own chains)."""
     return float(CANDIDATES[candidate].get("vendor_spread", 0.0))
@@ -222,17 +228,20 @@ def proc_spread(candidate: str) -> float:
 
 def fold_data(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[str], p: dict[str, Any],
               external: bool, ct_n: int | None = None, variants: int = 1,
-              vary: tuple[str, ...] = ("proportions",), vendor_spread: float = 0.0) -> dict[str, Path | None]:
+              vary: tuple[str, ...] = ("proportions",), vendor_spread: float = 0.0,
+              ct_size: int | None = None) -> dict[str, Path | None]:
     """The renders of one fold (made once, then read from ``work``); ``ct_n`` CT-route renders per
-    training CT (default: the mode's) of ``variants`` anatomy variants each (the test renders are
-    always of the CT as scanned); ``vendor_spread``: the procedural training cohort's (the external
-    gespic keeps its one imaging chain)."""
+    training CT (default: the mode's) of ``variants`` anatomy variants each, ``ct_size`` px (default: the
+    mode's; the test renders are always of the CT as scanned, at the mode's size); ``vendor_spread``: the
+    procedural training cohort's (the external gespic keeps its one imaging chain)."""
     n = int(ct_n or p["ct_train_n"])
+    size = int(ct_size or p["ct_size"])
     proc = procedural(work, cohort="proof", members=train_cases, p=p, n=p["proc_n"], seed=SEEDS["proc"],
                       vendor_spread=vendor_spread)
-    cts = [ct_renders(work, case=c, case_dir=dirs[c], n=n, size=p["ct_size"], seed=SEEDS["ct_train"],
+    cts = [ct_renders(work, case=c, case_dir=dirs[c], n=n, size=size, seed=SEEDS["ct_train"],
                       split="train", variants=variants, vary=vary) for c in train_cases]
-    suffix = ("" if n == p["ct_train_n"] else f"-n{n}") + variant_suffix(variants, vary)
+    suffix = (("" if n == p["ct_train_n"] else f"-n{n}") + ("" if size == p["ct_size"] else f"-s{size}")
+              + variant_suffix(variants, vary))
     extra = combine(cts, work / f"ct-train-{'-'.join(sorted(train_cases))}{suffix}.csv")
     test = ct_renders(work, case=held_out, case_dir=dirs[held_out], n=p["test_n"], size=p["ct_size"],
                       seed=SEEDS["ct_test"], split="test")
@@ -249,7 +258,7 @@ def fold(*, work: Path, dirs: dict[str, Path], held_out: str, train_cases: list[
         n_variants, vary = ct_variants(cand)
         data = fold_data(work=work, dirs=dirs, held_out=held_out, train_cases=train_cases, p=p, external=external,
                          ct_n=ct_train_n(cand, p), variants=n_variants, vary=vary,
-                         vendor_spread=proc_spread(cand))
+                         vendor_spread=proc_spread(cand), ct_size=ct_train_size(cand, p))
         proc, extra, test, ext = data["proc"], data["extra"], data["test"], data["ext"]
         out[cand] = {}
         for view in (("sij",) if cand == "procedural_only" else views):
@@ -292,13 +301,13 @@ def prepare(*, mode: str, ct_root: Path, cases: list[str], work: Path, nested: b
     dirs = _ct_dirs(ct_root, cases)
     for k in cases:
         others = [c for c in cases if c != k]
-        needs = {(ct_train_n(c, p), ct_variants(c), proc_spread(c)) for c in candidates}
-        for n, (v, vary), spread in sorted(needs):
+        needs = {(ct_train_n(c, p), ct_variants(c), proc_spread(c), ct_train_size(c, p)) for c in candidates}
+        for n, (v, vary), spread, size in sorted(needs):
             fold_data(work=work, dirs=dirs, held_out=k, train_cases=others, p=p, external=True, ct_n=n, variants=v,
-                      vary=vary, vendor_spread=spread)
+                      vary=vary, vendor_spread=spread, ct_size=size)
             for j in others if nested and len(others) >= 2 else ():
                 fold_data(work=work, dirs=dirs, held_out=j, train_cases=[c for c in others if c != j], p=p,
-                          external=False, ct_n=n, variants=v, vary=vary, vendor_spread=spread)
+                          external=False, ct_n=n, variants=v, vary=vary, vendor_spread=spread, ct_size=size)
 
 
 def run(*, mode: str, ct_root: Path, cases: list[str], work: Path, seeds: list[int], nested: bool,
