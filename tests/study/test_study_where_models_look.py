@@ -147,3 +147,18 @@ def test_old_config_place_of_cam_share_images_is_read(minimal) -> None:
     assert config_from_dict(minimal(evaluate__cam_share_images=7)).predict.cam_share_images == 7
     with pytest.raises(StudyConfigError, match="give it once"):
         config_from_dict(minimal(evaluate__cam_share_images=7, predict__cam_share_images=3))
+
+
+def test_each_model_is_loaded_once_for_every_set(ctx: StageContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from sijscan.predict import pipeline
+
+    loads = []
+
+    def counted(cls, *, classifier, segmenter=None, device="auto"):
+        loads.append(classifier)
+        return FakePipeline("sij" if segmenter else "full")
+
+    monkeypatch.setattr(pipeline.Pipeline, "from_dirs", classmethod(counted))
+    tables = score_sets(ctx, sets=ctx.predict.sets, out_dir=tmp_path / "cs")
+    assert len(tables) == 2  # two sets with true boxes, each scored by both models
+    assert sorted(loads) == ["a", "b"]

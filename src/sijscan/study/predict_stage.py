@@ -11,11 +11,10 @@ from sijscan.errors import SijscanError
 from sijscan.evaluate.predictions import qc_withheld_rows
 from sijscan.io.manifest import read_manifest, write_manifest
 from sijscan.predict.overlay import OVERLAY_LONGEST, cam_overlay, write_png_atomic
-from sijscan.predict.pipeline import Pipeline
 from sijscan.study.context import StageContext
 from sijscan.study.names import MODELS, VAL_SUFFIX
 from sijscan.study.outputs import GradcamExample, PredictCounts, PredictOutput, SeedPredictions
-from sijscan.study.predicting import predict_with_bar
+from sijscan.study.predicting import StagePipelines, predict_with_bar
 from sijscan.study.seeds import predict_other_seeds
 from sijscan.study.where_models_look import score_sets
 
@@ -60,16 +59,19 @@ def _prediction_rows(preds: list[Any]) -> list[dict[str, Any]]:
 def run_predict(ctx: StageContext) -> PredictOutput:
     import pandas as pd
 
+    from sijscan.classify.predict import load_classifier  # lazy: torch
+
     cfg = ctx.config
-    seg = ctx.segmenter.model
     sets = eval_sets(ctx)
+    pipes = StagePipelines(ctx)
     raw: dict[str, dict[str, pd.DataFrame]] = {}
-    seed_models = dict(ctx.classifiers.anatomy_seeds)
     first_seed = ctx.classifiers.anatomy.seed_key  # "ensemble": every single seed is one of the others
-    other_seeds: dict[str, dict[str, str]] = {s: {} for s in seed_models if s != first_seed}
+    device = study_device(cfg.study.device, for_="torch")
+    seed_models = {s: load_classifier(path, device=device) for s, path in ctx.classifiers.anatomy_seeds.items()
+                   if s != first_seed}  # loaded once for every set
+    other_seeds: dict[str, dict[str, str]] = {s: {} for s in seed_models}
     for model in MODELS:
-        pipe = Pipeline.from_dirs(classifier=ctx.classifiers.model(model).model,
-                                  segmenter=seg if MODELS[model] == "sij" else None, device=study_device(cfg.study.device, for_="torch"))
+        pipe = pipes(model)
         raw[model] = {}
         for name, manifest in sets.items():
             images = [str(x) for x in read_manifest(manifest)["image"]]
@@ -111,12 +113,12 @@ def run_predict(ctx: StageContext) -> PredictOutput:
         pd.concat([pd.read_csv(p) for p in predictions[model].values()]).to_csv(path, index=False)
         combined[model] = str(path)
     return PredictOutput(sets={k: str(v) for k, v in sets.items()}, predictions=predictions, combined=combined,
-                         failed=failed_counts, gradcam=_gradcam_examples(ctx, sets=sets, seg=seg),
+                         failed=failed_counts, gradcam=_gradcam_examples(ctx, sets=sets, pipes=pipes),
                          anatomy_seeds=SeedPredictions(first=first_seed, other=other_seeds) if other_seeds else None,
-                         camshare=score_sets(ctx, sets=sets, out_dir=ctx.stage_dir / "camshare") or None)
+                         camshare=score_sets(ctx, sets=sets, out_dir=ctx.stage_dir / "camshare", pipes=pipes) or None)
 
 
-def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> list[GradcamExample]:
+def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], pipes: StagePipelines) -> list[GradcamExample]:
     """A few Grad-CAM overlays of both models on every evaluation set (positives first)."""
     k = ctx.config.predict.gradcam_examples
     if k == 0:
@@ -125,12 +127,11 @@ def _gradcam_examples(ctx: StageContext, *, sets: dict[str, Path], seg: str) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     examples: list[GradcamExample] = []
     for name, manifest in sets.items():
-        examples += _gradcam_set(ctx, name=name, manifest=manifest, seg=seg, k=k, out_dir=out_dir)
+        examples += _gradcam_set(name=name, manifest=manifest, pipes=pipes, k=k, out_dir=out_dir)
     return examples
 
 
-def _gradcam_set(ctx: StageContext, *, name: str, manifest: Path, seg: str, k: int,
-                 out_dir: Path) -> list[GradcamExample]:
+def _gradcam_set(*, name: str, manifest: Path, pipes: StagePipelines, k: int, out_dir: Path) -> list[GradcamExample]:
     df = read_manifest(manifest)
     df = df.sort_values("label", ascending=False, kind="stable")
     images = [str(x) for x in df["image"].head(k)]
@@ -138,10 +139,7 @@ def _gradcam_set(ctx: StageContext, *, name: str, manifest: Path, seg: str, k: i
     examples: list[GradcamExample] = []
     for model in MODELS:
         try:
-            pipe = Pipeline.from_dirs(classifier=ctx.classifiers.model(model).model,
-                                      segmenter=seg if MODELS[model] == "sij" else None,
-                                      device=study_device(ctx.config.study.device, for_="torch"))
-            preds = pipe.predict_many(images, batch_size=max(1, k), gradcam=True, names=images, on_error="record")
+            preds = pipes(model).predict_many(images, batch_size=max(1, k), gradcam=True, names=images, on_error="record")
         except (SijscanError, RuntimeError, ValueError) as exc:
             log.warning("Grad-CAM examples of %s skipped: %s", model, exc)
             continue

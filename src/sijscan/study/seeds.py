@@ -14,20 +14,20 @@ import numpy as np
 from sijscan.stats.delong import delong_ci
 
 
-def predict_other_seeds(preds: Sequence[Any], *, models: dict[str, str], first: str, out_dir: Path,
+def predict_other_seeds(preds: Sequence[Any], *, models: dict[str, Any], first: str, out_dir: Path,
                         set_name: str) -> dict[str, str]:
-    """Classify the crops of ``preds`` (the first seed's pipeline output) with every other seed's model;
-    one CSV per seed (image, probability); returns seed -> CSV path."""
+    """Classify the crops of ``preds`` (the first seed's pipeline output) with every other seed's model (a
+    model folder or a loaded ``ClassifierModel``); one CSV per seed (image, probability); returns seed -> CSV path."""
     import pandas as pd
 
-    from sijscan.classify.predict import classify_views, load_classifier  # lazy: torch
+    from sijscan.classify.predict import classify_views  # lazy: torch
 
     keep = [p for p in preds if p.error is None and p.images is not None and p.images.crop is not None]
     paths = {}
     for seed, folder in models.items():
         if seed == first:
             continue
-        views = classify_views(load_classifier(folder), [p.images.crop for p in keep], batch_size=16)
+        views = classify_views(folder, [p.images.crop for p in keep], batch_size=16)
         df = pd.DataFrame({"image": [p.image for p in keep], "probability": [v.probability for v in views]})
         path = out_dir / f"anatomy-seed{seed}" / f"{set_name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)

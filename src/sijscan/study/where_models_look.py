@@ -18,10 +18,9 @@ from typing import Any, Mapping
 
 from sijscan.evaluate.cam_inside_sij import BOX_COLUMNS, bootstrap_center, cam_share, paired_difference, true_sij_boxes
 from sijscan.evaluate.report import fmt, fmt_ci
-from sijscan.predict.pipeline import Pipeline
 from sijscan.study.context import StageContext
 from sijscan.study.names import MODELS
-from sijscan.study.predicting import predict_with_bar
+from sijscan.study.predicting import StagePipelines, predict_with_bar
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +34,11 @@ def _set_has_truth(df: Any) -> bool:
     return "mask" in df.columns and df["mask"].notna().any()
 
 
-def score_sets(ctx: StageContext, *, sets: Mapping[str, Any], out_dir: Path) -> dict[str, str]:
+def score_sets(ctx: StageContext, *, sets: Mapping[str, Any], out_dir: Path,
+               pipes: StagePipelines | None = None) -> dict[str, str]:
     """Predict stage: set -> CSV of per-positive shares and chance levels of both models; ``{}``
-    when switched off (``predict.cam_share_images`` 0) or no set has true SIJ boxes."""
+    when switched off (``predict.cam_share_images`` 0) or no set has true SIJ boxes. ``pipes``: the
+    stage's loaded pipelines (loaded here when not given)."""
     import pandas as pd
 
     from sijscan.io.manifest import read_manifest  # lazy: pandas
@@ -56,10 +57,11 @@ def score_sets(ctx: StageContext, *, sets: Mapping[str, Any], out_dir: Path) -> 
     if not chosen:
         return {}
     out_dir.mkdir(parents=True, exist_ok=True)
+    pipes = pipes or StagePipelines(ctx)
     tables: dict[str, str] = {}
     for name, rows in chosen.items():
         csv = out_dir / f"camshare_{name}.csv"
-        _score_set(ctx, rows).to_csv(csv, index=False)
+        _score_set(ctx, rows, pipes).to_csv(csv, index=False)
         tables[name] = str(csv)
     return tables
 
@@ -94,19 +96,15 @@ def _mean(values: Any) -> float:
     return sum(v) / len(v) if v else float("nan")
 
 
-def _score_set(ctx: StageContext, rows: Any) -> Any:
+def _score_set(ctx: StageContext, rows: Any, pipes: StagePipelines) -> Any:
     """One row per positive: each model's share and chance levels (NaN where it gave no CAM)."""
     import pandas as pd
 
     cfg = ctx.config
     images = [str(x) for x in rows["image"]]
     table = pd.DataFrame({"image": images})
-    seg = ctx.segmenter.model
-    device = {"auto": "auto", "cpu": "cpu", "gpu": "cuda"}[cfg.study.device]
     for model, view in MODELS.items():
-        pipe = Pipeline.from_dirs(classifier=ctx.classifiers.model(model).model,
-                                  segmenter=seg if view == "sij" else None, device=device)
-        preds = predict_with_bar(pipe, images, batch_size=cfg.predict.batch_size, gradcam=True,
+        preds = predict_with_bar(pipes(model), images, batch_size=cfg.predict.batch_size, gradcam=True,
                                  desc=f"Grad-CAM share {model}", enabled=ctx.progress)
         scores = []
         for pred, (_, row) in zip(preds, rows.iterrows()):
@@ -121,7 +119,6 @@ def _score_set(ctx: StageContext, rows: Any) -> Any:
         table[f"{model}_share"] = [s[0] for s in scores]
         table[f"{model}_chance"] = [s[1] for s in scores]
         table[f"{model}_chance_region"] = [s[2] for s in scores]
-        del pipe
     return table
 
 
