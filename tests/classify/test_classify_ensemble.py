@@ -208,3 +208,22 @@ def test_ensemble_exports_to_onnx_and_runs_there_alike(ensemble: Path, tmp_path:
     torch_p = [p.probability for p in classify_views(load_classifier(folder), views)]
     onnx_p = [p.probability for p in classify_views(load_classifier(folder, backend="onnx"), views)]
     np.testing.assert_allclose(onnx_p, torch_p, atol=1e-4)
+
+
+def test_views_preprocessed_once_give_every_seed_the_same_answer(ensemble: Path) -> None:
+    """The study's other seeds classify the model inputs the first model's pipeline made: equal to
+    preprocessing the crops again; inputs made with another spec are preprocessed again."""
+    import dataclasses
+
+    from sijscan.classify.preprocess import preprocess_view
+
+    rng = np.random.default_rng(1)
+    views = [rng.random((48, 64)).astype(np.float32) for _ in range(3)]
+    member = load_classifier(load_classifier(ensemble).card.provenance["ensemble_of"][1]["folder"])
+    ready = [preprocess_view(v, member.spec) for v in views]
+    want = [p.probability for p in classify_views(member, views)]
+    assert [p.probability for p in classify_views(member, ready, preprocessed_as=member.spec)] == want
+    other = dataclasses.replace(member.spec, height=member.spec.height + 8)
+    assert other != member.spec
+    again = [p.probability for p in classify_views(member, views, preprocessed_as=other)]
+    assert again == want

@@ -97,13 +97,16 @@ def load_classifier(model_dir: str | os.PathLike[str], *, device: str = "cpu", b
 
 
 def classify_views(model: ClassifierModel | str | os.PathLike[str], images: Sequence[np.ndarray], *,
-                   batch_size: int = 8) -> list[ViewPrediction]:
-    """Preprocess each 2-D view as the model's card says, run the network, return one prediction per view."""
+                   batch_size: int = 8, preprocessed_as: PreprocessSpec | None = None) -> list[ViewPrediction]:
+    """Preprocess each 2-D view as the model's card says, run the network, return one prediction per view.
+    ``preprocessed_as``: the views are already model inputs made with this spec (``preprocess_view``), used as
+    they are when it is the model's own (another seed of one recipe), preprocessed again otherwise."""
     m = model if isinstance(model, ClassifierModel) else load_classifier(model)
     if not images:
         return []
     device = next(m.network.parameters()).device
-    x = torch.from_numpy(np.stack([preprocess_view(img, m.spec) for img in images]))[:, None].to(device)
+    ready = preprocessed_as is not None and preprocessed_as == m.spec
+    x = torch.from_numpy(np.stack([img if ready else preprocess_view(img, m.spec) for img in images]))[:, None].to(device)
     with torch.inference_mode():
         outs = [forward_logits(m.network, x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     logits = torch.cat([o[0].float().cpu() for o in outs]).numpy()

@@ -84,7 +84,8 @@ def run_predict(ctx: StageContext) -> PredictOutput:
             raw[model][name] = df
             if model == "anatomy" and other_seeds:
                 for seed, path in predict_other_seeds(preds, models=seed_models, first=first_seed,
-                                                      out_dir=ctx.stage_dir, set_name=name).items():
+                                                      out_dir=ctx.stage_dir, set_name=name,
+                                                      spec=pipe.classifier.spec).items():
                     other_seeds[seed][name] = path
     predictions: dict[str, dict[str, str]] = {m: {} for m in MODELS}
     combined: dict[str, str] = {}

@@ -15,20 +15,24 @@ from sijscan.stats.delong import delong_ci
 
 
 def predict_other_seeds(preds: Sequence[Any], *, models: dict[str, Any], first: str, out_dir: Path,
-                        set_name: str) -> dict[str, str]:
+                        set_name: str, spec: Any = None) -> dict[str, str]:
     """Classify the crops of ``preds`` (the first seed's pipeline output) with every other seed's model (a
-    model folder or a loaded ``ClassifierModel``); one CSV per seed (image, probability); returns seed -> CSV path."""
+    model folder or a loaded ``ClassifierModel``); one CSV per seed (image, probability); returns seed -> CSV path.
+    ``spec``: the first model's preprocessing; a seed with the same one classifies the model inputs the
+    pipeline already made (CLAHE and resizing once per crop, not once per seed)."""
     import pandas as pd
 
     from sijscan.classify.predict import classify_views  # lazy: torch
 
     keep = [p for p in preds if p.error is None and p.images is not None and p.images.crop is not None]
+    ready = spec is not None and all(p.images.model_input is not None for p in keep)
+    views = [p.images.model_input if ready else p.images.crop for p in keep]
     paths = {}
     for seed, folder in models.items():
         if seed == first:
             continue
-        views = classify_views(folder, [p.images.crop for p in keep], batch_size=16)
-        df = pd.DataFrame({"image": [p.image for p in keep], "probability": [v.probability for v in views]})
+        out = classify_views(folder, views, batch_size=16, preprocessed_as=spec if ready else None)
+        df = pd.DataFrame({"image": [p.image for p in keep], "probability": [v.probability for v in out]})
         path = out_dir / f"anatomy-seed{seed}" / f"{set_name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(path, index=False)
