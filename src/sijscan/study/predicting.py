@@ -6,6 +6,7 @@ from typing import Any
 
 from sijscan._progress import progress_bar
 from sijscan.devices import study_device
+from sijscan.predict.pipeline import Pipeline
 from sijscan.study.context import StageContext
 from sijscan.study.names import MODELS
 
@@ -22,8 +23,6 @@ class StagePipelines:
 
     def __call__(self, model: str) -> Any:
         if model not in self._loaded:
-            from sijscan.predict.pipeline import Pipeline  # lazy: torch
-
             ctx = self._ctx
             self._loaded[model] = Pipeline.from_dirs(
                 classifier=ctx.classifiers.model(model).model, segmenter=ctx.segmenter.model if MODELS[model] == "sij" else None,
