@@ -5,8 +5,9 @@ mNY-negative patient) and asks whether they progress more often within two years
 negative patient's progression risk pushes each joint's latent severity towards the upper edge of its
 grade (sijscan.phantom.grading), so the truth carries a sub-threshold signal. This reads a finished study
 (``sijscan demo`` / ``sijscan study`` output folder) and, among the follow-up cohort's baseline negatives with
-a follow-up, reports how well each of these ranks the patients who progress (AUC): the true latent sum and
-the true progression risk (what the phantom put in), and each model's probability (what the model sees);
+a follow-up, reports how well each of these ranks the patients who progress (AUC): the true latent sum, the
+true progression risk and the reader's baseline grade sum (what the phantom put in), and each model's
+probability and, with a grade head, its predicted grade sum (what the model sees);
 plus Spearman's rho of the probability with the latent sum, and how many negatives reach the confident
 threshold. Phantom data: a diagnostic of the simulator and a trained model, not a performance figure.
 Prints ONE JSON line.
@@ -46,18 +47,22 @@ def signal(study: Path, *, cohort: str = "gespic", confident: float = 0.7) -> di
     out: dict[str, Any] = {"benchmark": "progression_signal", "study": str(study), "cohort": cohort,
                            "n_negatives_with_followup": int(len(neg)), "n_progressed": int(progressed.sum()),
                            "truth_auc": {"latent_sum": _auc(progressed, neg["latent_sum"].to_numpy()),
-                                         "progression_risk": _auc(progressed, neg["progression_risk"].to_numpy())},
+                                         "progression_risk": _auc(progressed, neg["progression_risk"].to_numpy()),
+                                         "reader_grade_sum": _auc(progressed, (neg["grade_left"] + neg["grade_right"]).to_numpy())},
                            "models": {}}
     for model in MODELS:
         csv = study / "predict" / model / f"{cohort}.csv"
         if not csv.is_file():
             continue
-        pred = pd.read_csv(csv)[["image", "probability"]]
+        pred = pd.read_csv(csv)
         pred["image"] = [os.path.normpath(x) for x in pred["image"]]
-        d = neg.merge(pred, on="image", how="inner")
+        d = neg.merge(pred, on="image", how="inner", suffixes=("", "_predicted"))
         y, p = (d["followup_label"] == 1).to_numpy(int), d["probability"].to_numpy(float)
+        graded = {"grade_left_predicted", "grade_right_predicted"} <= set(d.columns)
         out["models"][model] = {
             "n": int(len(d)), "auc_progression": _auc(y, p),
+            "auc_progression_grade_sum": _auc(y, (d["grade_left_predicted"] + d["grade_right_predicted"]).to_numpy())
+            if graded else None,
             "rho_latent_sum": round(float(spearmanr(p, d["latent_sum"])[0]), 3),
             "mean_p": round(float(p.mean()), 3), "max_p": round(float(p.max()), 3),
             "n_confident": int((p >= confident).sum()),

@@ -23,19 +23,24 @@ def _study(root: Path) -> Path:
         fu = None if i == 7 else int(i in (5, 6))  # one negative without follow-up; 5 and 6 progress
         lat = 0.2 * i
         rows.append({"image": f"images/p{i}.png", "label": label, "followup_label": fu, "latent_left": lat,
-                     "latent_right": lat, "progression_risk": 0.1 * i})
+                     "latent_right": lat, "progression_risk": 0.1 * i, "grade_left": int(i >= 5), "grade_right": 1})
     pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
     images = [str(folder / r["image"]) for r in rows]
     for model, p in (("anatomy", [0.1 * i for i in range(10)]), ("standard", [0.9 - 0.1 * i for i in range(10)])):
         (root / "predict" / model).mkdir(parents=True)
-        pd.DataFrame({"image": images, "probability": p}).to_csv(root / "predict" / model / "gespic.csv", index=False)
+        df = pd.DataFrame({"image": images, "probability": p})
+        if model == "anatomy":  # a grade head: predicted grades (the reverse of the probability's order)
+            df["grade_left"], df["grade_right"] = [9 - i for i in range(10)], 0
+        df.to_csv(root / "predict" / model / "gespic.csv", index=False)
     return root
 
 
 def test_signal_ranks_progressors_among_negatives_only(bench, tmp_path: Path):
     out = bench.signal(_study(tmp_path))
     assert out["n_negatives_with_followup"] == 7 and out["n_progressed"] == 2
-    assert out["truth_auc"] == {"latent_sum": 1.0, "progression_risk": 1.0}
+    assert out["truth_auc"] == {"latent_sum": 1.0, "progression_risk": 1.0, "reader_grade_sum": 1.0}
+    assert out["models"]["anatomy"]["auc_progression_grade_sum"] == 0.0
+    assert out["models"]["standard"]["auc_progression_grade_sum"] is None
     assert out["models"]["anatomy"]["auc_progression"] == 1.0 and out["models"]["anatomy"]["rho_latent_sum"] == 1.0
     assert out["models"]["standard"]["auc_progression"] == 0.0
     assert out["models"]["anatomy"]["n_confident"] == 0 and out["models"]["standard"]["n_confident"] == 3
