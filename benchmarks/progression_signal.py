@@ -26,6 +26,13 @@ from typing import Any
 import numpy as np
 
 MODELS = ("anatomy", "standard")
+TRUTH_COLUMNS = ("label", "followup_label", "latent_left", "latent_right", "progression_risk", "grade_left",
+                 "grade_right")
+"""The phantom's truth the diagnostic reads (a real cohort's manifest has no latents)."""
+
+
+class NoFollowUpError(ValueError):
+    """The cohort has no baseline-negative patient with a follow-up visit."""
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
@@ -43,6 +50,8 @@ def signal(study: Path, *, cohort: str = "gespic", confident: float = 0.7) -> di
     truth["image"] = [os.path.normpath(os.path.join(folder, x)) for x in truth["image"]]
     neg = truth[(truth["label"] == 0) & truth["followup_label"].notna()].copy()
     neg["latent_sum"] = neg["latent_left"] + neg["latent_right"]
+    if neg.empty:
+        raise NoFollowUpError(f"cohort {cohort!r} has no baseline-negative patient with a follow-up")
     progressed = (neg["followup_label"] == 1).to_numpy(int)
     out: dict[str, Any] = {"benchmark": "progression_signal", "study": str(study), "cohort": cohort,
                            "n_negatives_with_followup": int(len(neg)), "n_progressed": int(progressed.sum()),
@@ -76,10 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cohort", default="gespic")
     ap.add_argument("--confident", type=float, default=0.7)
     a = ap.parse_args(argv)
-    if not (a.study / "cohorts" / a.cohort / "manifest.csv").is_file():
+    manifest = a.study / "cohorts" / a.cohort / "manifest.csv"
+    if not manifest.is_file():
         print(f"progression_signal: no cohort {a.cohort!r} under {a.study}", file=sys.stderr)
         return 2
-    print(json.dumps(signal(a.study, cohort=a.cohort, confident=a.confident)))
+    import pandas as pd
+
+    missing = sorted(set(TRUTH_COLUMNS) - set(pd.read_csv(manifest, nrows=0).columns))
+    if missing:
+        print(f"progression_signal: {manifest} is not a phantom follow-up cohort (no {', '.join(missing)})",
+              file=sys.stderr)
+        return 2
+    try:
+        out = signal(a.study, cohort=a.cohort, confident=a.confident)
+    except NoFollowUpError as exc:
+        print(f"progression_signal: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(out))
     return 0
 
 

@@ -51,3 +51,20 @@ def test_missing_cohort_is_a_usage_error(bench, tmp_path: Path, capsys):
     assert "no cohort" in capsys.readouterr().err
     assert bench.main([str(_study(tmp_path / "s"))]) == 0
     assert json.loads(capsys.readouterr().out)["cohort"] == "gespic"
+
+
+def test_a_cohort_without_the_phantoms_truth_is_refused_in_one_line(bench, tmp_path: Path, capsys):
+    root = _study(tmp_path)
+    manifest = root / "cohorts" / "gespic" / "manifest.csv"
+    pd.read_csv(manifest).drop(columns=["latent_left", "progression_risk"]).to_csv(manifest, index=False)
+    assert bench.main([str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "not a phantom follow-up cohort (no latent_left, progression_risk)" in err and err.count("\n") == 1
+
+
+def test_a_cohort_without_follow_up_is_refused_in_one_line(bench, tmp_path: Path, capsys):
+    root = _study(tmp_path)
+    manifest = root / "cohorts" / "gespic" / "manifest.csv"
+    pd.read_csv(manifest).assign(followup_label=None).to_csv(manifest, index=False)
+    assert bench.main([str(root)]) == 2
+    assert "no baseline-negative patient with a follow-up" in capsys.readouterr().err
