@@ -36,9 +36,11 @@ class NoFollowUpError(ValueError):
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
+    """sijscan's Mann-Whitney AUC, rounded; None when a class is empty."""
+    from sijscan.stats.metrics import auc_midrank
 
-    return round(float(roc_auc_score(y, s)), 3) if 0 < y.sum() < len(y) else None
+    auc = auc_midrank(y_true=y, scores=s)
+    return round(auc, 3) if np.isfinite(auc) else None
 
 
 def signal(study: Path, *, cohort: str = "gespic", confident: float = 0.7) -> dict[str, Any]:
