@@ -94,10 +94,9 @@ def pipeline_dirs(folder: str | os.PathLike[str]) -> dict[str, Path]:
             raise PipelineConfigError(f"{spec_file}: unreadable ({exc})") from exc
         if not isinstance(spec, dict) or "classifier" not in spec:
             raise PipelineConfigError(f"{spec_file}: must name at least 'classifier' (and usually 'segmenter')")
-        dirs = {k: (root / str(spec[k])).resolve() for k in ("classifier", "segmenter") if spec.get(k)}
-        return dirs
+        return {k: (root / str(spec[k])).resolve() for k in ("classifier", "segmenter") if spec.get(k)}
     if not (root / "model.json").is_file():
-        subs = [d.name for d in sorted(root.iterdir()) if (d / "model.json").is_file()] if root.is_dir() else []
+        subs = [d.name for d in sorted(root.iterdir()) if (d / "model.json").is_file()]
         hint = f" (it holds model folders {', '.join(subs)}: give one with --classifier/--segmenter)" if subs else ""
         raise PipelineConfigError(f"{root} is not a sijscan model folder: no model.json or {PIPELINE_FILE}{hint}")
     card = read_card(root)

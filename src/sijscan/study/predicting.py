@@ -19,9 +19,9 @@ class StagePipelines:
 
     def __init__(self, ctx: StageContext) -> None:
         self._ctx = ctx
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, Pipeline] = {}
 
-    def __call__(self, model: str) -> Any:
+    def __call__(self, model: str) -> Pipeline:
         if model not in self._loaded:
             ctx = self._ctx
             self._loaded[model] = Pipeline.from_dirs(
