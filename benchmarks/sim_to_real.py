@@ -54,14 +54,16 @@ def demo_recipe() -> dict[str, Any]:
         raise SystemExit("demo.yaml's segmenter.train has no ct_route: nothing to measure")
     proof = next(c for c in cfg.cohorts if c.role == "train")
     return dict(phantom_n=proof.phantom.n if proof.phantom else 400, ct_train_n=t.ct_route.n,
-                ct_size=t.ct_route.size, ct_realism=t.ct_route.realism, epochs=t.epochs, size=t.size,
+                ct_size=t.ct_route.size, ct_realism=t.ct_route.realism, ct_variants=t.ct_route.variants,
+                ct_vary=tuple(t.ct_route.vary), epochs=t.epochs, size=t.size,
                 batch_size=t.batch_size, lr=t.lr,
                 augment=t.augment, extra_weight=t.extra_weight, visible_only=t.visible_only)
 
 
 MODES: dict[str, dict[str, Any]] = {
     # phantom: procedural proof cohort; ct_train: CT-route renders per training CT; test: per profile
-    "quick": dict(phantom_n=10, phantom_size=128, ct_train_n=3, ct_size=128, ct_realism="off", test_n=1,
+    "quick": dict(phantom_n=10, phantom_size=128, ct_train_n=3, ct_size=128, ct_realism="off", ct_variants=1,
+                  ct_vary=("proportions", "density"), test_n=1,
                   test_profiles=("proof_a", "damact"), epochs=1, size=64, batch_size=4, lr=3e-3,
                   augment="strong", extra_weight=0.5, visible_only=False),
     # the rest (epochs, size, CT renders per CT, their realism, mixing share, augmentation) is the demo's recipe
@@ -184,10 +186,12 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
     for c in cases:
         what = {"case": c, "n": p["ct_train_n"], "seed": SEEDS["ct_train"], "size": p["ct_size"], "profile": None,
                 "realism": p["ct_realism"]}
+        if p["ct_variants"] > 1:  # renders made before variants existed keep their stamp (and --reuse)
+            what.update(variants=p["ct_variants"], vary=list(p["ct_vary"]))
         folder = work / "ct-train" / _train_folder(c, p)
         train_sets[c] = made(folder, what, lambda c=c, folder=folder: render_ct_cohort(
             [case(c)], folder, n=p["ct_train_n"], size=p["ct_size"], seed=SEEDS["ct_train"],
-            profile=None, split="train", realism=p["ct_realism"]))
+            profile=None, split="train", realism=p["ct_realism"], variants=p["ct_variants"], vary=p["ct_vary"]))
     timings["ct_train_render_s"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
     test_sets = {}
@@ -254,7 +258,9 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
         "recipes": {"phantom_only": "unet-default, augment basic, procedural phantom only",
                     "phantom_strong": "unet-default, augment strong, procedural phantom only",
                     "transfer": f"unet-default, augment {p['augment']}, phantom + CT-route renders of the other CTs "
-                                f"(realism {p['ct_realism']}, extra_weight {p['extra_weight']})",
+                                f"(realism {p['ct_realism']}, extra_weight {p['extra_weight']}"
+                                + (f", {p['ct_variants']} anatomy variants per CT ({' and '.join(p['ct_vary'])})"
+                                   if p["ct_variants"] > 1 else "") + ")",
                     "source": "sijscan/study/demo.yaml segmenter.train (the demo's segmenter, one CT left out)"
                               if mode == "full" else "quick smoke sizes"},
         "targets": {"dice_each_structure": TARGET_DICE, "sij_box_share_inside_crop_each_joint": TARGET_INSIDE},
@@ -275,9 +281,13 @@ def transfer_model_name(held_out: str, seed: int) -> str:
 
 
 def _train_folder(c: str, p: dict[str, Any]) -> str:
-    """The training renders' folder of CT ``c``: recipes with other counts or realism keep their own
-    (the plain renders keep the name they had before realism existed)."""
-    return f"{c}-n{p['ct_train_n']}" + ("" if p["ct_realism"] == "off" else f"-realism-{p['ct_realism']}")
+    """The training renders' folder of CT ``c``: recipes with other counts, realism or anatomy variants keep
+    their own (the plain renders keep the name they had before realism existed, one variant the name it had
+    before variants existed)."""
+    name = f"{c}-n{p['ct_train_n']}" + ("" if p["ct_realism"] == "off" else f"-realism-{p['ct_realism']}")
+    if p["ct_variants"] > 1:
+        name += f"-v{p['ct_variants']}-" + "-".join(p["ct_vary"])
+    return name
 
 
 def _realism_test_set(c: str, p: dict[str, Any], work: Path, preset: str, made: Any, case: Any) -> Path:

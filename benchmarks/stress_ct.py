@@ -73,14 +73,29 @@ def main(argv: list[str] | None = None) -> int:
                          "(TrainConfig.visible_only; default: as the demo's recipe says)")
     ap.add_argument("--models", type=Path, default=None, help="where the models go (default --work): one folder per "
                                                               "training variant, the renders shared")
+    ap.add_argument("--ct-variants", type=int, default=None,
+                    help="anatomy variants per training CT (sijscan.phantom.ct.proportions; 1: as scanned; default: "
+                         "as the demo's recipe says); their renders get a folder of their own")
+    ap.add_argument("--ct-vary", default=None,
+                    help="what the variants vary: comma-separated proportions,density (default: as the demo's recipe)")
     a = ap.parse_args(argv)
+    if a.ct_variants is not None and a.ct_variants < 1:
+        ap.error("--ct-variants: at least 1")
+    overrides = {} if a.visible_only is None else {"visible_only": a.visible_only}
+    if a.ct_variants is not None:
+        overrides["ct_variants"] = a.ct_variants
+    if a.ct_vary is not None:
+        vary = tuple(v.strip() for v in a.ct_vary.split(",") if v.strip())
+        if not vary or set(vary) - {"proportions", "density"}:
+            ap.error(f"--ct-vary: some of proportions,density, got {a.ct_vary!r}")
+        overrides["ct_vary"] = vary
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     cases, holdout = s2r.parse_cases(ap, a)
     seeds = s2r.parse_train_seeds(ap, a.train_seeds, quick=a.quick)
     result = s2r.run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout,
                      work=a.work, reuse=a.reuse, arms=tuple(x.strip() for x in a.arms.split(",")),
                      train_seeds=seeds, test_realism=PRESET, models_dir=a.models,
-                     overrides=None if a.visible_only is None else {"visible_only": a.visible_only})
+                     overrides=overrides or None)
     folds = {h: {arm: summary(ev) for arm, ev in f.items() if isinstance(ev, dict) and "dice" in ev}
              for h, f in result["folds"].items()}
     out = {"benchmark": "stress_ct", "mode": result["mode"], "preset": PRESET, "held_out": holdout,

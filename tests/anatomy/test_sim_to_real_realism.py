@@ -31,8 +31,10 @@ def _ev() -> dict[str, Any]:
             "sij_inside_crop": {k: {"mean": 1.0, "min": 1.0} for k in ("image_left", "image_right")}}
 
 
-def test_training_renders_follow_the_recipe_realism_and_reuse_never_mixes(s2r: Any, tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def fake_run(s2r: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``run(overrides)`` -> the training renders the quick leave-one-out asked for (rendering, training
+    and scoring recorded, not done); renders already made are reused (``--reuse``)."""
     import sijscan.phantom.ct as ct
     import sijscan.phantom.simulate as sim
 
@@ -40,7 +42,8 @@ def test_training_renders_follow_the_recipe_realism_and_reuse_never_mixes(s2r: A
 
     def fake_render(cases: list[str], out: Path, **kw: Any) -> Path:
         Path(out).mkdir(parents=True, exist_ok=True)
-        renders.append({"case": cases[0], "out": Path(out), "split": kw["split"], "realism": kw.get("realism")})
+        renders.append({"case": cases[0], "out": Path(out), "split": kw["split"], "realism": kw.get("realism"),
+                        "variants": kw.get("variants", 1), "vary": tuple(kw.get("vary", ()))})
         return Path(out) / "manifest.csv"
 
     def fake_phantom(cohort: str, *, out_dir: Path, **kw: Any) -> Path:
@@ -54,12 +57,20 @@ def test_training_renders_follow_the_recipe_realism_and_reuse_never_mixes(s2r: A
     monkeypatch.setattr(s2r, "_train", lambda manifest, out, **kw: (out, 0.0))
     monkeypatch.setattr(s2r, "evaluate", lambda model, manifest: _ev())
 
-    def run(realism: str) -> list[dict[str, Any]]:
+    def run(overrides: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         renders.clear()
         res = s2r.run(mode="quick", ct_root=tmp_path / "cts", cases=["001", "002"], holdout=["001"],
-                      work=tmp_path / "work", reuse=True, arms=("transfer",), overrides={"ct_realism": realism})
+                      work=tmp_path / "work", reuse=True, arms=("transfer",), overrides=overrides)
+        return res, [r for r in renders if r["split"] == "train"]
+
+    return run
+
+
+def test_training_renders_follow_the_recipe_realism_and_reuse_never_mixes(fake_run: Any) -> None:
+    def run(realism: str) -> list[dict[str, Any]]:
+        res, train = fake_run({"ct_realism": realism})
         assert res["data"]["ct_realism"] == realism and f"realism {realism}" in res["recipes"]["transfer"]
-        return [r for r in renders if r["split"] == "train"]
+        return train
 
     plain = run("off")
     assert [r["case"] for r in plain] == ["001", "002"] and all(r["realism"] == "off" for r in plain)
@@ -67,3 +78,27 @@ def test_training_renders_follow_the_recipe_realism_and_reuse_never_mixes(s2r: A
     assert [r["case"] for r in varied] == ["001", "002"] and all(r["realism"] == "varied" for r in varied)
     assert not {r["out"] for r in plain} & {r["out"] for r in varied}
     assert run("off") == [] and run("varied") == []  # each preset's renders kept and reused as they are
+
+
+def test_anatomy_variants_reach_the_renderer_in_a_folder_of_their_own(fake_run: Any, s2r: Any) -> None:
+    _, scanned = fake_run({})
+    assert [r["variants"] for r in scanned] == [1, 1]
+    assert [r["out"].name for r in scanned] == ["001-n3", "002-n3"]  # the names runs before variants made
+    res, var = fake_run({"ct_variants": 10, "ct_vary": ("proportions", "density")})
+    assert [(r["case"], r["variants"], r["vary"]) for r in var] == [
+        ("001", 10, ("proportions", "density")), ("002", 10, ("proportions", "density"))]
+    assert not {r["out"] for r in scanned} & {r["out"] for r in var}
+    assert "10 anatomy variants per CT (proportions and density)" in res["recipes"]["transfer"]
+    _, dens = fake_run({"ct_variants": 10, "ct_vary": ("density",)})  # another vary: other renders
+    assert [r["vary"] for r in dens] == [("density",), ("density",)]
+    assert fake_run({})[1] == [] and fake_run({"ct_variants": 10, "ct_vary": ("proportions", "density")})[1] == []
+    assert s2r.demo_recipe()["ct_variants"] >= 1
+
+
+def test_stress_ct_refuses_a_bad_variant_count_or_vary(load_benchmark: Any, capsys: pytest.CaptureFixture) -> None:
+    stress = load_benchmark("stress_ct")
+    for argv in (["--ct-variants", "0"], ["--ct-vary", "shape"]):
+        with pytest.raises(SystemExit) as exc:
+            stress.main(["--quick", *argv])
+        assert exc.value.code == 2
+    assert "--ct-vary" in capsys.readouterr().err
