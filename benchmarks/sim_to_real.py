@@ -5,11 +5,16 @@ Leave one real CT out at a time (``../shared/real-ct/pengwin/00N``, relative to 
 * ``transfer`` (the improved recipe): procedural phantom ``proof`` + CT-route renders of the OTHER
   CTs (``--extra-manifest``, weight ``extra_weight``), ``--augment strong``;
 * ``phantom_only`` (today's default recipe, ``--augment basic``, on the procedural phantom only,
-  same size / epochs / data seed): trained once, it never sees any CT;
-* ``phantom_strong`` (``--augment strong`` on the procedural phantom only): trained once; it
-  separates what the augmentation does from what the CT-route images do.
+  same size / epochs / data seed): it never sees a CT-route render;
+* ``phantom_strong`` (``--augment strong`` on the procedural phantom only): it separates what the
+  augmentation does from what the CT-route images do.
 
-Both are tested on radiographs rendered from the held-out CT (random 3-D pose per image, several
+The procedural phantom's hip bones and sacrum are mixes of real CT bones (``sijscan/data/phantom_shapes.npz``,
+made from these same CTs), so each fold simulates its own phantom from its training CTs only
+(``ct_members``; session 17: before it, every fold's phantom mixed all three CTs, the held-out one
+included) and trains its own phantom-only arms on it.
+
+Every arm is tested on radiographs rendered from the held-out CT (random 3-D pose per image, several
 hospital profiles, random sacroiliitis grades). Reported per fold and model: mean Dice per
 structure (sacrum, hip bone image-left / image-right, at the test image's resolution) and, per
 joint, the share of the true SIJ box's area inside the predicted SIJ crop box (mean, minimum and
@@ -168,10 +173,15 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
         return manifest
 
     t = time.perf_counter()
-    what = {"cohort": "proof", "n": p["phantom_n"], "seed": SEEDS["phantom"], "size": p["phantom_size"]}
-    phantom = made(work / "phantom", what, lambda: simulate_cohort(
-        "proof", n=p["phantom_n"], seed=SEEDS["phantom"], out_dir=work / "phantom", size=p["phantom_size"],
-        fmt="png", followup=False, workers=1))
+    phantoms: dict[str, Path] = {}
+    for h in holdout:  # the procedural phantom's bones are built from the real CTs: never from the held-out one
+        members = sorted(c for c in cases if c != h)
+        folder = work / f"phantom-{'-'.join(members)}"
+        what = {"cohort": "proof", "n": p["phantom_n"], "seed": SEEDS["phantom"], "size": p["phantom_size"],
+                "ct_members": members}
+        phantoms[h] = made(folder, what, lambda folder=folder, members=members: simulate_cohort(
+            "proof", n=p["phantom_n"], seed=SEEDS["phantom"], out_dir=folder, size=p["phantom_size"],
+            fmt="png", followup=False, workers=1, overrides={"ct_members": members}))
     timings["phantom_simulate_s"] = round(time.perf_counter() - t, 1)
 
     loaded: dict[str, Any] = {}
@@ -206,17 +216,19 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
     hard_sets = {c: _realism_test_set(c, p, work, test_realism, made, case) for c in holdout} if test_realism else {}
     timings["ct_render_test_s"] = round(time.perf_counter() - t, 1)
 
-    baseline = None
-    if "phantom_only" in arms:
-        baseline, secs = _train(phantom, models_dir / "seg-phantom-only", p=p, augment="basic", extra=None)
-        timings["train_phantom_only_s"] = round(secs, 1)
-    strong = None
-    if "phantom_strong" in arms:
-        strong, secs = _train(phantom, models_dir / "seg-phantom-strong", p=p, augment="strong", extra=None)
-        timings["train_phantom_strong_s"] = round(secs, 1)
     folds: dict[str, Any] = {}
     for h in holdout:
         others = [c for c in cases if c != h]
+        phantom = phantoms[h]
+        baseline = strong = None  # the phantom-only arms: one per fold, as their phantom is
+        if "phantom_only" in arms:
+            baseline, secs = _train(phantom, models_dir / f"seg-phantom-only-without-{h}", p=p, augment="basic",
+                                    extra=None)
+            timings[f"train_phantom_only_without_{h}_s"] = round(secs, 1)
+        if "phantom_strong" in arms:
+            strong, secs = _train(phantom, models_dir / f"seg-phantom-strong-without-{h}", p=p, augment="strong",
+                                  extra=None)
+            timings[f"train_phantom_strong_without_{h}_s"] = round(secs, 1)
         extra = _combine([train_sets[c] for c in others], models_dir / f"ct-train-without-{h}.csv")
         per_seed: dict[int, dict[str, Any]] = {}
         hard_seed: dict[int, dict[str, Any]] = {}
@@ -253,7 +265,8 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
         "reused_renders": reuse, "test_realism": test_realism, "arms": [m for m in ARMS if m in arms or m == "transfer"],
         "data": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}, "seeds": SEEDS,
                  "transfer_train_seeds": list(train_seeds),
-                 "phantom_cohort": "proof", "test_pose": "random per image (profile's positioning spread)",
+                 "phantom_cohort": "proof, its bones built from the fold's training CTs only (ct_members)",
+                 "test_pose": "random per image (profile's positioning spread)",
                  "test_grades": "random per image (mNY-positive ~50%)"},
         "recipes": {"phantom_only": "unet-default, augment basic, procedural phantom only",
                     "phantom_strong": "unet-default, augment strong, procedural phantom only",

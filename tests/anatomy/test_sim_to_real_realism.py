@@ -48,21 +48,28 @@ def fake_run(s2r: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     def fake_phantom(cohort: str, *, out_dir: Path, **kw: Any) -> Path:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
+        renders.append({"case": "phantom", "out": Path(out_dir), "split": "phantom",
+                        "members": (kw.get("overrides") or {}).get("ct_members")})
         return Path(out_dir) / "manifest.csv"
 
     monkeypatch.setattr(ct, "render_ct_cohort", fake_render)
     monkeypatch.setattr(ct, "load_ct_case", lambda folder: Path(folder).name)
     monkeypatch.setattr(sim, "simulate_cohort", fake_phantom)
     monkeypatch.setattr(s2r, "_combine", lambda manifests, out: out)
-    monkeypatch.setattr(s2r, "_train", lambda manifest, out, **kw: (out, 0.0))
     monkeypatch.setattr(s2r, "evaluate", lambda model, manifest: _ev())
 
-    def run(overrides: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def run(overrides: dict[str, Any], *, cases: tuple[str, ...] = ("001", "002"),
+            holdout: tuple[str, ...] = ("001",), arms: tuple[str, ...] = ("transfer",),
+            split: str = "train") -> tuple[dict[str, Any], list[dict[str, Any]]]:
         renders.clear()
-        res = s2r.run(mode="quick", ct_root=tmp_path / "cts", cases=["001", "002"], holdout=["001"],
-                      work=tmp_path / "work", reuse=True, arms=("transfer",), overrides=overrides)
-        return res, [r for r in renders if r["split"] == "train"]
+        trained.clear()
+        res = s2r.run(mode="quick", ct_root=tmp_path / "cts", cases=list(cases), holdout=list(holdout),
+                      work=tmp_path / "work", reuse=True, arms=arms, overrides=overrides)
+        return res, [r for r in renders if r["split"] == split]
 
+    trained: list[tuple[Path, Path]] = []
+    run.trained = trained
+    monkeypatch.setattr(s2r, "_train", lambda manifest, out, **kw: (trained.append((manifest, out)) or (out, 0.0)))
     return run
 
 
@@ -102,3 +109,15 @@ def test_stress_ct_refuses_a_bad_variant_count_or_vary(load_benchmark: Any, caps
             stress.main(["--quick", *argv])
         assert exc.value.code == 2
     assert "--ct-vary" in capsys.readouterr().err
+
+
+def test_each_fold_trains_on_a_phantom_without_the_held_out_ct(fake_run: Any) -> None:
+    """The phantom's bones are mixes of the real CTs: a fold's phantom, and every arm trained on it, must
+    leave the held-out CT out (before session 17 one phantom of all three CTs served every fold)."""
+    _, phantoms = fake_run({}, cases=("001", "002", "003"), holdout=("001", "003"),
+                           arms=("transfer", "phantom_only"), split="phantom")
+    assert [r["members"] for r in phantoms] == [["002", "003"], ["001", "002"]]
+    by_fold = {out.name: manifest for manifest, out in fake_run.trained}
+    assert by_fold["seg-transfer-without-001"] == by_fold["seg-phantom-only-without-001"] == \
+        phantoms[0]["out"] / "manifest.csv"
+    assert by_fold["seg-transfer-without-003"] == phantoms[1]["out"] / "manifest.csv"

@@ -47,7 +47,25 @@ def test_a_ct_test_cohort_trained_on_is_refused(minimal, tmp_path: Path, where: 
     with pytest.raises(StudyConfigError, match="003 is also trained on"):
         config_from_dict(data, base_dir=tmp_path)
     data = minimal(cohorts__ct3={"ct": {"cases": ["cts/003"]}}, **{where: {"cases": ["cts/001", "cts/002"]}})
+    data["cohorts"]["proof"]["phantom"]["overrides"] = {"ct_members": ["001", "002"]}
     config_from_dict(data, base_dir=tmp_path)  # kept out: fine
+
+
+def test_a_ct_test_cohort_whose_bones_the_training_phantom_mixes_is_refused(minimal, tmp_path: Path) -> None:
+    """The procedural phantom's bones mix the packaged CT shapes (001-003): a training cohort that mixes the
+    test CT's bones has seen its anatomy, whatever the CT route trains on."""
+    data = minimal(cohorts__ct3={"ct": {"cases": ["cts/003"]}})
+    with pytest.raises(StudyConfigError) as err:
+        config_from_dict(data, base_dir=tmp_path)  # no ct_members: all three CTs' bones
+    msg = str(err.value)
+    assert msg.startswith("cohorts.ct3.ct: CT 003's bones are in the training cohort proof") and "\n" not in msg
+    assert "ct_members" in msg and "['001', '002']" in msg
+    data["cohorts"]["proof"]["phantom"]["overrides"] = {"ct_members": ["002", "003"]}
+    with pytest.raises(StudyConfigError, match="003's bones"):
+        config_from_dict(data, base_dir=tmp_path)
+    data["cohorts"]["proof"]["phantom"]["overrides"] = {"ct_members": ["001", "002"]}
+    config_from_dict(data, base_dir=tmp_path)
+    config_from_dict(minimal(cohorts__ct9={"ct": {"cases": ["cts/009"]}}), base_dir=tmp_path)  # not a shape CT
 
 
 def test_cohorts_stage_renders_a_ct_cohort_and_skips_an_absent_one(minimal, tmp_path: Path) -> None:

@@ -308,11 +308,28 @@ def _check_held_out(cfg: StudyConfig) -> None:
     for where, spec in (("segmenter.train.ct_route", seg), ("classifiers.ct_route", cfg.classifiers.ct_route)):
         for c in spec.cases if spec is not None else ():
             trained.setdefault(_case_id(c), where)
-    for cohort in cfg.cohorts:
-        for c in cohort.ct.cases if cohort.ct is not None else ():
-            if _case_id(c) in trained:
-                raise StudyConfigError(f"cohorts.{cohort.name}.ct: CT {_case_id(c)} is also trained on "
-                                       f"({trained[_case_id(c)]}); a test cohort must be kept out of training")
+    tests = [(cohort.name, _case_id(c)) for cohort in cfg.cohorts for c in (cohort.ct.cases if cohort.ct else ())]
+    for name, case in tests:
+        if case in trained:
+            raise StudyConfigError(f"cohorts.{name}.ct: CT {case} is also trained on "
+                                   f"({trained[case]}); a test cohort must be kept out of training")
+    train_phantoms = [c for c in cfg.cohorts if c.role == "train" and c.phantom is not None]
+    if not tests or not train_phantoms:
+        return
+    # the procedural phantom's bones are mixes of real CT bones: a training cohort that mixes the test CT's
+    from sijscan.phantom.body_model.ctshape import shape_case_ids  # lazy: cv2 and scipy, only for CT cohorts
+
+    shapes = shape_case_ids()
+    for cohort in train_phantoms:
+        members = cohort.phantom.overrides.get("ct_members")
+        mixed = [str(m) for m in members] if members else list(shapes)
+        for name, case in tests:
+            if case in mixed:
+                keep = [s for s in shapes if s not in {t for _, t in tests}]
+                raise StudyConfigError(
+                    f"cohorts.{name}.ct: CT {case}'s bones are in the training cohort {cohort.name} (the phantom "
+                    f"mixes the CT shapes {', '.join(mixed)}); set cohorts.{cohort.name}.phantom.overrides."
+                    f"ct_members to CTs the test cohorts do not hold, e.g. {keep}")
 
 
 def load_config(path: str | os.PathLike[str]) -> StudyConfig:

@@ -83,6 +83,16 @@ def _raw() -> dict:
     return {"arrays": arrays, "meta": meta}
 
 
+@functools.cache
+def shape_case_ids() -> tuple[str, ...]:
+    """The CT cases whose bones the packaged shape set mixes (its members' case ids, e.g. "001")."""
+    try:
+        meta = json.loads((resources.files("sijscan") / "data" / "phantom_shapes.json").read_text())
+        return tuple(dict.fromkeys(str(n).split("_")[0] for n in (*meta["hip_members"], *meta["sacrum_members"])))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ShapeDataError(f"cannot read sijscan/data/phantom_shapes.json: {exc}") from exc
+
+
 @functools.lru_cache(maxsize=8)
 def bone_set(kind: str, members: tuple[str, ...] | None = None) -> BoneSet:
     """'hip' or 'sacrum'; ``members`` (e.g. ``("001_RI", "003_RI")``, or case ids for the sacrum)
