@@ -68,7 +68,8 @@ def _outer_from_json(path: Path, *, cases: list[str], seeds: tuple[int, ...]) ->
     res = json.loads(Path(path).read_text().strip().splitlines()[-1])
     recipe = s2r.demo_recipe()
     data = res.get("data", {})
-    diff = {k: (data.get(k), v) for k, v in recipe.items() if data.get(k) != v}
+    diff = {k: (data.get(k), v) for k, v in recipe.items()
+            if data.get(k) != (list(v) if isinstance(v, tuple) else v)}  # JSON keeps tuples as lists
     if res.get("mode") != "full" or diff:
         raise SystemExit(f"{path}: not a --full run of today's demo recipe (differs: {diff})")
     if data.get("transfer_train_seeds") != list(seeds) or sorted(res.get("held_out", [])) != sorted(cases):
