@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vendor-spread", type=float, default=None, metavar="S",
                    help="0-1: each patient's own detector and vendor processing around its site's (a cohort from "
                    "many centres; docs/phantom.md)")
+    p.add_argument("--bones-from", default=None, metavar="CTS",
+                   help="--cohort: mix the hip bones and sacrum from these of the packaged shape set's CTs only, "
+                   "comma-separated (e.g. 001,002: leave CT 003's anatomy out of a training cohort; default all)")
     p.add_argument("--profile", default=None,
                    help="--from-ct: acquisition profile for every image (default: a random one per image)")
     p.add_argument("--split", default="train", choices=("train", "val", "test"), help="--from-ct: manifest split")
@@ -69,8 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _handle_ct(args: argparse.Namespace) -> int:
     from sijscan.phantom.ct.cohort import CTCohortError, render_ct_cohort  # lazy: cli
 
-    if args.fmt != "png" or args.followup or args.shortcut_strength is not None or args.vendor_spread is not None:
-        raise CTCohortError("--from-ct writes PNG only and has no --followup, --shortcut-strength or --vendor-spread")
+    if (args.fmt != "png" or args.followup or args.shortcut_strength is not None or args.vendor_spread is not None
+            or args.bones_from is not None):
+        raise CTCohortError("--from-ct writes PNG only and has no --followup, --shortcut-strength, --vendor-spread "
+                            "or --bones-from")
     manifest = render_ct_cohort(
         args.from_ct, args.out, n=10 if args.n is None else args.n, size=args.size or 1024, seed=args.seed,
         profile=args.profile, split=args.split, device=args.device, realism=args.realism,
@@ -107,6 +112,8 @@ def handle(args: argparse.Namespace) -> int:
             if not 0.0 <= value <= 1.0:
                 raise SimulateError(f"--{flag} must be within 0-1, got {value}")
             overrides[flag.replace("-", "_")] = value
+    if args.bones_from is not None:
+        overrides["ct_members"] = [m.strip() for m in args.bones_from.split(",") if m.strip()]
     if args.n is not None and args.n < 1:
         raise SimulateError(f"--n must be >= 1, got {args.n}")
     manifest = simulate_cohort(

@@ -121,12 +121,24 @@ def get_cohort(name: str, overrides: dict | None = None) -> CohortDef:
         cohort = replace(cohort, **overrides)
         if cohort.ct_members is not None:
             cohort = replace(cohort, ct_members=tuple(str(m) for m in cohort.ct_members))
+            _check_members(cohort.ct_members)
     if cohort.n < 1 or not all(0.0 <= v <= 1.0 for v in (cohort.prevalence, cohort.shortcut_strength,
                                                           cohort.vendor_spread)):
         raise UnknownCohortError("n must be >= 1, prevalence, shortcut_strength and vendor_spread within 0-1")
     for site in cohort.sites:
         get_profile(site)
     return cohort
+
+
+def _check_members(members: tuple[str, ...]) -> None:
+    """``ct_members`` must name some of the CT cases the packaged shape set mixes."""
+    from sijscan.phantom.body_model.ctshape import shape_case_ids  # lazy: cv2 and scipy
+
+    known = shape_case_ids()
+    bad = sorted(set(members) - set(known))
+    if not members or bad:
+        raise UnknownCohortError(f"ct_members must name some of the shape set's CTs {', '.join(known)}; "
+                                 f"got {list(members)}")
 
 
 def _cohort_code(name: str) -> int:
