@@ -48,4 +48,6 @@ def test_sim_to_real_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str], l
     extra = (tmp_path / "ct-train-without-001.csv").read_text()
     assert "ct_002_" in extra and "ct_001_" not in extra
     assert out["models"]["seg-transfer-without-001"]["n_train_extra"] > 0
-    assert out["models"]["seg-phantom-only"]["n_train_extra"] == 0
+    assert out["models"]["seg-phantom-only-without-001"]["n_train_extra"] == 0
+    # the fold's phantom mixes the training CT's bones only (the held-out CT's never)
+    assert json.loads((tmp_path / "phantom-002" / "cohort.json").read_text())["cohort"]["ct_members"] == ["002"]

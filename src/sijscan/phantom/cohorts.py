@@ -19,6 +19,7 @@ from sijscan.phantom import grading
 from sijscan.phantom.lesions import sample_mimics
 from sijscan.phantom.profiles import AcquisitionProfile, get_profile
 from sijscan.phantom.vendor import chain_profile, draw_chain
+from sijscan.phantom.body_model.ctshape import shape_case_ids
 from sijscan.phantom.spec import CaseSpec
 
 SHORTCUTS = ("hip_narrowing", "syndesmophytes", "enthesitis")
@@ -132,8 +133,6 @@ def get_cohort(name: str, overrides: dict | None = None) -> CohortDef:
 
 def _check_members(members: tuple[str, ...]) -> None:
     """``ct_members`` must name some of the CT cases the packaged shape set mixes."""
-    from sijscan.phantom.body_model.ctshape import shape_case_ids  # lazy: cv2 and scipy
-
     known = shape_case_ids()
     bad = sorted(set(members) - set(known))
     if not members or bad:
