@@ -35,6 +35,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Mapping
 
+import numpy as np
+
 from sijscan.errors import ModelError
 
 GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)
@@ -135,13 +137,24 @@ class LocalizeSpec:
     fallbacks) with ``dilation_frac`` and ``margin_frac``. ``method="authors"``: the published
     app's arithmetic exactly (:mod:`sijscan.anatomy.localize_authors`), with sijscan's QC flags
     beside it. ``on``: the map it runs on, the network's working-size map or the full-size one
-    (the authors locate on the full-size mask).
+    (the authors locate on the full-size mask). ``max_side`` (``on="full"`` only; 0: the map as it is): the
+    full-size map is read at every k-th pixel, the smallest k that brings its long side to ``max_side`` or
+    less (nearest-neighbour subsampling of the label map), so that a 2048 px radiograph is located on a 512 px
+    map, not on 3.4 M labels; the boxes are scaled back to the full size as the working map's are.
     """
 
     method: Literal["sijscan", "authors"] = "sijscan"
     on: Literal["working", "full"] = "working"
     dilation_frac: float = 0.05
     margin_frac: float = 0.15
+    max_side: int = 0
+
+    def map_for(self, full: np.ndarray) -> np.ndarray:
+        """The full-size label map as this spec locates on it: every k-th pixel when ``max_side`` asks."""
+        if self.max_side <= 0 or max(full.shape[:2]) <= self.max_side:
+            return full
+        step = -(-max(full.shape[:2]) // self.max_side)  # ceil: the long side ends at <= max_side
+        return full[::step, ::step]
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], *, where: str) -> "LocalizeSpec":
@@ -151,6 +164,7 @@ class LocalizeSpec:
             on=_choice(d.get("on", "working"), ("working", "full"), where=f"{where}.on"),  # type: ignore[arg-type]
             dilation_frac=_number(d.get("dilation_frac", 0.05), where=f"{where}.dilation_frac", low=0.0, high=1.0),
             margin_frac=_number(d.get("margin_frac", 0.15), where=f"{where}.margin_frac", low=0.0, high=1.0),
+            max_side=int(_number(d.get("max_side", 0), where=f"{where}.max_side", low=0.0, high=1e6)),
         )
 
 
@@ -180,6 +194,8 @@ class SegmenterRecipe:
             d["inference"]["window"] = list(self.inference.window or ())
         if not self.inference.mirror:  # written only when on: cards from before it stay byte-identical
             del d["inference"]["mirror"]
+        if not self.localize.max_side:  # likewise
+            del d["localize"]["max_side"]
         return d
 
 

@@ -215,7 +215,7 @@ class Segmenter:
         loc = self.spec.localize
         if loc.method == "authors":
             return locate_authors(full, working=working, dilation_frac=loc.dilation_frac)
-        base = full if (working is None or loc.on == "full") else working
+        base = full if working is None else loc.map_for(full) if loc.on == "full" else working
         found = locate_sij(base, dilation_frac=loc.dilation_frac, margin_frac=loc.margin_frac)
         return rescale_location(found, to_shape=full.shape)
 
