@@ -1,7 +1,8 @@
 """Benchmark: segmentation + SIJ localisation + crop per radiograph on 2 CPU threads.
 
 Prints ONE JSON line: median seconds per ~2048 px radiograph for ``unet-default`` (sijscan recipe,
-256 px single pass with the mirrored pass; ``unet-default-no-mirror`` without it), ``unet-paper`` (512 px single pass) and, with ``--published``, the published
+256 px single pass with the mirrored pass; ``unet-default-no-mirror`` without it; ``unet-default-locate-full512``
+with the SIJs located on the full-size map read at <= 512 px), ``unet-paper`` (512 px single pass) and, with ``--published``, the published
 recipe (768 px, sliding window 512, overlap 0.75). Weights are random: speed does not depend on them.
 The image is a drawn phantom-like pelvis (ellipses and a wedge, blurred, noisy), 2048 x 1664.
 """
@@ -60,7 +61,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     img = phantom_like()
+    full512 = sijscan_recipe(size=256)
+    full512["localize"].update(on="full", max_side=512)  # located on the full-size map read at <= 512 px
     cases = {"unet-default": ("unet-default", sijscan_recipe(size=256)),
+             "unet-default-locate-full512": ("unet-default", full512),
              "unet-default-no-mirror": ("unet-default", sijscan_recipe(size=256, mirror=False)),
              "unet-paper": ("unet-paper", sijscan_recipe(size=512))}
     if args.published:
