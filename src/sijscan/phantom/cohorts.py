@@ -18,8 +18,8 @@ from sijscan.mny import mny_positive
 from sijscan.phantom import grading
 from sijscan.phantom.lesions import sample_mimics
 from sijscan.phantom.profiles import AcquisitionProfile, get_profile
+from sijscan.phantom.shape_set import shape_case_ids
 from sijscan.phantom.vendor import chain_profile, draw_chain
-from sijscan.phantom.body_model.ctshape import shape_case_ids
 from sijscan.phantom.spec import CaseSpec
 
 SHORTCUTS = ("hip_narrowing", "syndesmophytes", "enthesitis")

@@ -33,7 +33,7 @@ from typing import Any, Mapping
 
 from sijscan.anatomy.train_config import train_default as D  # one source of the segmenter's defaults
 from sijscan.devices import PRECISIONS
-from sijscan.phantom.body_model.ctshape import shape_case_ids
+from sijscan.phantom.shape_set import shape_case_ids
 from sijscan.study.config_classifiers import ClassifierConfig, parse_classifiers
 from sijscan.study.config_ct import ANATOMY_VARY, REALISM_LEVELS, CTRouteSpec, parse_ct_route
 from sijscan.study.config_fields import (StudyConfigError, as_mapping, no_unknown, read_choice,
@@ -317,7 +317,7 @@ def _check_held_out(cfg: StudyConfig) -> None:
     train_phantoms = [c for c in cfg.cohorts if c.role == "train" and c.phantom is not None]
     if not tests or not train_phantoms:
         return
-    # the procedural phantom's bones are mixes of real CT bones: a training cohort that mixes the test CT's
+    # the procedural phantom's bones are mixes of real CT bones: a training cohort must not mix a test CT's
     shapes = shape_case_ids()
     for cohort in train_phantoms:
         members = cohort.phantom.overrides.get("ct_members")

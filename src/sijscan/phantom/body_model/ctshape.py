@@ -15,7 +15,6 @@ each pixel to the template (see :func:`warp_template`).
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from importlib import resources
 
@@ -23,7 +22,7 @@ import cv2
 import numpy as np
 from scipy.interpolate import RBFInterpolator
 
-from sijscan.errors import SijscanError
+from sijscan.phantom.shape_set import ShapeDataError, shape_meta
 
 N_HIP = (12, 28, 18, 16, 14)
 N_SAC = (20, 20, 16, 16)  # as stored: mid top -> right joint | right joint -> apex | apex -> left joint | left joint -> mid top
@@ -34,8 +33,6 @@ TEMPLATE_SHARPEN = 3.0  # template weights = mixing weights ** this, renormalise
 WARP_STEP_MM = 6.0  # the spline is evaluated on this grid and the coordinate maps are interpolated
 
 
-class ShapeDataError(SijscanError):
-    """The packaged CT shape statistics are missing or malformed."""
 
 
 @dataclass(frozen=True)
@@ -77,20 +74,9 @@ def _raw() -> dict:
         ref = resources.files("sijscan") / "data" / "phantom_shapes.npz"
         with resources.as_file(ref) as path, np.load(path) as z:
             arrays = {k: z[k] for k in z.files}
-        meta = json.loads((resources.files("sijscan") / "data" / "phantom_shapes.json").read_text())
     except (OSError, ValueError, KeyError) as exc:
-        raise ShapeDataError(f"cannot read sijscan/data/phantom_shapes.npz/.json: {exc}") from exc
-    return {"arrays": arrays, "meta": meta}
-
-
-@functools.cache
-def shape_case_ids() -> tuple[str, ...]:
-    """The CT cases whose bones the packaged shape set mixes (its members' case ids, e.g. "001")."""
-    try:
-        meta = json.loads((resources.files("sijscan") / "data" / "phantom_shapes.json").read_text())
-        return tuple(dict.fromkeys(str(n).split("_")[0] for n in (*meta["hip_members"], *meta["sacrum_members"])))
-    except (OSError, ValueError, KeyError) as exc:
-        raise ShapeDataError(f"cannot read sijscan/data/phantom_shapes.json: {exc}") from exc
+        raise ShapeDataError(f"cannot read sijscan/data/phantom_shapes.npz: {exc}") from exc
+    return {"arrays": arrays, "meta": shape_meta()}
 
 
 @functools.lru_cache(maxsize=8)
