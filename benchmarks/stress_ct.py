@@ -85,9 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.ct_variants is not None:
         overrides["ct_variants"] = a.ct_variants
     if a.ct_vary is not None:
+        from sijscan.phantom.ct.proportions import VARY  # what an anatomy variant can vary
+
         vary = tuple(v.strip() for v in a.ct_vary.split(",") if v.strip())
-        if not vary or set(vary) - {"proportions", "density"}:
-            ap.error(f"--ct-vary: some of proportions,density, got {a.ct_vary!r}")
+        if not vary or set(vary) - set(VARY):
+            ap.error(f"--ct-vary: some of {','.join(VARY)}, got {a.ct_vary!r}")
         overrides["ct_vary"] = vary
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     cases, holdout = s2r.parse_cases(ap, a)
