@@ -9,7 +9,8 @@ procedural only), ``appearance`` / ``elastic`` (augmentation), ``crop`` (the ana
 of the ``cpu`` recipe's 10; a quick-mode run keeps its own), ``vendor_spread`` (the procedural training
 cohort's ``vendor_spread``, sijscan.phantom.vendor; default 0), ``grade_pool`` (what the grade head reads
 per side, sijscan.classify.networks; default "global"), ``ct_size`` (the CT-route training renders' size in
-px; default the mode's; the held-out CT's test renders keep the mode's size).
+px; default the mode's; the held-out CT's test renders keep the mode's size), ``view_scale`` (the classifier
+input's height and width times this; default 1: the ``cpu`` recipe's 96 x 144).
 """
 from __future__ import annotations
 
@@ -82,6 +83,13 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # grain, blur) as a shift; rule in docs/performance.md, written before the run
     "joints_ct30_r512": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
                              ct_size=512),
+    # run 16: the incumbent with its input at 192 x 288 instead of 96 x 144 (about 0.5 mm per pixel of the joint
+    # view instead of 1 mm). At 1 mm per pixel a grade-2 CT-route erosion spans 1.8 px and a grade-3 one
+    # 2.6 px (docs/phantom.md, lesion contrast table), and the label's boundary (grade 2 on both sides) rests
+    # on them; the paper's own recipe ends at 416 x 628. A model that sees the lesions should need the
+    # anatomy's shape (what differs between real pelves) less. Rule written before the run (docs/performance.md)
+    "joints_ct30_hr": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
+                           view_scale=2),
 }
 INCUMBENT = "joints_ct30"
 """Run 8's choice in two folds of three, the demo's recipe since (``joints_n300`` in runs 3-8, run 2's

@@ -95,6 +95,9 @@ def test_candidates_reach_the_recipe_and_crop(bench):
     assert [st.all_epochs for st in bench.recipe_for("joints_ct30_e20", bench.MODES["quick"]).stages] == [1]
     assert bench.recipe_for("joints_ct30_sides", full).grade_pool == "sides"
     assert bench.recipe_for("joints_ct30", full).grade_pool == "global"
+    assert bench.recipe_for("joints_ct30_hr", full).final_size == (192, 288)  # run 16: twice the input size
+    assert bench.recipe_for("joints_ct30", full).final_size == (96, 144)
+    assert bench.recipe_for("joints_ct30_hr", bench.MODES["quick"]).final_size == (192, 288)
 
 
 def test_ensemble_rows_are_what_the_seed_ensemble_network_outputs(bench):
