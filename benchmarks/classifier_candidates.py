@@ -9,8 +9,8 @@ procedural only), ``appearance`` / ``elastic`` (augmentation), ``crop`` (the ana
 of the ``cpu`` recipe's 10; a quick-mode run keeps its own), ``vendor_spread`` (the procedural training
 cohort's ``vendor_spread``, sijscan.phantom.vendor; default 0), ``grade_pool`` (what the grade head reads
 per side, sijscan.classify.networks; default "global"), ``ct_size`` (the CT-route training renders' size in
-px; default the mode's; the held-out CT's test renders keep the mode's size), ``view_scale`` (the classifier
-input's height and width times this; default 1: the ``cpu`` recipe's 96 x 144).
+px; default the mode's; the held-out CT's test renders keep the mode's size), ``view_hw`` (the classifier
+input's height and width; default the ``cpu`` recipe's 96 x 144).
 """
 from __future__ import annotations
 
@@ -89,7 +89,15 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # on them; the paper's own recipe ends at 416 x 628. A model that sees the lesions should need the
     # anatomy's shape (what differs between real pelves) less. Rule written before the run (docs/performance.md)
     "joints_ct30_hr": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
-                           view_scale=2),
+                           view_hw=(192, 288)),
+    # run 17: the incumbent with each joint's tile 1.8 instead of 1.3 times the joints' height (crop
+    # "joints_wide"), its input grown to keep about 1 mm per pixel (132 x 198). Runs 9 (a network that sees
+    # 5 cm) and 16 (half the pixel size: the same network sees half the anatomy) both lost AUC on unseen
+    # anatomy, so the call rests on context; a reader judges sclerosis and joint-space width against the same
+    # bone away from the joint, whose density differs between people (CT 002, the densest pelvis, has the
+    # highest grade-0 probability held out), and the 1.3 tile holds about 24 mm of bone beside a 75 mm joint
+    "joints_wide": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints_wide", ct_renders_x=3,
+                        view_hw=(132, 198)),
 }
 INCUMBENT = "joints_ct30"
 """Run 8's choice in two folds of three, the demo's recipe since (``joints_n300`` in runs 3-8, run 2's

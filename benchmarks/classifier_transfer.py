@@ -152,10 +152,9 @@ def recipe_for(candidate: str, p: dict[str, Any]):
     rec = with_augment(rec, appearance=c["appearance"], elastic=c["elastic"], tile_mix=c.get("joint_mix", False))
     rec = dataclasses.replace(rec, domain_weight=float(c.get("domain_weight", 0.0)),
                               grade_pool=c.get("grade_pool", "global"))
-    scale = int(c.get("view_scale", 1))
-    if scale != 1:
-        stages = tuple(dataclasses.replace(s, height=s.height * scale, width=s.width * scale) for s in rec.stages)
-        rec = dataclasses.replace(rec, stages=stages)
+    if "view_hw" in c:
+        h, w = c["view_hw"]
+        rec = dataclasses.replace(rec, stages=tuple(dataclasses.replace(s, height=h, width=w) for s in rec.stages))
     epochs = p["epochs"] if p["epochs"] is not None else c.get("epochs")
     if epochs is not None:
         stages = tuple(dataclasses.replace(s, head_epochs=0, all_epochs=epochs) for s in rec.stages)

@@ -117,6 +117,27 @@ def test_joints_span_tiles_follow_the_span_between_the_joints_not_their_height()
         joint_pair_crop(img, loc, crop="box")
 
 
+def test_joints_wide_tiles_hold_more_bone_around_the_same_joints() -> None:
+    """Crop "joints_wide": tile height = JOINT_WIDE_SCALE x the taller box (crop "joints": JOINT_TILE_SCALE),
+    centred on the same joints, so the joints' own pixels are the middle of the wider tile."""
+    from sijscan.anatomy.crop import JOINT_TILE_SCALE, JOINT_WIDE_SCALE, cut_view
+
+    img = np.random.default_rng(0).random((100, 200)).astype(np.float32)
+    loc = _two_joint_location()  # the taller box 50 px
+    narrow, wide = cut_view(img, loc, crop="joints"), cut_view(img, loc, crop="joints_wide")
+    assert narrow.shape[0] == round(JOINT_TILE_SCALE * 50) and wide.shape[0] == round(JOINT_WIDE_SCALE * 50)
+    assert JOINT_WIDE_SCALE > JOINT_TILE_SCALE
+    (hn, wn), (hw, ww) = (narrow.shape[0], narrow.shape[1] // 2), (wide.shape[0], wide.shape[1] // 2)
+    dy, dx = hw // 2 - hn // 2, ww // 2 - wn // 2  # both tiles centred on the same joint
+    for t in (0, 1):  # the image-left joint, then the image-right one (mirrored in both crops)
+        inner = wide[:, t * ww:(t + 1) * ww]
+        if t:  # mirrored tiles: the offset counts from the other edge
+            inner = inner[:, ::-1]
+            assert np.array_equal(inner[dy:dy + hn, dx:dx + wn][:, ::-1], narrow[:, wn:])
+        else:
+            assert np.array_equal(inner[dy:dy + hn, dx:dx + wn], narrow[:, :wn])
+
+
 def test_every_place_offering_a_crop_offers_the_same_crops(capsys: pytest.CaptureFixture[str]) -> None:
     """The CLI spells the crops out (to register lightly); the card and the study config take them from here."""
     from sijscan.anatomy.crop import CROPS

@@ -97,6 +97,7 @@ def test_candidates_reach_the_recipe_and_crop(bench):
     assert bench.recipe_for("joints_ct30", full).grade_pool == "global"
     assert bench.recipe_for("joints_ct30_hr", full).final_size == (192, 288)  # run 16: twice the input size
     assert bench.recipe_for("joints_ct30", full).final_size == (96, 144)
+    assert bench.recipe_for("joints_wide", full).final_size == (132, 198)  # run 17: ~1 mm/px of a wider tile
     assert bench.recipe_for("joints_ct30_hr", bench.MODES["quick"]).final_size == (192, 288)
 
 

@@ -121,8 +121,14 @@ height is 0.53-0.75 of that distance in the phantom and the shared CTs, so a til
 the joint. A joint's height varies more between people than the span between the joints (CT 002's
 joints are 0.78 times as tall as 001's and 003's, their span 0.88 times), so tiles scaled by the span
 keep lesions (sized in mm) closer to one size in pixels."""
-JOINT_PAIR_CROPS = {"joints": "joint", "joints_span": "span"}
-"""The joint-pair crops and what their tiles are scaled by: the taller joint box or the span."""
+JOINT_WIDE_SCALE = 1.8
+"""Crop "joints_wide": tile height / the taller joint box's height, as "joints" but with more of the bone
+around each joint (about 38 mm of ilium and sacrum beside a 75 mm joint instead of 24 mm): a reader judges
+sclerosis and joint-space width against the same bone away from the joint, whose density differs from one
+person to the next (issue 22, run 17)."""
+JOINT_PAIR_CROPS = {"joints": ("joint", JOINT_TILE_SCALE), "joints_span": ("span", JOINT_SPAN_SCALE),
+                    "joints_wide": ("joint", JOINT_WIDE_SCALE)}
+"""The joint-pair crops: what their tiles are scaled by (the taller joint box or the span) and by how much."""
 
 
 JointTile = tuple[list[int], bool]
@@ -141,11 +147,12 @@ def joint_pair_tiles(image_shape: Sequence[int], location: SIJLocation, *,
                                f"{', '.join(location.qc_flags) if location else 'no location'})")
     shape = tuple(label_shape) if label_shape is not None else location.label_shape
     boxes = {s: scale_box(location.boxes[s], from_shape=shape, to_shape=image_shape) for s in ("image_left", "image_right")}
-    if JOINT_PAIR_CROPS[crop] == "span":
+    by, scale = JOINT_PAIR_CROPS[crop]
+    if by == "span":
         (lx, ly), (rx, ry) = (((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes.values())
-        h = max(2, int(round(JOINT_SPAN_SCALE * float(np.hypot(rx - lx, ry - ly)))))
+        h = max(2, int(round(scale * float(np.hypot(rx - lx, ry - ly)))))
     else:
-        h = max(2, int(round(JOINT_TILE_SCALE * max(b[3] - b[1] for b in boxes.values()))))
+        h = max(2, int(round(scale * max(b[3] - b[1] for b in boxes.values()))))
     w = max(2, int(round(JOINT_TILE_ASPECT * h)))
     tiles = []
     for side in ("image_left", "image_right"):
@@ -161,7 +168,7 @@ def joint_pair_crop(image: np.ndarray, location: SIJLocation, *, label_shape: Se
 
     Each tile is centred on its joint's box; both tiles have the same size in pixels (crop "joints": the
     taller box's height x JOINT_TILE_SCALE; "joints_span": the span between the boxes' centres x
-    JOINT_SPAN_SCALE; JOINT_TILE_ASPECT as wide), so both joints keep one scale; regions beyond
+    JOINT_SPAN_SCALE; "joints_wide": the taller box's height x JOINT_WIDE_SCALE; JOINT_TILE_ASPECT as wide), so both joints keep one scale; regions beyond
     the image repeat its edge. The image-right joint is mirrored, so in both tiles the ilium is on the
     left and the sacrum on the right. Raises ``SIJNotFoundError`` when a side has no box.
     """
@@ -183,7 +190,8 @@ def joint_pair_crop(image: np.ndarray, location: SIJLocation, *, label_shape: Se
 
 CROPS = ("box", *JOINT_PAIR_CROPS)
 """How an anatomy-aware classifier's view is cut: the box around both joints, or the joint pair (its
-tiles scaled by the joints' height or by the span between them)."""
+tiles scaled by the joints' height, by the span between them, or by the joints' height with more bone
+around them)."""
 
 
 def cut_view(image: np.ndarray, location: SIJLocation | None, *, crop: str = "box",

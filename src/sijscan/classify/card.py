@@ -7,7 +7,8 @@
     crop            how the SIJ view is cut: "box" (sijscan: the located box of the display
                     pixels), "joints" (both joints side by side in one orientation:
                     sijscan.anatomy.crop.joint_pair_crop), "joints_span" (the same, tiles scaled by
-                    the span between the joints) or "authors_otsu" (the published app:
+                    the span between the joints), "joints_wide" (tiles 1.8 x the joints' height, not 1.3)
+                    or "authors_otsu" (the published app:
                     zero outside the box on the 8-bit image, then ITK's Otsu foreground crop)
     preprocess      :class:`~sijscan.classify.preprocess.PreprocessSpec` (mirror, CLAHE, size)
     input_size_hw   [H, W] the network sees (= preprocess height/width)
@@ -36,7 +37,7 @@ _DOC_KEYS = frozenset({"grade_side_order", "output", "cutoff_method", "temperatu
 class ClassifierRecipe:
     task: Literal["binary"]
     view: Literal["sij", "full"]
-    crop: Literal["box", "joints", "joints_span", "authors_otsu"]
+    crop: Literal["box", "joints", "joints_span", "joints_wide", "authors_otsu"]
     preprocess: PreprocessSpec
     input_size_hw: tuple[int, int]
     grade_head: bool = False

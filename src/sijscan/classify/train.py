@@ -119,7 +119,8 @@ def train_classifier(
     ``progress``: a bar per phase (None: in a terminal only, see :mod:`sijscan._progress`).
     ``crop`` (view 'sij'): "box" (the box around both joints, the paper's), "joints" (the joint pair
     side by side, each in one orientation: :func:`sijscan.anatomy.crop.joint_pair_crop`) or
-    "joints_span" (the same, its tiles scaled by the span between the joints).
+    "joints_span" (the same, its tiles scaled by the span between the joints) or "joints_wide" (tiles
+    1.8 instead of 1.3 times the joints' height: more bone around each joint).
     ``overwrite``: replace a trained model already in ``out_dir`` (else refused).
     ``cache_dir``: where the deterministic preprocessing is cached (default ``out_dir/training/cache``);
     trainings on the same images (e.g. a study's seeds) share one folder and preprocess once. ``split_seed``

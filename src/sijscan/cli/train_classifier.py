@@ -41,10 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(`sijscan simulate --from-ct`); its split 'val' rows join validation")
     p.add_argument("--extra-weight", type=float, default=0.5, help="share of each epoch's draws from --extra-manifest")
     # sijscan.anatomy.crop.CROPS, spelt out so that registering the CLI stays light (a test keeps them equal)
-    p.add_argument("--crop", choices=["box", "joints", "joints_span"], default="box",
+    p.add_argument("--crop", choices=["box", "joints", "joints_span", "joints_wide"], default="box",
                    help="view 'sij': the box around both joints (the paper's) or the two joints side by side, "
-                        "each in one orientation, their tiles scaled by the joints' height (joints) or by the "
-                        "span between them (joints_span)")
+                        "each in one orientation, their tiles scaled by the joints' height (joints; joints_wide "
+                        "with more bone around them) or by the span between them (joints_span)")
     p.add_argument("--appearance", action="store_true",
                    help="appearance randomisation (gamma, contrast, blur, noise) on top of the recipe's augmentation")
     p.add_argument("--elastic", action="store_true", help="a smooth random deformation of each training view")

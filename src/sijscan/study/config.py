@@ -15,7 +15,7 @@ Layout (see ``configs/demo.yaml`` and ``configs/paper.yaml``)::
                                      ct_route: {cases: [DIR...], n, size, if_missing: error|skip,
                                                 realism: off|varied|stress}, visible_only: bool}}
     classifiers: {recipe: quick|paper|cpu, arch, init: imagenet|random, init_weights, devices, num_nodes,
-                  max_images, epochs, crop: box|joints|joints_span, appearance, elastic, joint_mix, processing: bool,
+                  max_images, epochs, crop: box|joints|joints_span|joints_wide, appearance, elastic, joint_mix, processing: bool,
                   anatomy_adversarial, grade_pool: global|sides,
                   seeds: [INT...], extra_weight,
                   ct_route: {cases: [DIR...], n, size, if_missing, realism, variants, vary}}

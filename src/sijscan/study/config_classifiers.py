@@ -28,8 +28,9 @@ class ClassifierConfig:
     epochs: int | None = None
     """when set, every head-only and all-layer phase the recipe runs (epochs > 0) runs this many epochs"""
     crop: str = "box"
-    """the anatomy-aware view: "box" (around both joints, the paper's) or "joints" / "joints_span" (the joint
-    pair side by side, tiles scaled by the joints' height / by the span between them)"""
+    """the anatomy-aware view: "box" (around both joints, the paper's) or "joints" / "joints_span" /
+    "joints_wide" (the joint pair side by side, tiles scaled by the joints' height / by the span between them /
+    by the joints' height with more bone around them)"""
     appearance: bool = False
     """appearance randomisation (gamma, contrast, blur, noise: :mod:`sijscan.classify.augment`) on top of the recipe's"""
     elastic: bool = False
@@ -64,7 +65,7 @@ def parse_classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConf
     flags = {name: read_bool(d, name, k, False) for name in ("appearance", "elastic", "joint_mix", "processing", "ensemble")}
     crop = read_choice(d, "crop", k, "box", SIJ_CROPS)
     if flags["joint_mix"] and crop == "box":
-        raise StudyConfigError(f"{k}.joint_mix: needs a joint-pair crop ({k}.crop: joints or joints_span)")
+        raise StudyConfigError(f"{k}.joint_mix: needs a joint-pair crop ({k}.crop: joints, joints_span or joints_wide)")
     if "extra_weight" in d and d.get("ct_route") is None:
         raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.ct_route")
     seeds = read_seeds(d, k)
