@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default="001,002,003", help="comma-separated case folders under --ct-root")
     ap.add_argument("--holdout", default=None, help="cases to hold out, one fold each (default: every case)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/stress_ct"), help="scratch folder")
-    ap.add_argument("--arms", default="transfer", help="sim_to_real arms to train and test (default transfer)")
+    ap.add_argument("--arms", default="transfer",
+                    help="sim_to_real arms to train and test; the transfer arm always trains (models are never "
+                         "reused), phantom_only and phantom_strong are added when named (default transfer alone)")
     ap.add_argument("--train-seeds", default=None, help="as benchmarks/sim_to_real.py")
     ap.add_argument("--reuse", action="store_true", help="reuse renders in --work made with the same settings")
     ap.add_argument("--visible-only", action=argparse.BooleanOptionalAction, default=None,
