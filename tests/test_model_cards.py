@@ -77,7 +77,7 @@ def test_weights_symlinked_out_of_the_folder_are_refused(clf: Path, tmp_path: Pa
 
 @pytest.mark.parametrize("edit, message", [
     (lambda r: r.pop("crop"), "missing key\\(s\\) 'crop'"),
-    (lambda r: r.__setitem__("crop", "ellipse"), "crop: must be one of box, joints, joints_span, authors_otsu"),
+    (lambda r: r.__setitem__("crop", "ellipse"), "crop: must be one of box, joints, joints_span, joints_wide, authors_otsu"),
     (lambda r: r.__setitem__("view", "lateral"), "view: must be 'sij' or 'full'"),
     (lambda r: r["preprocess"].__setitem__("sharpen", 2), "preprocess: unknown key\\(s\\) 'sharpen'"),
     (lambda r: r.__setitem__("input_size_hw", [10, 10]), "differs from preprocess"),
