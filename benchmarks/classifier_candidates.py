@@ -87,7 +87,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # view instead of 1 mm). At 1 mm per pixel a grade-2 CT-route erosion spans 1.8 px and a grade-3 one
     # 2.6 px (docs/phantom.md, lesion contrast table), and the label's boundary (grade 2 on both sides) rests
     # on them; the paper's own recipe ends at 416 x 628. A model that sees the lesions should need the
-    # anatomy's shape (what differs between real pelves) less. Rule written before the run (docs/performance.md)
+    # anatomy's shape (what differs between real pelves) less. Rule written before the run:
+    # benchmarks/results/classifier_transfer-2026-12-07-run16-hr-rule.txt
     "joints_ct30_hr": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints", ct_renders_x=3,
                            view_hw=(192, 288)),
     # run 17: the incumbent with each joint's tile 1.8 instead of 1.3 times the joints' height (crop
@@ -95,7 +96,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # 5 cm) and 16 (half the pixel size: the same network sees half the anatomy) both lost AUC on unseen
     # anatomy, so the call rests on context; a reader judges sclerosis and joint-space width against the same
     # bone away from the joint, whose density differs between people (CT 002, the densest pelvis, has the
-    # highest grade-0 probability held out), and the 1.3 tile holds about 24 mm of bone beside a 75 mm joint
+    # highest grade-0 probability held out), and the 1.3 tile holds about 24 mm of bone beside a 75 mm joint.
+    # Rule: benchmarks/results/classifier_transfer-2026-12-07-run17-wide-rule.txt
     "joints_wide": dict(extra_weight=0.3, appearance=False, elastic=False, crop="joints_wide", ct_renders_x=3,
                         view_hw=(132, 198)),
 }
