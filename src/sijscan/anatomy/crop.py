@@ -170,7 +170,8 @@ def joint_pair_crop(image: np.ndarray, location: SIJLocation, *, label_shape: Se
     taller box's height x JOINT_TILE_SCALE; "joints_span": the span between the boxes' centres x
     JOINT_SPAN_SCALE; "joints_wide": the taller box's height x JOINT_WIDE_SCALE; JOINT_TILE_ASPECT as
     wide), so both joints keep one scale; regions beyond the image repeat its edge. The image-right joint
-    is mirrored, so in both tiles the ilium is on the left and the sacrum on the right. Raises ``SIJNotFoundError`` when a side has no box.
+    is mirrored, so in both tiles the ilium is on the left and the sacrum on the right. Raises
+    ``SIJNotFoundError`` when a side has no box.
     """
     import cv2
 
