@@ -144,8 +144,8 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
     tested on those renders too, as ``<arm>_<preset>`` beside the plain figures.
 
     ``overrides`` replaces entries of the recipe (e.g. ``ct_train_n``; benchmarks/sim_to_real_nested.py);
-    ``arms`` without ``phantom_only`` skips the phantom-only baseline (the nested benchmark's inner folds).
-    """
+    ``arms`` without ``phantom_only`` skips the phantom-only baseline (the nested benchmark's inner folds),
+    without ``transfer`` the transfer arm (models always retrain: an arm left out keeps its folders as they are)."""
     from sijscan.phantom.ct import load_ct_case, render_ct_cohort
     from sijscan.phantom.simulate import simulate_cohort
 
@@ -233,7 +233,8 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
         per_seed: dict[int, dict[str, Any]] = {}
         hard_seed: dict[int, dict[str, Any]] = {}
         eval_s = 0.0
-        for s in train_seeds:
+        # models always retrain (into models_dir): an arm not asked for is neither trained nor overwritten
+        for s in train_seeds if "transfer" in arms else ():
             name = transfer_model_name(h, s)
             model, secs = _train(phantom, models_dir / name, p=p, augment=p["augment"], extra=extra, seed=s)
             timings[f"train_{name.removeprefix('seg-').replace('-', '_')}_s"] = round(secs, 1)
@@ -243,8 +244,9 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
                 hard_seed[s] = evaluate(model, hard_sets[h])
             eval_s += time.perf_counter() - t
         t = time.perf_counter()
-        folds[h] = {"trained_on_ct": others,
-                    "transfer": per_seed[train_seeds[0]] if len(train_seeds) == 1 else pool_seeds(per_seed)}
+        folds[h] = {"trained_on_ct": others}
+        if per_seed:
+            folds[h]["transfer"] = per_seed[train_seeds[0]] if len(train_seeds) == 1 else pool_seeds(per_seed)
         if hard_seed:
             folds[h][f"transfer_{test_realism}"] = (hard_seed[train_seeds[0]] if len(train_seeds) == 1
                                                    else pool_seeds(hard_seed))
@@ -253,7 +255,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
                 folds[h][f"{arm}_{test_realism}"] = evaluate(model, hard_sets[h])
         if baseline is not None:
             folds[h]["phantom_only"] = evaluate(baseline, test_sets[h])
-        if len(train_seeds) > 1:
+        if len(per_seed) > 1:
             folds[h]["transfer_per_seed"] = {str(s): per_seed[s] for s in train_seeds}
         if strong is not None:
             folds[h]["phantom_strong"] = evaluate(strong, test_sets[h])
@@ -262,7 +264,7 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
     timings["total_s"] = round(time.perf_counter() - t_all, 1)
     return {
         "benchmark": "sim_to_real", "mode": mode, "ct_root": str(ct_root), "cases": cases, "held_out": holdout,
-        "reused_renders": reuse, "test_realism": test_realism, "arms": [m for m in ARMS if m in arms or m == "transfer"],
+        "reused_renders": reuse, "test_realism": test_realism, "arms": [m for m in ARMS if m in arms],
         "data": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}, "seeds": SEEDS,
                  "transfer_train_seeds": list(train_seeds),
                  "phantom_cohort": "proof, its bones built from the fold's training CTs only (ct_members)",
@@ -365,6 +367,15 @@ def parse_train_seeds(ap: argparse.ArgumentParser, text: str | None, *, quick: b
     return seeds
 
 
+def parse_arms(ap: argparse.ArgumentParser, text: str) -> tuple[str, ...]:
+    """``--arms``: comma-separated names of :data:`ARMS`, at least one (a usage error otherwise)."""
+    arms = tuple(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
+    bad = [x for x in arms if x not in ARMS]
+    if bad or not arms:
+        ap.error(f"--arms: some of {','.join(ARMS)}, got {text!r}")
+    return arms
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     size = ap.add_mutually_exclusive_group()
@@ -375,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--holdout", default=None, help="cases to hold out, one fold each (default: every case)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/sim_to_real"), help="scratch folder")
     ap.add_argument("--arms", default=",".join(ARMS),
-                    help=f"models to train and test (transfer always; default {','.join(ARMS)})")
+                    help=f"models to train and test, some of {','.join(ARMS)} (default all); models in --work are "
+                         "always trained again, so an arm left out keeps its models there untouched")
     ap.add_argument("--train-seeds", default=None,
                     help="comma-separated training seeds of the transfer arm; with more than one, each fold's "
                          "figures are pooled over them (mean of the seeds' means; default: 0,1,2 with --full, "
@@ -387,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     cases, holdout = parse_cases(ap, a)
     seeds = parse_train_seeds(ap, a.train_seeds, quick=a.quick)
     result = run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout, work=a.work,
-                 reuse=a.reuse, arms=tuple(x.strip() for x in a.arms.split(",")), train_seeds=seeds)
+                 reuse=a.reuse, arms=parse_arms(ap, a.arms), train_seeds=seeds)
     print(json.dumps(result, default=str))
     return 0
 

@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--holdout", default=None, help="cases to hold out, one fold each (default: every case)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/stress_ct"), help="scratch folder")
     ap.add_argument("--arms", default="transfer",
-                    help="sim_to_real arms to train and test; the transfer arm always trains (models are never "
-                         "reused), phantom_only and phantom_strong are added when named (default transfer alone)")
+                    help="sim_to_real arms to train and test, some of transfer,phantom_only,phantom_strong (default "
+                         "transfer); models in --models are always trained again, an arm left out keeps its own")
     ap.add_argument("--train-seeds", default=None, help="as benchmarks/sim_to_real.py")
     ap.add_argument("--reuse", action="store_true", help="reuse renders in --work made with the same settings")
     ap.add_argument("--visible-only", action=argparse.BooleanOptionalAction, default=None,
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     cases, holdout = s2r.parse_cases(ap, a)
     seeds = s2r.parse_train_seeds(ap, a.train_seeds, quick=a.quick)
     result = s2r.run(mode="quick" if a.quick else "full", ct_root=a.ct_root, cases=cases, holdout=holdout,
-                     work=a.work, reuse=a.reuse, arms=tuple(x.strip() for x in a.arms.split(",")),
+                     work=a.work, reuse=a.reuse, arms=s2r.parse_arms(ap, a.arms),
                      train_seeds=seeds, test_realism=PRESET, models_dir=a.models,
                      overrides=overrides or None)
     folds = {h: {arm: summary(ev) for arm, ev in f.items() if isinstance(ev, dict) and "dice" in ev}

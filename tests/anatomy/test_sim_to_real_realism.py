@@ -121,3 +121,23 @@ def test_each_fold_trains_on_a_phantom_without_the_held_out_ct(fake_run: Any) ->
     assert by_fold["seg-transfer-without-001"] == by_fold["seg-phantom-only-without-001"] == \
         phantoms[0]["out"] / "manifest.csv"
     assert by_fold["seg-transfer-without-003"] == phantoms[1]["out"] / "manifest.csv"
+
+
+def test_an_arm_left_out_is_neither_trained_nor_overwritten(fake_run: Any) -> None:
+    """Models always retrain into the models folder: asking for the phantom-only arms alone must not train
+    (and so overwrite) the transfer models beside them (session 18 overwrote them that way)."""
+    res, _ = fake_run({}, arms=("phantom_only",))
+    assert [out.name for _, out in fake_run.trained] == ["seg-phantom-only-without-001"]
+    assert "transfer" not in res["folds"]["001"] and res["arms"] == ["phantom_only"]
+    assert "phantom_only" in res["folds"]["001"]
+    res, _ = fake_run({}, arms=("transfer",))
+    assert [out.name for _, out in fake_run.trained] == ["seg-transfer-without-001"]
+    assert "transfer" in res["folds"]["001"] and res["arms"] == ["transfer"]
+
+
+def test_sim_to_real_and_stress_ct_refuse_unknown_arms(load_benchmark: Any, capsys: pytest.CaptureFixture) -> None:
+    for name in ("sim_to_real", "stress_ct"):
+        with pytest.raises(SystemExit) as exc:
+            load_benchmark(name).main(["--quick", "--arms", "transfer,phantom"])
+        assert exc.value.code == 2
+        assert "--arms" in capsys.readouterr().err
