@@ -51,6 +51,7 @@ DEFAULT_CT_ROOT = REPO.parent / "shared" / "real-ct" / "pengwin"
 
 def demo_recipe() -> dict[str, Any]:
     """The demo's segmenter recipe (``sijscan/study/demo.yaml``): what ``--full`` trains, one source."""
+    from sijscan.anatomy.train_config import train_default
     from sijscan.study.demo import demo_config
 
     cfg = demo_config()
@@ -62,7 +63,8 @@ def demo_recipe() -> dict[str, Any]:
                 ct_size=t.ct_route.size, ct_realism=t.ct_route.realism, ct_variants=t.ct_route.variants,
                 ct_vary=tuple(t.ct_route.vary), epochs=t.epochs, size=t.size,
                 batch_size=t.batch_size, lr=t.lr,
-                augment=t.augment, extra_weight=t.extra_weight, visible_only=t.visible_only)
+                augment=t.augment, extra_weight=t.extra_weight, visible_only=t.visible_only,
+                collimate=train_default("collimate"))  # not a study key: a benchmark candidate (stress_ct --collimate)
 
 
 MODES: dict[str, dict[str, Any]] = {
@@ -70,7 +72,7 @@ MODES: dict[str, dict[str, Any]] = {
     "quick": dict(phantom_n=10, phantom_size=128, ct_train_n=3, ct_size=128, ct_realism="off", ct_variants=1,
                   ct_vary=("proportions", "density"), test_n=1,
                   test_profiles=("proof_a", "damact"), epochs=1, size=64, batch_size=4, lr=3e-3,
-                  augment="strong", extra_weight=0.5, visible_only=False),
+                  augment="strong", extra_weight=0.5, visible_only=False, collimate=0.0),
     # the rest (epochs, size, CT renders per CT, their realism, mixing share, augmentation) is the demo's recipe
     "full": dict(phantom_size=256, test_n=6, test_profiles=("proof_a", "gespic", "damact")),
 }
@@ -108,7 +110,8 @@ def _train(manifest: Path, out: Path, *, p: dict[str, Any], augment: str, extra:
     cfg = TrainConfig(arch="unet-default", epochs=p["epochs"], batch_size=p["batch_size"], size=p["size"],
                       lr=p["lr"], accelerator="cpu", seed=seed, augment=augment,
                       extra_manifest=None if extra is None else str(extra), extra_weight=p["extra_weight"],
-                      visible_only=bool(p.get("visible_only", False)))
+                      visible_only=bool(p.get("visible_only", False)),
+                      collimate=float(p.get("collimate", 0.0)) if augment == "strong" else 0.0)
     t = time.perf_counter()
     folder = train_segmenter(manifest=manifest, out_dir=out, config=cfg, overwrite=True)  # models always retrain
     secs = time.perf_counter() - t
@@ -275,7 +278,9 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
                     "transfer": f"unet-default, augment {p['augment']}, phantom + CT-route renders of the other CTs "
                                 f"(realism {p['ct_realism']}, extra_weight {p['extra_weight']}"
                                 + (f", {p['ct_variants']} anatomy variants per CT ({' and '.join(p['ct_vary'])})"
-                                   if p["ct_variants"] > 1 else "") + ")",
+                                   if p["ct_variants"] > 1 else "")
+                                + (f", random collimation of {p['collimate']:.0%} of the images" if p["collimate"] else "")
+                                + ")",
                     "source": "sijscan/study/demo.yaml segmenter.train (the demo's segmenter, one CT left out)"
                               if mode == "full" else "quick smoke sizes"},
         "targets": {"dice_each_structure": TARGET_DICE, "sij_box_share_inside_crop_each_joint": TARGET_INSIDE},

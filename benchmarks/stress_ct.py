@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ct-variants", type=int, default=None,
                     help="anatomy variants per training CT (sijscan.phantom.ct.proportions; 1: as scanned; default: "
                          "as the demo's recipe says); their renders get a folder of their own")
+    ap.add_argument("--collimate", type=float, default=None,
+                    help="a candidate: the share of the transfer arm's training images given a random collimation "
+                         "(sijscan.anatomy.augment; needs the recipe's strong augmentation and visible_only)")
     ap.add_argument("--ct-vary", default=None,
                     help="what the variants vary: comma-separated proportions,density (default: as the demo's recipe)")
     a = ap.parse_args(argv)
@@ -86,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {} if a.visible_only is None else {"visible_only": a.visible_only}
     if a.ct_variants is not None:
         overrides["ct_variants"] = a.ct_variants
+    if a.collimate is not None:
+        if not 0.0 <= a.collimate <= 1.0:
+            ap.error(f"--collimate: a share within 0-1, got {a.collimate}")
+        overrides["collimate"] = a.collimate
     if a.ct_vary is not None:
         from sijscan.phantom.ct.proportions import VARY  # what an anatomy variant can vary
 

@@ -171,7 +171,8 @@ def _loaders(manifest: str | os.PathLike[str], cfg: TrainConfig,
         n_tr.append(int((~val).sum()))
     x_tr, y_tr = torch.cat(xs_t), torch.cat(ys_t)
     x_va, y_va = torch.cat(xs_v), torch.cat(ys_v)
-    transform = strong_transform(cfg.size, seed=cfg.seed) if cfg.augment == "strong" else None
+    transform = (strong_transform(cfg.size, seed=cfg.seed, probs={"collimate": float(cfg.collimate)})
+                 if cfg.augment == "strong" else None)
     train_ds = PairDataset(x_tr, y_tr, transform=transform)
     if len(sets) == 2:
         sampler = mixing_sampler(n_tr[0], n_tr[1], weight=cfg.extra_weight, seed=cfg.seed)
@@ -220,6 +221,10 @@ def train_segmenter(
         raise InputError(f"--size must be a multiple of 8 and >= 16, got {cfg.size}")
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.devices < 1:
         raise InputError("epochs, batch size and devices must be >= 1")
+    if not 0.0 <= cfg.collimate <= 1.0:
+        raise InputError(f"collimate must be within 0-1, got {cfg.collimate}")
+    if cfg.collimate > 0 and (cfg.augment != "strong" or not cfg.visible_only):
+        raise InputError("collimate needs augment 'strong' and visible_only (the labels are cut at the edge)")
     out = Path(out_dir)
     if (out / "model.json").is_file() and not (resume or overwrite) and "LOCAL_RANK" not in os.environ:
         raise InputError(f"{out} already holds a trained model (model.json): give another --out, or "

@@ -32,6 +32,9 @@ class TrainConfig:
     # collimation), labels outside it become background, so the network learns the bone the radiograph shows
     # rather than guessing bone behind the collimator (sijscan.anatomy.metrics.visible_labels)
     visible_only: bool = False
+    # > 0 (with augment "strong" and visible_only): the share of training images given a random collimation, a flat
+    # border beyond a random edge with the labels cut there (sijscan.anatomy.augment); 0: off, as every model before it
+    collimate: float = 0.0
 
 
 def train_default(name: str) -> Any:
