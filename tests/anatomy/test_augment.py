@@ -73,6 +73,8 @@ def test_each_family_is_applied(family: str) -> None:
     if family in ("affine", "elastic", "mirror"):
         assert not torch.equal(ya, y)
         return
+    if family == "collimate":  # a geometric cut: checked in test_collimate_cuts_image_and_mask_at_one_edge
+        return
     assert torch.equal(ya, y), f"{family} is an appearance family: the mask must not change"
     if family == "invert":
         assert np.corrcoef(a, b)[0, 1] < -0.99
@@ -95,6 +97,35 @@ def test_each_family_is_applied(family: str) -> None:
         assert abs(b.std() - 1.0) > 0.01 and abs(b.mean()) < 1e-3
     elif family == "brightness":
         assert abs(b.mean()) > 0.01 and abs(b.std() - 1.0) < 1e-3
+
+
+def test_collimate_cuts_image_and_mask_at_one_edge() -> None:
+    """Beyond the collimated edge(s) the image is flat (the unexposed detector, its maximum) and the mask is
+    background; inside, both are as they were. Off (probability 0) the family is not in the chain at all, so
+    a recipe without it draws exactly what it drew before the option existed."""
+    x, y = _pair()
+    n_cut = 0
+    for seed in range(6):
+        xa, ya = apply_strong(_only("collimate", seed), x, y)
+        flat = xa[0] == xa[0].max()
+        rows, cols = (~flat).any(dim=1), (~flat).any(dim=0)  # the field: rows and columns with image left
+        r0, r1 = int(rows.nonzero().min()), int(rows.nonzero().max()) + 1
+        c0, c1 = int(cols.nonzero().min()), int(cols.nonzero().max()) + 1
+        assert (r0, S - r1, c0, S - c1) != (0, 0, 0, 0), "no edge was collimated"
+        assert all(0 <= d <= round(0.35 * S) for d in (r0, S - r1, c0, S - c1))
+        outside = torch.ones(S, S, dtype=torch.bool)
+        outside[r0:r1, c0:c1] = False
+        assert flat[outside].all() and (ya[0][outside] == 0).all()
+        assert torch.equal(ya[0][r0:r1, c0:c1], y[0][r0:r1, c0:c1])
+        base = x[0][r0:r1, c0:c1]  # inside: the z-scored image up to the final z-score's linear rescale
+        assert np.corrcoef(base.numpy().ravel(), xa[0][r0:r1, c0:c1].numpy().ravel())[0, 1] > 0.999
+        n_cut += int((y[0][outside] > 0).any())
+    assert n_cut >= 1, "no draw cut through the bone"
+    names = [type(t).__name__ for t in strong_transform(S, seed=0).transforms]
+    assert "RandCollimated" not in names
+    assert names == [type(t).__name__ for t in strong_transform(S, seed=0, probs={"collimate": 0.0}).transforms]
+    with_it = [type(t).__name__ for t in strong_transform(S, seed=0, probs={"collimate": 0.3}).transforms]
+    assert with_it.count("RandCollimated") == 1 and len(with_it) == len(names) + 1
 
 
 def test_mirror_flips_and_swaps_the_hip_labels() -> None:

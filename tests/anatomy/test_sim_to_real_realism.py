@@ -141,3 +141,31 @@ def test_sim_to_real_and_stress_ct_refuse_unknown_arms(load_benchmark: Any, caps
             load_benchmark(name).main(["--quick", "--arms", "transfer,phantom"])
         assert exc.value.code == 2
         assert "--arms" in capsys.readouterr().err
+
+
+def test_stress_ct_collimate_reaches_the_transfer_recipe_and_a_bad_share_is_refused(
+        load_benchmark: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    stress = load_benchmark("stress_ct")
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(stress.s2r, "run",
+                        lambda **kw: seen.update(kw) or {"mode": "quick", "folds": {}, "timings": {}, "code": {}})
+    assert stress.main(["--quick", "--collimate", "0.3"]) == 0
+    assert seen["overrides"]["collimate"] == 0.3
+    with pytest.raises(SystemExit) as exc:
+        stress.main(["--quick", "--collimate", "1.5"])
+    assert exc.value.code == 2 and "--collimate" in capsys.readouterr().err
+
+
+def test_sim_to_real_trains_collimation_into_the_strong_arms_only(s2r: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    import sijscan.anatomy.train as train_mod
+    import sijscan.modelfolder as mf
+
+    cfgs: list[Any] = []
+    monkeypatch.setattr(train_mod, "train_segmenter",
+                        lambda manifest, out_dir, config, overwrite: cfgs.append(config) or out_dir)
+    monkeypatch.setattr(mf, "read_card", lambda folder: type("C", (), {"provenance": {}})())
+    p = dict(s2r.MODES["quick"], visible_only=True, collimate=0.3)
+    s2r._train(tmp_path / "m.csv", tmp_path / "a", p=p, augment="strong", extra=None)
+    s2r._train(tmp_path / "m.csv", tmp_path / "b", p=p, augment="basic", extra=None)
+    assert [c.collimate for c in cfgs] == [0.3, 0.0]

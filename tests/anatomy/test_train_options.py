@@ -58,6 +58,24 @@ def test_loaders_mix_and_augment(two_manifests: tuple[Path, Path]) -> None:
         train_segmenter(manifest=first, out_dir=first.parent / "m", config=TrainConfig(augment="heavy"))
 
 
+def test_collimate_reaches_the_loader_and_is_refused_where_it_cannot_apply(
+        two_manifests: tuple[Path, Path]) -> None:
+    """TrainConfig.collimate puts the random collimation into the strong chain; it needs strong augmentation and
+    visible_only (its labels are cut at the edge), and a share within 0-1: else one InputError."""
+    first, _ = two_manifests
+    recipe = sijscan_recipe(size=32)
+    def names(cfg: TrainConfig) -> list[str]:
+        return [type(t).__name__ for t in _loaders(first, cfg, recipe)[0].dataset.transform.transforms]
+
+    assert "RandCollimated" in names(TrainConfig(size=32, augment="strong", visible_only=True, collimate=0.3))
+    assert "RandCollimated" not in names(TrainConfig(size=32, augment="strong", visible_only=True))
+    for cfg in (TrainConfig(augment="strong", collimate=0.3),
+                TrainConfig(augment="basic", visible_only=True, collimate=0.3),
+                TrainConfig(augment="strong", visible_only=True, collimate=1.5)):
+        with pytest.raises(InputError, match="collimate"):
+            train_segmenter(manifest=first, out_dir=first.parent / "m", config=cfg)
+
+
 def test_module_skips_batch_augmentation_unless_basic(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     monkeypatch.setattr(train_mod, "basic_augment", lambda x, y: calls.append(1) or (x, y))

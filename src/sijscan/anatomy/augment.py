@@ -146,7 +146,9 @@ def _rand_collimate(prob: float) -> Any:
             depth = self.R.uniform(*COLLIMATE_DEPTH, size=4)
             top, bottom, left, right = (int(round(f * n)) for f, n in zip(depth, (h, h, w, w)))
             keep = torch.zeros((h, w), dtype=torch.bool)
-            keep[top if edges[0] else 0: h - bottom if edges[1] else h, left if edges[2] else 0: w - right if edges[3] else w] = True
+            r0, r1 = (top if edges[0] else 0), (h - bottom if edges[1] else h)
+            c0, c1 = (left if edges[2] else 0), (w - right if edges[3] else w)
+            keep[r0:r1, c0:c1] = True
             x[..., ~keep] = x.max()
             y[..., ~keep] = 0
             d["image"], d["label"] = x, y
