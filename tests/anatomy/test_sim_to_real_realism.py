@@ -144,12 +144,14 @@ def test_sim_to_real_and_stress_ct_refuse_unknown_arms(load_benchmark: Any, caps
 
 
 def test_stress_ct_collimate_reaches_the_transfer_recipe_and_a_bad_share_is_refused(
-        load_benchmark: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+        load_benchmark: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     stress = load_benchmark("stress_ct")
     seen: dict[str, Any] = {}
     monkeypatch.setattr(stress.s2r, "run",
                         lambda **kw: seen.update(kw) or {"mode": "quick", "folds": {}, "timings": {}, "code": {}})
-    assert stress.main(["--quick", "--collimate", "0.3"]) == 0
+    for case in ("001", "002", "003"):  # case folders (the run itself is replaced): a clone without ../shared too
+        (tmp_path / "cts" / case).mkdir(parents=True)
+    assert stress.main(["--quick", "--ct-root", str(tmp_path / "cts"), "--collimate", "0.3"]) == 0
     assert seen["overrides"]["collimate"] == 0.3
     with pytest.raises(SystemExit) as exc:
         stress.main(["--quick", "--collimate", "1.5"])
