@@ -73,47 +73,48 @@ def basic_augment(x: torch.Tensor, y: torch.Tensor, *,
     return xa, ya
 
 
-def _rand_invert(prob: float) -> Any:
-    """MONAI-style random inversion of the image key: ``x -> max + min - x`` (keeps the range)."""
+def _random_transform(name: str, prob: float, keys: list[str], apply: Any) -> Any:
+    """A MONAI dictionary transform called ``name`` that, with probability ``prob``, runs ``apply(d, R)`` on a copy
+    of the data dict ``d`` (``R``: the transform's own random state, seeded by the chain)."""
     from monai.transforms import MapTransform, RandomizableTransform
 
-    class RandInvertd(RandomizableTransform, MapTransform):
+    class RandPaird(RandomizableTransform, MapTransform):
         def __init__(self) -> None:
             RandomizableTransform.__init__(self, prob)
-            MapTransform.__init__(self, ["image"])
+            MapTransform.__init__(self, keys)
 
         def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
             d = dict(data)
             self.randomize(None)
             if self._do_transform:
-                x = d["image"]
-                d["image"] = x.max() + x.min() - x
+                apply(d, self.R)
             return d
 
-    return RandInvertd()
+    RandPaird.__name__ = RandPaird.__qualname__ = name
+    return RandPaird()
+
+
+def _rand_invert(prob: float) -> Any:
+    """MONAI-style random inversion of the image key: ``x -> max + min - x`` (keeps the range)."""
+
+    def invert(d: dict[str, Any], _: Any) -> None:
+        x = d["image"]
+        d["image"] = x.max() + x.min() - x
+
+    return _random_transform("RandInvertd", prob, ["image"], invert)
 
 
 def _rand_mirror(prob: float) -> Any:
     """Left-right mirror of image and mask, with the image-left / image-right hip labels (2, 3) swapped."""
-    from monai.transforms import MapTransform, RandomizableTransform
 
-    class RandMirrord(RandomizableTransform, MapTransform):
-        def __init__(self) -> None:
-            RandomizableTransform.__init__(self, prob)
-            MapTransform.__init__(self, ["image", "label"])
+    def mirror(d: dict[str, Any], _: Any) -> None:
+        d["image"] = torch.flip(torch.as_tensor(d["image"]), dims=(-1,))
+        y = torch.flip(torch.as_tensor(d["label"]), dims=(-1,))
+        swapped = y.clone()
+        swapped[y == 2], swapped[y == 3] = 3, 2
+        d["label"] = swapped
 
-        def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
-            d = dict(data)
-            self.randomize(None)
-            if self._do_transform:
-                d["image"] = torch.flip(torch.as_tensor(d["image"]), dims=(-1,))
-                y = torch.flip(torch.as_tensor(d["label"]), dims=(-1,))
-                swapped = y.clone()
-                swapped[y == 2], swapped[y == 3] = 3, 2
-                d["label"] = swapped
-            return d
-
-    return RandMirrord()
+    return _random_transform("RandMirrord", prob, ["image", "label"], mirror)
 
 
 COLLIMATE_DEPTH = (0.05, 0.35)
@@ -125,36 +126,26 @@ def _rand_collimate(prob: float) -> Any:
     U(:data:`COLLIMATE_DEPTH`) of the image; beyond it the image is flat at its maximum (the unexposed
     detector) and the mask is background (the bone behind a collimator is not on the radiograph). Why:
     the segmenter stopped ~12 mm short of bone that a field edge cuts through (docs/performance.md,
-    "Why the crop misses on CT 003"); its training images rarely show such an edge."""
-    from monai.transforms import MapTransform, RandomizableTransform
+    "Why the crop misses on CT 003"); its training images rarely show such an edge. Measured: not
+    adopted (docs/performance.md, "Random collimation in the strong augmentation")."""
 
-    class RandCollimated(RandomizableTransform, MapTransform):
-        def __init__(self) -> None:
-            RandomizableTransform.__init__(self, prob)
-            MapTransform.__init__(self, ["image", "label"])
+    def collimate(d: dict[str, Any], rng: Any) -> None:
+        x, y = torch.as_tensor(d["image"]).clone(), torch.as_tensor(d["label"]).clone()
+        h, w = x.shape[-2:]
+        edges = rng.random_sample(4) < 0.5
+        if not edges.any():
+            edges[rng.randint(4)] = True
+        depth = rng.uniform(*COLLIMATE_DEPTH, size=4)
+        top, bottom, left, right = (int(round(f * n)) for f, n in zip(depth, (h, h, w, w)))
+        keep = torch.zeros((h, w), dtype=torch.bool)
+        r0, r1 = (top if edges[0] else 0), (h - bottom if edges[1] else h)
+        c0, c1 = (left if edges[2] else 0), (w - right if edges[3] else w)
+        keep[r0:r1, c0:c1] = True
+        x[..., ~keep] = x.max()
+        y[..., ~keep] = 0
+        d["image"], d["label"] = x, y
 
-        def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
-            d = dict(data)
-            self.randomize(None)
-            if not self._do_transform:
-                return d
-            x, y = torch.as_tensor(d["image"]).clone(), torch.as_tensor(d["label"]).clone()
-            h, w = x.shape[-2:]
-            edges = self.R.random_sample(4) < 0.5
-            if not edges.any():
-                edges[self.R.randint(4)] = True
-            depth = self.R.uniform(*COLLIMATE_DEPTH, size=4)
-            top, bottom, left, right = (int(round(f * n)) for f, n in zip(depth, (h, h, w, w)))
-            keep = torch.zeros((h, w), dtype=torch.bool)
-            r0, r1 = (top if edges[0] else 0), (h - bottom if edges[1] else h)
-            c0, c1 = (left if edges[2] else 0), (w - right if edges[3] else w)
-            keep[r0:r1, c0:c1] = True
-            x[..., ~keep] = x.max()
-            y[..., ~keep] = 0
-            d["image"], d["label"] = x, y
-            return d
-
-    return RandCollimated()
+    return _random_transform("RandCollimated", prob, ["image", "label"], collimate)
 
 
 def strong_transform(size: int | Sequence[int], *, seed: int = 0,
