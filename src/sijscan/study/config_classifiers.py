@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from sijscan.anatomy.crop import CROPS as SIJ_CROPS  # loaded with sijscan.anatomy anyway
+from sijscan.anatomy.crop import CROPS as SIJ_CROPS, JOINT_PAIR_CROPS  # loaded with sijscan.anatomy anyway
 from sijscan.study.config_ct import CTRouteSpec, parse_ct_route
 from sijscan.study.config_fields import (StudyConfigError, no_unknown, read_bool, read_choice, read_float, read_int,
                                          read_path, read_seeds)
@@ -65,7 +65,8 @@ def parse_classifiers(d: Mapping[str, Any], base: Path | None) -> ClassifierConf
     flags = {name: read_bool(d, name, k, False) for name in ("appearance", "elastic", "joint_mix", "processing", "ensemble")}
     crop = read_choice(d, "crop", k, "box", SIJ_CROPS)
     if flags["joint_mix"] and crop == "box":
-        raise StudyConfigError(f"{k}.joint_mix: needs a joint-pair crop ({k}.crop: joints, joints_span or joints_wide)")
+        *first, last = JOINT_PAIR_CROPS
+        raise StudyConfigError(f"{k}.joint_mix: needs a joint-pair crop ({k}.crop: {', '.join(first)} or {last})")
     if "extra_weight" in d and d.get("ct_route") is None:
         raise StudyConfigError(f"{k}.extra_weight: only meaningful with {k}.ct_route")
     seeds = read_seeds(d, k)
