@@ -63,8 +63,9 @@ def demo_recipe() -> dict[str, Any]:
                 ct_size=t.ct_route.size, ct_realism=t.ct_route.realism, ct_variants=t.ct_route.variants,
                 ct_vary=tuple(t.ct_route.vary), epochs=t.epochs, size=t.size,
                 batch_size=t.batch_size, lr=t.lr,
-                augment=t.augment, extra_weight=t.extra_weight, visible_only=t.visible_only,
-                collimate=train_default("collimate"))  # not a study key: a benchmark candidate (stress_ct --collimate)
+                augment=t.augment, extra_weight=t.extra_weight, visible_only=t.visible_only, border=t.border,
+                # not study keys: benchmark candidates (stress_ct --collimate, --border-in-training)
+                collimate=train_default("collimate"), border_in_training=train_default("border_in_training"))
 
 
 MODES: dict[str, dict[str, Any]] = {
@@ -72,7 +73,8 @@ MODES: dict[str, dict[str, Any]] = {
     "quick": dict(phantom_n=10, phantom_size=128, ct_train_n=3, ct_size=128, ct_realism="off", ct_variants=1,
                   ct_vary=("proportions", "density"), test_n=1,
                   test_profiles=("proof_a", "damact"), epochs=1, size=64, batch_size=4, lr=3e-3,
-                  augment="strong", extra_weight=0.5, visible_only=False, collimate=0.0),
+                  augment="strong", extra_weight=0.5, visible_only=False, collimate=0.0, border="fill",
+                  border_in_training=False),
     # the rest (epochs, size, CT renders per CT, their realism, mixing share, augmentation) is the demo's recipe
     "full": dict(phantom_size=256, test_n=6, test_profiles=("proof_a", "gespic", "damact")),
 }
@@ -111,7 +113,8 @@ def _train(manifest: Path, out: Path, *, p: dict[str, Any], augment: str, extra:
                       lr=p["lr"], accelerator="cpu", seed=seed, augment=augment,
                       extra_manifest=None if extra is None else str(extra), extra_weight=p["extra_weight"],
                       visible_only=bool(p.get("visible_only", False)),
-                      collimate=float(p.get("collimate", 0.0)) if augment == "strong" else 0.0)
+                      collimate=float(p.get("collimate", 0.0)) if augment == "strong" else 0.0,
+                      border=str(p.get("border", "keep")), border_in_training=bool(p.get("border_in_training")))
     t = time.perf_counter()
     folder = train_segmenter(manifest=manifest, out_dir=out, config=cfg, overwrite=True)  # models always retrain
     secs = time.perf_counter() - t
@@ -280,6 +283,8 @@ def run(*, mode: str, ct_root: Path, cases: list[str], holdout: list[str], work:
                                 + (f", {p['ct_variants']} anatomy variants per CT ({' and '.join(p['ct_vary'])})"
                                    if p["ct_variants"] > 1 else "")
                                 + (f", random collimation of {p['collimate']:.0%} of the images" if p["collimate"] else "")
+                                + f", border {p.get('border', 'keep')}"
+                                + (" (training images filled too)" if p.get("border_in_training") else "")
                                 + ")",
                     "source": "sijscan/study/demo.yaml segmenter.train (the demo's segmenter, one CT left out)"
                               if mode == "full" else "quick smoke sizes"},

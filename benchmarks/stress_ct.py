@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--collimate", type=float, default=None,
                     help="a candidate: the share of the transfer arm's training images given a random collimation "
                          "(sijscan.anatomy.augment; needs the recipe's strong augmentation and visible_only)")
+    ap.add_argument("--border", choices=("keep", "fill"), default=None,
+                    help="the segmenter recipe's border mode for every arm (sijscan.anatomy.border; default: as the "
+                         "demo's recipe says)")
+    ap.add_argument("--border-in-training", action="store_true",
+                    help="fill the collimated border of the training images too (TrainConfig.border_in_training)")
     ap.add_argument("--ct-vary", default=None,
                     help="what the variants vary: comma-separated proportions,density (default: as the demo's recipe)")
     a = ap.parse_args(argv)
@@ -93,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         if not 0.0 <= a.collimate <= 1.0:
             ap.error(f"--collimate: a share within 0-1, got {a.collimate}")
         overrides["collimate"] = a.collimate
+    if a.border is not None:
+        overrides["border"] = a.border
+    if a.border_in_training:
+        overrides["border_in_training"] = True
     if a.ct_vary is not None:
         from sijscan.phantom.ct.proportions import VARY  # what an anatomy variant can vary
 

@@ -37,12 +37,14 @@ from typing import Any, Literal, Mapping
 
 import numpy as np
 
+from sijscan.anatomy.train_config import BORDER_MODES
 from sijscan.errors import ModelError
 
 GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)
 
 RESIZE_MODES = ("area", "bilinear", "nearest", "cv2_area")
 RESIZE_BACK = ("nearest", "nearest_torch", "linear")
+
 
 
 def strict_fields(cls: type, data: Mapping[str, Any], *, where: str, optional: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -182,6 +184,7 @@ class SegmenterRecipe:
     resize_back: str = "nearest"
     localize: LocalizeSpec = field(default_factory=LocalizeSpec)
     grey_weights: tuple[float, float, float] | None = None
+    border: str = "keep"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -196,12 +199,14 @@ class SegmenterRecipe:
             del d["inference"]["mirror"]
         if not self.localize.max_side:  # likewise
             del d["localize"]["max_side"]
+        if self.border == "keep":  # likewise
+            del d["border"]
         return d
 
 
 def parse_segmenter_recipe(data: Mapping[str, Any], *, where: str = "recipe") -> SegmenterRecipe:
     """A card's ``recipe`` mapping -> :class:`SegmenterRecipe`; any unknown/missing/invalid key is a ModelError."""
-    d = strict_fields(SegmenterRecipe, data, where=where, optional=frozenset({"grey_weights", "gaussian_sigma", "rescale"}))
+    d = strict_fields(SegmenterRecipe, data, where=where, optional=frozenset({"grey_weights", "gaussian_sigma", "rescale", "border"}))
     if not isinstance(d["transposed"], bool):
         raise ModelError(f"{where}.transposed: expected true or false, got {d['transposed']!r}")
     sigma = d.get("gaussian_sigma")
@@ -211,7 +216,7 @@ def parse_segmenter_recipe(data: Mapping[str, Any], *, where: str = "recipe") ->
     weights = d.get("grey_weights")
     if weights is not None and (not isinstance(weights, (list, tuple)) or len(weights) != 3):
         raise ModelError(f"{where}.grey_weights: expected three numbers or null, got {weights!r}")
-    return SegmenterRecipe(
+    rec = SegmenterRecipe(
         working_size=_positive_pair(d["working_size"], where=f"{where}.working_size"),
         input_scale=_number(d["input_scale"], where=f"{where}.input_scale", low=0.0, low_open=True),
         transposed=d["transposed"],
@@ -224,10 +229,16 @@ def parse_segmenter_recipe(data: Mapping[str, Any], *, where: str = "recipe") ->
         resize_back=_choice(d["resize_back"], RESIZE_BACK, where=f"{where}.resize_back"),
         localize=LocalizeSpec.parse(d["localize"], where=f"{where}.localize"),
         grey_weights=None if weights is None else tuple(_number(v, where=f"{where}.grey_weights") for v in weights),  # type: ignore[arg-type]
+        border=_choice(d.get("border", "keep"), BORDER_MODES, where=f"{where}.border"),
     )
+    if rec.border == "fill" and (rec.grey_weights is not None or rec.input_scale != 1.0):
+        raise ModelError(f"{where}.border: 'fill' finds the border in display pixels (0-1); it cannot go with "
+                         "grey_weights or an input_scale other than 1")
+    return rec
 
 
-def sijscan_recipe(*, size: int = 256, mirror: bool = True, resize_back: str = "linear") -> dict[str, Any]:
+def sijscan_recipe(*, size: int = 256, mirror: bool = True, resize_back: str = "linear",
+                   border: str = "keep") -> dict[str, Any]:
     """Recipe of sijscan's own segmenters: one pass at ``size`` x ``size``, display orientation, with
     mirrored test-time augmentation (as nnU-Net does by default): on CT-route renders of the three
     shared CTs it raised the mean Dice of 17 of 18 held-out fold x structure x test-set cells
@@ -235,7 +246,7 @@ def sijscan_recipe(*, size: int = 256, mirror: bool = True, resize_back: str = "
     resized to the radiograph's size before the argmax (``resize_back: linear``; session 15: every one of
     36 held-out fold x structure x preset x seed cells up, pooled Dice against the visible bone 0.914 ->
     0.918 plain, 0.880 -> 0.883 under stress; "nearest" was the default before, and cards keep theirs)."""
-    return SegmenterRecipe(working_size=(int(size), int(size)), resize_back=resize_back,
+    return SegmenterRecipe(working_size=(int(size), int(size)), resize_back=resize_back, border=border,
                            inference=InferenceSpec(mode="single", mirror=bool(mirror))).to_json()
 
 

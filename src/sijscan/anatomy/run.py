@@ -196,4 +196,6 @@ def _segment_one(seg: Segmenter, p: Path, *, model_dir: str | os.PathLike[str],
         "timings": {"read_s": round(t1 - t0, 4), **{k: round(v, 4) for k, v in res.timings.items()},
                     "crop_s": round(t3 - t2, 4)},
     }
+    if res.field_box is not None:  # a recipe with border: fill found a collimated border (sijscan.anatomy.border)
+        summary["exposed_field"] = list(res.field_box)
     return SegmentedImage(path=p, segmentation=res, summary=summary, crop=crop), radiograph

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 import sijscan.anatomy.networks  # noqa: F401 - registers the segmenter architectures load_network rebuilds
+from sijscan.anatomy.border import Box, clip_to_field, exposed_field, fill_border
 from sijscan.anatomy.crop import scale_box
 from sijscan.anatomy.inference import infer_logits  # execution (exact or --fast) lives there
 from sijscan.anatomy.localize import SIJLocation, locate_sij
@@ -53,6 +54,8 @@ class SegmenterInput:
     """The radiograph's (H, W): labels come back at this size."""
     paper_grey: torch.Tensor | None = None
     """uint8 (H, W): the authors' 8-bit grey (published recipe, 8-bit PNG/JPEG); None otherwise."""
+    field_box: Box | None = None
+    """The exposed field (x0, y0, x1, y1) the recipe's ``border: fill`` found; labels are cut back to it."""
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Segmentation:
     timings: dict[str, float] = field(default_factory=dict)
     pixels: np.ndarray | None = field(default=None, repr=False)  # the radiograph's display pixels
     paper_grey: np.ndarray | None = field(default=None, repr=False)
+    field_box: Box | None = None  # the exposed field the recipe's ``border: fill`` found (labels cut back to it)
 
     def crop_grey(self) -> np.ndarray:
         """uint8 (H, W): the grey the published (Otsu) crop is cut from (see :func:`grey_u8`)."""
@@ -106,9 +110,11 @@ class Segmenter:
         return self
 
     # --- preprocessing -------------------------------------------------------------------------
-    def preprocess(self, pixels: np.ndarray, *, already_scaled: bool = False) -> torch.Tensor:
-        """Grey (H, W) array -> (1, 1, h, w) float32 tensor at the working size, per the recipe."""
-        return preprocess_array(pixels, recipe=self.spec, already_scaled=already_scaled)
+    def preprocess(self, pixels: np.ndarray, *, already_scaled: bool = False,
+                   field_box: Box | None = None) -> torch.Tensor:
+        """Grey (H, W) array -> (1, 1, h, w) float32 tensor at the working size, per the recipe (``field_box``:
+        the exposed field whose border is filled first, :func:`input_field`)."""
+        return preprocess_array(pixels, recipe=self.spec, already_scaled=already_scaled, field_box=field_box)
 
     # --- inference -----------------------------------------------------------------------------
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,20 +161,27 @@ class Segmenter:
         arr = np.asarray(pixels)
         if arr.ndim != 2 or min(arr.shape) < 2:
             raise InputError(f"expected a 2-D grey image, got shape {arr.shape}")
-        return self.labels_from_logits(self.logits(self.preprocess(arr, already_scaled=already_scaled)),
-                                       shape=(int(arr.shape[0]), int(arr.shape[1])))
+        box = None if already_scaled else input_field(arr, self.spec)
+        return self.labels_from_logits(self.logits(self.preprocess(arr, already_scaled=already_scaled, field_box=box)),
+                                       shape=(int(arr.shape[0]), int(arr.shape[1])), field_box=box)
 
-    def labels_from_logits(self, logits: torch.Tensor, *, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """(1, C, h, w) logits -> ``(labels at input size shape, labels at working size)``, display orientation."""
+    def labels_from_logits(self, logits: torch.Tensor, *, shape: tuple[int, int],
+                           field_box: Box | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(1, C, h, w) logits -> ``(labels at input size shape, labels at working size)``, display orientation;
+        both cut back to the exposed field ``field_box`` (input-size pixels) when one is given."""
         work = self.postprocess(logits)
         full = self._linear_labels(logits, shape) if self.spec.resize_back == "linear" else self.resize_back(work, shape)
         work_disp = np.ascontiguousarray(work.T) if self.spec.transposed else work
+        if field_box is not None:
+            full = clip_to_field(full, field_box)
+            work_disp = clip_to_field(work_disp, scale_box(field_box, from_shape=shape, to_shape=work_disp.shape))
         return full, work_disp
 
     def segment_radiograph(self, radiograph: Radiograph) -> tuple[np.ndarray, np.ndarray]:
         """``(labels at input size, labels at working size)`` of a ``Radiograph``; :meth:`run` also locates."""
         prepared = self.prepare(radiograph)
-        return self.labels_from_logits(self.logits(prepared.tensor[None]), shape=prepared.shape)
+        return self.labels_from_logits(self.logits(prepared.tensor[None]), shape=prepared.shape,
+                                       field_box=prepared.field_box)
 
     # --- the one way to segment a radiograph ---------------------------------------------------
     def prepare(self, radiograph: Radiograph) -> SegmenterInput:
@@ -178,12 +191,13 @@ class Segmenter:
     def finish(self, logits: torch.Tensor, prepared: SegmenterInput, *, radiograph: Radiograph) -> Segmentation:
         """(1, C, h, w) logits of ``prepared`` -> labels, working map and the SIJ location (timed)."""
         t0 = time.perf_counter()
-        full, work = self.labels_from_logits(logits, shape=prepared.shape)
+        full, work = self.labels_from_logits(logits, shape=prepared.shape, field_box=prepared.field_box)
         t1 = time.perf_counter()
         location = self.locate(full=full, working=work)
         paper = None if prepared.paper_grey is None else prepared.paper_grey.numpy()
         return Segmentation(labels=full, working_labels=work, location=location, pixels=radiograph.pixels,
-                            paper_grey=paper, timings={"segment_s": t1 - t0, "locate_s": time.perf_counter() - t1})
+                            paper_grey=paper, timings={"segment_s": t1 - t0, "locate_s": time.perf_counter() - t1},
+                            field_box=prepared.field_box)
 
     def run(self, radiograph: Radiograph) -> Segmentation:
         """Segment ``radiograph`` and locate its SIJs as the recipe says (location in input-size pixels).
@@ -220,16 +234,23 @@ class Segmenter:
         return rescale_location(found, to_shape=full.shape)
 
 
+def input_field(pixels: np.ndarray, spec: SegmenterRecipe) -> Box | None:
+    """The exposed field of display ``pixels`` when the recipe says ``border: fill`` (None otherwise, or when
+    the image shows no unexposed border): :func:`sijscan.anatomy.border.exposed_field`."""
+    return exposed_field(pixels) if spec.border == "fill" else None
+
+
 def preprocess_array(pixels: np.ndarray, *, recipe: SegmenterRecipe | Mapping[str, Any],
-                     already_scaled: bool = False) -> torch.Tensor:
+                     already_scaled: bool = False, field_box: Box | None = None) -> torch.Tensor:
     """Grey (H, W) array -> (1, 1, h, w) float32 tensor at the recipe's working size.
 
-    Order: input scale, optional transposition, resize (``resize_mode``), z-score over the whole
-    image (population std; 0 -> 1, as MONAI ``NormalizeIntensity``), optional Gaussian smoothing
+    Order: the border outside ``field_box`` filled from the field's edge (``border: fill``), input scale,
+    optional transposition, resize (``resize_mode``), z-score over the whole image (population std;
+    0 -> 1, as MONAI ``NormalizeIntensity``), optional Gaussian smoothing
     (MONAI ``GaussianSmooth``), optional linear rescale to ``rescale`` (as MONAI ``ScaleIntensity``).
     """
     rec = recipe if isinstance(recipe, SegmenterRecipe) else parse_segmenter_recipe(recipe)
-    x = torch.as_tensor(np.ascontiguousarray(pixels), dtype=torch.float32)
+    x = torch.as_tensor(np.ascontiguousarray(fill_border(pixels, field_box)), dtype=torch.float32)
     if not already_scaled and rec.input_scale != 1.0:
         x = x * rec.input_scale
     if rec.transposed:
@@ -353,9 +374,11 @@ def prepare_input(radiograph: Radiograph, spec: SegmenterRecipe) -> SegmenterInp
     if min(radiograph.height, radiograph.width) < 2:
         raise InputError(f"expected a 2-D grey image, got shape {radiograph.pixels.shape}")
     arr, scaled = recipe_input(radiograph, spec)
-    tensor = preprocess_array(arr, recipe=spec, already_scaled=scaled)[0]
+    box = None if scaled else input_field(arr, spec)
+    tensor = preprocess_array(arr, recipe=spec, already_scaled=scaled, field_box=box)[0]
     paper = torch.from_numpy(grey_u8(radiograph.pixels, arr)) if scaled else None
-    return SegmenterInput(tensor=tensor, shape=(int(radiograph.height), int(radiograph.width)), paper_grey=paper)
+    return SegmenterInput(tensor=tensor, shape=(int(radiograph.height), int(radiograph.width)), paper_grey=paper,
+                          field_box=box)
 
 
 def crop_grey(radiograph: Radiograph, spec: SegmenterRecipe | None) -> np.ndarray:

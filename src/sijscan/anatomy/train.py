@@ -35,7 +35,7 @@ from sijscan.anatomy.metrics import parse_box, visible_labels
 from sijscan.anatomy.networks import ARCH_INIT, LABELS
 from sijscan.anatomy.recipes import parse_segmenter_recipe, sijscan_recipe
 from sijscan.anatomy.segment import prepare_input
-from sijscan.anatomy.train_config import TrainConfig
+from sijscan.anatomy.train_config import BORDER_MODES, TrainConfig
 from sijscan.devices import adamw, training_precision
 from sijscan.errors import InputError, ModelError
 from sijscan.io import read_radiograph
@@ -121,7 +121,7 @@ def batch_dice(pred: torch.Tensor, target: torch.Tensor, *, classes: tuple[int, 
 
 class SegmenterModule(L.LightningModule):
     def __init__(self, *, arch: str, init_args: dict[str, Any], lr: float, weight_decay: float,
-                 epochs: int = 0, augment: str = "basic") -> None:
+                 epochs: int = 0, augment: str = "basic", border: str = "keep") -> None:
         super().__init__()
         self.save_hyperparameters()
         self.network = build_network(arch, init_args)
@@ -157,6 +157,8 @@ def _loaders(manifest: str | os.PathLike[str], cfg: TrainConfig,
     """Training and validation loaders (augmentation and mixing per ``cfg``) and the row counts."""
     from torch.utils.data import DataLoader, TensorDataset
 
+    if not cfg.border_in_training:  # the card's border mode applies when the model runs, not to what it learns from
+        recipe = dict(recipe, border="keep")
     sets = [(manifest, _load_pairs(manifest, cfg))]
     if cfg.extra_manifest is not None:
         sets.append((cfg.extra_manifest, _load_pairs(cfg.extra_manifest, cfg)))
@@ -225,6 +227,8 @@ def train_segmenter(
         raise InputError(f"collimate must be within 0-1, got {cfg.collimate}")
     if cfg.collimate > 0 and (cfg.augment != "strong" or not cfg.visible_only):
         raise InputError("collimate needs augment 'strong' and visible_only (the labels are cut at the edge)")
+    if cfg.border not in BORDER_MODES:
+        raise InputError(f"border must be one of {', '.join(BORDER_MODES)}, got {cfg.border!r}")
     out = Path(out_dir)
     if (out / "model.json").is_file() and not (resume or overwrite) and "LOCAL_RANK" not in os.environ:
         raise InputError(f"{out} already holds a trained model (model.json): give another --out, or "
@@ -238,11 +242,11 @@ def train_segmenter(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     gpu = cfg.accelerator == "gpu" or (cfg.accelerator == "auto" and torch.cuda.is_available())
     precision = training_precision(cfg.precision, gpu=gpu)
-    recipe = sijscan_recipe(size=cfg.size)
+    recipe = sijscan_recipe(size=cfg.size, border=cfg.border)
     train_dl, val_dl, counts = _loaders(manifest, cfg, recipe)
     init_args = dict(ARCH_INIT[cfg.arch])
     module = SegmenterModule(arch=cfg.arch, init_args=init_args, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                             epochs=cfg.epochs, augment=cfg.augment)
+                             epochs=cfg.epochs, augment=cfg.augment, border=cfg.border)
     best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_dice", mode="max", save_last=True)
     follow_our_logging()
     trainer = L.Trainer(
@@ -260,7 +264,7 @@ def train_segmenter(
     best_path = best_cb.best_model_path or str(last)
     score = best_cb.best_model_score
     return export_checkpoint(
-        best_path, out_dir=out, size=cfg.size,
+        best_path, out_dir=out, size=cfg.size, border=cfg.border,
         provenance=dict(data=str(Path(manifest).resolve()), **counts,
                         seed=cfg.seed, epochs=int(trainer.current_epoch), precision=precision,
                         val_dice=None if score is None else round(float(score), 4), train_config=asdict(cfg),
@@ -288,10 +292,11 @@ def segmenter_verdict(val_dice: float | None, *, n_val: int) -> dict[str, Any]:
 
 
 def export_checkpoint(ckpt_path: str | os.PathLike[str], *, out_dir: str | os.PathLike[str], size: int,
-                      provenance: dict[str, Any] | None = None) -> Path:
+                      provenance: dict[str, Any] | None = None, border: str | None = None) -> Path:
     """Write a :class:`SegmenterModule` checkpoint (e.g. ``best.ckpt`` of an interrupted run) as a model folder.
 
-    ``size`` is the working size the run trained at (the recipe is sijscan's single pass at that size).
+    ``size`` is the working size the run trained at (the recipe is sijscan's single pass at that size);
+    ``border`` the recipe's border mode (None: the one the checkpoint's run trained with, "keep" before it existed).
     """
     ckpt, _ = safe_torch_load(ckpt_path, strict=False)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
@@ -309,4 +314,5 @@ def export_checkpoint(ckpt_path: str | os.PathLike[str], *, out_dir: str | os.Pa
     prov = default_provenance(checkpoint=str(Path(ckpt_path).resolve()), checkpoint_epoch=ckpt.get("epoch"),
                               **(provenance or {}))
     return save_model(out_dir, network=network, kind="segmenter", arch=arch, init_args=dict(init_args),
-                      labels=LABELS, recipe=sijscan_recipe(size=size), provenance=prov)
+                      labels=LABELS, recipe=sijscan_recipe(size=size, border=border or hp.get("border", "keep")),
+                      provenance=prov)

@@ -7,7 +7,7 @@ import sys
 
 from sijscan._progress import add_progress_flag
 from sijscan.devices import add_precision_flag
-from sijscan.anatomy.train_config import train_default as D  # one source of the defaults (the parser needs them)
+from sijscan.anatomy.train_config import BORDER_MODES, train_default as D  # one source of the defaults (the parser needs them)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--visible-only", action="store_true", default=D("visible_only"),
                    help="labels outside a manifest row's exposed field (its field_box column, which sijscan's phantom "
                         "writes) become background: train on the bone the radiograph shows, not bone behind the collimator")
+    t.add_argument("--border", choices=BORDER_MODES, default=D("border"),
+                   help="fill: an unexposed (white) collimated border the image shows is filled from the exposed "
+                        "field's edge before the network sees it, in training and whenever the model runs, and the "
+                        "labels are cut back to the field; keep: the radiograph as it is (default %(default)s)")
     t.set_defaults(handler=run_train)
 
 
@@ -88,7 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
         size=args.size or (512 if args.arch == "paper" else 256), lr=args.lr, devices=args.devices,
         accelerator=args.accelerator, max_images=args.max_images, seed=args.seed, progress=args.progress,
         augment=args.augment, extra_manifest=args.extra_manifest, extra_weight=args.extra_weight,
-        precision=args.precision, visible_only=args.visible_only,
+        precision=args.precision, visible_only=args.visible_only, border=args.border,
     )
     folder = train_segmenter(manifest=args.manifest, out_dir=args.out, config=cfg, resume=args.resume,
                              overwrite=args.overwrite)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from sijscan.anatomy.train_config import train_default as D  # one source of the segmenter's defaults
+from sijscan.anatomy.train_config import BORDER_MODES, train_default as D  # one source of the segmenter's defaults
 from sijscan.devices import PRECISIONS
 from sijscan.phantom.shape_set import shape_case_ids
 from sijscan.study.config_classifiers import ClassifierConfig, parse_classifiers
@@ -104,6 +104,8 @@ class SegmenterTrain:
     """CT-route renders (of real CTs) to mix in, made by the segmenter stage (instead of extra_manifest)"""
     visible_only: bool = D("visible_only")
     """labels outside a row's exposed field (``field_box``, written by sijscan's phantom) become background"""
+    border: str = D("border")
+    """keep | fill: an unexposed collimated border filled from the field's edge (sijscan.anatomy.border)"""
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
     t = as_mapping(d["train"], "segmenter.train")
     k = "segmenter.train"
     no_unknown(t, ("arch", "epochs", "size", "batch_size", "lr", "max_images", "devices", "augment",
-                    "extra_manifest", "extra_weight", "ct_route", "visible_only"), k)
+                    "extra_manifest", "extra_weight", "ct_route", "visible_only", "border"), k)
     size = read_int(t, "size", k, D("size"), minimum=16)
     if size % 8:  # type: ignore[operator]
         raise StudyConfigError(f"{k}.size: must be a multiple of 8, got {size}")
@@ -239,7 +241,8 @@ def _segmenter(d: Mapping[str, Any], base: Path | None) -> SegmenterConfig:
                            extra_manifest=read_path(t, "extra_manifest", k, base),
                            extra_weight=read_float(t, "extra_weight", k, D("extra_weight"), low=0.01, high=0.99),
                            ct_route=parse_ct_route(t.get("ct_route"), f"{k}.ct_route", base),
-                           visible_only=read_bool(t, "visible_only", k, D("visible_only")))
+                           visible_only=read_bool(t, "visible_only", k, D("visible_only")),
+                           border=read_choice(t, "border", k, D("border"), BORDER_MODES))
     if train.extra_manifest is not None and train.ct_route is not None:
         raise StudyConfigError(f"{k}: give extra_manifest or ct_route, not both")
     if "extra_weight" in t and train.extra_manifest is None and train.ct_route is None:

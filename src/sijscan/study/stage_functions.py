@@ -107,7 +107,7 @@ def run_segmenter(ctx: StageContext) -> SegmenterOutput:
                      devices=t.devices, accelerator=study_device(cfg.study.device, for_="lightning"), max_images=t.max_images,
                      seed=cfg.study.seed, augment=t.augment, extra_manifest=extra,
                      extra_weight=t.extra_weight, progress=ctx.progress, precision=cfg.study.precision,
-                     visible_only=t.visible_only)
+                     visible_only=t.visible_only, border=t.border)
     folder = train_segmenter(manifest=_train_manifest(ctx), out_dir=ctx.stage_dir / "model", config=tc)
     card = read_card(folder)
     return SegmenterOutput(model=str(Path(folder).resolve()), trained=True, arch=t.arch, augment=t.augment,
