@@ -102,3 +102,21 @@ def test_bad_inputs_are_withheld_with_a_reason(pipeline, case: str) -> None:
     pred = pipeline.predict(CASES[case](), name=case)
     assert not pred.qc_passed, (case, pred.qc_flags)
     assert pred.decision is None and pred.qc_reasons and pred.error is None
+
+
+def test_bone_cut_by_a_white_collimator_edge_is_not_called_inverted() -> None:
+    """The bone's surround excludes an unexposed (flat white) collimated border: bone that reaches the field's
+    top edge borders the border, not soft tissue; a truly inverted radiograph is still flagged."""
+    from sijscan.predict.qc import anatomy_flags
+
+    rng = np.random.default_rng(0)
+    img = (0.40 + rng.normal(0, 0.01, (100, 120))).astype(np.float32)
+    lab = np.zeros(img.shape, np.uint8)
+    lab[15:70, 20:100] = 2
+    img[lab > 0] = 0.5
+    img[:15] = 0.96 + rng.normal(0, 0.004, (15, 120)).astype(np.float32)
+    flags, measures = anatomy_flags(img, lab)
+    assert "inverted" not in flags and measures["bone_minus_surround"] > 0.05
+    inv = img.copy()
+    inv[15:] = 1 - inv[15:]  # the field inverted, the border left as the detector found it
+    assert "inverted" in anatomy_flags(inv, lab)[0]

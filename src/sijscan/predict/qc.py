@@ -8,7 +8,9 @@ Intensity sanity (pixels only)
                      autocorrelation along rows and columns below ``min_autocorr``), which no
                      radiograph shows at this scale.
     ``inverted``     the segmented bone is darker than the soft tissue around it (a radiograph
-                     shown bone-bright has bone brighter than its surroundings).
+                     shown bone-bright has bone brighter than its surroundings); an unexposed
+                     collimated border (:func:`sijscan.anatomy.border.exposed_field`) is not
+                     "around it": bone cut by the collimator borders flat white, not soft tissue.
 
 Segmentation plausibility (label map; see /work/shared/docs/radiographic-anatomy.md "What this
 means for QC": one sacrum in the middle third of the width, two hip bones roughly mirror-symmetric
@@ -45,6 +47,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 from scipy import ndimage
+
+from sijscan.anatomy.border import exposed_field
 
 if TYPE_CHECKING:
     from sijscan.anatomy.localize import SIJLocation
@@ -187,6 +191,7 @@ def anatomy_flags(pixels: np.ndarray, labels: np.ndarray, *, config: QCConfig = 
     bone = lab > 0
     if bone.any():
         ring = ndimage.binary_dilation(bone, iterations=max(2, int(round(0.03 * max(h, w))))) & ~bone
+        ring &= _exposed(pixels, lab.shape)
         if ring.any():
             measures["bone_minus_surround"] = float(img[bone].mean() - img[ring].mean())
             if measures["bone_minus_surround"] < -config.inverted_margin:
@@ -210,6 +215,20 @@ def anatomy_flags(pixels: np.ndarray, labels: np.ndarray, *, config: QCConfig = 
                 if sy > (ay + by) / 2 + 0.05 * h:
                     flags.append("upside_down")
     return flags, measures
+
+
+def _exposed(pixels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Boolean ``shape`` map of the exposed field of ``pixels`` (all True without an unexposed border); cells the
+    border's edge only partly covers count as border (inward rounding)."""
+    out = np.ones(shape, bool)
+    box = exposed_field(pixels)
+    if box is not None:
+        sy, sx = shape[0] / pixels.shape[0], shape[1] / pixels.shape[1]
+        x0, y0, x1, y1 = box
+        inner = np.zeros(shape, bool)
+        inner[int(np.ceil(y0 * sy)):int(np.floor(y1 * sy)), int(np.ceil(x0 * sx)):int(np.floor(x1 * sx))] = True
+        out = inner
+    return out
 
 
 def header_flags(metadata: Mapping[str, Any] | None) -> list[tuple[str, str]]:
