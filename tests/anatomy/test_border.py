@@ -46,9 +46,10 @@ def test_no_border_a_black_border_and_a_blank_image() -> None:
     x0, y0, x1, y1 = FIELD
     assert exposed_field(img[y0:y1, x0:x1]) is None  # anatomy to every edge
     black = _collimated(0.0)
-    assert exposed_field(black) is None  # looks like air to a segmenter: left alone by default
-    assert exposed_field(black, bright_only=False) == FIELD
+    assert exposed_field(black) == FIELD  # a vendor's black mask is a border too
+    assert exposed_field(black, bright_only=True) is None  # ... but not an unexposed (white) one
     assert exposed_field(np.full((40, 50), 0.97, np.float32)) is None  # all flat: no field to believe
+    assert exposed_field(np.zeros((40, 50), np.float32)) is None
 
 
 def test_the_phantoms_white_border_is_found_where_the_phantom_put_it() -> None:

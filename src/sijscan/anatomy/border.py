@@ -5,7 +5,10 @@ white with faint noise) or masked black by the vendor's software. A segmenter se
 the bone it cuts; sijscan's CT-route renders showed the demo's segmenter stopping a median 12 mm short of
 a white border that cut the iliac bone (docs/performance.md, "Sim-to-real"). Filling the border with the
 field's own edge pixels (``fill_border``, as OpenCV's BORDER_REPLICATE pads) before segmenting removes
-that band; what the network paints there is then cut back to the field (``clip_to_field``).
+that band; what the network paints there is then cut back to the field (``clip_to_field``). A black border
+is filled too: flat air beside a thin patient is then taken for border as well, which costs nothing (its
+fill is the body's outermost column, and no bone lies there); measured in session 19 (white only, then
+both: docs/performance.md).
 
 ``exposed_field`` finds the border from the image alone (no DICOM shutter attribute is trusted, few files
 carry one): from each image edge inwards, the rows (then columns) that are flat, i.e. at least
@@ -40,10 +43,10 @@ def _border_width(lines: np.ndarray, *, bright_only: bool, min_bright: float) ->
     return width if width <= MAX_BORDER_FRAC * len(lines) else 0
 
 
-def exposed_field(pixels: np.ndarray, *, bright_only: bool = True, min_bright: float = 0.8) -> Box | None:
+def exposed_field(pixels: np.ndarray, *, bright_only: bool = False, min_bright: float = 0.8) -> Box | None:
     """The exposed field's box (x0, y0, x1, y1) of display ``pixels`` (H, W, 0-1, bone bright), or None when
-    no side has a flat border. ``bright_only``: only an unexposed (white) border counts; a black one looks
-    like air to a segmenter and is left alone."""
+    no side has a flat border. ``bright_only``: only an unexposed (white, >= ``min_bright``) border counts,
+    not a black mask or flat air (the QC's surround of the bone, :mod:`sijscan.predict.qc`)."""
     p = np.asarray(pixels, dtype=np.float32)
     h, w = p.shape
     kw = {"bright_only": bright_only, "min_bright": min_bright}

@@ -236,7 +236,7 @@ class Segmenter:
 
 def input_field(pixels: np.ndarray, spec: SegmenterRecipe) -> Box | None:
     """The exposed field of display ``pixels`` when the recipe says ``border: fill`` (None otherwise, or when
-    the image shows no unexposed border): :func:`sijscan.anatomy.border.exposed_field`."""
+    the image shows no flat collimated border): :func:`sijscan.anatomy.border.exposed_field`."""
     return exposed_field(pixels) if spec.border == "fill" else None
 
 

@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="labels outside a manifest row's exposed field (its field_box column, which sijscan's phantom "
                         "writes) become background: train on the bone the radiograph shows, not bone behind the collimator")
     t.add_argument("--border", choices=BORDER_MODES, default=D("border"),
-                   help="fill: an unexposed (white) collimated border the image shows is filled from the exposed "
+                   help="fill: a flat collimated border the image shows (white or black) is filled from the exposed "
                         "field's edge before the network sees it, in training and whenever the model runs, and the "
                         "labels are cut back to the field; keep: the radiograph as it is (default %(default)s)")
     t.set_defaults(handler=run_train)

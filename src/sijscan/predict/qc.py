@@ -221,7 +221,7 @@ def _exposed(pixels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Boolean ``shape`` map of the exposed field of ``pixels`` (all True without an unexposed border); cells the
     border's edge only partly covers count as border (inward rounding)."""
     out = np.ones(shape, bool)
-    box = exposed_field(pixels)
+    box = exposed_field(pixels, bright_only=True)  # a black border or air around bone is what "inverted" compares
     if box is not None:
         sy, sx = shape[0] / pixels.shape[0], shape[1] / pixels.shape[1]
         x0, y0, x1, y1 = box

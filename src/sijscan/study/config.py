@@ -105,7 +105,7 @@ class SegmenterTrain:
     visible_only: bool = D("visible_only")
     """labels outside a row's exposed field (``field_box``, written by sijscan's phantom) become background"""
     border: str = D("border")
-    """keep | fill: an unexposed collimated border filled from the field's edge (sijscan.anatomy.border)"""
+    """keep | fill: a flat collimated border (white or black) filled from the field's edge (sijscan.anatomy.border)"""
 
 
 @dataclass(frozen=True)
