@@ -46,7 +46,6 @@ RESIZE_MODES = ("area", "bilinear", "nearest", "cv2_area")
 RESIZE_BACK = ("nearest", "nearest_torch", "linear")
 
 
-
 def strict_fields(cls: type, data: Mapping[str, Any], *, where: str, optional: frozenset[str] = frozenset()) -> dict[str, Any]:
     """``data``'s keys checked against dataclass ``cls``: unknown or missing (not in ``optional``) -> ModelError."""
     if not isinstance(data, Mapping):
