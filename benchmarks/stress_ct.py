@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sijscan.anatomy.train_config import BORDER_MODES  # numpy-free: the parser's choices
+
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("sim_to_real", HERE / "sim_to_real.py")
 s2r = importlib.util.module_from_spec(_spec)
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--collimate", type=float, default=None,
                     help="a candidate: the share of the transfer arm's training images given a random collimation "
                          "(sijscan.anatomy.augment; needs the recipe's strong augmentation and visible_only)")
-    ap.add_argument("--border", choices=("keep", "fill"), default=None,
+    ap.add_argument("--border", choices=BORDER_MODES, default=None,
                     help="the segmenter recipe's border mode for every arm (sijscan.anatomy.border; default: as the "
                          "demo's recipe says)")
     ap.add_argument("--border-in-training", action="store_true",

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from sijscan.anatomy.border import clip_to_field, exposed_field, fill_border
+from sijscan.anatomy.border import exposed_field, fill_border
+from sijscan.anatomy.metrics import visible_labels
 from sijscan.anatomy.recipes import parse_segmenter_recipe, published_recipe, sijscan_recipe
 from sijscan.anatomy.segment import Segmenter, prepare_input, preprocess_array
 from sijscan.errors import InputError, ModelError
@@ -62,7 +63,7 @@ def test_the_phantoms_white_border_is_found_where_the_phantom_put_it() -> None:
     assert exposed_field(image) == want
 
 
-def test_fill_replicates_the_fields_edge_and_clip_cuts_labels_back() -> None:
+def test_fill_replicates_the_fields_edge_and_the_labels_are_cut_back() -> None:
     img = _collimated()
     x0, y0, x1, y1 = FIELD
     filled = fill_border(img, FIELD)
@@ -71,7 +72,7 @@ def test_fill_replicates_the_fields_edge_and_clip_cuts_labels_back() -> None:
     assert np.array_equal(filled[0, x0:x1], img[y0, x0:x1]) and np.array_equal(filled[y0:y1, -1], img[y0:y1, x1 - 1])
     assert fill_border(img, None) is img
     lab = np.full(img.shape, 2, np.uint8)
-    cut = clip_to_field(lab, FIELD)
+    cut = visible_labels(lab, FIELD)
     assert int(cut.sum()) == 2 * (x1 - x0) * (y1 - y0) and cut[y0, x0] == 2 and cut[y0 - 1, x0] == 0
 
 

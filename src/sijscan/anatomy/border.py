@@ -5,7 +5,8 @@ white with faint noise) or masked black by the vendor's software. A segmenter se
 the bone it cuts; sijscan's CT-route renders showed the demo's segmenter stopping a median 12 mm short of
 a white border that cut the iliac bone (docs/performance.md, "Sim-to-real"). Filling the border with the
 field's own edge pixels (``fill_border``, as OpenCV's BORDER_REPLICATE pads) before segmenting removes
-that band; what the network paints there is then cut back to the field (``clip_to_field``). A black border
+that band; what the network paints there is then cut back to the field
+(:func:`sijscan.anatomy.metrics.visible_labels`, the cut the training labels get). A black border
 is filled too: flat air beside a thin patient is then taken for border as well, which costs nothing (its
 fill is the body's outermost column, and no bone lies there); measured in session 19 (white only, then
 both: docs/performance.md).
@@ -17,8 +18,6 @@ crosses anatomy is never flat; burned-in text in a corner of the border leaves t
 Written here rather than taken from a library: neither MONAI nor scikit-image has a shutter detector.
 """
 from __future__ import annotations
-
-from typing import Sequence
 
 import numpy as np
 
@@ -74,12 +73,3 @@ def fill_border(pixels: np.ndarray, box: Box | None) -> np.ndarray:
     inner = np.ascontiguousarray(pixels[y0:y1, x0:x1])
     return cv2.copyMakeBorder(inner, y0, h - y1, x0, w - x1, cv2.BORDER_REPLICATE)
 
-
-def clip_to_field(labels: np.ndarray, box: Sequence[int] | None) -> np.ndarray:
-    """``labels`` with everything outside ``box`` set to background (a copy; None: ``labels`` itself)."""
-    if box is None:
-        return labels
-    x0, y0, x1, y1 = box
-    out = np.zeros_like(labels)
-    out[y0:y1, x0:x1] = labels[y0:y1, x0:x1]
-    return out

@@ -25,11 +25,12 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 import sijscan.anatomy.networks  # noqa: F401 - registers the segmenter architectures load_network rebuilds
-from sijscan.anatomy.border import Box, clip_to_field, exposed_field, fill_border
+from sijscan.anatomy.border import Box, exposed_field, fill_border
 from sijscan.anatomy.crop import scale_box
 from sijscan.anatomy.inference import infer_logits  # execution (exact or --fast) lives there
 from sijscan.anatomy.localize import SIJLocation, locate_sij
 from sijscan.anatomy.localize_authors import authors_sij_region
+from sijscan.anatomy.metrics import visible_labels
 from sijscan.anatomy.recipes import SegmenterRecipe, parse_segmenter_recipe
 from sijscan.backends import load_network
 from sijscan.errors import InputError, ModelError
@@ -173,8 +174,8 @@ class Segmenter:
         full = self._linear_labels(logits, shape) if self.spec.resize_back == "linear" else self.resize_back(work, shape)
         work_disp = np.ascontiguousarray(work.T) if self.spec.transposed else work
         if field_box is not None:
-            full = clip_to_field(full, field_box)
-            work_disp = clip_to_field(work_disp, scale_box(field_box, from_shape=shape, to_shape=work_disp.shape))
+            full = visible_labels(full, field_box)
+            work_disp = visible_labels(work_disp, scale_box(field_box, from_shape=shape, to_shape=work_disp.shape))
         return full, work_disp
 
     def segment_radiograph(self, radiograph: Radiograph) -> tuple[np.ndarray, np.ndarray]:

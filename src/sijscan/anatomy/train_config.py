@@ -10,10 +10,10 @@ from typing import Any
 
 
 BORDER_MODES = ("keep", "fill")
-"""A segmenter recipe's ``border``: "keep" (the radiograph as it is; every card before the key) or "fill" (an
-flat collimated border (white or black) found in the image is filled from the field's edge and the labels are cut back to
-the field: :mod:`sijscan.anatomy.border`). Here, not in the recipe module, so that the CLI's parser reads it
-without numpy."""
+"""A segmenter recipe's ``border``: "keep" (the radiograph as it is; every card before the key) or "fill" (a
+flat collimated border (white or black) found in the image is filled from the field's edge and the labels are
+cut back to the field: :mod:`sijscan.anatomy.border`). Here, not in the recipe module, so that the CLI's
+parser reads it without numpy."""
 
 
 @dataclass
@@ -43,8 +43,8 @@ class TrainConfig:
     # border beyond a random edge with the labels cut there (sijscan.anatomy.augment); 0: off, as every model before it
     collimate: float = 0.0
     # the card's recipe.border (sijscan.anatomy.border): "fill" (default since session 19): whenever the model runs,
-    # a flat collimated border (white or black) the image shows is filled from the exposed field's edge before the network sees
-    # it, and the labels are cut back to that field; "keep": the radiograph as it is (every model before it)
+    # a flat collimated border (white or black) the image shows is filled from the exposed field's edge before the
+    # network sees it, and the labels are cut back to that field; "keep": the radiograph as it is (every model before)
     border: str = "fill"
     # True: the training images are filled as well (measured in session 19 and not adopted: docs/performance.md,
     # "Sim-to-real"); False: the network learns from the radiographs as they are
