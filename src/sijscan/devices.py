@@ -87,9 +87,14 @@ def training_precision(precision: str, *, gpu: bool) -> str:
         return "32-true"
     if gpu or cpu_has_native_bf16():
         return "bf16-mixed"
-    log.warning("precision bf16: this CPU has no bfloat16 arithmetic (AVX512-BF16 or AMX), where it would be "
-                "slower than float32: training in float32")
+    if not _FALLBACK_LOGGED:  # once per process: a study trains up to seven models and said it seven times
+        _FALLBACK_LOGGED.append(True)
+        log.warning("precision bf16: this CPU has no bfloat16 arithmetic (AVX512-BF16 or AMX), where it would be "
+                    "slower than float32: training in float32 (each model card records its precision)")
     return "32-true"
+
+
+_FALLBACK_LOGGED: list[bool] = []
 
 
 def add_precision_flag(parser: argparse.ArgumentParser) -> None:

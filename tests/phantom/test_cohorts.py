@@ -107,3 +107,14 @@ def test_unknown_names_are_input_errors() -> None:
         get_cohort("proof", {"not_a_field": 1})
     with pytest.raises(UnknownProfileError):
         get_profile("nope")
+
+
+def test_profile_overrides_reach_the_patient_mix_and_positioning() -> None:
+    # cohort.json records a site's profile after overrides; the patients must be drawn from that profile too
+    _, plain = sample_cohort("damact", n=60, seed=4)
+    _, old = sample_cohort("damact", n=60, seed=4,
+                           profile_overrides={"damact": {"age_mean": 70.0, "age_sd": 1.0, "tilt_sd_deg": 0.0}})
+    assert np.mean([r.spec.age for r in plain]) < 55
+    assert all(66.0 <= r.spec.age <= 74.0 for r in old)
+    assert all(r.spec.pelvic_tilt_deg == 0.0 for r in old)
+    assert [r.label for r in old] == [r.label for r in plain]

@@ -170,6 +170,12 @@ def test_simulate_case_returns_truth() -> None:
     assert set(truth["sij_boxes"]) == {"image_left", "image_right"}
 
 
+def test_simulate_case_takes_profile_overrides() -> None:
+    over = {"profiles": {"damact": {"age_mean": 70.0, "age_sd": 0.5, "kvp": 70.0}}}
+    _, _, truth = simulate_case(cohort="damact", index=1, seed=0, size=96, overrides=over)
+    assert 68.0 <= truth["age"] <= 72.0 and truth["acquisition"]["kvp"] == 70.0
+
+
 def test_cli_followup_switch(tmp_path) -> None:
     assert main(["simulate", "--cohort", "gespic", "--n", "4", "--seed", "0", "--out", str(tmp_path / "off"),
                  "--size", "96", "--workers", "1", "--no-followup"]) == 0

@@ -5,7 +5,7 @@ Public API (imported lazily so ``import sijscan.phantom.spec`` stays light):
 * ``simulate_cohort(cohort, *, n, seed, out_dir, size, fmt, followup, workers, overrides) -> Path``
 * ``simulate_case(*, cohort, index, seed, size, ...) -> (image, labels, truth)``
 * ``render_spec(spec, *, profile, size, seed) -> (image, labels, truth)``
-* ``sample_cohort(name, *, n, seed, followup, overrides) -> (CohortDef, list[CaseRecord])``
+* ``sample_cohort(name, *, n, seed, followup, overrides, profile_overrides) -> (CohortDef, list[CaseRecord])``
 * ``COHORTS``, ``PROFILES``, ``CaseSpec``, ``Geometry``, ``Projection``
 """
 from __future__ import annotations

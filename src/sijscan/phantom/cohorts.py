@@ -177,12 +177,12 @@ def _mimics(cohort: CohortDef, *, label: int, sex: str, age: float, rng: np.rand
 
 
 def _sample_case(
-    cohort: CohortDef, *, index: int, seed: int, label: int, split: str, site: str, followup: bool
+    cohort: CohortDef, *, index: int, seed: int, label: int, split: str, site: str, followup: bool,
+    profile: AcquisitionProfile,
 ) -> CaseRecord:
     ss = case_seed_sequence(seed, cohort.name, index)
     s_base, s_acq, s_fu_acq, s_vendor = ss.spawn(4)  # the 4th child leaves the first three's draws as before
     rng = np.random.default_rng(s_base)
-    profile = get_profile(site)
     sex = "F" if rng.random() < profile.female_fraction else "M"
     age = float(np.clip(rng.normal(profile.age_mean, profile.age_sd), 18.0, 80.0))
     risk = float(rng.beta(1.6, 2.0) if label else rng.beta(0.7, 2.6))
@@ -233,10 +233,15 @@ def _sample_case(
 
 def sample_cohort(
     name: str, *, n: int | None = None, seed: int = 0, followup: bool | None = None,
-    overrides: dict | None = None,
+    overrides: dict | None = None, profile_overrides: dict | None = None,
 ) -> tuple[CohortDef, list[CaseRecord]]:
-    """Sample every patient of a cohort (latents and specs only, no rendering)."""
+    """Sample every patient of a cohort (latents and specs only, no rendering).
+
+    ``profile_overrides`` (``{site: {field: value}}``) apply to the patient mix and positioning drawn
+    from a site's profile (age, sex, habitus, bowel gas, tilt...), as they do to its acquisition."""
     cohort = get_cohort(name, {**(overrides or {}), **({"n": n} if n is not None else {})})
+    profile_overrides = profile_overrides or {}
+    profiles = {site: get_profile(site, profile_overrides.get(site)) for site in cohort.sites}
     if followup is not None:
         cohort = replace(cohort, followup=followup)
     n = cohort.n
@@ -262,7 +267,7 @@ def sample_cohort(
         has_fu[rng.permutation(pos)[:n_fu_pos]] = True
     records = [
         _sample_case(cohort, index=i, seed=seed, label=int(labels[i]), split=str(splits[i]), site=sites[i],
-                     followup=bool(has_fu[i]))
+                     followup=bool(has_fu[i]), profile=profiles[sites[i]])
         for i in range(n)
     ]
     return cohort, records

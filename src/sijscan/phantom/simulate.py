@@ -76,8 +76,10 @@ def simulate_case(
     acquisition record. ``followup=True`` returns the 2-year visit (error if the patient has none).
     """
     n = n if n is not None else max(index + 1, 1)
+    overrides = dict(overrides or {})
+    profile_overrides = overrides.pop("profiles", {}) or {}
     cohort_def, records = sample_cohort(cohort, n=n, seed=seed, followup=True if followup else None,
-                                        overrides=overrides)
+                                        overrides=overrides, profile_overrides=profile_overrides)
     if not 0 <= index < len(records):
         raise SimulateError(f"index must be 0-{len(records) - 1}, got {index}")
     rec = records[index]
@@ -85,7 +87,8 @@ def simulate_case(
         raise SimulateError(f"patient {rec.patient_id} has no follow-up visit")
     spec = rec.followup_spec if followup else rec.spec
     acq_seed = rec.followup_acquisition_seed if followup else rec.acquisition_seed
-    image, labels, truth = render_spec(spec, profile=rec.profile(), size=size, seed=int(acq_seed),
+    image, labels, truth = render_spec(spec, profile=rec.profile(profile_overrides.get(rec.site)), size=size,
+                                       seed=int(acq_seed),
                                        study_number=_study_number(rec, followup))
     truth.update(_truth_row(rec))
     if followup:
@@ -201,9 +204,10 @@ def simulate_cohort(
     overrides = dict(overrides or {})
     profile_overrides = overrides.pop("profiles", {}) or {}
     n_workers = _resolve_workers(workers)
-    cohort_def, records = sample_cohort(cohort, n=n, seed=seed, followup=followup, overrides=overrides)
     for site, fields in profile_overrides.items():
         get_profile(site, fields)  # validate
+    cohort_def, records = sample_cohort(cohort, n=n, seed=seed, followup=followup, overrides=overrides,
+                                        profile_overrides=profile_overrides)
     out = Path(out_dir).resolve()  # manifest paths are written relative to the CSV, not the cwd
     try:
         (out / "images").mkdir(parents=True, exist_ok=True)
