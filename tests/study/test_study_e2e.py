@@ -70,7 +70,10 @@ def _fingerprint() -> str:
 
     The hash alone did not tell two machines apart whose micro studies differ (2026-12-02: an AVX512
     one gave the same small-conv bits as the machine recorded before it, and segmenter Dice 0.2979
-    against 0.2938), hence the capability in front."""
+    against 0.2938), hence the capability in front; nor did capability + hash (2026-12-08: an AMD EPYC
+    with AVX2 matched the AMX Xeon run with ``ATEN_CPU_CAPABILITY=avx2`` bit for bit there, Dice 0.2962
+    against 0.2932: oneDNN and MKL choose their kernels by the CPU itself, whatever ATen's capability
+    says), hence the widest vector unit the hardware has (``hw``) beside it."""
     import hashlib
 
     import torch
@@ -83,7 +86,9 @@ def _fingerprint() -> str:
     h = hashlib.sha256()
     for t in (y.detach(), x.grad, w.grad):
         h.update(t.numpy().tobytes())
-    return f"{torch.backends.cpu.get_cpu_capability().lower()}-{h.hexdigest()[:16]}"
+    units = (("amx", "_is_amx_tile_supported"), ("avx512", "_is_avx512_supported"), ("avx2", "_is_avx2_supported"))
+    hw = next((tag for tag, check in units if getattr(torch.cpu, check, lambda: False)()), "none")
+    return f"{torch.backends.cpu.get_cpu_capability().lower()}-hw{hw}-{h.hexdigest()[:16]}"
 
 
 def _values(res) -> dict:
