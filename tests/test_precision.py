@@ -24,7 +24,7 @@ def test_words_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bf16_on_a_cpu_without_bfloat16_trains_in_float32(monkeypatch: pytest.MonkeyPatch,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
-    monkeypatch.setattr(devices, "_FALLBACK_LOGGED", [])
+    devices._log_bf16_fallback.cache_clear()
     with caplog.at_level(logging.WARNING, logger="sijscan.devices"):
         assert training_precision("bf16", gpu=False) == "32-true"
         assert training_precision("bf16", gpu=False) == "32-true"  # a study's next model: not said again

@@ -9,6 +9,7 @@ line (:class:`DeviceError`), never a crash inside torch.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -87,14 +88,15 @@ def training_precision(precision: str, *, gpu: bool) -> str:
         return "32-true"
     if gpu or cpu_has_native_bf16():
         return "bf16-mixed"
-    if not _FALLBACK_LOGGED:  # once per process: a study trains up to seven models and said it seven times
-        _FALLBACK_LOGGED.append(True)
-        log.warning("precision bf16: this CPU has no bfloat16 arithmetic (AVX512-BF16 or AMX), where it would be "
-                    "slower than float32: training in float32 (each model card records its precision)")
+    _log_bf16_fallback()
     return "32-true"
 
 
-_FALLBACK_LOGGED: list[bool] = []
+@functools.cache
+def _log_bf16_fallback() -> None:
+    """Said once per process: a study trains up to seven models and said it seven times."""
+    log.warning("precision bf16: this CPU has no bfloat16 arithmetic (AVX512-BF16 or AMX), where it would be "
+                "slower than float32: training in float32 (each model card records its precision)")
 
 
 def add_precision_flag(parser: argparse.ArgumentParser) -> None:

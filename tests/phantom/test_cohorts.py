@@ -118,3 +118,10 @@ def test_profile_overrides_reach_the_patient_mix_and_positioning() -> None:
     assert all(66.0 <= r.spec.age <= 74.0 for r in old)
     assert all(r.spec.pelvic_tilt_deg == 0.0 for r in old)
     assert [r.label for r in old] == [r.label for r in plain]
+
+
+def test_every_profile_override_is_checked_even_of_a_site_the_cohort_does_not_use() -> None:
+    with pytest.raises(UnknownProfileError):
+        sample_cohort("damact", n=3, profile_overrides={"nope": {}})
+    with pytest.raises(UnknownProfileError):
+        sample_cohort("damact", n=3, profile_overrides={"proof_a": {"not_a_field": 1.0}})

@@ -241,7 +241,8 @@ def sample_cohort(
     from a site's profile (age, sex, habitus, bowel gas, tilt...), as they do to its acquisition."""
     cohort = get_cohort(name, {**(overrides or {}), **({"n": n} if n is not None else {})})
     profile_overrides = profile_overrides or {}
-    profiles = {site: get_profile(site, profile_overrides.get(site)) for site in cohort.sites}
+    # every override is checked (also of sites this cohort does not use); the cohort's sites draw from theirs
+    profiles = {site: get_profile(site, profile_overrides.get(site)) for site in {*cohort.sites, *profile_overrides}}
     if followup is not None:
         cohort = replace(cohort, followup=followup)
     n = cohort.n

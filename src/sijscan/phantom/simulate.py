@@ -76,8 +76,7 @@ def simulate_case(
     acquisition record. ``followup=True`` returns the 2-year visit (error if the patient has none).
     """
     n = n if n is not None else max(index + 1, 1)
-    overrides = dict(overrides or {})
-    profile_overrides = overrides.pop("profiles", {}) or {}
+    overrides, profile_overrides = _split_overrides(overrides)
     cohort_def, records = sample_cohort(cohort, n=n, seed=seed, followup=True if followup else None,
                                         overrides=overrides, profile_overrides=profile_overrides)
     if not 0 <= index < len(records):
@@ -95,6 +94,12 @@ def simulate_case(
         truth.update(grade_left=rec.followup_grade_left, grade_right=rec.followup_grade_right,
                      label=rec.followup_label)
     return image, labels, truth
+
+
+def _split_overrides(overrides: dict | None) -> tuple[dict, dict]:
+    """``overrides`` -> (cohort fields, ``{site: {profile field: value}}`` from its ``"profiles"`` key)."""
+    cohort_fields = dict(overrides or {})
+    return cohort_fields, cohort_fields.pop("profiles", {}) or {}
 
 
 def _study_number(rec: CaseRecord, followup: bool) -> str:
@@ -201,11 +206,8 @@ def simulate_cohort(
     if fmt not in ("dicom", "png"):
         raise SimulateError(f"format must be 'dicom' or 'png', got {fmt!r}")
     geometry_for(get_profile("proof_a"), size)  # validates size early
-    overrides = dict(overrides or {})
-    profile_overrides = overrides.pop("profiles", {}) or {}
+    overrides, profile_overrides = _split_overrides(overrides)
     n_workers = _resolve_workers(workers)
-    for site, fields in profile_overrides.items():
-        get_profile(site, fields)  # validate
     cohort_def, records = sample_cohort(cohort, n=n, seed=seed, followup=followup, overrides=overrides,
                                         profile_overrides=profile_overrides)
     out = Path(out_dir).resolve()  # manifest paths are written relative to the CSV, not the cwd
